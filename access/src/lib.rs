@@ -1,0 +1,10 @@
+//! jitgate's domain, free of web and proxy frameworks: the config model and its validation,
+//! policy resolution, the request/grant state machine, the audit trail, and the [`store::Store`]
+//! trait with its embedded (SQLite) and Redis backends.
+//!
+//! The proxy and the portal depend on this crate; it depends on neither.
+
+pub mod clock;
+pub mod ids;
+pub mod policy;
+pub mod time;
