@@ -4,7 +4,11 @@
 //!
 //! The proxy and the portal depend on this crate; it depends on neither.
 
+pub mod audit;
 pub mod clock;
 pub mod ids;
 pub mod policy;
+pub mod request;
+pub mod store;
 pub mod time;
+pub mod transition;

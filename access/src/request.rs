@@ -1,0 +1,210 @@
+//! Access requests and the grants they produce.
+//!
+//! A request moves `pending → approved | denied | cancelled | timed_out`; an approved request
+//! carries a [`Grant`] that ends as `expired`, `revoked` or `superseded` (a newer approval for
+//! the same user and resource took over). The transitions live in [`crate::transition`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{GroupName, RequestId, ResourceName, UserId};
+use crate::time::{Timestamp, duration_millis};
+
+/// Time-boxed access of one user to one resource. It cannot exist without an expiry; whether it
+/// is in force is always decided against the clock ([`Grant::is_active_at`]), never by a flag
+/// that a background job must remember to flip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub user: UserId,
+    pub resource: ResourceName,
+    pub request_id: RequestId,
+    pub granted_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Set once the grant has ended for a reason recorded in the store.
+    pub end: Option<GrantEnd>,
+}
+
+impl Grant {
+    /// In force at `now`: not ended, and `now` strictly before `expires_at`.
+    pub fn is_active_at(&self, now: Timestamp) -> bool {
+        self.end.is_none() && now < self.expires_at
+    }
+
+    pub fn time_left(&self, now: Timestamp) -> Duration {
+        if self.end.is_some() { Duration::ZERO } else { now.until(self.expires_at) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum GrantEnd {
+    Expired { at: Timestamp },
+    Revoked { by: UserId, at: Timestamp, note: String },
+    Superseded { by_request: RequestId, at: Timestamp },
+}
+
+/// One reviewer's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalVote {
+    pub reviewer: UserId,
+    pub at: Timestamp,
+    /// The duration this reviewer approved (they may shorten or lengthen within bounds).
+    #[serde(with = "duration_millis")]
+    pub duration: Duration,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RequestState {
+    Pending,
+    Approved { grant: Grant },
+    Denied { by: UserId, at: Timestamp, note: String },
+    Cancelled { by: UserId, at: Timestamp },
+    TimedOut { at: Timestamp },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    pub id: RequestId,
+    /// Bumped on every write; stores refuse a write whose expected version is stale, which is
+    /// what makes two racing reviewers produce exactly one outcome.
+    pub version: u64,
+    pub requester: UserId,
+    /// The requester's groups when they asked, so the request can be found by group and
+    /// re-resolved against the policy when reviewed.
+    pub requester_groups: BTreeSet<GroupName>,
+    pub resource: ResourceName,
+    pub reason: String,
+    #[serde(with = "duration_millis")]
+    pub requested_duration: Duration,
+    pub created_at: Timestamp,
+    /// After this instant a still-pending request has timed out.
+    pub pending_until: Timestamp,
+    pub approvals: Vec<ApprovalVote>,
+    pub state: RequestState,
+}
+
+/// The lifecycle position of a request, flattened for indexes, filters and display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Active,
+    Expired,
+    Revoked,
+    Superseded,
+    Denied,
+    Cancelled,
+    TimedOut,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::Pending,
+        Status::Active,
+        Status::Expired,
+        Status::Revoked,
+        Status::Superseded,
+        Status::Denied,
+        Status::Cancelled,
+        Status::TimedOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Revoked => "revoked",
+            Status::Superseded => "superseded",
+            Status::Denied => "denied",
+            Status::Cancelled => "cancelled",
+            Status::TimedOut => "timed_out",
+        }
+    }
+
+    /// Whether the request was approved at some point (it has or had a grant).
+    pub fn was_granted(self) -> bool {
+        matches!(self, Status::Active | Status::Expired | Status::Revoked | Status::Superseded)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        Status::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| format!("unknown status {raw:?}"))
+    }
+}
+
+impl AccessRequest {
+    /// The status as last recorded by a transition.
+    pub fn recorded_status(&self) -> Status {
+        match &self.state {
+            RequestState::Pending => Status::Pending,
+            RequestState::Approved { grant } => match grant.end {
+                None => Status::Active,
+                Some(GrantEnd::Expired { .. }) => Status::Expired,
+                Some(GrantEnd::Revoked { .. }) => Status::Revoked,
+                Some(GrantEnd::Superseded { .. }) => Status::Superseded,
+            },
+            RequestState::Denied { .. } => Status::Denied,
+            RequestState::Cancelled { .. } => Status::Cancelled,
+            RequestState::TimedOut { .. } => Status::TimedOut,
+        }
+    }
+
+    /// The status at `now`: a pending request past its deadline has timed out and an active
+    /// grant past its expiry has expired, even before the sweeper has recorded it.
+    pub fn status_at(&self, now: Timestamp) -> Status {
+        match (&self.state, self.recorded_status()) {
+            (RequestState::Pending, _) if now >= self.pending_until => Status::TimedOut,
+            (RequestState::Approved { grant }, Status::Active) if !grant.is_active_at(now) => {
+                Status::Expired
+            }
+            (_, status) => status,
+        }
+    }
+
+    pub fn grant(&self) -> Option<&Grant> {
+        match &self.state {
+            RequestState::Approved { grant } => Some(grant),
+            _ => None,
+        }
+    }
+
+    /// The instant at which this request next needs the sweeper, if any: the pending deadline
+    /// or the grant's expiry.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        match &self.state {
+            RequestState::Pending => Some(self.pending_until),
+            RequestState::Approved { grant } if grant.end.is_none() => Some(grant.expires_at),
+            _ => None,
+        }
+    }
+
+    /// Distinct reviewers who approved so far.
+    pub fn approvers(&self) -> impl Iterator<Item = &UserId> {
+        self.approvals.iter().map(|vote| &vote.reviewer)
+    }
+
+    /// Text the dashboard search matches against (case-insensitive).
+    pub fn matches_search(&self, needle_lower: &str) -> bool {
+        self.requester.as_str().contains(needle_lower)
+            || self.resource.as_str().contains(needle_lower)
+            || self.reason.to_lowercase().contains(needle_lower)
+    }
+}

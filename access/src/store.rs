@@ -1,0 +1,118 @@
+//! The one storage interface, and its two backends: [`embedded`] (SQLite, one node) and
+//! [`redis`] (several nodes sharing state).
+//!
+//! Stores do not decide anything: the state machine in [`crate::transition`] computes a
+//! [`Change`] and a store commits it atomically or refuses it with [`StoreError::Conflict`].
+//! The conformance suite (`access/tests/`) runs the same tests against both backends.
+
+mod codec;
+pub mod embedded;
+mod query;
+pub use embedded::EmbeddedStore;
+pub mod redis;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+pub use query::{AuditQuery, Page, RequestQuery};
+
+use crate::audit::AuditEvent;
+use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::request::{AccessRequest, Grant};
+use crate::time::Timestamp;
+use crate::transition::Change;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The change was computed from state that has moved on (another reviewer, another
+    /// instance). Reload and decide again.
+    #[error("the record changed underneath this update; reload and retry")]
+    Conflict,
+    /// The backend cannot be reached or refused to work. Access decisions fail closed on it.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data that does not decode: a bug or a foreign writer, never user input.
+    #[error("corrupt record {key}: {detail}")]
+    Corrupt { key: String, detail: String },
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+}
+
+/// What a proxy must hear about to keep its grant cache right.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ChangeEvent {
+    /// The active grant of `user` for `resource` was installed, extended or removed.
+    GrantChanged { user: UserId, resource: ResourceName },
+}
+
+/// A live feed of [`ChangeEvent`]s. When the feed is lost (the receiver yields `None`), the
+/// subscriber can no longer trust anything it cached and must bypass its cache until it has
+/// subscribed again.
+pub type ChangeFeed = mpsc::Receiver<ChangeEvent>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies every write of `change` or none of them. Refuses with [`StoreError::Conflict`]
+    /// when a request's stored version differs from its `expected_version` (or the request
+    /// exists when it was expected not to), or when a `Set` grant pointer's `expected` holder
+    /// is not the current one. Audit events are appended in order; grant pointer changes are
+    /// published to subscribers after the commit.
+    async fn commit(&self, change: &Change) -> Result<(), StoreError>;
+
+    /// The request, or `None` when no request has this id.
+    async fn request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError>;
+
+    /// The grant in force for `user` on `resource` at `now`, if any. A grant is never
+    /// returned at or after its `expires_at`, whatever a background sweeper has done.
+    async fn active_grant(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+        now: Timestamp,
+    ) -> Result<Option<Grant>, StoreError>;
+
+    /// The grants in force for `user` at `now`, one per resource at most.
+    async fn active_grants_for_user(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Grant>, StoreError>;
+
+    /// Requests matching `query`, newest first, one page at a time.
+    async fn list_requests(
+        &self,
+        query: &RequestQuery,
+    ) -> Result<Page<AccessRequest, RequestId>, StoreError>;
+
+    /// Audit events matching `query`, newest first, one page at a time.
+    async fn list_audit(&self, query: &AuditQuery)
+    -> Result<Page<AuditEvent, AuditId>, StoreError>;
+
+    /// Up to `limit` requests whose pending deadline or grant expiry is at or before `now`,
+    /// for the sweeper to record.
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError>;
+
+    /// Subscribes to change events from every instance sharing this store.
+    async fn subscribe(&self) -> Result<ChangeFeed, StoreError>;
+
+    /// Cheap reachability check for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The events a committed change must publish.
+pub(crate) fn events_of(change: &Change) -> Vec<ChangeEvent> {
+    use crate::transition::GrantPointerUpdate;
+    match &change.grant_pointer {
+        Some(GrantPointerUpdate::Set { grant, .. }) => vec![ChangeEvent::GrantChanged {
+            user: grant.user.clone(),
+            resource: grant.resource.clone(),
+        }],
+        Some(GrantPointerUpdate::ClearIf { user, resource, .. }) => {
+            vec![ChangeEvent::GrantChanged { user: user.clone(), resource: resource.clone() }]
+        }
+        None => Vec::new(),
+    }
+}

@@ -1,0 +1,447 @@
+//! The embedded backend: one SQLite file, for a single jitgate instance.
+//!
+//! SQLite over a key-value engine because the portal's queries (status tabs, search, filters
+//! by user, resource or group, cursor pagination, audit by time range) are indexed SQL here,
+//! and every commit is a real transaction on a format any operator can open with `sqlite3`.
+//! One connection behind a mutex: writes are serialised anyway, and the proxy's hot path reads
+//! its own cache, not this.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use tokio::sync::mpsc;
+
+use super::codec::{decode, encode};
+use super::query::page_size;
+use super::{
+    AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError, events_of,
+};
+use crate::audit::AuditEvent;
+use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::request::{AccessRequest, Grant};
+use crate::time::Timestamp;
+use crate::transition::{Change, GrantPointerUpdate};
+
+const SCHEMA_VERSION: i64 = 1;
+const FEED_CAPACITY: usize = 1024;
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    subscribers: Mutex<Vec<mpsc::Sender<ChangeEvent>>>,
+}
+
+fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError::Unavailable(format!("{}: {e}", path.display()))
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the database file and its parent directory.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path = path.into();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let conn = Connection::open(&path).map_err(sqlite_error(&path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sqlite_error(&path))?;
+        // WAL keeps readers from blocking the writer; NORMAL sync is durable across process
+        // crashes (the operator error that matters here) at a fraction of FULL's fsync cost.
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .map_err(sqlite_error(&path))?;
+        let version: i64 =
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite_error(&path))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Unavailable(format!(
+                "{} was written by a newer jitgate (schema {version}, this one knows {SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        conn.execute_batch(include_str!("embedded/schema.sql")).map_err(sqlite_error(&path))?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .map_err(sqlite_error(&path))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+                subscribers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `work` on the connection off the async runtime.
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection, &Path) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.conn);
+            work(&mut conn, &inner.path)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    fn publish(&self, events: Vec<ChangeEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut subscribers = lock(&self.inner.subscribers);
+        // A subscriber that cannot keep up loses its feed (its receiver ends), which tells it
+        // to stop trusting its cache: better than silently dropping an invalidation.
+        subscribers.retain(|tx| events.iter().all(|event| tx.try_send(event.clone()).is_ok()));
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn commit_in(conn: &mut Connection, path: &Path, change: &Change) -> Result<(), StoreError> {
+    let err = sqlite_error(path);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+    for write in &change.requests {
+        let request = &write.request;
+        let id = request.id.to_string();
+        let stored: Option<i64> = tx
+            .query_row("SELECT version FROM requests WHERE id = ?1", [&id], |r| r.get(0))
+            .optional()
+            .map_err(&err)?;
+        let expected = write.expected_version.map(|v| v as i64);
+        if stored != expected {
+            return Err(StoreError::Conflict);
+        }
+        tx.execute(
+            "INSERT INTO requests (id, version, requester, resource, status, reason, deadline, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, status = excluded.status,
+                 deadline = excluded.deadline, data = excluded.data",
+            params![
+                id,
+                request.version as i64,
+                request.requester.as_str(),
+                request.resource.as_str(),
+                request.recorded_status().as_str(),
+                request.reason,
+                request.next_deadline().map(Timestamp::as_millis),
+                encode(request),
+            ],
+        )
+        .map_err(&err)?;
+        if expected.is_none() {
+            for group in &request.requester_groups {
+                tx.execute(
+                    "INSERT OR IGNORE INTO request_groups (group_name, request_id) VALUES (?1, ?2)",
+                    params![group.as_str(), id],
+                )
+                .map_err(&err)?;
+            }
+        }
+    }
+    match &change.grant_pointer {
+        Some(GrantPointerUpdate::Set { grant, expected }) => {
+            // A pointer to a grant that has run out by the time this one starts counts as
+            // absent: expiry is decided by the clock, not by the sweeper having run.
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT request_id FROM active_grants
+                     WHERE requester = ?1 AND resource = ?2 AND expires_at > ?3",
+                    params![
+                        grant.user.as_str(),
+                        grant.resource.as_str(),
+                        grant.granted_at.as_millis()
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&err)?;
+            if holder != expected.map(|id| id.to_string()) {
+                return Err(StoreError::Conflict);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO active_grants (requester, resource, request_id, expires_at, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    grant.user.as_str(),
+                    grant.resource.as_str(),
+                    grant.request_id.to_string(),
+                    grant.expires_at.as_millis(),
+                    encode(grant),
+                ],
+            )
+            .map_err(&err)?;
+        }
+        Some(GrantPointerUpdate::ClearIf { user, resource, request_id }) => {
+            tx.execute(
+                "DELETE FROM active_grants WHERE requester = ?1 AND resource = ?2 AND request_id = ?3",
+                params![user.as_str(), resource.as_str(), request_id.to_string()],
+            )
+            .map_err(&err)?;
+        }
+        None => {}
+    }
+    for event in &change.audit {
+        tx.execute(
+            "INSERT INTO audit (id, at, actor, resource, request_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                event.id.to_string(),
+                event.at.as_millis(),
+                event.actor.key(),
+                event.resource.as_str(),
+                event.request_id.to_string(),
+                encode(event),
+            ],
+        )
+        .map_err(&err)?;
+    }
+    tx.commit().map_err(&err)
+}
+
+/// A WHERE clause under construction with its positional parameters; clauses mark each
+/// parameter with `{?}`, numbered as they are pushed.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Filter {
+    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+        let mut clause = clause.to_owned();
+        for value in values {
+            self.params.push(value);
+            clause = clause.replacen("{?}", &format!("?{}", self.params.len()), 1);
+        }
+        self.clauses.push(clause);
+    }
+
+    fn push_in(&mut self, column: &str, values: Vec<String>) {
+        let marks = vec!["{?}"; values.len()].join(", ");
+        self.push(&format!("{column} IN ({marks})"), values.into_iter().map(Value::Text));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn list_requests_in(
+    conn: &Connection,
+    path: &Path,
+    query: &RequestQuery,
+) -> Result<Page<AccessRequest, RequestId>, StoreError> {
+    let size = page_size(query.limit);
+    let mut filter = Filter::default();
+    if !query.statuses.is_empty() {
+        filter.push_in("status", query.statuses.iter().map(|s| s.as_str().to_owned()).collect());
+    }
+    if let Some(requester) = &query.requester {
+        filter.push("requester = {?}", [Value::Text(requester.to_string())]);
+    }
+    if !query.resources.is_empty() {
+        filter.push_in("resource", query.resources.iter().map(ToString::to_string).collect());
+    }
+    if let Some(group) = &query.group {
+        filter.push(
+            "id IN (SELECT request_id FROM request_groups WHERE group_name = {?})",
+            [Value::Text(group.to_string())],
+        );
+    }
+    if let Some(needle) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let needle = Value::Text(needle.to_lowercase());
+        filter.push(
+            "(instr(requester, {?}) > 0 OR instr(resource, {?}) > 0 OR instr(lower(reason), {?}) > 0)",
+            [needle.clone(), needle.clone(), needle],
+        );
+    }
+    if let Some(before) = query.before {
+        filter.push("id < {?}", [Value::Text(before.to_string())]);
+    }
+    let sql = format!(
+        "SELECT id, data FROM requests {} ORDER BY id DESC LIMIT {}",
+        filter.sql(),
+        size + 1
+    );
+    let rows = fetch_json(conn, path, &sql, filter.params)?;
+    Ok(Page::from_rows(rows, size, |r: &AccessRequest| r.id))
+}
+
+fn list_audit_in(
+    conn: &Connection,
+    path: &Path,
+    query: &AuditQuery,
+) -> Result<Page<AuditEvent, AuditId>, StoreError> {
+    let size = page_size(query.limit);
+    let mut filter = Filter::default();
+    if let Some(from) = query.from {
+        filter.push("id >= {?}", [Value::Text(AuditId::min_at(from).to_string())]);
+    }
+    if let Some(to) = query.to {
+        filter.push("id < {?}", [Value::Text(AuditId::min_at(to).to_string())]);
+    }
+    if let Some(actor) = &query.actor {
+        filter.push("actor = {?}", [Value::Text(actor.clone())]);
+    }
+    if let Some(resource) = &query.resource {
+        filter.push("resource = {?}", [Value::Text(resource.to_string())]);
+    }
+    if let Some(request_id) = query.request_id {
+        filter.push("request_id = {?}", [Value::Text(request_id.to_string())]);
+    }
+    if let Some(before) = query.before {
+        filter.push("id < {?}", [Value::Text(before.to_string())]);
+    }
+    let sql =
+        format!("SELECT id, data FROM audit {} ORDER BY id DESC LIMIT {}", filter.sql(), size + 1);
+    let rows = fetch_json(conn, path, &sql, filter.params)?;
+    Ok(Page::from_rows(rows, size, |e: &AuditEvent| e.id))
+}
+
+/// Runs a query whose rows are `(key, json)` and decodes the JSON.
+fn fetch_json<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    path: &Path,
+    sql: &str,
+    params: Vec<Value>,
+) -> Result<Vec<T>, StoreError> {
+    let err = sqlite_error(path);
+    let mut statement = conn.prepare_cached(sql).map_err(&err)?;
+    let rows = statement
+        .query_map(params_from_iter(params), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(&err)?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (key, json) = row.map_err(&err)?;
+        items.push(decode(&key, &json)?);
+    }
+    Ok(items)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn commit(&self, change: &Change) -> Result<(), StoreError> {
+        let owned = change.clone();
+        self.with_conn(move |conn, path| commit_in(conn, path, &owned)).await?;
+        self.publish(events_of(change));
+        Ok(())
+    }
+
+    async fn request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError> {
+        self.with_conn(move |conn, path| {
+            let rows = fetch_json(
+                conn,
+                path,
+                "SELECT id, data FROM requests WHERE id = ?1",
+                vec![Value::Text(id.to_string())],
+            )?;
+            Ok(rows.into_iter().next())
+        })
+        .await
+    }
+
+    async fn active_grant(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+        now: Timestamp,
+    ) -> Result<Option<Grant>, StoreError> {
+        let (user, resource) = (user.to_string(), resource.to_string());
+        self.with_conn(move |conn, path| {
+            let rows: Vec<Grant> = fetch_json(
+                conn,
+                path,
+                "SELECT request_id, data FROM active_grants WHERE requester = ?1 AND resource = ?2 AND expires_at > ?3",
+                vec![Value::Text(user), Value::Text(resource), Value::Integer(now.as_millis())],
+            )?;
+            Ok(rows.into_iter().find(|g| g.is_active_at(now)))
+        })
+        .await
+    }
+
+    async fn active_grants_for_user(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let user = user.to_string();
+        self.with_conn(move |conn, path| {
+            let rows: Vec<Grant> = fetch_json(
+                conn,
+                path,
+                "SELECT request_id, data FROM active_grants WHERE requester = ?1 AND expires_at > ?2 ORDER BY resource",
+                vec![Value::Text(user), Value::Integer(now.as_millis())],
+            )?;
+            Ok(rows.into_iter().filter(|g| g.is_active_at(now)).collect())
+        })
+        .await
+    }
+
+    async fn list_requests(
+        &self,
+        query: &RequestQuery,
+    ) -> Result<Page<AccessRequest, RequestId>, StoreError> {
+        let query = query.clone();
+        self.with_conn(move |conn, path| list_requests_in(conn, path, &query)).await
+    }
+
+    async fn list_audit(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEvent, AuditId>, StoreError> {
+        let query = query.clone();
+        self.with_conn(move |conn, path| list_audit_in(conn, path, &query)).await
+    }
+
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
+        self.with_conn(move |conn, path| {
+            let err = sqlite_error(path);
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT id FROM requests WHERE deadline <= ?1 ORDER BY deadline LIMIT ?2",
+                )
+                .map_err(&err)?;
+            let ids = statement
+                .query_map(params![now.as_millis(), limit as i64], |r| r.get::<_, String>(0))
+                .map_err(&err)?;
+            let mut due = Vec::new();
+            for id in ids {
+                let id = id.map_err(&err)?;
+                due.push(id.parse().map_err(|e: crate::ids::IdError| StoreError::Corrupt {
+                    key: id.clone(),
+                    detail: e.to_string(),
+                })?);
+            }
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn subscribe(&self) -> Result<ChangeFeed, StoreError> {
+        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+        lock(&self.inner.subscribers).push(tx);
+        Ok(rx)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with_conn(|conn, path| {
+            conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sqlite_error(path))
+        })
+        .await
+    }
+}

@@ -1,0 +1,45 @@
+-- jitgate embedded store, schema version 1.
+-- Ids are ULIDs as text: their lexical order is creation order, which pagination relies on.
+CREATE TABLE IF NOT EXISTS requests (
+    id        TEXT PRIMARY KEY NOT NULL,
+    version   INTEGER NOT NULL,
+    requester TEXT NOT NULL,
+    resource  TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    -- when the sweeper must next look at this request (pending deadline or grant expiry)
+    deadline  INTEGER,
+    data      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, id);
+CREATE INDEX IF NOT EXISTS requests_by_requester ON requests (requester, id);
+CREATE INDEX IF NOT EXISTS requests_by_resource ON requests (resource, id);
+CREATE INDEX IF NOT EXISTS requests_by_deadline ON requests (deadline) WHERE deadline IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS request_groups (
+    group_name TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    PRIMARY KEY (group_name, request_id)
+) WITHOUT ROWID;
+
+-- The one active grant per (user, resource) that the proxy reads.
+CREATE TABLE IF NOT EXISTS active_grants (
+    requester  TEXT NOT NULL,
+    resource   TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data       TEXT NOT NULL,
+    PRIMARY KEY (requester, resource)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS audit (
+    id         TEXT PRIMARY KEY NOT NULL,
+    at         INTEGER NOT NULL,
+    actor      TEXT NOT NULL,
+    resource   TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    data       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor, id);
+CREATE INDEX IF NOT EXISTS audit_by_resource ON audit (resource, id);
+CREATE INDEX IF NOT EXISTS audit_by_request ON audit (request_id, id);

@@ -1,0 +1,417 @@
+//! The request/grant state machine as pure functions: current state + actor + policy + now in,
+//! a [`Change`] (or a typed refusal) out. Stores only commit changes atomically; they never
+//! decide anything, so both backends behave identically by construction.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
+use crate::policy::{Approval, Identity, JitPolicy};
+use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
+use crate::time::{Timestamp, format_duration};
+
+/// Longest reason or reviewer note accepted, in characters.
+pub const MAX_TEXT_LEN: usize = 2_000;
+
+/// A set of writes that must land together or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub requests: Vec<RequestWrite>,
+    pub grant_pointer: Option<GrantPointerUpdate>,
+    pub audit: Vec<AuditEvent>,
+}
+
+/// A request to store, valid only if the stored version still equals `expected_version`
+/// (`None`: the request must not exist yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestWrite {
+    pub request: AccessRequest,
+    pub expected_version: Option<u64>,
+}
+
+/// The per-(user, resource) pointer to the one active grant, which the proxy reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantPointerUpdate {
+    /// Install `grant`; valid only if the pointer currently names `expected` (or is absent
+    /// when `expected` is `None`).
+    Set { grant: Grant, expected: Option<RequestId> },
+    /// Remove the pointer if it still names `request_id`; a no-op otherwise.
+    ClearIf { user: UserId, resource: ResourceName, request_id: RequestId },
+}
+
+/// Why a transition was refused. Each is something a user or reviewer can be told.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TransitionError {
+    #[error("a reason is required")]
+    ReasonRequired,
+    #[error("the {what} is too long ({len} characters; at most {max})")]
+    TextTooLong { what: &'static str, len: usize, max: usize },
+    #[error("{0}")]
+    DurationNotAllowed(String),
+    #[error("the request is {0}, not pending")]
+    NotPending(Status),
+    #[error("the grant is {0}, not active")]
+    NotActive(Status),
+    #[error("you cannot review your own request")]
+    SelfReview,
+    #[error("you have already approved this request")]
+    AlreadyApproved,
+    #[error("only the requester can cancel a request")]
+    NotRequester,
+    #[error("nothing is due on this request yet")]
+    NotDue,
+}
+
+/// What every transition needs besides the request: the time and a source of audit ids.
+pub struct Context<'a> {
+    pub now: Timestamp,
+    pub ids: &'a IdGenerator,
+}
+
+impl Context<'_> {
+    fn audit(
+        &self,
+        request: &AccessRequest,
+        actor: Actor,
+        action: AuditAction,
+        note: impl Into<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: AuditId::from(self.ids.next(self.now)),
+            at: self.now,
+            actor,
+            action,
+            subject: request.requester.clone(),
+            resource: request.resource.clone(),
+            request_id: request.id,
+            note: note.into(),
+        }
+    }
+}
+
+/// What a user asks for.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub requester: Identity,
+    pub resource: ResourceName,
+    pub reason: String,
+    pub duration: Duration,
+}
+
+fn checked_text(text: &str, what: &'static str) -> Result<String, TransitionError> {
+    let text = text.trim();
+    let len = text.chars().count();
+    if len > MAX_TEXT_LEN {
+        return Err(TransitionError::TextTooLong { what, len, max: MAX_TEXT_LEN });
+    }
+    Ok(text.to_owned())
+}
+
+fn check_requested_duration(policy: &JitPolicy, duration: Duration) -> Result<(), TransitionError> {
+    if policy.allows_duration(duration) {
+        return Ok(());
+    }
+    let max = format_duration(policy.max_duration);
+    let message = if duration > policy.max_duration {
+        format!("{} exceeds the maximum of {max}", format_duration(duration))
+    } else if policy.allow_custom_duration {
+        format!("the duration must be between 1m and {max}")
+    } else {
+        let presets: Vec<String> = policy.durations.iter().map(|d| format_duration(*d)).collect();
+        format!("choose one of the offered durations: {}", presets.join(", "))
+    };
+    Err(TransitionError::DurationNotAllowed(message))
+}
+
+/// A reviewer may change the duration to anything within the policy's bounds.
+fn check_approved_duration(policy: &JitPolicy, duration: Duration) -> Result<(), TransitionError> {
+    if duration > policy.max_duration || duration < JitPolicy::MIN_DURATION.min(policy.max_duration)
+    {
+        return Err(TransitionError::DurationNotAllowed(format!(
+            "the approved duration must be between 1m and {}",
+            format_duration(policy.max_duration)
+        )));
+    }
+    Ok(())
+}
+
+fn write(mut request: AccessRequest) -> RequestWrite {
+    let expected_version = Some(request.version);
+    request.version += 1;
+    RequestWrite { request, expected_version }
+}
+
+/// Opens a request. Under automatic approval the same change also approves it (actor: system),
+/// so a crash can never leave an auto-approvable request pending.
+///
+/// `current` is the request that holds the user's active grant for this resource, if any.
+pub fn open(
+    ctx: &Context<'_>,
+    new: NewRequest,
+    id: RequestId,
+    policy: &JitPolicy,
+    current: Option<&AccessRequest>,
+) -> Result<Change, TransitionError> {
+    let reason = checked_text(&new.reason, "reason")?;
+    let reason_required = policy.reason_required || policy.approval == Approval::Auto;
+    if reason_required && reason.is_empty() {
+        return Err(TransitionError::ReasonRequired);
+    }
+    check_requested_duration(policy, new.duration)?;
+    let request = AccessRequest {
+        id,
+        version: 1,
+        requester: new.requester.user,
+        requester_groups: new.requester.groups,
+        resource: new.resource,
+        reason,
+        requested_duration: new.duration,
+        created_at: ctx.now,
+        pending_until: ctx.now.plus(policy.pending_timeout),
+        approvals: Vec::new(),
+        state: RequestState::Pending,
+    };
+    let created = ctx.audit(
+        &request,
+        Actor::User(request.requester.clone()),
+        AuditAction::RequestCreated,
+        request.reason.clone(),
+    );
+    let mut change = Change {
+        requests: vec![RequestWrite { request, expected_version: None }],
+        grant_pointer: None,
+        audit: vec![created],
+    };
+    if policy.approval == Approval::Auto {
+        let pending = change.requests.pop().map(|w| w.request).ok_or(TransitionError::NotDue)?;
+        let duration = pending.requested_duration;
+        let approved =
+            grant_now(ctx, pending, duration, Actor::System, "approved automatically", current);
+        change.requests.extend(approved.requests.into_iter().map(|mut w| {
+            // The request is created in its approved state: one write, not two.
+            if w.request.id == id {
+                w.request.version = 1;
+                w.expected_version = None;
+            }
+            w
+        }));
+        change.grant_pointer = approved.grant_pointer;
+        change.audit.extend(approved.audit);
+    }
+    Ok(change)
+}
+
+fn ensure_reviewable(
+    request: &AccessRequest,
+    reviewer: &UserId,
+    now: Timestamp,
+) -> Result<(), TransitionError> {
+    let status = request.status_at(now);
+    if status != Status::Pending {
+        return Err(TransitionError::NotPending(status));
+    }
+    if &request.requester == reviewer {
+        return Err(TransitionError::SelfReview);
+    }
+    Ok(())
+}
+
+/// Records `reviewer`'s approval. Once distinct approvals reach the policy's threshold the
+/// grant starts now, for the shortest duration any approver allowed; a grant the user already
+/// holds is extended, never shortened.
+pub fn approve(
+    ctx: &Context<'_>,
+    request: &AccessRequest,
+    reviewer: &UserId,
+    duration: Option<Duration>,
+    note: &str,
+    policy: &JitPolicy,
+    current: Option<&AccessRequest>,
+) -> Result<Change, TransitionError> {
+    ensure_reviewable(request, reviewer, ctx.now)?;
+    if request.approvers().any(|r| r == reviewer) {
+        return Err(TransitionError::AlreadyApproved);
+    }
+    let note = checked_text(note, "note")?;
+    let duration = duration.unwrap_or(request.requested_duration);
+    check_approved_duration(policy, duration)?;
+    let mut updated = request.clone();
+    updated.approvals.push(ApprovalVote {
+        reviewer: reviewer.clone(),
+        at: ctx.now,
+        duration,
+        note: note.clone(),
+    });
+    let distinct: BTreeSet<&UserId> = updated.approvers().collect();
+    let needed = policy.approvals_needed().max(1) as usize;
+    if distinct.len() < needed {
+        let event = ctx.audit(
+            &updated,
+            Actor::User(reviewer.clone()),
+            AuditAction::ApprovalRecorded,
+            format!("approval {} of {needed}; {note}", distinct.len())
+                .trim_end_matches("; ")
+                .to_owned(),
+        );
+        return Ok(Change {
+            requests: vec![write(updated)],
+            grant_pointer: None,
+            audit: vec![event],
+        });
+    }
+    let shortest = updated.approvals.iter().map(|v| v.duration).min().unwrap_or(duration);
+    Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), &note, current))
+}
+
+/// Moves a pending request to approved with a grant starting now.
+fn grant_now(
+    ctx: &Context<'_>,
+    mut request: AccessRequest,
+    duration: Duration,
+    actor: Actor,
+    note: &str,
+    current: Option<&AccessRequest>,
+) -> Change {
+    let mut expires_at = ctx.now.plus(duration);
+    let mut writes = Vec::new();
+    let mut audit = Vec::new();
+    let current_grant =
+        current.and_then(|c| c.grant().filter(|g| g.is_active_at(ctx.now)).map(|g| (c, g)));
+    if let Some((holder, grant)) = current_grant {
+        expires_at = expires_at.max(grant.expires_at);
+        let mut superseded = holder.clone();
+        if let RequestState::Approved { grant } = &mut superseded.state {
+            grant.end = Some(GrantEnd::Superseded { by_request: request.id, at: ctx.now });
+        }
+        audit.push(ctx.audit(
+            holder,
+            actor.clone(),
+            AuditAction::GrantSuperseded,
+            format!("continued by request {}", request.id),
+        ));
+        writes.push(write(superseded));
+    }
+    let grant = Grant {
+        user: request.requester.clone(),
+        resource: request.resource.clone(),
+        request_id: request.id,
+        granted_at: ctx.now,
+        expires_at,
+        end: None,
+    };
+    request.state = RequestState::Approved { grant: grant.clone() };
+    let summary = format!("granted until {expires_at}");
+    let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
+    audit.insert(0, ctx.audit(&request, actor, AuditAction::RequestApproved, note));
+    writes.insert(0, write(request));
+    Change {
+        requests: writes,
+        grant_pointer: Some(GrantPointerUpdate::Set {
+            grant,
+            expected: current_grant.map(|(c, _)| c.id),
+        }),
+        audit,
+    }
+}
+
+pub fn deny(
+    ctx: &Context<'_>,
+    request: &AccessRequest,
+    reviewer: &UserId,
+    note: &str,
+) -> Result<Change, TransitionError> {
+    ensure_reviewable(request, reviewer, ctx.now)?;
+    let note = checked_text(note, "note")?;
+    let mut updated = request.clone();
+    updated.state = RequestState::Denied { by: reviewer.clone(), at: ctx.now, note: note.clone() };
+    let event =
+        ctx.audit(&updated, Actor::User(reviewer.clone()), AuditAction::RequestDenied, note);
+    Ok(Change { requests: vec![write(updated)], grant_pointer: None, audit: vec![event] })
+}
+
+/// The requester withdraws a pending request.
+pub fn cancel(
+    ctx: &Context<'_>,
+    request: &AccessRequest,
+    by: &UserId,
+) -> Result<Change, TransitionError> {
+    if &request.requester != by {
+        return Err(TransitionError::NotRequester);
+    }
+    let status = request.status_at(ctx.now);
+    if status != Status::Pending {
+        return Err(TransitionError::NotPending(status));
+    }
+    let mut updated = request.clone();
+    updated.state = RequestState::Cancelled { by: by.clone(), at: ctx.now };
+    let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::RequestCancelled, "");
+    Ok(Change { requests: vec![write(updated)], grant_pointer: None, audit: vec![event] })
+}
+
+/// Ends an active grant now. Who may do so (an admin, or the user ending their own access) is
+/// decided by the caller.
+pub fn revoke(
+    ctx: &Context<'_>,
+    request: &AccessRequest,
+    by: &UserId,
+    note: &str,
+) -> Result<Change, TransitionError> {
+    let status = request.status_at(ctx.now);
+    if status != Status::Active {
+        return Err(TransitionError::NotActive(status));
+    }
+    let note = checked_text(note, "note")?;
+    let mut updated = request.clone();
+    let Some(pointer) = end_grant(
+        &mut updated,
+        GrantEnd::Revoked { by: by.clone(), at: ctx.now, note: note.clone() },
+    ) else {
+        return Err(TransitionError::NotActive(status));
+    };
+    let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::GrantRevoked, note);
+    Ok(Change { requests: vec![write(updated)], grant_pointer: Some(pointer), audit: vec![event] })
+}
+
+/// Records what the clock already decided: a pending request past its deadline timed out, an
+/// active grant past its expiry expired. Run by the sweeper; safe to race, since the version
+/// check lets only one commit win.
+pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, TransitionError> {
+    let mut updated = request.clone();
+    match (&request.state, request.status_at(ctx.now)) {
+        (RequestState::Pending, Status::TimedOut) => {
+            updated.state = RequestState::TimedOut { at: request.pending_until };
+            let event = ctx.audit(
+                &updated,
+                Actor::System,
+                AuditAction::RequestTimedOut,
+                "nobody decided in time",
+            );
+            Ok(Change { requests: vec![write(updated)], grant_pointer: None, audit: vec![event] })
+        }
+        (RequestState::Approved { grant }, Status::Expired) if grant.end.is_none() => {
+            let at = grant.expires_at;
+            let pointer =
+                end_grant(&mut updated, GrantEnd::Expired { at }).ok_or(TransitionError::NotDue)?;
+            let event = ctx.audit(&updated, Actor::System, AuditAction::GrantExpired, "");
+            Ok(Change {
+                requests: vec![write(updated)],
+                grant_pointer: Some(pointer),
+                audit: vec![event],
+            })
+        }
+        _ => Err(TransitionError::NotDue),
+    }
+}
+
+fn end_grant(request: &mut AccessRequest, end: GrantEnd) -> Option<GrantPointerUpdate> {
+    let RequestState::Approved { grant } = &mut request.state else { return None };
+    grant.end = Some(end);
+    Some(GrantPointerUpdate::ClearIf {
+        user: grant.user.clone(),
+        resource: grant.resource.clone(),
+        request_id: grant.request_id,
+    })
+}
