@@ -9,6 +9,7 @@ pub mod clock;
 pub mod ids;
 pub mod policy;
 pub mod request;
+pub mod service;
 pub mod store;
 pub mod time;
 pub mod transition;

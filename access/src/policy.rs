@@ -370,3 +370,11 @@ pub(crate) mod tests {
         assert!(!j.allows_duration(Duration::from_secs(5)));
     }
 }
+
+/// Everything policy-related the workflow needs, derived from the config in one piece so a
+/// reload can swap it atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PolicySet {
+    pub roles: Roles,
+    pub resources: std::collections::BTreeMap<ResourceName, ResourcePolicy>,
+}

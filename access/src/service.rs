@@ -1,0 +1,298 @@
+//! The access workflow: load state, let [`crate::transition`] decide, commit through the
+//! [`Store`], and on a conflict (another reviewer or instance got there first) load and decide
+//! again. This is the API the portal calls; it owns authorisation (who may review, revoke or
+//! cancel) so that no caller can forget it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::clock::Clock;
+use crate::ids::{IdGenerator, RequestId, ResourceName, UserId};
+use crate::policy::{Access, Identity, JitPolicy, PolicySet, ResourcePolicy};
+use crate::request::{AccessRequest, Status};
+use crate::store::{RequestQuery, Store, StoreError};
+use crate::transition::{self, Change, Context, NewRequest, TransitionError};
+
+/// How often a transition is recomputed after losing a race before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Refused(#[from] TransitionError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("no resource named {0:?}")]
+    UnknownResource(String),
+    #[error("request {0} not found")]
+    RequestNotFound(RequestId),
+    #[error("you have no access to {0} and cannot request it")]
+    NoAccess(ResourceName),
+    #[error("{0} does not need a request: your access is standing")]
+    StandingAccess(ResourceName),
+    #[error("you already have a pending request for {resource} ({id})")]
+    AlreadyPending { resource: ResourceName, id: RequestId },
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("the requester no longer has just-in-time access to {0} under the current policy")]
+    RequesterNoLongerEligible(ResourceName),
+    #[error("too many concurrent updates to request {0}; try again")]
+    Contention(RequestId),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        ServiceError::Store(error)
+    }
+}
+
+pub struct AccessService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policies: Arc<PolicySet>,
+    ids: IdGenerator,
+}
+
+impl AccessService {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Arc<PolicySet>) -> Self {
+        Self { store, clock, policies, ids: IdGenerator::new() }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    fn resource_policy(&self, resource: &ResourceName) -> Result<&ResourcePolicy, ServiceError> {
+        self.policies
+            .resources
+            .get(resource)
+            .ok_or_else(|| ServiceError::UnknownResource(resource.to_string()))
+    }
+
+    /// The JIT policy that applies to `who` on `resource`, or why there is none.
+    fn jit_policy(
+        &self,
+        who: &Identity,
+        resource: &ResourceName,
+    ) -> Result<&JitPolicy, ServiceError> {
+        match self.resource_policy(resource)?.resolve(&self.policies.roles, who) {
+            Access::Jit { policy, .. } => Ok(policy),
+            Access::Standing { .. } => Err(ServiceError::StandingAccess(resource.clone())),
+            Access::NoAccess => Err(ServiceError::NoAccess(resource.clone())),
+        }
+    }
+
+    async fn load(&self, id: RequestId) -> Result<AccessRequest, ServiceError> {
+        self.store.request(id).await?.ok_or(ServiceError::RequestNotFound(id))
+    }
+
+    /// The request holding `user`'s grant on `resource` right now, if any.
+    async fn current_holder(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+    ) -> Result<Option<AccessRequest>, ServiceError> {
+        let now = self.clock.now();
+        match self.store.active_grant(user, resource, now).await? {
+            Some(grant) => Ok(self.store.request(grant.request_id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Commits the change `decide` computes, recomputing from fresh state after a conflict.
+    async fn commit_with_retry<F, Fut>(
+        &self,
+        id: RequestId,
+        mut decide: F,
+    ) -> Result<AccessRequest, ServiceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Change, ServiceError>>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let change = decide().await?;
+            match self.store.commit(&change).await {
+                Ok(()) => {
+                    let written = change.requests.into_iter().find(|w| w.request.id == id);
+                    return written.map(|w| w.request).ok_or(ServiceError::RequestNotFound(id));
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ServiceError::Contention(id))
+    }
+
+    /// Opens a request for `who`. Under automatic approval it comes back already approved.
+    pub async fn request_access(
+        &self,
+        who: &Identity,
+        resource: &ResourceName,
+        reason: &str,
+        duration: Duration,
+    ) -> Result<AccessRequest, ServiceError> {
+        let policy = self.jit_policy(who, resource)?;
+        let pending = RequestQuery {
+            statuses: vec![Status::Pending],
+            requester: Some(who.user.clone()),
+            resources: vec![resource.clone()],
+            limit: 1,
+            ..RequestQuery::default()
+        };
+        let now = self.clock.now();
+        let open = self.store.list_requests(&pending).await?;
+        if let Some(existing) = open.items.iter().find(|r| r.status_at(now) == Status::Pending) {
+            return Err(ServiceError::AlreadyPending {
+                resource: resource.clone(),
+                id: existing.id,
+            });
+        }
+        let id = RequestId::from(self.ids.next(now));
+        self.commit_with_retry(id, || async {
+            let current = self.current_holder(&who.user, resource).await?;
+            let ctx = Context { now: self.clock.now(), ids: &self.ids };
+            let new = NewRequest {
+                requester: who.clone(),
+                resource: resource.clone(),
+                reason: reason.to_owned(),
+                duration,
+            };
+            Ok(transition::open(&ctx, new, id, policy, current.as_ref())?)
+        })
+        .await
+    }
+
+    /// Re-resolves the policy the request falls under now, from the requester's groups as
+    /// recorded when they asked; config changes since then apply.
+    fn policy_for(
+        &self,
+        request: &AccessRequest,
+    ) -> Result<(&ResourcePolicy, &JitPolicy), ServiceError> {
+        let resource_policy = self.resource_policy(&request.resource)?;
+        let requester =
+            Identity::new(request.requester.clone(), request.requester_groups.iter().cloned());
+        match resource_policy.resolve(&self.policies.roles, &requester) {
+            Access::Jit { policy, .. } => Ok((resource_policy, policy)),
+            _ => Err(ServiceError::RequesterNoLongerEligible(request.resource.clone())),
+        }
+    }
+
+    /// Whether `who` may decide `request` (policy reviewers, global reviewers, admins).
+    pub fn may_review(&self, who: &Identity, request: &AccessRequest) -> bool {
+        match self.policy_for(request) {
+            Ok((resource_policy, policy)) => {
+                resource_policy.may_review(&self.policies.roles, policy, who)
+            }
+            Err(_) => self.policies.roles.is_admin(who),
+        }
+    }
+
+    pub async fn approve(
+        &self,
+        reviewer: &Identity,
+        id: RequestId,
+        duration: Option<Duration>,
+        note: &str,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.commit_with_retry(id, || async {
+            let request = self.load(id).await?;
+            let (resource_policy, policy) = self.policy_for(&request)?;
+            if !resource_policy.may_review(&self.policies.roles, policy, reviewer) {
+                return Err(ServiceError::Forbidden("you are not a reviewer for this resource"));
+            }
+            let current = self.current_holder(&request.requester, &request.resource).await?;
+            let ctx = Context { now: self.clock.now(), ids: &self.ids };
+            Ok(transition::approve(
+                &ctx,
+                &request,
+                &reviewer.user,
+                duration,
+                note,
+                policy,
+                current.as_ref(),
+            )?)
+        })
+        .await
+    }
+
+    pub async fn deny(
+        &self,
+        reviewer: &Identity,
+        id: RequestId,
+        note: &str,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.commit_with_retry(id, || async {
+            let request = self.load(id).await?;
+            if !self.may_review(reviewer, &request) {
+                return Err(ServiceError::Forbidden("you are not a reviewer for this resource"));
+            }
+            let ctx = Context { now: self.clock.now(), ids: &self.ids };
+            Ok(transition::deny(&ctx, &request, &reviewer.user, note)?)
+        })
+        .await
+    }
+
+    /// The requester withdraws their pending request.
+    pub async fn cancel(
+        &self,
+        who: &Identity,
+        id: RequestId,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.commit_with_retry(id, || async {
+            let request = self.load(id).await?;
+            let ctx = Context { now: self.clock.now(), ids: &self.ids };
+            Ok(transition::cancel(&ctx, &request, &who.user)?)
+        })
+        .await
+    }
+
+    /// Ends an active grant now. Allowed for admins, the resource's reviewers, and the user
+    /// who holds the grant ("end my access now").
+    pub async fn revoke(
+        &self,
+        who: &Identity,
+        id: RequestId,
+        note: &str,
+    ) -> Result<AccessRequest, ServiceError> {
+        self.commit_with_retry(id, || async {
+            let request = self.load(id).await?;
+            if request.requester != who.user && !self.may_review(who, &request) {
+                return Err(ServiceError::Forbidden(
+                    "only an admin, a reviewer or the grant holder can revoke",
+                ));
+            }
+            let ctx = Context { now: self.clock.now(), ids: &self.ids };
+            Ok(transition::revoke(&ctx, &request, &who.user, note)?)
+        })
+        .await
+    }
+
+    /// Records up to `limit` timeouts and expiries that the clock has already decided. Safe to
+    /// run on several instances at once. Returns how many this call recorded.
+    pub async fn sweep(&self, limit: usize) -> Result<usize, ServiceError> {
+        let due = self.store.due(self.clock.now(), limit).await?;
+        let mut recorded = 0;
+        for id in due {
+            let outcome = self
+                .commit_with_retry(id, || async {
+                    let request = self.load(id).await?;
+                    let ctx = Context { now: self.clock.now(), ids: &self.ids };
+                    Ok(transition::expire(&ctx, &request)?)
+                })
+                .await;
+            match outcome {
+                Ok(_) => recorded += 1,
+                // Another instance recorded it first, or it changed (e.g. revoked) meanwhile.
+                Err(ServiceError::Refused(TransitionError::NotDue)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(recorded)
+    }
+}

@@ -1,0 +1,171 @@
+//! What every conformance test starts from: a store of the backend under test, a manual clock,
+//! the workflow service over both, and a fixed policy with one user per interesting case.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jitgate_access::clock::ManualClock;
+use jitgate_access::ids::{GroupName, ResourceName, UserId};
+use jitgate_access::policy::{
+    AccessMode, Approval, Assignment, Audience, Identity, JitPolicy, PolicySet, Principals,
+    ResourcePolicy, Roles,
+};
+use jitgate_access::service::AccessService;
+use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
+use tempfile::TempDir;
+
+use crate::redis_server::RedisServer;
+
+pub fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+pub fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+pub fn resource(name: &str) -> ResourceName {
+    ResourceName::parse(name).unwrap()
+}
+
+pub fn group(name: &str) -> GroupName {
+    GroupName::parse(name).unwrap()
+}
+
+pub fn person(email: &str, groups: &[&str]) -> Identity {
+    Identity::new(UserId::parse(email).unwrap(), groups.iter().map(|g| group(g)))
+}
+
+/// Requests `db` with manual approval by one reviewer.
+pub fn alice() -> Identity {
+    person("alice@example.com", &["dev"])
+}
+/// Gets `db` automatically.
+pub fn bob() -> Identity {
+    person("bob@example.com", &["sre"])
+}
+/// Needs two approvals for `db`.
+pub fn carol() -> Identity {
+    person("carol@example.com", &["dba"])
+}
+pub fn reviewer() -> Identity {
+    person("rev1@example.com", &["security"])
+}
+pub fn second_reviewer() -> Identity {
+    person("rev2@example.com", &["security"])
+}
+pub fn admin() -> Identity {
+    person("root@example.com", &["admins"])
+}
+/// In no group that has access to anything but the wiki.
+pub fn mallory() -> Identity {
+    person("mallory@example.com", &["contractors"])
+}
+
+fn jit(approval: Approval) -> AccessMode {
+    AccessMode::Jit(JitPolicy {
+        durations: vec![hours(1), hours(8)],
+        allow_custom_duration: true,
+        max_duration: hours(8),
+        approval,
+        reviewers: Principals::default(),
+        reason_required: true,
+        pending_timeout: hours(24),
+    })
+}
+
+fn manual(n: u32) -> Approval {
+    Approval::Manual { approvals_needed: NonZeroU32::new(n).unwrap() }
+}
+
+pub fn policies() -> PolicySet {
+    let db = ResourcePolicy {
+        resource: resource("db"),
+        assignments: vec![
+            Assignment { audience: Audience::Group(group("dev")), mode: jit(manual(1)) },
+            Assignment { audience: Audience::Group(group("sre")), mode: jit(Approval::Auto) },
+            Assignment { audience: Audience::Group(group("dba")), mode: jit(manual(2)) },
+        ],
+    };
+    let wiki = ResourcePolicy {
+        resource: resource("wiki"),
+        assignments: vec![Assignment { audience: Audience::Everyone, mode: AccessMode::Standing }],
+    };
+    PolicySet {
+        roles: Roles {
+            admins: Principals { groups: [group("admins")].into(), ..Principals::default() },
+            reviewers: Principals { groups: [group("security")].into(), ..Principals::default() },
+            admins_bypass_jit: true,
+        },
+        resources: BTreeMap::from([(resource("db"), db), (resource("wiki"), wiki)]),
+    }
+}
+
+enum Backend {
+    Embedded { _dir: TempDir, path: std::path::PathBuf },
+    Redis { server: RedisServer, prefix: String },
+}
+
+pub struct Fixture {
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<dyn Store>,
+    pub service: AccessService,
+    backend: Backend,
+}
+
+impl Fixture {
+    pub async fn embedded() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/jitgate.db");
+        let store = EmbeddedStore::open(&path).unwrap();
+        Self::assemble(Arc::new(store), Backend::Embedded { _dir: dir, path })
+    }
+
+    pub async fn redis() -> Self {
+        let server = RedisServer::start().await;
+        let prefix = "jg-test".to_owned();
+        let store = RedisStore::connect(&server.url(), &prefix).await.unwrap();
+        Self::assemble(Arc::new(store), Backend::Redis { server, prefix })
+    }
+
+    fn assemble(store: Arc<dyn Store>, backend: Backend) -> Self {
+        let clock = Arc::new(ManualClock::starting_now());
+        let service = AccessService::new(store.clone(), clock.clone(), Arc::new(policies()));
+        Self { clock, store, service, backend }
+    }
+
+    /// Closes every handle on the store and opens it again: what a process restart does.
+    pub async fn reopen(self) -> Self {
+        let Fixture { clock, store, service, backend } = self;
+        drop(service);
+        drop(store);
+        let store: Arc<dyn Store> = match &backend {
+            Backend::Embedded { path, .. } => Arc::new(EmbeddedStore::open(path).unwrap()),
+            Backend::Redis { server, prefix } => {
+                Arc::new(RedisStore::connect(&server.url(), prefix).await.unwrap())
+            }
+        };
+        let service = AccessService::new(store.clone(), clock.clone(), Arc::new(policies()));
+        Fixture { clock, store, service, backend }
+    }
+
+    /// A second, independent handle on the same data (another instance or process).
+    pub async fn second_handle(&self) -> Arc<dyn Store> {
+        match &self.backend {
+            Backend::Embedded { path, .. } => Arc::new(EmbeddedStore::open(path).unwrap()),
+            Backend::Redis { server, prefix } => {
+                Arc::new(RedisStore::connect(&server.url(), prefix).await.unwrap())
+            }
+        }
+    }
+}
+
+impl Fixture {
+    /// Whether change events published through one handle reach subscribers of another
+    /// (true for Redis pub/sub; the embedded store serves one process).
+    pub fn shares_events_across_handles(&self) -> bool {
+        matches!(self.backend, Backend::Redis { .. })
+    }
+}

@@ -1,0 +1,55 @@
+//! The store conformance suite: the same tests, generated once per backend. A backend is
+//! correct when every one of them passes against it; Redis tests start their own
+//! `redis-server` on a free port and stop it when they end.
+
+mod fixture;
+mod queries;
+mod redis_server;
+mod workflow;
+
+macro_rules! conformance {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::fixture::Fixture::embedded().await).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$module::$test(crate::fixture::Fixture::redis().await).await
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    workflow::manual_request_is_pending_until_approved,
+    workflow::auto_approval_grants_at_once_and_requires_a_reason,
+    workflow::durations_are_held_to_the_policy,
+    workflow::requester_never_reviews_own_request,
+    workflow::only_reviewers_decide,
+    workflow::users_without_an_assignment_cannot_request,
+    workflow::one_pending_request_per_user_and_resource,
+    workflow::deny_is_final,
+    workflow::requester_cancels_pending_request,
+    workflow::threshold_counts_distinct_reviewers,
+    workflow::a_new_approval_extends_and_never_shortens,
+    workflow::grant_is_not_returned_at_or_after_expiry,
+    workflow::revoke_ends_the_grant_now,
+    workflow::sweep_records_timeouts_and_expiries,
+    workflow::timed_out_request_cannot_be_approved_before_the_sweep,
+    workflow::racing_reviewers_produce_one_outcome,
+    queries::ten_thousand_requests_page_by_cursor,
+    queries::requests_filter_by_status_user_resource_and_group,
+    queries::audit_filters_by_time_actor_and_resource,
+    queries::everything_survives_a_restart,
+    queries::a_stale_change_writes_nothing,
+    queries::grant_changes_reach_every_subscriber,
+    queries::a_second_instance_sees_committed_state,
+}
