@@ -1,0 +1,23 @@
+//! `jitgate check-config`: validate and explain.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use jitgate_access::config;
+
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            // The error already names file, line and field; print it as it is.
+            eprintln!("{error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!("{}", config::render_policy_table(&config));
+    println!("{}: OK", path.display());
+    Ok(ExitCode::SUCCESS)
+}
