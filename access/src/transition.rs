@@ -180,28 +180,23 @@ pub fn open(
         AuditAction::RequestCreated,
         request.reason.clone(),
     );
-    let mut change = Change {
+    if policy.approval == Approval::Auto {
+        let duration = request.requested_duration;
+        let mut change =
+            grant_now(ctx, request, duration, Actor::System, "approved automatically", current);
+        // The request is created in its approved state: one write, not two.
+        if let Some(first) = change.requests.first_mut() {
+            first.request.version = 1;
+            first.expected_version = None;
+        }
+        change.audit.insert(0, created);
+        return Ok(change);
+    }
+    Ok(Change {
         requests: vec![RequestWrite { request, expected_version: None }],
         grant_pointer: None,
         audit: vec![created],
-    };
-    if policy.approval == Approval::Auto {
-        let pending = change.requests.pop().map(|w| w.request).ok_or(TransitionError::NotDue)?;
-        let duration = pending.requested_duration;
-        let approved =
-            grant_now(ctx, pending, duration, Actor::System, "approved automatically", current);
-        change.requests.extend(approved.requests.into_iter().map(|mut w| {
-            // The request is created in its approved state: one write, not two.
-            if w.request.id == id {
-                w.request.version = 1;
-                w.expected_version = None;
-            }
-            w
-        }));
-        change.grant_pointer = approved.grant_pointer;
-        change.audit.extend(approved.audit);
-    }
-    Ok(change)
+    })
 }
 
 fn ensure_reviewable(
@@ -266,7 +261,8 @@ pub fn approve(
     Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), &note, current))
 }
 
-/// Moves a pending request to approved with a grant starting now.
+/// Moves a pending request to approved with a grant starting now. The request's write comes
+/// first in the change, then the superseded holder's, if any.
 fn grant_now(
     ctx: &Context<'_>,
     mut request: AccessRequest,
