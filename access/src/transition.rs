@@ -411,3 +411,101 @@ fn end_grant(request: &mut AccessRequest, end: GrantEnd) -> Option<GrantPointerU
         request_id: grant.request_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::GroupName;
+    use crate::policy::tests::{hours, jit, manual};
+
+    fn ctx(ids: &IdGenerator, now: i64) -> Context<'_> {
+        Context { now: Timestamp::from_millis(now), ids }
+    }
+
+    fn new_request(user: &str, duration: Duration) -> NewRequest {
+        NewRequest {
+            requester: Identity::new(
+                UserId::parse(user).unwrap(),
+                [GroupName::parse("dev").unwrap()],
+            ),
+            resource: ResourceName::parse("db").unwrap(),
+            reason: "  incident 7  ".into(),
+            duration,
+        }
+    }
+
+    fn opened(
+        ids: &IdGenerator,
+        policy: &JitPolicy,
+        now: i64,
+        current: Option<&AccessRequest>,
+    ) -> Change {
+        let ctx = ctx(ids, now);
+        let id = RequestId::from(ids.next(ctx.now));
+        open(&ctx, new_request("a@x.io", hours(1)), id, policy, current).unwrap()
+    }
+
+    #[test]
+    fn opening_trims_the_reason_and_creates_version_one() {
+        let ids = IdGenerator::new();
+        let change = opened(&ids, &jit(manual(1)), 1_000, None);
+        let write = &change.requests[0];
+        assert_eq!(write.expected_version, None);
+        assert_eq!(write.request.version, 1);
+        assert_eq!(write.request.reason, "incident 7");
+        assert_eq!(write.request.pending_until, Timestamp::from_millis(1_000).plus(hours(24)));
+        assert_eq!(change.audit.len(), 1);
+        assert!(change.grant_pointer.is_none());
+    }
+
+    #[test]
+    fn auto_approval_over_an_active_grant_supersedes_it_in_the_same_change() {
+        let ids = IdGenerator::new();
+        let policy = jit(Approval::Auto);
+        let first = opened(&ids, &policy, 1_000, None).requests.remove(0).request;
+        let second = opened(&ids, &policy, 2_000, Some(&first));
+        assert_eq!(second.requests.len(), 2);
+        assert_eq!(second.requests[0].expected_version, None, "created approved, in one write");
+        assert_eq!(second.requests[1].request.id, first.id);
+        assert_eq!(second.requests[1].expected_version, Some(1));
+        assert_eq!(second.requests[1].request.recorded_status(), Status::Superseded);
+        match &second.grant_pointer {
+            Some(GrantPointerUpdate::Set { grant, expected }) => {
+                assert_eq!(*expected, Some(first.id));
+                assert_eq!(grant.expires_at, Timestamp::from_millis(2_000).plus(hours(1)));
+            }
+            other => panic!("expected a pointer set, got {other:?}"),
+        }
+        let actions: Vec<AuditAction> = second.audit.iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            vec![
+                AuditAction::RequestCreated,
+                AuditAction::RequestApproved,
+                AuditAction::GrantSuperseded
+            ]
+        );
+    }
+
+    #[test]
+    fn overlong_text_is_refused_not_truncated() {
+        let ids = IdGenerator::new();
+        let ctx = ctx(&ids, 0);
+        let mut new = new_request("a@x.io", hours(1));
+        new.reason = "x".repeat(MAX_TEXT_LEN + 1);
+        let id = RequestId::from(ids.next(ctx.now));
+        let refused = open(&ctx, new, id, &jit(manual(1)), None).unwrap_err();
+        assert!(matches!(refused, TransitionError::TextTooLong { what: "reason", .. }));
+    }
+
+    #[test]
+    fn expire_before_the_deadline_is_not_due() {
+        let ids = IdGenerator::new();
+        let request = opened(&ids, &jit(manual(1)), 1_000, None).requests.remove(0).request;
+        let early = expire(&ctx(&ids, 2_000), &request).unwrap_err();
+        assert_eq!(early, TransitionError::NotDue);
+        let late = expire(&ctx(&ids, 1_000 + 24 * 3_600_000), &request).unwrap();
+        assert_eq!(late.requests[0].request.recorded_status(), Status::TimedOut);
+        assert_eq!(late.requests[0].expected_version, Some(1));
+    }
+}
