@@ -8,6 +8,7 @@
 mod codec;
 pub mod embedded;
 mod query;
+pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
 pub mod redis;
 

@@ -1,1 +1,397 @@
+//! The Redis backend, for several jitgate instances sharing state.
+//!
+//! Key layout (prefix `P`, default `jitgate`; `{P}` is a Cluster hash tag so every key lives
+//! in one slot and a commit is one atomic script):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `{P}:req:<request id>` | hash | `v` version, `d` request JSON |
+//! | `{P}:grant:<resource>:<user>` | hash, `PEXPIREAT` at expiry | the active grant: `r` request id, `x` expiry ms, `d` grant JSON |
+//! | `{P}:ugrants:<user>` | set | resources the user has a grant pointer for |
+//! | `{P}:idx:all`, `{P}:idx:status:<status>`, `{P}:idx:user:<user>`, `{P}:idx:resource:<resource>`, `{P}:idx:group:<group>` | sorted sets, score 0 | request ids, in lexical (= time) order |
+//! | `{P}:due` | sorted set | request ids scored by their next deadline (ms) |
+//! | `{P}:audit:<audit id>` | string | audit event JSON |
+//! | `{P}:aidx:all`, `{P}:aidx:actor:<actor>`, `{P}:aidx:resource:<resource>`, `{P}:aidx:request:<request id>` | sorted sets, score 0 | audit ids |
+//! | `{P}:events` | pub/sub channel | change events JSON |
+//!
+//! Commits run `redis/commit.lua`: version and grant-holder checks first, then every write,
+//! so a stale change writes nothing. Connections come from a `ConnectionManager`, which
+//! reconnects by itself; every command has a response timeout so an unreachable server
+//! becomes [`StoreError::Unavailable`] in seconds, never a hang.
 
+mod keys;
+mod plan;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Client, Script};
+use tokio::sync::mpsc;
+
+use self::keys::Keys;
+use super::codec::decode;
+use super::query::page_size;
+use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
+use crate::audit::AuditEvent;
+use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::request::{AccessRequest, Grant};
+use crate::time::Timestamp;
+use crate::transition::Change;
+
+/// How long one command may take before the store counts as unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Ids read per round trip when walking an index.
+const WALK_BATCH: usize = 200;
+const FEED_CAPACITY: usize = 1024;
+
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    commit_script: Script,
+    /// The URL without credentials, for error messages.
+    shown_url: String,
+}
+
+/// `redis://user:secret@host` → `redis://***@host`: URLs end up in logs and error messages.
+fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisStore {
+    /// Connects and checks the server answers. Fails within a few seconds when it does not.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let shown_url = without_credentials(url);
+        let unavailable =
+            |detail: String| StoreError::Unavailable(format!("redis at {shown_url}: {detail}"));
+        let client = Client::open(url).map_err(|e| unavailable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connecting = ConnectionManager::new_with_config(client.clone(), config);
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT * 3, connecting)
+            .await
+            .map_err(|_| unavailable("timed out connecting".into()))?
+            .map_err(|e| unavailable(e.to_string()))?;
+        let store = Self {
+            client,
+            conn,
+            keys: Keys::new(prefix),
+            commit_script: Script::new(include_str!("redis/commit.lua")),
+            shown_url: shown_url.clone(),
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    fn unavailable(&self, error: redis::RedisError) -> StoreError {
+        StoreError::Unavailable(format!("redis at {}: {error}", self.shown_url))
+    }
+
+    async fn load_json<T: serde::de::DeserializeOwned>(
+        &self,
+        keys: &[String],
+        field: Option<&str>,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            match field {
+                Some(field) => pipe.hget(key, field),
+                None => pipe.get(key),
+            };
+        }
+        let raw: Vec<Option<String>> =
+            pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        keys.iter()
+            .zip(raw)
+            .map(|(key, json)| json.map(|json| decode(key, &json)).transpose())
+            .collect()
+    }
+
+    /// Walks the union of lexically ordered index sets from newest to oldest, below `upper`
+    /// (exclusive) and down to `lower` (inclusive), loading and filtering records a batch at a
+    /// time until `want` match. Never loads a whole index.
+    async fn walk<T, L, Fut>(
+        &self,
+        index_keys: &[String],
+        mut upper: Option<String>,
+        lower: Option<String>,
+        want: usize,
+        load: L,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        L: Fn(Vec<String>) -> Fut,
+        Fut: Future<Output = Result<Vec<Option<T>>, StoreError>>,
+    {
+        let mut found = Vec::new();
+        let min = lower.map(|l| format!("[{l}")).unwrap_or_else(|| "-".into());
+        loop {
+            let max = upper.as_ref().map(|u| format!("({u}")).unwrap_or_else(|| "+".into());
+            let mut batch: Vec<String> = Vec::new();
+            for key in index_keys {
+                let ids: Vec<String> = redis::cmd("ZRANGE")
+                    .arg(key)
+                    .arg(&max)
+                    .arg(&min)
+                    .arg("BYLEX")
+                    .arg("REV")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(WALK_BATCH)
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                batch.extend(ids);
+            }
+            // The newest WALK_BATCH of the union are exactly right: any id among them is
+            // within the newest WALK_BATCH of its own set.
+            batch.sort_unstable_by(|a, b| b.cmp(a));
+            batch.dedup();
+            batch.truncate(WALK_BATCH);
+            let Some(last) = batch.last().cloned() else { return Ok(found) };
+            for record in load(batch).await?.into_iter().flatten() {
+                if keep(&record) {
+                    found.push(record);
+                    if found.len() == want {
+                        return Ok(found);
+                    }
+                }
+            }
+            upper = Some(last);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn commit(&self, change: &Change) -> Result<(), StoreError> {
+        let plan = plan::plan(&self.keys, change);
+        let mut invocation = self.commit_script.prepare_invoke();
+        for key in plan.keys() {
+            invocation.key(key);
+        }
+        invocation.arg(plan.to_json());
+        let outcome: String = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        match outcome.as_str() {
+            "ok" => Ok(()),
+            "conflict" => Err(StoreError::Conflict),
+            other => Err(StoreError::Unavailable(format!("unexpected commit reply {other:?}"))),
+        }
+    }
+
+    async fn request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError> {
+        let mut loaded = self.load_json(&[self.keys.request(id)], Some("d")).await?;
+        Ok(loaded.pop().flatten())
+    }
+
+    async fn active_grant(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+        now: Timestamp,
+    ) -> Result<Option<Grant>, StoreError> {
+        let mut loaded =
+            self.load_json::<Grant>(&[self.keys.grant(resource, user)], Some("d")).await?;
+        Ok(loaded.pop().flatten().filter(|grant| grant.is_active_at(now)))
+    }
+
+    async fn active_grants_for_user(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let mut resources: Vec<String> = self
+            .conn
+            .clone()
+            .smembers(self.keys.user_grants(user))
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        resources.sort();
+        let keys: Vec<String> = resources
+            .iter()
+            .filter_map(|r| ResourceName::parse(r).ok())
+            .map(|resource| self.keys.grant(&resource, user))
+            .collect();
+        let grants = self.load_json::<Grant>(&keys, Some("d")).await?;
+        Ok(grants.into_iter().flatten().filter(|grant| grant.is_active_at(now)).collect())
+    }
+
+    async fn list_requests(
+        &self,
+        query: &RequestQuery,
+    ) -> Result<Page<AccessRequest, RequestId>, StoreError> {
+        let size = page_size(query.limit);
+        let index_keys: Vec<String> = if let Some(user) = &query.requester {
+            vec![self.keys.by_user(user)]
+        } else if let Some(group) = &query.group {
+            vec![self.keys.by_group(group)]
+        } else if !query.resources.is_empty() {
+            query.resources.iter().map(|r| self.keys.by_resource(r)).collect()
+        } else if !query.statuses.is_empty() {
+            query.statuses.iter().map(|s| self.keys.by_status(*s)).collect()
+        } else {
+            vec![self.keys.all_requests()]
+        };
+        let needle =
+            query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+        let keep = |request: &AccessRequest| {
+            (query.statuses.is_empty() || query.statuses.contains(&request.recorded_status()))
+                && query.requester.as_ref().is_none_or(|u| &request.requester == u)
+                && (query.resources.is_empty() || query.resources.contains(&request.resource))
+                && query.group.as_ref().is_none_or(|g| request.requester_groups.contains(g))
+                && needle.as_deref().is_none_or(|n| request.matches_search(n))
+        };
+        let load = |ids: Vec<String>| async move {
+            let keys: Vec<String> = ids
+                .iter()
+                .filter_map(|id| id.parse().ok())
+                .map(|id| self.keys.request(id))
+                .collect();
+            self.load_json::<AccessRequest>(&keys, Some("d")).await
+        };
+        let upper = query.before.map(|id| id.to_string());
+        let rows = self.walk(&index_keys, upper, None, size + 1, load, keep).await?;
+        Ok(Page::from_rows(rows, size, |r| r.id))
+    }
+
+    async fn list_audit(
+        &self,
+        query: &AuditQuery,
+    ) -> Result<Page<AuditEvent, AuditId>, StoreError> {
+        let size = page_size(query.limit);
+        let index_key = if let Some(id) = query.request_id {
+            self.keys.audit_by_request(id)
+        } else if let Some(actor) = &query.actor {
+            self.keys.audit_by_actor(actor)
+        } else if let Some(resource) = &query.resource {
+            self.keys.audit_by_resource(resource)
+        } else {
+            self.keys.all_audit()
+        };
+        let keep = |event: &AuditEvent| {
+            query.actor.as_deref().is_none_or(|a| event.actor.key() == a)
+                && query.resource.as_ref().is_none_or(|r| &event.resource == r)
+                && query.request_id.is_none_or(|id| event.request_id == id)
+        };
+        let load = |ids: Vec<String>| async move {
+            let keys: Vec<String> =
+                ids.iter().filter_map(|id| id.parse().ok()).map(|id| self.keys.audit(id)).collect();
+            self.load_json::<AuditEvent>(&keys, None).await
+        };
+        let upper = match (query.before, query.to.map(AuditId::min_at)) {
+            (Some(before), Some(to)) => Some(before.min(to)),
+            (before, to) => before.or(to),
+        };
+        let lower = query.from.map(|from| AuditId::min_at(from).to_string());
+        let rows = self
+            .walk(&[index_key], upper.map(|id| id.to_string()), lower, size + 1, load, keep)
+            .await?;
+        Ok(Page::from_rows(rows, size, |e| e.id))
+    }
+
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.keys.due())
+            .arg("-inf")
+            .arg(now.as_millis())
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        ids.iter()
+            .map(|id| {
+                id.parse().map_err(|e: crate::ids::IdError| StoreError::Corrupt {
+                    key: self.keys.due(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    async fn subscribe(&self) -> Result<ChangeFeed, StoreError> {
+        let connecting = self.client.get_async_pubsub();
+        let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "redis at {}: timed out subscribing",
+                    self.shown_url
+                ))
+            })?
+            .map_err(|e| self.unavailable(e))?;
+        let channel = self.keys.events();
+        tokio::time::timeout(RESPONSE_TIMEOUT, pubsub.subscribe(&channel))
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "redis at {}: timed out subscribing",
+                    self.shown_url
+                ))
+            })?
+            .map_err(|e| self.unavailable(e))?;
+        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            loop {
+                let message = tokio::select! {
+                    message = messages.next() => message,
+                    // Nobody listens any more: let the connection go.
+                    () = tx.closed() => return,
+                };
+                // The stream ends when the connection is lost; dropping `tx` then tells the
+                // subscriber its feed is gone.
+                let Some(message) = message else { return };
+                let Ok(payload) = message.get_payload::<String>() else { continue };
+                match decode::<ChangeEvent>(&channel, &payload) {
+                    Ok(event) => {
+                        if tx.try_send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "ignoring an undecodable change event"),
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn credentials_never_reach_messages() {
+        assert_eq!(without_credentials("redis://user:s3cret@db:6379/0"), "redis://***@db:6379/0");
+        assert_eq!(without_credentials("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -104,8 +104,29 @@ pub fn policies() -> PolicySet {
 }
 
 enum Backend {
-    Embedded { _dir: TempDir, path: std::path::PathBuf },
-    Redis { server: RedisServer, prefix: String },
+    Embedded {
+        _dir: TempDir,
+        path: std::path::PathBuf,
+    },
+    Redis {
+        server: Option<RedisServer>,
+        prefix: String,
+    },
+    /// Redis on a server that the test itself holds.
+    Borrowed {
+        url: String,
+        prefix: String,
+    },
+}
+
+impl Backend {
+    fn redis_url(&self) -> Option<(String, &str)> {
+        match self {
+            Backend::Redis { server, prefix } => Some((server.url(), prefix)),
+            Backend::Borrowed { url, prefix } => Some((url.clone(), prefix)),
+            _ => None,
+        }
+    }
 }
 
 pub struct Fixture {
@@ -130,6 +151,13 @@ impl Fixture {
         Self::assemble(Arc::new(store), Backend::Redis { server, prefix })
     }
 
+    /// A fixture on a server the test owns, under its own key prefix.
+    pub async fn over_redis(server: &RedisServer, prefix: &str) -> Self {
+        let store = RedisStore::connect(&server.url(), prefix).await.unwrap();
+        let backend = Backend::Borrowed { url: server.url(), prefix: prefix.to_owned() };
+        Self::assemble(Arc::new(store), backend)
+    }
+
     fn assemble(store: Arc<dyn Store>, backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::starting_now());
         let service = AccessService::new(store.clone(), clock.clone(), Arc::new(policies()));
@@ -141,31 +169,29 @@ impl Fixture {
         let Fixture { clock, store, service, backend } = self;
         drop(service);
         drop(store);
-        let store: Arc<dyn Store> = match &backend {
-            Backend::Embedded { path, .. } => Arc::new(EmbeddedStore::open(path).unwrap()),
-            Backend::Redis { server, prefix } => {
-                Arc::new(RedisStore::connect(&server.url(), prefix).await.unwrap())
-            }
-        };
+        let store = open_again(&backend).await;
         let service = AccessService::new(store.clone(), clock.clone(), Arc::new(policies()));
         Fixture { clock, store, service, backend }
     }
 
     /// A second, independent handle on the same data (another instance or process).
     pub async fn second_handle(&self) -> Arc<dyn Store> {
-        match &self.backend {
-            Backend::Embedded { path, .. } => Arc::new(EmbeddedStore::open(path).unwrap()),
-            Backend::Redis { server, prefix } => {
-                Arc::new(RedisStore::connect(&server.url(), prefix).await.unwrap())
-            }
-        }
+        open_again(&self.backend).await
     }
+}
+
+async fn open_again(backend: &Backend) -> Arc<dyn Store> {
+    if let Backend::Embedded { path, .. } = backend {
+        return Arc::new(EmbeddedStore::open(path).unwrap());
+    }
+    let (url, prefix) = backend.redis_url().expect("a redis backend");
+    Arc::new(RedisStore::connect(&url, prefix).await.unwrap())
 }
 
 impl Fixture {
     /// Whether change events published through one handle reach subscribers of another
     /// (true for Redis pub/sub; the embedded store serves one process).
     pub fn shares_events_across_handles(&self) -> bool {
-        matches!(self.backend, Backend::Redis { .. })
+        self.backend.redis_url().is_some()
     }
 }

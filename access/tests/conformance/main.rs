@@ -4,6 +4,7 @@
 
 mod fixture;
 mod queries;
+mod redis_only;
 mod redis_server;
 mod workflow;
 

@@ -1,0 +1,79 @@
+//! The Redis key layout, in one place. Every key starts with `{prefix}`: the braces are a
+//! Cluster hash tag, so all of jitgate's keys share one slot and a commit can touch any of
+//! them atomically in one script.
+
+use crate::ids::{AuditId, GroupName, RequestId, ResourceName, UserId};
+use crate::request::Status;
+
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    base: String,
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Self {
+        Self { base: format!("{{{prefix}}}") }
+    }
+
+    /// Hash: `v` version, `d` the request as JSON.
+    pub(super) fn request(&self, id: RequestId) -> String {
+        format!("{}:req:{id}", self.base)
+    }
+
+    /// Hash: `r` request id, `x` expiry (ms), `d` the grant as JSON; expires with PEXPIREAT.
+    /// Resource names cannot hold ':', so the user part is unambiguous.
+    pub(super) fn grant(&self, resource: &ResourceName, user: &UserId) -> String {
+        format!("{}:grant:{resource}:{user}", self.base)
+    }
+
+    /// Set of resources for which `user` has a grant pointer (may hold stale members).
+    pub(super) fn user_grants(&self, user: &UserId) -> String {
+        format!("{}:ugrants:{user}", self.base)
+    }
+
+    // Request indexes: sorted sets, every score 0, members request ids (lexical = time order).
+    pub(super) fn all_requests(&self) -> String {
+        format!("{}:idx:all", self.base)
+    }
+    pub(super) fn by_status(&self, status: Status) -> String {
+        format!("{}:idx:status:{status}", self.base)
+    }
+    pub(super) fn by_user(&self, user: &UserId) -> String {
+        format!("{}:idx:user:{user}", self.base)
+    }
+    pub(super) fn by_resource(&self, resource: &ResourceName) -> String {
+        format!("{}:idx:resource:{resource}", self.base)
+    }
+    pub(super) fn by_group(&self, group: &GroupName) -> String {
+        format!("{}:idx:group:{group}", self.base)
+    }
+
+    /// Sorted set: score the next deadline (ms), member the request id.
+    pub(super) fn due(&self) -> String {
+        format!("{}:due", self.base)
+    }
+
+    /// String: the audit event as JSON.
+    pub(super) fn audit(&self, id: AuditId) -> String {
+        format!("{}:audit:{id}", self.base)
+    }
+
+    // Audit indexes: like the request indexes, members audit ids.
+    pub(super) fn all_audit(&self) -> String {
+        format!("{}:aidx:all", self.base)
+    }
+    pub(super) fn audit_by_actor(&self, actor: &str) -> String {
+        format!("{}:aidx:actor:{actor}", self.base)
+    }
+    pub(super) fn audit_by_resource(&self, resource: &ResourceName) -> String {
+        format!("{}:aidx:resource:{resource}", self.base)
+    }
+    pub(super) fn audit_by_request(&self, id: RequestId) -> String {
+        format!("{}:aidx:request:{id}", self.base)
+    }
+
+    /// Pub/sub channel of change events (JSON).
+    pub(super) fn events(&self) -> String {
+        format!("{}:events", self.base)
+    }
+}

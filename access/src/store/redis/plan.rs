@@ -1,0 +1,140 @@
+//! Turns a [`Change`] into the plan `commit.lua` executes: the keys it declares and the checks
+//! and writes it performs. All decisions stay in Rust; the script only checks and applies.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::keys::Keys;
+use crate::request::Status;
+use crate::store::codec::encode;
+use crate::store::events_of;
+use crate::transition::{Change, GrantPointerUpdate};
+
+#[derive(Default, Serialize)]
+pub(super) struct Plan {
+    #[serde(skip)]
+    keys: Vec<String>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+    checks: Vec<Vec<String>>,
+    ops: Vec<Vec<String>>,
+}
+
+impl Plan {
+    pub(super) fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    pub(super) fn to_json(&self) -> String {
+        encode(self)
+    }
+
+    /// The 1-based KEYS index of `key`, declaring it on first use.
+    fn key(&mut self, key: String) -> String {
+        let next = self.keys.len() + 1;
+        let at = *self.index.entry(key.clone()).or_insert_with(|| {
+            self.keys.push(key);
+            next
+        });
+        at.to_string()
+    }
+
+    fn op(&mut self, command: &str, key: String, args: &[String]) {
+        let key = self.key(key);
+        let mut op = vec![command.to_owned(), key];
+        op.extend_from_slice(args);
+        self.ops.push(op);
+    }
+
+    fn index(&mut self, key: String, member: String) {
+        self.op("ZADD", key, &["0".into(), member]);
+    }
+}
+
+pub(super) fn plan(keys: &Keys, change: &Change) -> Plan {
+    let mut plan = Plan::default();
+    for write in &change.requests {
+        let request = &write.request;
+        let id = request.id.to_string();
+        let key = plan.key(keys.request(request.id));
+        let expected = write.expected_version.map(|v| v.to_string()).unwrap_or_default();
+        plan.checks.push(vec!["version".into(), key, expected]);
+
+        plan.op(
+            "HSET",
+            keys.request(request.id),
+            &["v".into(), request.version.to_string(), "d".into(), encode(request)],
+        );
+        let status = request.recorded_status();
+        for other in Status::ALL.into_iter().filter(|s| *s != status) {
+            plan.op("ZREM", keys.by_status(other), std::slice::from_ref(&id));
+        }
+        plan.index(keys.by_status(status), id.clone());
+        match request.next_deadline() {
+            Some(at) => plan.op("ZADD", keys.due(), &[at.as_millis().to_string(), id.clone()]),
+            None => plan.op("ZREM", keys.due(), std::slice::from_ref(&id)),
+        }
+        if write.expected_version.is_none() {
+            plan.index(keys.all_requests(), id.clone());
+            plan.index(keys.by_user(&request.requester), id.clone());
+            plan.index(keys.by_resource(&request.resource), id.clone());
+            for group in &request.requester_groups {
+                plan.index(keys.by_group(group), id.clone());
+            }
+        }
+    }
+    match &change.grant_pointer {
+        Some(GrantPointerUpdate::Set { grant, expected }) => {
+            let pointer = keys.grant(&grant.resource, &grant.user);
+            let at = plan.key(pointer.clone());
+            let expected = expected.map(|id| id.to_string()).unwrap_or_default();
+            plan.checks.push(vec![
+                "holder".into(),
+                at,
+                expected,
+                grant.granted_at.as_millis().to_string(),
+            ]);
+            plan.op("DEL", pointer.clone(), &[]);
+            let expires = grant.expires_at.as_millis().to_string();
+            plan.op(
+                "HSET",
+                pointer.clone(),
+                &[
+                    "r".into(),
+                    grant.request_id.to_string(),
+                    "x".into(),
+                    expires.clone(),
+                    "d".into(),
+                    encode(grant),
+                ],
+            );
+            plan.op("PEXPIREAT", pointer, &[expires]);
+            plan.op("SADD", keys.user_grants(&grant.user), &[grant.resource.to_string()]);
+        }
+        Some(GrantPointerUpdate::ClearIf { user, resource, request_id }) => {
+            let pointer = plan.key(keys.grant(resource, user));
+            let user_grants = plan.key(keys.user_grants(user));
+            plan.ops.push(vec![
+                "clear_if".into(),
+                pointer,
+                request_id.to_string(),
+                user_grants,
+                resource.to_string(),
+            ]);
+        }
+        None => {}
+    }
+    for event in &change.audit {
+        let id = event.id.to_string();
+        plan.op("SET", keys.audit(event.id), &[encode(event)]);
+        plan.index(keys.all_audit(), id.clone());
+        plan.index(keys.audit_by_actor(event.actor.key()), id.clone());
+        plan.index(keys.audit_by_resource(&event.resource), id.clone());
+        plan.index(keys.audit_by_request(event.request_id), id);
+    }
+    for event in events_of(change) {
+        plan.op("PUBLISH", keys.events(), &[encode(&event)]);
+    }
+    plan
+}
