@@ -109,7 +109,7 @@ enum Backend {
         path: std::path::PathBuf,
     },
     Redis {
-        server: Option<RedisServer>,
+        server: RedisServer,
         prefix: String,
     },
     /// Redis on a server that the test itself holds.
