@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod config;
 pub mod ids;
 pub mod policy;
 pub mod request;

@@ -16,7 +16,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         eprintln!("Password (input is visible; pipe it in to avoid that):");
     }
     let mut password = String::new();
-    stdin.lock().read_line(&mut password).context("cannot read the password from standard input")?;
+    stdin
+        .lock()
+        .read_line(&mut password)
+        .context("cannot read the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']);
     if password.chars().count() < MIN_PASSWORD_LEN {
         bail!("the password must have at least {MIN_PASSWORD_LEN} characters");

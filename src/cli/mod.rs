@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "jitgate", version, about = "Identity-aware reverse proxy with just-in-time access")]
+#[command(
+    name = "jitgate",
+    version,
+    about = "Identity-aware reverse proxy with just-in-time access"
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Command,

@@ -14,7 +14,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use tokio::sync::mpsc;
 
-use super::codec::{decode, encode};
+use super::codec::{decode, encode, parse_request_id};
 use super::query::page_size;
 use super::{
     AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError, events_of,
@@ -421,11 +421,7 @@ impl Store for EmbeddedStore {
                 .map_err(&err)?;
             let mut due = Vec::new();
             for id in ids {
-                let id = id.map_err(&err)?;
-                due.push(id.parse().map_err(|e: crate::ids::IdError| StoreError::Corrupt {
-                    key: id.clone(),
-                    detail: e.to_string(),
-                })?);
+                due.push(parse_request_id("requests.id", &id.map_err(&err)?)?);
             }
             Ok(due)
         })

@@ -31,7 +31,7 @@ use redis::{AsyncCommands, Client, Script};
 use tokio::sync::mpsc;
 
 use self::keys::Keys;
-use super::codec::decode;
+use super::codec::{decode, parse_request_id};
 use super::query::page_size;
 use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
 use crate::audit::AuditEvent;
@@ -93,6 +93,22 @@ impl RedisStore {
         };
         store.ping().await?;
         Ok(store)
+    }
+
+    /// Runs `work` with a deadline; both failure and timeout mean the store is unavailable.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        work: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result.map_err(|e| self.unavailable(e)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis at {}: timed out {what}",
+                self.shown_url
+            ))),
+        }
     }
 
     fn unavailable(&self, error: redis::RedisError) -> StoreError {
@@ -319,37 +335,14 @@ impl Store for RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.unavailable(e))?;
-        ids.iter()
-            .map(|id| {
-                id.parse().map_err(|e: crate::ids::IdError| StoreError::Corrupt {
-                    key: self.keys.due(),
-                    detail: e.to_string(),
-                })
-            })
-            .collect()
+        ids.iter().map(|id| parse_request_id(&self.keys.due(), id)).collect()
     }
 
     async fn subscribe(&self) -> Result<ChangeFeed, StoreError> {
-        let connecting = self.client.get_async_pubsub();
-        let mut pubsub = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "redis at {}: timed out subscribing",
-                    self.shown_url
-                ))
-            })?
-            .map_err(|e| self.unavailable(e))?;
+        let mut pubsub =
+            self.bounded(CONNECT_TIMEOUT, "subscribing", self.client.get_async_pubsub()).await?;
         let channel = self.keys.events();
-        tokio::time::timeout(RESPONSE_TIMEOUT, pubsub.subscribe(&channel))
-            .await
-            .map_err(|_| {
-                StoreError::Unavailable(format!(
-                    "redis at {}: timed out subscribing",
-                    self.shown_url
-                ))
-            })?
-            .map_err(|e| self.unavailable(e))?;
+        self.bounded(RESPONSE_TIMEOUT, "subscribing", pubsub.subscribe(&channel)).await?;
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         tokio::spawn(async move {
             let mut messages = pubsub.into_on_message();

@@ -1,0 +1,190 @@
+//! The operator's config file: TOML in, a validated [`Config`] out.
+//!
+//! Two layers: `raw` mirrors the file (unknown keys rejected, positions kept), `validate`
+//! builds the model below, which cannot hold an invalid value. Every error names the file,
+//! the line and the field. Relative paths are relative to the config file's directory.
+
+mod error;
+mod policy;
+mod raw;
+mod secret;
+mod table;
+mod users;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Located, line_of};
+pub use secret::Secret;
+pub use table::render_policy_table;
+pub use users::{LocalUser, load_users};
+
+use crate::ids::ResourceName;
+use crate::policy::{PolicySet, ResourcePolicy, Roles};
+
+/// Events a webhook can subscribe to.
+pub const WEBHOOK_EVENTS: [&str; 7] = [
+    "request.created",
+    "request.approved",
+    "request.denied",
+    "request.cancelled",
+    "request.timed_out",
+    "grant.revoked",
+    "grant.expired",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub identity: IdentityConfig,
+    pub roles: Roles,
+    pub session: SessionConfig,
+    pub store: StoreConfig,
+    pub requests: RequestDefaults,
+    pub smtp: Option<SmtpConfig>,
+    pub webhooks: Vec<WebhookConfig>,
+    pub resources: Vec<Resource>,
+    /// Things that work but deserve the operator's attention (e.g. inline secrets).
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn resource(&self, name: &ResourceName) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.name == name)
+    }
+
+    /// The policy part of the config, as the access workflow consumes it.
+    pub fn policy_set(&self) -> PolicySet {
+        PolicySet {
+            roles: self.roles.clone(),
+            resources: self.resources.iter().map(|r| (r.name.clone(), r.policy.clone())).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen_http: Option<SocketAddr>,
+    pub https: Option<HttpsListener>,
+    /// The portal's external URL, e.g. `https://access.example.com`.
+    pub portal_url: String,
+    /// Its host (and port, when not the scheme's default), lower-case.
+    pub portal_host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsListener {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum IdentityConfig {
+    Local {
+        users_file: PathBuf,
+        users: Vec<LocalUser>,
+    },
+    Oidc {
+        issuer: String,
+        client_id: String,
+        client_secret: Secret,
+        scopes: Vec<String>,
+        groups_claim: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Signs session cookies and handoff tokens; at least 32 bytes.
+    pub secret: Secret,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Embedded { path: PathBuf },
+    Redis { url: Secret, prefix: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestDefaults {
+    pub pending_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub notify_admins: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    pub secret: Option<Secret>,
+    /// Subscribed events; empty means all of [`WEBHOOK_EVENTS`].
+    pub events: Vec<String>,
+    pub format: WebhookFormat,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub name: ResourceName,
+    /// Lower-case host, with `:port` when the resource is reached on a non-default port.
+    pub host: String,
+    /// Starts with `/`; `/` serves the whole host.
+    pub path_prefix: String,
+    pub upstreams: Vec<Upstream>,
+    pub policy: ResourcePolicy,
+}
+
+/// One upstream address, written in the config as `http://host:port` or `https://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `host:port`
+    pub address: String,
+    pub tls: bool,
+    /// The name sent in TLS SNI and verified against the certificate.
+    pub sni: String,
+    pub verify_cert: bool,
+}
+
+/// Reads, parses and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+    parse(path, &text)
+}
+
+/// Parses and validates config `text`; `file` names it in errors and anchors relative paths.
+pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig =
+        toml::from_str(text).map_err(|e| error::Problems::from_toml(file.to_owned(), text, &e))?;
+    validate::validate(file, text, raw)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+//! The config file as written: serde structs that reject unknown keys and keep the position of
+//! every value that validation may complain about. Nothing here is trusted; `validate` turns
+//! it into the model.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+use super::secret::RawSecret;
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub server: RawServer,
+    pub identity: RawIdentity,
+    pub session: RawSession,
+    #[serde(default)]
+    pub roles: RawRoles,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub requests: RawRequests,
+    pub smtp: Option<RawSmtp>,
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<RawWebhook>,
+    #[serde(default, rename = "resource")]
+    pub resources: Vec<RawResource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub listen_http: Option<S<String>>,
+    pub listen_https: Option<S<String>>,
+    pub tls_cert: Option<S<String>>,
+    pub tls_key: Option<S<String>>,
+    pub portal_url: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub provider: S<String>,
+    pub users_file: Option<S<String>>,
+    pub issuer: Option<S<String>>,
+    pub client_id: Option<S<String>>,
+    pub client_secret: Option<S<RawSecret>>,
+    pub scopes: Option<Vec<String>>,
+    pub groups_claim: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSession {
+    pub secret: S<RawSecret>,
+    pub ttl: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoles {
+    #[serde(default)]
+    pub admins: RawPrincipals,
+    #[serde(default)]
+    pub reviewers: RawPrincipals,
+    pub admins_bypass_jit: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrincipals {
+    #[serde(default)]
+    pub groups: Vec<S<String>>,
+    #[serde(default)]
+    pub emails: Vec<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub backend: Option<S<String>>,
+    pub path: Option<S<String>>,
+    pub url: Option<S<RawSecret>>,
+    pub prefix: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRequests {
+    pub pending_timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSmtp {
+    pub host: S<String>,
+    pub port: Option<S<u16>>,
+    pub tls: Option<S<String>>,
+    pub username: Option<String>,
+    pub password: Option<S<RawSecret>>,
+    pub from: S<String>,
+    pub notify_admins: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    pub name: S<String>,
+    pub url: S<String>,
+    pub secret: Option<S<RawSecret>>,
+    #[serde(default)]
+    pub events: Vec<S<String>>,
+    pub format: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResource {
+    pub name: S<String>,
+    pub host: S<String>,
+    pub path_prefix: Option<S<String>>,
+    pub upstreams: S<Vec<S<String>>>,
+    pub upstream_tls_verify: Option<bool>,
+    pub upstream_sni: Option<S<String>>,
+    #[serde(default)]
+    pub policy: RawPolicy,
+    #[serde(default, rename = "assignment")]
+    pub assignments: Vec<RawPolicy>,
+}
+
+/// The policy fields, shared by `[resource.policy]` (the defaults) and each
+/// `[[resource.assignment]]` (which names a group and overrides any field).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub group: Option<S<String>>,
+    pub mode: Option<S<String>>,
+    pub durations: Option<S<Vec<S<String>>>>,
+    pub allow_custom_duration: Option<bool>,
+    pub max_duration: Option<S<String>>,
+    pub approval: Option<S<String>>,
+    pub approvals_needed: Option<S<i64>>,
+    pub reviewers: Option<RawPrincipals>,
+    pub reason_required: Option<S<bool>>,
+    pub pending_timeout: Option<S<String>>,
+}

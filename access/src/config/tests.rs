@@ -1,0 +1,338 @@
+//! Golden tests of the shipped example configs, and the error discipline: every problem names
+//! file, line and field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::policy::{AccessMode, Approval, Audience, JitPolicy};
+
+fn repo_config(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config").join(name)
+}
+
+fn h(hours: u64) -> Duration {
+    Duration::from_secs(hours * 3600)
+}
+
+fn m(minutes: u64) -> Duration {
+    Duration::from_secs(minutes * 60)
+}
+
+fn jit(assignment: &crate::policy::Assignment) -> &JitPolicy {
+    match &assignment.mode {
+        AccessMode::Jit(policy) => policy,
+        AccessMode::Standing => panic!("expected jit for {:?}", assignment.audience),
+    }
+}
+
+fn group(name: &str) -> Audience {
+    Audience::Group(crate::ids::GroupName::parse(name).unwrap())
+}
+
+#[test]
+fn quickstart_golden() {
+    let config = load(&repo_config("quickstart.toml")).unwrap();
+    assert_eq!(config.server.listen_http, Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(config.server.portal_host, "access.localhost:8080");
+    assert!(matches!(&config.identity, IdentityConfig::Local { users, .. } if users.len() == 4));
+    assert!(
+        matches!(&config.store, StoreConfig::Embedded { path } if path.ends_with("data/quickstart.db"))
+    );
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(config.warnings[0].contains("session.secret is written inline"));
+
+    let [demo] = config.resources.as_slice() else { panic!("one resource") };
+    assert_eq!(demo.name.as_str(), "demo");
+    assert_eq!(demo.host, "app.localhost:8080");
+    assert_eq!(demo.path_prefix, "/");
+    assert_eq!(
+        demo.upstreams,
+        vec![Upstream {
+            address: "127.0.0.1:8081".into(),
+            tls: false,
+            sni: "127.0.0.1".into(),
+            verify_cert: true
+        }]
+    );
+    let [engineering, sre] = demo.policy.assignments.as_slice() else { panic!("two assignments") };
+    assert_eq!(engineering.audience, group("engineering"));
+    let engineering = jit(engineering);
+    assert_eq!(engineering.durations, vec![m(15), h(1), h(8)]);
+    assert_eq!(engineering.max_duration, h(8));
+    assert!(engineering.allow_custom_duration);
+    assert_eq!(engineering.approvals_needed(), 1);
+    assert_eq!(engineering.pending_timeout, h(24));
+    // The sre assignment overrides approval and durations and inherits the rest.
+    let sre = jit(sre);
+    assert_eq!(sre.approval, Approval::Auto);
+    assert_eq!(sre.durations, vec![m(15), h(1)]);
+    assert_eq!(sre.max_duration, h(1));
+    assert!(sre.allow_custom_duration, "inherited from [resource.policy]");
+    assert!(sre.reason_required);
+
+    let table = render_policy_table(&config);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("demo") && l.contains("engineering") && l.contains("manual x1")),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("demo") && l.contains("sre") && l.contains("auto")),
+        "{table}"
+    );
+}
+
+/// The production example with its env-based secrets written inline, so the test does not
+/// have to mutate the process environment (racy across parallel tests).
+fn production_text() -> String {
+    let text = std::fs::read_to_string(repo_config("production.example.toml")).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = match line.split_once("{ env = \"") {
+            Some((key, rest)) if !line.trim_start().starts_with('#') => {
+                let var = rest.split('"').next().unwrap_or_default();
+                let value = if var.contains("REDIS") {
+                    "redis://10.0.0.9:6379".to_owned()
+                } else {
+                    "s".repeat(40)
+                };
+                format!("{key}\"{value}\"")
+            }
+            _ => line.to_owned(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn production_example_golden() {
+    let config = parse(&repo_config("production.example.toml"), &production_text()).unwrap();
+    assert!(!config.roles.admins_bypass_jit);
+    assert!(
+        matches!(&config.identity, IdentityConfig::Oidc { groups_claim, scopes, .. } if groups_claim == "groups" && scopes.len() == 4)
+    );
+    assert!(matches!(&config.store, StoreConfig::Redis { prefix, .. } if prefix == "jitgate-prod"));
+    let smtp = config.smtp.as_ref().unwrap();
+    assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::StartTls));
+    assert_eq!(config.webhooks.len(), 2);
+    assert_eq!(config.webhooks[1].format, WebhookFormat::Slack);
+    assert_eq!(config.webhooks[1].events, vec!["request.created", "grant.revoked"]);
+    assert_eq!(config.server.https.as_ref().unwrap().listen, "0.0.0.0:443".parse().unwrap());
+
+    let names: Vec<&str> = config.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["grafana", "prod-db-admin", "wiki"]);
+    let grafana = &config.resources[0].policy.assignments;
+    assert_eq!(grafana[0].audience, Audience::Everyone);
+    assert_eq!(jit(&grafana[0]).durations, vec![h(1), h(8), h(12)]);
+    assert_eq!(grafana[1].mode, AccessMode::Standing);
+    assert_eq!(jit(&grafana[2]).approval, Approval::Auto);
+    assert_eq!(jit(&grafana[2]).max_duration, h(12), "inherited");
+
+    let db = &config.resources[1];
+    assert_eq!(db.path_prefix, "/admin");
+    assert_eq!(db.upstreams[0].address, "pgadmin.internal.example.com:443");
+    assert!(db.upstreams[0].tls);
+    let (dba, backend) = (jit(&db.policy.assignments[0]), jit(&db.policy.assignments[1]));
+    assert_eq!(dba.approvals_needed(), 1);
+    assert_eq!(backend.approvals_needed(), 2);
+    assert_eq!(backend.pending_timeout, h(4));
+    assert_eq!(backend.reviewers.emails.len(), 1);
+    assert_eq!(config.resources[2].policy.assignments[0].mode, AccessMode::Standing);
+}
+
+/// A small valid config in a temp dir; `resource` is appended as the file's tail.
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+const HEAD: &str = r#"[server]
+listen_http = "127.0.0.1:8080"
+portal_url = "http://access.localhost:8080"
+
+[identity]
+provider = "local"
+users_file = "users.toml"
+
+[session]
+secret = { env = "JITGATE_TEST_NEVER_SET" }
+"#;
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "k".repeat(40)).unwrap();
+        std::fs::write(
+            dir.path().join("users.toml"),
+            "[[user]]\nemail = \"a@example.com\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA\"\n",
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn parse(&self, tail: &str) -> Result<Config, ConfigError> {
+        let text =
+            HEAD.replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }") + tail;
+        parse(&self.dir.path().join("jitgate.toml"), &text)
+    }
+
+    /// The single error line for `tail`, with the scratch directory stripped.
+    fn error(&self, tail: &str) -> String {
+        let message = self.parse(tail).expect_err("the config is invalid").to_string();
+        message.replace(&format!("{}/", self.dir.path().display()), "")
+    }
+}
+
+const RESOURCE: &str = "\n[[resource]]\nname = \"app\"\nhost = \"app.example.com\"\nupstreams = [\"http://10.0.0.1:80\"]\n";
+
+#[test]
+fn a_minimal_config_is_valid() {
+    let config = Scratch::new().parse(RESOURCE).unwrap();
+    assert!(config.resources[0].policy.assignments.is_empty());
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn unknown_keys_are_reported_where_they_are() {
+    let scratch = Scratch::new();
+    let top = parse(&scratch.dir.path().join("j.toml"), &format!("colour = \"blue\"\n{HEAD}"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(top.ends_with("j.toml:1: unknown field `colour`, expected one of `server`, `identity`, `session`, `roles`, `store`, `requests`, `smtp`, `webhook`, `resource`"), "{top}");
+    assert_eq!(
+        scratch.error("[roles]\ncolour = \"blue\"\n"),
+        "jitgate.toml:12: unknown field `colour`, expected one of `admins`, `reviewers`, `admins_bypass_jit`"
+    );
+    let nested =
+        format!("{RESOURCE}[[resource.assignment]]\ngroup = \"dev\"\napprovel = \"auto\"\n");
+    let error = scratch.error(&nested);
+    assert!(error.starts_with("jitgate.toml:18: unknown field `approvel`"), "{error}");
+}
+
+#[test]
+fn durations_are_checked_with_their_field() {
+    let scratch = Scratch::new();
+    let over = format!("{RESOURCE}[resource.policy]\nmax_duration = \"9d\"\n");
+    assert_eq!(
+        scratch.error(&over),
+        "jitgate.toml:17: resource \"app\": max_duration \"9d\" exceeds the 7d limit"
+    );
+    let garbage = format!("{RESOURCE}[resource.policy]\ndurations = [\"1h\", \"soon\"]\n");
+    assert!(
+        scratch
+            .error(&garbage)
+            .starts_with("jitgate.toml:17: resource \"app\": durations \"soon\" is not a duration")
+    );
+    let preset_over_max = format!(
+        "{RESOURCE}[resource.policy]\ndurations = [\"1h\", \"12h\"]\nmax_duration = \"8h\"\n"
+    );
+    assert_eq!(
+        scratch.error(&preset_over_max),
+        "jitgate.toml:17: resource \"app\": duration \"12h\" exceeds max_duration 8h"
+    );
+}
+
+#[test]
+fn policy_rules_are_enforced() {
+    let scratch = Scratch::new();
+    let auto_without_reason = format!(
+        "{RESOURCE}[[resource.assignment]]\ngroup = \"dev\"\napproval = \"auto\"\nreason_required = false\n"
+    );
+    assert!(scratch.error(&auto_without_reason).starts_with("jitgate.toml:19: resource \"app\", assignment \"dev\": approval = \"auto\" always requires a reason"));
+    let group_in_defaults = format!("{RESOURCE}[resource.policy]\ngroup = \"dev\"\n");
+    assert!(
+        scratch.error(&group_in_defaults).contains(
+            "jitgate.toml:17: resource \"app\": group belongs in a [[resource.assignment]]"
+        )
+    );
+    let twice = format!(
+        "{RESOURCE}[[resource.assignment]]\ngroup = \"dev\"\n[[resource.assignment]]\ngroup = \"dev\"\n"
+    );
+    assert_eq!(
+        scratch.error(&twice),
+        "jitgate.toml:19: resource \"app\": group \"dev\" is assigned twice"
+    );
+    let zero = format!("{RESOURCE}[resource.policy]\napprovals_needed = 0\n");
+    assert_eq!(
+        scratch.error(&zero),
+        "jitgate.toml:17: resource \"app\": approvals_needed must be at least 1"
+    );
+}
+
+#[test]
+fn resources_must_be_unique_and_well_formed() {
+    let scratch = Scratch::new();
+    let twice = format!("{RESOURCE}{RESOURCE}");
+    let error = scratch.error(&twice);
+    assert!(error.contains("jitgate.toml:18: resource \"app\" is defined twice"), "{error}");
+    assert!(
+        error.contains(
+            "jitgate.toml:19: resource \"app\": another resource already serves app.example.com/"
+        ),
+        "{error}"
+    );
+    let scheme = RESOURCE.replace("app.example.com", "https://app.example.com");
+    assert!(scratch.error(&scheme).starts_with(
+        "jitgate.toml:14: resource \"app\": host \"https://app.example.com\" must be a host name"
+    ));
+    let portal = RESOURCE.replace("app.example.com", "access.localhost:8080");
+    assert!(scratch.error(&portal).contains("is the portal's host"));
+    let upstream = RESOURCE.replace("http://10.0.0.1:80", "10.0.0.1:80");
+    assert!(
+        scratch.error(&upstream).starts_with(
+            "jitgate.toml:15: resource \"app\": upstream \"10.0.0.1:80\" must look like"
+        )
+    );
+}
+
+#[test]
+fn secrets_come_from_env_or_file_and_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.toml"),
+        "[[user]]\nemail = \"a@example.com\"\npassword_hash = \"$argon2id$x\"\n",
+    )
+    .unwrap();
+    let missing = parse(&dir.path().join("j.toml"), HEAD).err().unwrap().to_string();
+    assert!(
+        missing.ends_with(
+            "j.toml:10: session.secret: environment variable JITGATE_TEST_NEVER_SET is not set"
+        ),
+        "{missing}"
+    );
+    let short = HEAD.replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "\"too-short\"");
+    let error = parse(&dir.path().join("j.toml"), &short).err().unwrap().to_string();
+    assert!(error.contains("session.secret must be at least 32 bytes"), "{error}");
+    assert!(!error.contains("too-short"), "a secret never appears in messages: {error}");
+}
+
+#[test]
+fn the_users_file_is_validated_with_its_own_lines() {
+    let scratch = Scratch::new();
+    std::fs::write(
+        scratch.dir.path().join("users.toml"),
+        "[[user]]\nemail = \"a@example.com\"\npassword_hash = \"plaintext\"\n",
+    )
+    .unwrap();
+    let error = scratch.error(RESOURCE);
+    assert!(error.starts_with("jitgate.toml:7: identity.users_file: users.toml:3: user a@example.com: password_hash must be an argon2 hash"), "{error}");
+}
+
+#[test]
+fn https_needs_its_certificate_pair() {
+    let scratch = Scratch::new();
+    let text = HEAD
+        .replace("listen_http = \"127.0.0.1:8080\"", "listen_https = \"127.0.0.1:8443\"")
+        .replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }");
+    let error = parse(&scratch.dir.path().join("j.toml"), &text).err().unwrap().to_string();
+    assert!(
+        error.contains(
+            "j.toml:2: server.listen_https, server.tls_cert and server.tls_key go together"
+        ),
+        "{error}"
+    );
+}
