@@ -11,6 +11,8 @@ pub mod ids;
 pub mod policy;
 pub mod request;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod time;
+pub mod token;
 pub mod transition;

@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{GroupName, ResourceName, UserId};
 
 /// Who someone is, as far as access decisions go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     pub user: UserId,
     pub groups: BTreeSet<GroupName>,

@@ -22,6 +22,7 @@ pub use query::{AuditQuery, Page, RequestQuery};
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
 use crate::request::{AccessRequest, Grant};
+use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
 use crate::transition::Change;
 
@@ -47,6 +48,10 @@ pub enum StoreError {
 pub enum ChangeEvent {
     /// The active grant of `user` for `resource` was installed, extended or removed.
     GrantChanged { user: UserId, resource: ResourceName },
+    /// A session ended (sign-out or revocation): forget it now.
+    SessionEnded { session: SessionId },
+    /// Every session of `user` ended ("sign out everywhere").
+    SessionsEndedFor { user: UserId },
 }
 
 /// A live feed of [`ChangeEvent`]s. When the feed is lost (the receiver yields `None`), the
@@ -98,6 +103,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Subscribes to change events from every instance sharing this store.
     async fn subscribe(&self) -> Result<ChangeFeed, StoreError>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The session, or `None` when it is unknown, ended, or expired at `now`.
+    async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError>;
+
+    /// Ends one session and tells subscribers. Ending an unknown session is not an error.
+    async fn end_session(&self, id: &SessionId) -> Result<(), StoreError>;
+
+    /// Ends every session of `user` and tells subscribers; returns how many there were.
+    async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError>;
+
+    /// Claims `key` until `until`: `true` the first time, `false` while an earlier claim
+    /// holds. What makes handoff tokens single-use across every instance.
+    async fn claim_once(
+        &self,
+        key: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

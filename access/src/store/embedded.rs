@@ -22,6 +22,7 @@ use super::{
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
 use crate::request::{AccessRequest, Grant};
+use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
 use crate::transition::{Change, GrantPointerUpdate};
 
@@ -432,6 +433,89 @@ impl Store for EmbeddedStore {
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
         lock(&self.inner.subscribers).push(tx);
         Ok(rx)
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.with_conn(move |conn, path| {
+            let err = sqlite_error(path);
+            // Expired sessions are of no use to anyone; clear them out as new ones arrive.
+            conn.execute(
+                "DELETE FROM sessions WHERE expires_at <= ?1",
+                [session.created_at.as_millis()],
+            )
+            .map_err(&err)?;
+            conn.execute(
+                "INSERT INTO sessions (id, requester, expires_at, data) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    session.id.as_str(),
+                    session.identity.user.as_str(),
+                    session.expires_at.as_millis(),
+                    encode(&session)
+                ],
+            )
+            .map_err(&err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.with_conn(move |conn, path| {
+            let rows: Vec<Session> = fetch_json(
+                conn,
+                path,
+                "SELECT id, data FROM sessions WHERE id = ?1 AND expires_at > ?2",
+                vec![Value::Text(id), Value::Integer(now.as_millis())],
+            )?;
+            Ok(rows.into_iter().find(|s| s.is_valid_at(now)))
+        })
+        .await
+    }
+
+    async fn end_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        let key = id.as_str().to_owned();
+        self.with_conn(move |conn, path| {
+            conn.execute("DELETE FROM sessions WHERE id = ?1", [key]).map_err(sqlite_error(path))
+        })
+        .await?;
+        self.publish(vec![ChangeEvent::SessionEnded { session: id.clone() }]);
+        Ok(())
+    }
+
+    async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError> {
+        let key = user.as_str().to_owned();
+        let ended = self
+            .with_conn(move |conn, path| {
+                conn.execute("DELETE FROM sessions WHERE requester = ?1", [key])
+                    .map_err(sqlite_error(path))
+            })
+            .await?;
+        self.publish(vec![ChangeEvent::SessionsEndedFor { user: user.clone() }]);
+        Ok(ended)
+    }
+
+    async fn claim_once(
+        &self,
+        key: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.with_conn(move |conn, path| {
+            let err = sqlite_error(path);
+            conn.execute("DELETE FROM claims WHERE until <= ?1", [now.as_millis()])
+                .map_err(&err)?;
+            let inserted = conn
+                .execute(
+                    "INSERT OR IGNORE INTO claims (key, until) VALUES (?1, ?2)",
+                    params![key, until.as_millis()],
+                )
+                .map_err(&err)?;
+            Ok(inserted == 1)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -12,6 +12,9 @@
 //! | `{P}:due` | sorted set | request ids scored by their next deadline (ms) |
 //! | `{P}:audit:<audit id>` | string | audit event JSON |
 //! | `{P}:aidx:all`, `{P}:aidx:actor:<actor>`, `{P}:aidx:resource:<resource>`, `{P}:aidx:request:<request id>` | sorted sets, score 0 | audit ids |
+//! | `{P}:session:<session id>` | string, `PEXPIREAT` at expiry | session JSON |
+//! | `{P}:usessions:<user>` | set | the user's session ids (for "sign out everywhere") |
+//! | `{P}:claim:<key>` | string, `PXAT` | a single-use claim (handoff token id) |
 //! | `{P}:events` | pub/sub channel | change events JSON |
 //!
 //! Commits run `redis/commit.lua`: version and grant-holder checks first, then every write,
@@ -31,12 +34,13 @@ use redis::{AsyncCommands, Client, Script};
 use tokio::sync::mpsc;
 
 use self::keys::Keys;
-use super::codec::{decode, parse_request_id};
+use super::codec::{decode, encode, parse_request_id};
 use super::query::page_size;
 use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
 use crate::request::{AccessRequest, Grant};
+use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
 use crate::transition::Change;
 
@@ -367,6 +371,81 @@ impl Store for RedisStore {
             }
         });
         Ok(rx)
+    }
+
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let key = self.keys.session(&session.id);
+        let user_sessions = self.keys.user_sessions(&session.identity.user);
+        let expires = session.expires_at.as_millis();
+        redis::pipe()
+            .atomic()
+            .set(&key, encode(session))
+            .ignore()
+            .cmd("PEXPIREAT")
+            .arg(&key)
+            .arg(expires)
+            .ignore()
+            .sadd(&user_sessions, session.id.as_str())
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let mut loaded = self.load_json::<Session>(&[self.keys.session(id)], None).await?;
+        Ok(loaded.pop().flatten().filter(|session| session.is_valid_at(now)))
+    }
+
+    async fn end_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        let event = encode(&ChangeEvent::SessionEnded { session: id.clone() });
+        redis::pipe()
+            .atomic()
+            .del(self.keys.session(id))
+            .ignore()
+            .publish(self.keys.events(), event)
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError> {
+        let user_sessions = self.keys.user_sessions(user);
+        let ids: Vec<String> =
+            self.conn.clone().smembers(&user_sessions).await.map_err(|e| self.unavailable(e))?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for id in ids.iter().filter_map(|id| SessionId::parse(id).ok()) {
+            pipe.del(self.keys.session(&id));
+        }
+        pipe.del(&user_sessions).ignore();
+        pipe.publish(
+            self.keys.events(),
+            encode(&ChangeEvent::SessionsEndedFor { user: user.clone() }),
+        )
+        .ignore();
+        let deleted: Vec<usize> =
+            pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        Ok(deleted.into_iter().sum())
+    }
+
+    async fn claim_once(
+        &self,
+        key: &str,
+        until: Timestamp,
+        _now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let claimed: Option<String> = redis::cmd("SET")
+            .arg(self.keys.claim(key))
+            .arg(1)
+            .arg("NX")
+            .arg("PXAT")
+            .arg(until.as_millis())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(claimed.is_some())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@ mod fixture;
 mod queries;
 mod redis_only;
 mod redis_server;
+mod sessions;
 mod workflow;
 
 macro_rules! conformance {
@@ -53,4 +54,8 @@ conformance! {
     queries::a_stale_change_writes_nothing,
     queries::grant_changes_reach_every_subscriber,
     queries::a_second_instance_sees_committed_state,
+    sessions::sessions_live_until_they_expire_or_end,
+    sessions::signing_out_everywhere_ends_only_that_users_sessions,
+    sessions::sessions_survive_a_restart,
+    sessions::a_claim_holds_once_across_instances,
 }

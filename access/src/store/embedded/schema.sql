@@ -43,3 +43,19 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_actor ON audit (actor, id);
 CREATE INDEX IF NOT EXISTS audit_by_resource ON audit (resource, id);
 CREATE INDEX IF NOT EXISTS audit_by_request ON audit (request_id, id);
+
+-- Signed-in sessions; the cookie only names one.
+CREATE TABLE IF NOT EXISTS sessions (
+    id         TEXT PRIMARY KEY NOT NULL,
+    requester  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (requester);
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at);
+
+-- Single-use claims (handoff token ids), kept until the token could no longer be used.
+CREATE TABLE IF NOT EXISTS claims (
+    key   TEXT PRIMARY KEY NOT NULL,
+    until INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -4,6 +4,7 @@
 
 use crate::ids::{AuditId, GroupName, RequestId, ResourceName, UserId};
 use crate::request::Status;
+use crate::session::SessionId;
 
 #[derive(Debug, Clone)]
 pub(super) struct Keys {
@@ -70,6 +71,21 @@ impl Keys {
     }
     pub(super) fn audit_by_request(&self, id: RequestId) -> String {
         format!("{}:aidx:request:{id}", self.base)
+    }
+
+    /// String: the session as JSON; expires with PEXPIREAT.
+    pub(super) fn session(&self, id: &SessionId) -> String {
+        format!("{}:session:{}", self.base, id.as_str())
+    }
+
+    /// Set of the user's session ids (may hold ended ones).
+    pub(super) fn user_sessions(&self, user: &UserId) -> String {
+        format!("{}:usessions:{user}", self.base)
+    }
+
+    /// String with PXAT: a single-use claim.
+    pub(super) fn claim(&self, key: &str) -> String {
+        format!("{}:claim:{key}", self.base)
     }
 
     /// Pub/sub channel of change events (JSON).

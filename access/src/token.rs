@@ -1,0 +1,244 @@
+//! The two signed tokens between portal, proxy and browser:
+//!
+//! - the **session cookie**: names a server-side [`Session`](crate::session::Session) and the
+//!   host it was issued for, nothing else, so it stays small whatever the user's groups;
+//! - the **handoff token**: how a resource host, possibly on an unrelated domain, learns that
+//!   the portal signed someone in. It is short-lived (60 s), bound to one host, and single-use
+//!   (its `jti` is claimed in the store by the proxy that redeems it).
+//!
+//! Both are HS256 JWTs under different keys derived from the session secret, so one can never
+//! be passed off as the other. Expiry is checked against the injected clock, not the system's.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::session::SessionId;
+use crate::time::Timestamp;
+
+/// How long a handoff token may travel from the portal to the resource host.
+pub const HANDOFF_LIFETIME: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's signature is not valid")]
+    BadSignature,
+    #[error("the token was issued for another host")]
+    WrongAudience,
+    #[error("the token has expired")]
+    Expired,
+}
+
+struct KeyPair {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl KeyPair {
+    fn derive(secret: &[u8], purpose: &str) -> Self {
+        // HMAC takes keys of any length; secret ‖ purpose gives each use its own key.
+        let mut key = secret.to_vec();
+        key.push(0);
+        key.extend_from_slice(purpose.as_bytes());
+        Self { encoding: EncodingKey::from_secret(&key), decoding: DecodingKey::from_secret(&key) }
+    }
+}
+
+pub struct TokenKeys {
+    session: KeyPair,
+    handoff: KeyPair,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionClaims {
+    sid: SessionId,
+    aud: String,
+    exp: i64,
+}
+
+/// What a handoff token carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffClaims {
+    pub sid: SessionId,
+    /// The resource host that may redeem it.
+    pub aud: String,
+    pub exp: i64,
+    /// Unique id, claimed once in the store on redemption.
+    pub jti: String,
+    /// Where to send the browser after the cookie is set (a path on `aud`).
+    pub rd: String,
+}
+
+impl HandoffClaims {
+    pub fn expires_at(&self) -> Timestamp {
+        Timestamp::from_millis(self.exp.saturating_mul(1000))
+    }
+}
+
+fn seconds(at: Timestamp) -> i64 {
+    at.as_millis().div_euclid(1000)
+}
+
+fn check_expiry(exp: i64, now: Timestamp) -> Result<(), TokenError> {
+    if now.as_millis() >= exp.saturating_mul(1000) { Err(TokenError::Expired) } else { Ok(()) }
+}
+
+fn validation(audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.required_spec_claims = HashSet::from(["exp".to_owned(), "aud".to_owned()]);
+    validation.set_audience(&[audience]);
+    validation
+}
+
+fn classify(error: jsonwebtoken::errors::Error) -> TokenError {
+    match error.kind() {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        _ => TokenError::Malformed,
+    }
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            session: KeyPair::derive(secret, "jitgate session cookie v1"),
+            handoff: KeyPair::derive(secret, "jitgate handoff v1"),
+        }
+    }
+
+    /// The cookie value for `sid` on `host`, valid until `expires_at` (rounded down to the second).
+    pub fn session_cookie(&self, sid: &SessionId, host: &str, expires_at: Timestamp) -> String {
+        let claims =
+            SessionClaims { sid: sid.clone(), aud: host.to_owned(), exp: seconds(expires_at) };
+        // Signing HS256 with an in-memory key cannot fail.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.session.encoding)
+            .unwrap_or_default()
+    }
+
+    /// The session a cookie presented on `host` names, if the cookie is genuine, meant for this
+    /// host and not expired.
+    pub fn verify_session_cookie(
+        &self,
+        cookie: &str,
+        host: &str,
+        now: Timestamp,
+    ) -> Result<SessionId, TokenError> {
+        let data = jsonwebtoken::decode::<SessionClaims>(
+            cookie,
+            &self.session.decoding,
+            &validation(host),
+        )
+        .map_err(classify)?;
+        check_expiry(data.claims.exp, now)?;
+        Ok(data.claims.sid)
+    }
+
+    /// A handoff token for `host` that returns the browser to `return_to`.
+    pub fn handoff(&self, sid: &SessionId, host: &str, return_to: &str, now: Timestamp) -> String {
+        let claims = HandoffClaims {
+            sid: sid.clone(),
+            aud: host.to_owned(),
+            exp: seconds(now.plus(HANDOFF_LIFETIME)),
+            jti: SessionId::random().as_str().to_owned(),
+            rd: return_to.to_owned(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.handoff.encoding)
+            .unwrap_or_default()
+    }
+
+    /// Checks a handoff token presented on `host`. Single use is the caller's job: claim
+    /// `jti` in the store until [`HandoffClaims::expires_at`].
+    pub fn verify_handoff(
+        &self,
+        token: &str,
+        host: &str,
+        now: Timestamp,
+    ) -> Result<HandoffClaims, TokenError> {
+        let data =
+            jsonwebtoken::decode::<HandoffClaims>(token, &self.handoff.decoding, &validation(host))
+                .map_err(classify)?;
+        check_expiry(data.claims.exp, now)?;
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"a-test-secret-that-is-long-enough-0123456789")
+    }
+
+    #[test]
+    fn session_cookies_verify_only_on_their_host_until_expiry() {
+        let keys = keys();
+        let sid = SessionId::random();
+        let cookie =
+            keys.session_cookie(&sid, "app.localhost", NOW.plus(Duration::from_secs(3600)));
+        assert!(cookie.len() < 300, "a cookie stays small: {} bytes", cookie.len());
+        assert_eq!(keys.verify_session_cookie(&cookie, "app.localhost", NOW), Ok(sid));
+        assert_eq!(
+            keys.verify_session_cookie(&cookie, "other.localhost", NOW),
+            Err(TokenError::WrongAudience)
+        );
+        let later = NOW.plus(Duration::from_secs(3600));
+        assert_eq!(
+            keys.verify_session_cookie(&cookie, "app.localhost", later),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn forged_and_tampered_cookies_are_refused() {
+        let keys = keys();
+        let sid = SessionId::random();
+        let cookie = keys.session_cookie(&sid, "app.localhost", NOW.plus(Duration::from_secs(60)));
+        let forged = TokenKeys::new(b"another-secret-another-secret-another").session_cookie(
+            &sid,
+            "app.localhost",
+            NOW.plus(Duration::from_secs(60)),
+        );
+        assert_eq!(
+            keys.verify_session_cookie(&forged, "app.localhost", NOW),
+            Err(TokenError::BadSignature)
+        );
+        let mut tampered = cookie.clone();
+        tampered.insert(cookie.find('.').unwrap() + 5, 'x');
+        assert!(keys.verify_session_cookie(&tampered, "app.localhost", NOW).is_err());
+        assert_eq!(
+            keys.verify_session_cookie("garbage", "app.localhost", NOW),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_handoff_token_is_not_a_session_cookie() {
+        let keys = keys();
+        let sid = SessionId::random();
+        let handoff = keys.handoff(&sid, "app.localhost", "/dashboard?x=1", NOW);
+        let claims = keys.verify_handoff(&handoff, "app.localhost", NOW).unwrap();
+        assert_eq!((claims.sid, claims.rd.as_str()), (sid, "/dashboard?x=1"));
+        assert_eq!(
+            keys.verify_session_cookie(&handoff, "app.localhost", NOW),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            keys.verify_handoff(&handoff, "evil.localhost", NOW),
+            Err(TokenError::WrongAudience)
+        );
+        assert_eq!(
+            keys.verify_handoff(&handoff, "app.localhost", NOW.plus(HANDOFF_LIFETIME)),
+            Err(TokenError::Expired)
+        );
+    }
+}
