@@ -10,6 +10,7 @@ pub mod config;
 pub mod ids;
 pub mod policy;
 pub mod request;
+pub mod routes;
 pub mod service;
 pub mod session;
 pub mod store;

@@ -1,5 +1,14 @@
 //! The Pingora edge service. It routes by host to resources, checks the session and the grant
-//! on every request, and cuts connections when a grant ends.
-//!
-//! Not built yet: this crate holds its place in the workspace so the dependency direction
-//! (`proxy` → `access`, never the reverse) is fixed from the start. See the proxy issue.
+//! on every request (keep-alive connections carry many), and passes the user's identity to the
+//! upstream.
+
+mod cache;
+mod respond;
+mod route;
+mod service;
+mod upstream_headers;
+
+pub use cache::AccessCache;
+pub use route::Router;
+pub use service::{Decision, JitgateProxy, ProxySettings, RequestCtx};
+pub use upstream_headers::{EMAIL_HEADER, GROUPS_HEADER, USER_HEADER};

@@ -2,6 +2,7 @@
 
 mod check_config;
 mod hash_password;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,11 +30,33 @@ enum Command {
     },
     /// Hash a password for a `local` users file (reads the password from standard input).
     HashPassword,
+    /// Run jitgate: the proxy in front of every configured resource.
+    Serve {
+        /// The config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::CheckConfig { config } => check_config::run(&config),
         Command::HashPassword => hash_password::run(),
+        Command::Serve { config } => {
+            init_logging();
+            serve::run(&config)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`), `JITGATE_LOG_FORMAT=json` for JSON.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("JITGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

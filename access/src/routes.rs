@@ -1,0 +1,67 @@
+//! URLs and names that the proxy and the portal must agree on, in one place.
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::ids::ResourceName;
+
+/// Where a resource host redeems a handoff token: `<host><HANDOFF_PATH>?token=…`.
+pub const HANDOFF_PATH: &str = "/.jitgate/handoff";
+
+/// The host-only cookie naming a session on a resource host.
+pub const SESSION_COOKIE: &str = "jitgate_session";
+
+fn encode(value: &str) -> String {
+    utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
+}
+
+/// The portal's sign-in page, returning to `return_to` afterwards.
+pub fn sign_in_url(portal_url: &str, return_to: &str) -> String {
+    format!("{portal_url}/auth/sign-in?rd={}", encode(return_to))
+}
+
+/// The portal's request form for `resource`, returning to `return_to` once access is granted.
+pub fn request_url(portal_url: &str, resource: &ResourceName, return_to: &str) -> String {
+    format!("{portal_url}/request/{resource}?rd={}", encode(return_to))
+}
+
+/// A handoff URL on a resource host.
+pub fn handoff_url(scheme: &str, host: &str, token: &str) -> String {
+    format!("{scheme}://{host}{HANDOFF_PATH}?token={}", encode(token))
+}
+
+/// The path to send a browser to after a handoff: only a local absolute path, so a handoff can
+/// never be turned into an open redirect. Anything else becomes `/`.
+pub fn local_path(candidate: &str) -> &str {
+    let safe = candidate.starts_with('/')
+        && !candidate.starts_with("//")
+        && !candidate.contains('\\')
+        && !candidate.chars().any(char::is_control);
+    if safe { candidate } else { "/" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_urls_are_encoded() {
+        assert_eq!(
+            sign_in_url("http://access.localhost:8080", "http://app.localhost:8080/a?b=c&d"),
+            "http://access.localhost:8080/auth/sign-in?rd=http%3A%2F%2Fapp%2Elocalhost%3A8080%2Fa%3Fb%3Dc%26d"
+        );
+    }
+
+    #[test]
+    fn only_local_paths_survive() {
+        assert_eq!(local_path("/dash?x=1"), "/dash?x=1");
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path(hostile), "/", "{hostile:?}");
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The proxy's view of grants and sessions, kept off the store on the hot path.
+//!
+//! Entries (including "no grant") live until a change event says otherwise; every grant entry
+//! carries its `expires_at`, which is compared with the clock on every request, so expiry never
+//! waits for an event. While the change feed is down nothing is cached and every request asks
+//! the store, which fails closed when the store is down too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::request::Grant;
+use jitgate_access::session::{Session, SessionId};
+use jitgate_access::store::{ChangeEvent, Store, StoreError};
+use jitgate_access::time::Timestamp;
+
+pub struct AccessCache {
+    store: Arc<dyn Store>,
+    grants: RwLock<HashMap<(UserId, ResourceName), Option<Grant>>>,
+    sessions: RwLock<HashMap<SessionId, Session>>,
+    /// The change feed is connected: cached entries can be trusted.
+    live: AtomicBool,
+    /// Bumped on every invalidation, so a lookup that raced an event does not cache stale data.
+    generation: AtomicU64,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AccessCache {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            grants: RwLock::default(),
+            sessions: RwLock::default(),
+            live: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// The grant in force for `user` on `resource` at `now`.
+    pub async fn grant(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+        now: Timestamp,
+    ) -> Result<Option<Grant>, StoreError> {
+        let key = (user.clone(), resource.clone());
+        if self.is_live()
+            && let Some(entry) = read(&self.grants).get(&key)
+        {
+            return Ok(entry.as_ref().filter(|g| g.is_active_at(now)).cloned());
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let fetched = self.store.active_grant(user, resource, now).await?;
+        if self.is_live() && self.generation.load(Ordering::Acquire) == generation {
+            write(&self.grants).insert(key, fetched.clone());
+        }
+        Ok(fetched)
+    }
+
+    /// The session, if it exists and is valid at `now`. When the store cannot be reached, a
+    /// session seen earlier is still recognised: identity is not access, and standing-access
+    /// resources keep working through a store outage. Grants get no such leniency.
+    pub async fn session(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let cached = read(&self.sessions).get(id).cloned();
+        if self.is_live()
+            && let Some(session) = &cached
+        {
+            return Ok(Some(session.clone()).filter(|s| s.is_valid_at(now)));
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        match self.store.session(id, now).await {
+            Ok(Some(session)) => {
+                if self.generation.load(Ordering::Acquire) == generation {
+                    write(&self.sessions).insert(id.clone(), session.clone());
+                }
+                Ok(Some(session))
+            }
+            Ok(None) => {
+                write(&self.sessions).remove(id);
+                Ok(None)
+            }
+            Err(StoreError::Unavailable(_)) if cached.is_some() => {
+                Ok(cached.filter(|s| s.is_valid_at(now)))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    pub fn apply(&self, event: &ChangeEvent) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        match event {
+            ChangeEvent::GrantChanged { user, resource } => {
+                write(&self.grants).remove(&(user.clone(), resource.clone()));
+            }
+            ChangeEvent::SessionEnded { session } => {
+                write(&self.sessions).remove(session);
+            }
+            ChangeEvent::SessionsEndedFor { user } => {
+                write(&self.sessions).retain(|_, s| &s.identity.user != user);
+            }
+        }
+    }
+
+    fn feed_lost(&self) {
+        self.live.store(false, Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        write(&self.grants).clear();
+    }
+
+    fn feed_restored(&self) {
+        // Anything cached before the feed (re)started may have missed events.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        write(&self.grants).clear();
+        write(&self.sessions).clear();
+        self.live.store(true, Ordering::Release);
+    }
+
+    /// Follows the store's change feed for as long as the process runs, resubscribing with
+    /// backoff whenever it is lost.
+    pub async fn follow_changes(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.subscribe().await {
+                Ok(mut feed) => {
+                    self.feed_restored();
+                    backoff = Duration::from_millis(100);
+                    tracing::info!("following store changes; grant cache enabled");
+                    while let Some(event) = feed.recv().await {
+                        self.apply(&event);
+                    }
+                    self.feed_lost();
+                    tracing::warn!("store change feed lost; grant cache bypassed until it is back");
+                }
+                Err(error) => tracing::warn!(%error, "cannot subscribe to store changes"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}

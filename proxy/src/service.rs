@@ -1,0 +1,343 @@
+//! The Pingora `ProxyHttp` implementation. Thin: each phase reads or fills the per-request
+//! [`RequestCtx`] and delegates to the modules that know the rules.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jitgate_access::clock::Clock;
+use jitgate_access::policy::{Access, Identity, Roles};
+use jitgate_access::routes::{self, HANDOFF_PATH, SESSION_COOKIE};
+use jitgate_access::session::Session as UserSession;
+use jitgate_access::time::Timestamp;
+use jitgate_access::token::TokenKeys;
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+
+use crate::cache::AccessCache;
+use crate::respond::{Client, Reply};
+use crate::route::{Router, normalize_host};
+use crate::upstream_headers::{self, Forwarded};
+
+/// What the proxy needs, built once at start-up.
+pub struct ProxySettings {
+    pub router: Router,
+    pub roles: Roles,
+    pub keys: TokenKeys,
+    pub portal_url: String,
+    /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
+    pub tls: bool,
+}
+
+pub struct JitgateProxy {
+    settings: ProxySettings,
+    cache: Arc<AccessCache>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Why a request was let through or not; logged per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decision {
+    #[default]
+    Undecided,
+    UnknownHost,
+    Handoff,
+    SignIn,
+    NoAccess,
+    Locked,
+    Unavailable,
+    AllowStanding,
+    AllowGrant,
+}
+
+/// Per-request state, filled in `request_filter` and read by later phases.
+#[derive(Default)]
+pub struct RequestCtx {
+    route: Option<usize>,
+    host: String,
+    identity: Option<Identity>,
+    /// When the grant that let this request through ends (`None` for standing access).
+    pub deadline: Option<Timestamp>,
+    pub decision: Decision,
+}
+
+fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+impl JitgateProxy {
+    pub fn new(settings: ProxySettings, cache: Arc<AccessCache>, clock: Arc<dyn Clock>) -> Self {
+        Self { settings, cache, clock }
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.settings.tls { "https" } else { "http" }
+    }
+
+    fn original_url(&self, host: &str, session: &Session) -> String {
+        let uri = &session.req_header().uri;
+        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        format!("{}://{host}{path}", self.scheme())
+    }
+
+    /// The signed-in user behind the request's session cookie, if any. A forged, expired,
+    /// tampered or foreign cookie counts as no session.
+    async fn identify(
+        &self,
+        session: &Session,
+        host: &str,
+        now: Timestamp,
+    ) -> Result<Option<UserSession>, Decision> {
+        let cookies = session.req_header().headers.get_all("cookie");
+        let Some(token) = cookies
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| cookie_value(c, SESSION_COOKIE))
+        else {
+            return Ok(None);
+        };
+        let Ok(sid) = self.settings.keys.verify_session_cookie(token, host, now) else {
+            return Ok(None);
+        };
+        self.cache.session(&sid, now).await.map_err(|error| {
+            tracing::warn!(%error, "cannot look up a session");
+            Decision::Unavailable
+        })
+    }
+
+    async fn handoff(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let now = self.clock.now();
+        let query = session.req_header().uri.query().unwrap_or("");
+        let token = query_param(query, "token").map(percent_decode);
+        let claims =
+            match token.as_deref().map(|t| self.settings.keys.verify_handoff(t, &ctx.host, now)) {
+                Some(Ok(claims)) => claims,
+                _ => return Reply::page(
+                    400,
+                    "This sign-in link is not valid",
+                    "It may have expired or been meant for another site. Go back and try again.",
+                )
+                .send(session)
+                .await,
+            };
+        match self.cache.store().claim_once(&claims.jti, claims.expires_at(), now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Reply::page(
+                    400,
+                    "This sign-in link was already used",
+                    "Go back to the app's address to continue.",
+                )
+                .send(session)
+                .await;
+            }
+            Err(_) => return unavailable(session, Client::Browser).await,
+        }
+        let signed_in = match self.cache.session(&claims.sid, now).await {
+            Ok(Some(signed_in)) => signed_in,
+            Ok(None) => {
+                let back =
+                    format!("{}://{}{}", self.scheme(), ctx.host, routes::local_path(&claims.rd));
+                return Reply::redirect(&routes::sign_in_url(&self.settings.portal_url, &back))
+                    .send(session)
+                    .await;
+            }
+            Err(_) => return unavailable(session, Client::Browser).await,
+        };
+        let cookie =
+            self.settings.keys.session_cookie(&signed_in.id, &ctx.host, signed_in.expires_at);
+        let max_age = now.until(signed_in.expires_at).as_secs();
+        let secure = if self.settings.tls { "; Secure" } else { "" };
+        let set_cookie = format!(
+            "{SESSION_COOKIE}={cookie}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        );
+        Reply::redirect(routes::local_path(&claims.rd))
+            .with_header("set-cookie", set_cookie)
+            .send(session)
+            .await
+    }
+
+    async fn refuse(&self, session: &mut Session, ctx: &RequestCtx, client: Client) -> Result<()> {
+        let route = ctx.route.map(|i| self.settings.router.get(i));
+        match ctx.decision {
+            Decision::SignIn => match client {
+                Client::Browser => {
+                    let back = self.original_url(&ctx.host, session);
+                    Reply::redirect(&routes::sign_in_url(&self.settings.portal_url, &back)).send(session).await
+                }
+                Client::Api => {
+                    let sign_in = routes::sign_in_url(&self.settings.portal_url, &self.original_url(&ctx.host, session));
+                    Reply::json(401, "unauthenticated", "sign in first", Some(("sign_in_url", &sign_in))).send(session).await
+                }
+                Client::WebSocket => Reply::text(401, "sign in first").send(session).await,
+            },
+            Decision::Locked => {
+                let resource = &route.expect("locked requests have a route").resource.name;
+                let request_url = routes::request_url(&self.settings.portal_url, resource, &self.original_url(&ctx.host, session));
+                match client {
+                    Client::Browser => Reply::redirect(&request_url).send(session).await,
+                    Client::Api => Reply::json(403, "locked", &format!("{resource} needs a just-in-time grant"), Some(("request_url", &request_url))).send(session).await,
+                    Client::WebSocket => Reply::text(403, "no active grant").send(session).await,
+                }
+            }
+            Decision::NoAccess => match client {
+                Client::Browser => Reply::page(403, "You don't have access to this app", "No policy gives you access. Ask your administrator if you think you should have it.").send(session).await,
+                Client::Api => Reply::json(403, "forbidden", "no policy gives you access to this resource", None).send(session).await,
+                Client::WebSocket => Reply::text(403, "no access").send(session).await,
+            },
+            _ => unavailable(session, client).await,
+        }
+    }
+}
+
+fn percent_decode(value: &str) -> String {
+    percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()
+}
+
+async fn unavailable(session: &mut Session, client: Client) -> Result<()> {
+    match client {
+        Client::Browser => Reply::page(503, "Access could not be verified", "jitgate cannot reach its store right now, so it cannot check your access. Try again in a moment.").send(session).await,
+        Client::Api => Reply::json(503, "unavailable", "access could not be verified: the store is unreachable", None).send(session).await,
+        Client::WebSocket => Reply::text(503, "access could not be verified").send(session).await,
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for JitgateProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    /// Routes the request and decides on it: answered here (`Ok(true)`) unless it may pass.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let header = session.req_header();
+        let raw_host = header
+            .headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| header.uri.host())
+            .unwrap_or("");
+        ctx.host = normalize_host(raw_host, self.settings.tls);
+        let path = header.uri.path().to_owned();
+        let client = Client::of(session);
+        let Some(index) = self.settings.router.find(&ctx.host, &path) else {
+            ctx.decision = Decision::UnknownHost;
+            Reply::page(404, "Nothing here", "jitgate does not serve this address.")
+                .send(session)
+                .await?;
+            return Ok(true);
+        };
+        ctx.route = Some(index);
+        if path == HANDOFF_PATH {
+            ctx.decision = Decision::Handoff;
+            self.handoff(session, ctx).await?;
+            return Ok(true);
+        }
+        let now = self.clock.now();
+        let signed_in = match self.identify(session, &ctx.host, now).await {
+            Ok(Some(signed_in)) => signed_in,
+            Ok(None) => {
+                ctx.decision = Decision::SignIn;
+                self.refuse(session, ctx, client).await?;
+                return Ok(true);
+            }
+            Err(decision) => {
+                ctx.decision = decision;
+                self.refuse(session, ctx, client).await?;
+                return Ok(true);
+            }
+        };
+        let route = self.settings.router.get(index);
+        ctx.decision =
+            match route.resource.policy.resolve(&self.settings.roles, &signed_in.identity) {
+                Access::NoAccess => Decision::NoAccess,
+                Access::Standing { .. } => Decision::AllowStanding,
+                Access::Jit { .. } => match self
+                    .cache
+                    .grant(&signed_in.identity.user, &route.resource.name, now)
+                    .await
+                {
+                    Ok(Some(grant)) => {
+                        ctx.deadline = Some(grant.expires_at);
+                        Decision::AllowGrant
+                    }
+                    Ok(None) => Decision::Locked,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot check a grant; failing closed");
+                        Decision::Unavailable
+                    }
+                },
+            };
+        ctx.identity = Some(signed_in.identity);
+        if matches!(ctx.decision, Decision::AllowStanding | Decision::AllowGrant) {
+            return Ok(false);
+        }
+        self.refuse(session, ctx, client).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let index =
+            ctx.route.ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
+        let upstream = self.settings.router.get(index).next_upstream();
+        let address = tokio::net::lookup_host(&upstream.address)
+            .await
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .ok_or_else(|| {
+                Error::explain(
+                    ErrorType::ConnectNoRoute,
+                    format!("cannot resolve upstream {}", upstream.address),
+                )
+            })?;
+        let mut peer = HttpPeer::new(address, upstream.tls, upstream.sni.clone());
+        peer.options.verify_cert = upstream.verify_cert;
+        peer.options.verify_hostname = upstream.verify_cert;
+        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
+        let forwarded = Forwarded { client_ip, proto: self.scheme(), host: &ctx.host };
+        upstream_headers::rewrite(request, ctx.identity.as_ref(), &forwarded)
+    }
+
+    async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let resource = ctx
+            .route
+            .map(|i| self.settings.router.get(i).resource.name.to_string())
+            .unwrap_or_default();
+        let user = ctx.identity.as_ref().map(|i| i.user.to_string()).unwrap_or_default();
+        tracing::info!(
+            target: "jitgate::access",
+            method = %session.req_header().method,
+            host = %ctx.host,
+            path = %session.req_header().uri.path(),
+            %resource,
+            %user,
+            decision = ?ctx.decision,
+            status,
+            error = error.map(|e| e.to_string()),
+            "request"
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! What the upstream sees: who the user is, where the request came from, and none of what a
+//! client could forge or of jitgate's own cookies.
+
+use jitgate_access::policy::Identity;
+use jitgate_access::routes::SESSION_COOKIE;
+use pingora::http::RequestHeader;
+
+pub const USER_HEADER: &str = "x-jitgate-user";
+pub const EMAIL_HEADER: &str = "x-jitgate-email";
+pub const GROUPS_HEADER: &str = "x-jitgate-groups";
+
+/// Headers only jitgate may set: whatever a client sent under these names is dropped.
+const OWNED: [&str; 6] = [
+    USER_HEADER,
+    EMAIL_HEADER,
+    GROUPS_HEADER,
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+];
+
+/// The `Cookie` header without jitgate's session cookie, or `None` when nothing is left.
+pub fn without_session_cookie(cookie: &str) -> Option<String> {
+    let kept: Vec<&str> = cookie
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| {
+            !pair.is_empty() && pair.split('=').next().map(str::trim) != Some(SESSION_COOKIE)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+pub struct Forwarded<'a> {
+    pub client_ip: Option<String>,
+    pub proto: &'a str,
+    pub host: &'a str,
+}
+
+pub fn rewrite(
+    request: &mut RequestHeader,
+    identity: Option<&Identity>,
+    forwarded: &Forwarded<'_>,
+) -> pingora::Result<()> {
+    for name in OWNED {
+        request.remove_header(name);
+    }
+    let cookies: Vec<String> = request
+        .headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    request.remove_header("cookie");
+    let kept: Vec<String> = cookies.iter().filter_map(|c| without_session_cookie(c)).collect();
+    if !kept.is_empty() {
+        request.insert_header("cookie", kept.join("; "))?;
+    }
+    if let Some(identity) = identity {
+        request.insert_header(USER_HEADER, identity.user.as_str())?;
+        request.insert_header(EMAIL_HEADER, identity.user.as_str())?;
+        let groups: Vec<&str> = identity.groups.iter().map(|g| g.as_str()).collect();
+        request.insert_header(GROUPS_HEADER, groups.join(","))?;
+    }
+    // jitgate is the edge: it states the client address rather than trusting one it was sent.
+    if let Some(ip) = &forwarded.client_ip {
+        request.insert_header("x-forwarded-for", ip.as_str())?;
+    }
+    request.insert_header("x-forwarded-proto", forwarded.proto)?;
+    request.insert_header("x-forwarded-host", forwarded.host)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_session_cookie_is_removed() {
+        assert_eq!(
+            without_session_cookie("a=1; jitgate_session=xyz; b=2").as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(without_session_cookie("jitgate_session=xyz"), None);
+        assert_eq!(
+            without_session_cookie("jitgate_sessionx=1").as_deref(),
+            Some("jitgate_sessionx=1")
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! `jitgate serve`: the proxy (and, once built, the portal) in one process.
+//!
+//! Everything an operator can get wrong is checked before anything listens: the config, the
+//! listen addresses (Pingora would panic inside its listener thread on a bind conflict and keep
+//! the process alive), and the store. Then Pingora takes over the main thread.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use jitgate_access::clock::{Clock, SystemClock};
+use jitgate_access::config::{self, Config, StoreConfig};
+use jitgate_access::service::AccessService;
+use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
+use jitgate_access::token::TokenKeys;
+use jitgate_proxy::{AccessCache, JitgateProxy, ProxySettings, Router};
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::Server;
+use pingora::server::configuration::ServerConf;
+
+/// How often expiries and timeouts are recorded in the store (and its audit log). Access
+/// itself never waits for this: every check compares expiry with the clock.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+fn ensure_can_listen(address: SocketAddr) -> anyhow::Result<()> {
+    TcpListener::bind(address).map(drop).with_context(|| format!("cannot listen on {address}"))
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.store {
+        StoreConfig::Embedded { path } => Arc::new(EmbeddedStore::open(path)?),
+        StoreConfig::Redis { url, prefix } => {
+            Arc::new(RedisStore::connect(url.expose(), prefix).await?)
+        }
+    })
+}
+
+/// Records what the clock has decided (expiries, timeouts), for the audit log and the portal.
+async fn sweep_forever(service: AccessService) {
+    loop {
+        if let Err(error) = service.sweep(500).await {
+            tracing::warn!(%error, "cannot record expiries yet");
+        }
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+    }
+}
+
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let Some(listen) = config.server.listen_http else {
+        bail!("HTTPS listeners are not supported yet: set server.listen_http");
+    };
+    ensure_can_listen(listen)?;
+
+    // The store's connections and the change feed live on a runtime of their own, alive for
+    // the whole process: Pingora gives each service its own runtime, and a Redis connection
+    // must outlive the one it was created on.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("jitgate-store")
+        .enable_all()
+        .build()
+        .context("cannot start the store runtime")?;
+    let store = runtime.block_on(open_store(&config))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let cache = Arc::new(AccessCache::new(store.clone()));
+    runtime.spawn(cache.clone().follow_changes());
+    let workflow = AccessService::new(store, clock.clone(), Arc::new(config.policy_set()));
+    runtime.spawn(sweep_forever(workflow));
+
+    let settings = ProxySettings {
+        router: Router::new(&config.resources),
+        roles: config.roles.clone(),
+        keys: TokenKeys::new(config.session.secret.expose().as_bytes()),
+        portal_url: config.server.portal_url.clone(),
+        tls: false,
+    };
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = http_proxy_service_with_name(
+        &server.configuration,
+        JitgateProxy::new(settings, cache, clock),
+        "jitgate proxy",
+    );
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
+    tracing::info!(%listen, config = %path.display(), "jitgate is serving");
+    // Pingora exits the process itself; the store runtime must simply outlive it.
+    std::mem::forget(runtime);
+    server.run_forever()
+}
