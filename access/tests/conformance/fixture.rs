@@ -16,7 +16,7 @@ use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use tempfile::TempDir;
 
-use crate::redis_server::RedisServer;
+use jitgate_testkit::RedisServer;
 
 pub fn hours(h: u64) -> Duration {
     Duration::from_secs(h * 3600)

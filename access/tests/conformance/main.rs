@@ -5,7 +5,6 @@
 mod fixture;
 mod queries;
 mod redis_only;
-mod redis_server;
 mod sessions;
 mod workflow;
 

@@ -6,7 +6,7 @@ use jitgate_access::clock::{Clock, ManualClock};
 use jitgate_access::store::{RedisStore, Store, StoreError};
 
 use crate::fixture::*;
-use crate::redis_server::RedisServer;
+use jitgate_testkit::RedisServer;
 
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap()

@@ -14,11 +14,6 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
-}
-
 async fn answers_ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)).await else { return false };
     if stream.write_all(b"PING\r\n").await.is_err() {
@@ -31,7 +26,7 @@ async fn answers_ping(port: u16) -> bool {
 impl RedisServer {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
-        let mut server = Self { port: free_port(), child: None, dir };
+        let mut server = Self { port: crate::free_port(), child: None, dir };
         server.spawn().await;
         server
     }

@@ -1,0 +1,90 @@
+//! A raw HTTP/1.1 client: no redirects followed, no cookies kept, every byte visible. Connects
+//! to 127.0.0.1 and sends the `Host` it is given, which is how `*.localhost` names are tested.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    /// The first header with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One keep-alive connection that can carry several requests.
+pub struct Connection {
+    reader: BufReader<TcpStream>,
+}
+
+impl Connection {
+    pub async fn open(port: u16) -> std::io::Result<Self> {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        Ok(Self { reader: BufReader::new(stream) })
+    }
+
+    /// Sends a request and reads its response (bodies with Content-Length only).
+    pub async fn send(
+        &mut self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Response> {
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        self.reader.get_mut().write_all(request.as_bytes()).await?;
+        tokio::time::timeout(Duration::from_secs(10), self.read_response()).await.map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "no response within 10 s")
+        })?
+    }
+
+    async fn read_response(&mut self) -> std::io::Result<Response> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        let status =
+            line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad status line {line:?}"),
+                )
+            })?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await?;
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = trimmed.split_once(':') {
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+        }
+        let length = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        self.reader.read_exact(&mut body).await?;
+        Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+}
+
+/// One request on a fresh connection.
+pub async fn get(port: u16, host: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut connection = Connection::open(port).await.expect("connect to the proxy");
+    connection.send("GET", host, path, headers).await.expect("a response")
+}

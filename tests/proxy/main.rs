@@ -1,0 +1,380 @@
+//! The proxy end to end: the real `jitgate serve` binary in front of a real upstream, with
+//! real Redis behind it. The portal is not built yet, so the tests sign users in and grant
+//! access through the store and token keys, exactly as the portal will.
+
+mod stack;
+
+use std::time::{Duration, Instant};
+
+use jitgate_access::clock::{Clock, SystemClock};
+use jitgate_access::routes::handoff_url;
+use jitgate_access::token::TokenKeys;
+use jitgate_testkit::http::{Connection, get};
+use serde_json::Value;
+use stack::{Stack, person};
+
+const BROWSER: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
+
+fn upstream_saw(body: &str) -> Value {
+    serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("the upstream's echo is JSON ({e}): {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_session_browsers_go_to_sign_in_and_scripts_get_401() {
+    let stack = Stack::start(1).await;
+    let host = stack.host("app");
+    let browser = get(stack.port(), &host, "/dash?tab=2", &[BROWSER]).await;
+    assert_eq!(browser.status, 302);
+    let expected = format!(
+        "http://access.localhost:{}/auth/sign-in?rd=http%3A%2F%2Fapp%2Elocalhost%3A{}%2Fdash%3Ftab%3D2",
+        stack.port(),
+        stack.port()
+    );
+    assert_eq!(browser.header("location"), Some(expected.as_str()));
+
+    let api = get(stack.port(), &host, "/api/items", &[("accept", "application/json")]).await;
+    assert_eq!(api.status, 401);
+    assert_eq!(api.header("content-type"), Some("application/json"));
+    assert_eq!(upstream_saw(&api.body)["error"], "unauthenticated");
+
+    let websocket =
+        get(stack.port(), &host, "/ws", &[("upgrade", "websocket"), ("connection", "upgrade")])
+            .await;
+    assert_eq!(websocket.status, 401, "a WebSocket handshake is never redirected");
+
+    let unknown =
+        get(stack.port(), &format!("nope.localhost:{}", stack.port()), "/", &[BROWSER]).await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_expired_tampered_and_foreign_cookies_count_as_no_session() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let (sid, good) = stack.sign_in(&bob, "wiki").await;
+    let host = stack.host("wiki");
+    assert_eq!(get(stack.port(), &host, "/", &[BROWSER, ("cookie", &good)]).await.status, 200);
+
+    let now = SystemClock.now();
+    let forged = TokenKeys::new(b"not-the-secret-not-the-secret-not-the-secret").session_cookie(
+        &sid,
+        &host,
+        now.plus(Duration::from_secs(600)),
+    );
+    let expired = stack.keys.session_cookie(&sid, &host, now);
+    let foreign =
+        stack.keys.session_cookie(&sid, &stack.host("app"), now.plus(Duration::from_secs(600)));
+    let mut tampered = good.clone();
+    tampered.replace_range(30..31, if &good[30..31] == "A" { "B" } else { "A" });
+    for (what, cookie) in [
+        ("forged", format!("jitgate_session={forged}")),
+        ("expired", format!("jitgate_session={expired}")),
+        ("foreign", format!("jitgate_session={foreign}")),
+        ("tampered", tampered),
+        ("garbage", "jitgate_session=garbage".to_owned()),
+    ] {
+        let response = get(stack.port(), &host, "/", &[BROWSER, ("cookie", &cookie)]).await;
+        assert_eq!(response.status, 302, "{what} cookie");
+        assert!(response.header("location").unwrap().contains("/auth/sign-in"), "{what} cookie");
+    }
+    // Signing out ends the session on every host at once.
+    stack.store.end_session(&sid).await.unwrap();
+    jitgate_testkit::wait_until("sign-out to reach the proxy", Duration::from_secs(2), || async {
+        get(stack.port(), &host, "/", &[BROWSER, ("cookie", &good)]).await.status == 302
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handoff_sets_a_host_cookie_once() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let (sid, _) = stack.sign_in(&bob, "wiki").await;
+    let host = stack.host("wiki");
+    let now = SystemClock.now();
+    let token = stack.keys.handoff(&sid, &host, "/pages?id=7", now);
+    let url = handoff_url("http", &host, &token);
+    let path = &url[url.find("/.jitgate").unwrap()..];
+
+    let handoff = get(stack.port(), &host, path, &[BROWSER]).await;
+    assert_eq!(handoff.status, 302);
+    assert_eq!(handoff.header("location"), Some("/pages?id=7"));
+    let set_cookie = handoff.header("set-cookie").unwrap();
+    for attribute in ["jitgate_session=", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(set_cookie.contains(attribute), "{attribute} missing from {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain http: no Secure flag");
+    assert!(!set_cookie.contains("Domain"), "host-only cookie");
+    let cookie = set_cookie.split(';').next().unwrap();
+    let page = get(stack.port(), &host, "/pages?id=7", &[BROWSER, ("cookie", cookie)]).await;
+    assert_eq!(page.status, 200);
+
+    let replay = get(stack.port(), &host, path, &[BROWSER]).await;
+    assert_eq!(replay.status, 400, "a handoff token works once");
+    let for_app = stack.keys.handoff(&sid, &stack.host("app"), "/", now);
+    let foreign = handoff_url("http", &host, &for_app);
+    let foreign =
+        get(stack.port(), &host, &foreign[foreign.find("/.jitgate").unwrap()..], &[BROWSER]).await;
+    assert_eq!(foreign.status, 400, "a token for another host is refused");
+    let hostile = stack.keys.handoff(&sid, &host, "//evil.example/", now);
+    let hostile = handoff_url("http", &host, &hostile);
+    let hostile =
+        get(stack.port(), &host, &hostile[hostile.find("/.jitgate").unwrap()..], &[BROWSER]).await;
+    assert_eq!(hostile.header("location"), Some("/"), "no open redirect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_until_granted_then_the_upstream_learns_who_it_is() {
+    let stack = Stack::start(1).await;
+    let host = stack.host("app");
+    let alice = person("alice@example.com", &["dev"]);
+    let (_, alice_cookie) = stack.sign_in(&alice, "app").await;
+    let locked = get(stack.port(), &host, "/report", &[BROWSER, ("cookie", &alice_cookie)]).await;
+    assert_eq!(locked.status, 302);
+    let expected = format!("http://access.localhost:{}/request/app?rd=", stack.port());
+    assert!(
+        locked.header("location").unwrap().starts_with(&expected),
+        "{:?}",
+        locked.header("location")
+    );
+    let api = get(stack.port(), &host, "/report", &[("cookie", &alice_cookie)]).await;
+    assert_eq!(api.status, 403);
+    let body = upstream_saw(&api.body);
+    assert_eq!(body["error"], "locked");
+    assert!(body["request_url"].as_str().unwrap().starts_with(&expected));
+
+    let mallory = person("mallory@example.com", &["contractors"]);
+    let (_, mallory_cookie) = stack.sign_in(&mallory, "app").await;
+    let refused = get(stack.port(), &host, "/", &[BROWSER, ("cookie", &mallory_cookie)]).await;
+    assert_eq!(refused.status, 403, "no assignment: no access and nothing to request");
+    assert!(refused.body.contains("don&#39;t have access") || refused.body.contains("have access"));
+
+    let bob = person("bob@example.com", &["sre", "on-call"]);
+    stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "deploy", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, bob_cookie) = stack.sign_in(&bob, "app").await;
+    let cookies = format!("theme=dark; {bob_cookie}; lang=en");
+    let allowed = get(
+        stack.port(),
+        &host,
+        "/report?q=1",
+        &[
+            BROWSER,
+            ("cookie", &cookies),
+            ("x-jitgate-user", "root@example.com"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ],
+    )
+    .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    let seen = upstream_saw(&allowed.body);
+    assert_eq!(seen["path"], "/report?q=1");
+    assert_eq!(
+        seen["headers"]["x-jitgate-user"],
+        serde_json::json!(["bob@example.com"]),
+        "spoofed identity replaced"
+    );
+    assert_eq!(seen["headers"]["x-jitgate-groups"], serde_json::json!(["on-call,sre"]));
+    assert_eq!(seen["headers"]["x-forwarded-for"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(seen["headers"]["x-forwarded-host"], serde_json::json!([host.clone()]));
+    assert_eq!(
+        seen["headers"]["cookie"],
+        serde_json::json!(["theme=dark; lang=en"]),
+        "jitgate's cookie stays at the edge"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_ends_at_its_expiry_even_on_an_open_connection() {
+    use jitgate_access::ids::IdGenerator;
+    use jitgate_access::request::{AccessRequest, Grant, RequestState};
+    use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
+
+    let stack = Stack::start(1).await;
+    let alice = person("alice@example.com", &["dev"]);
+    let (_, cookie) = stack.sign_in(&alice, "app").await;
+    // A 2 s grant, shorter than any policy allows, written straight into the store.
+    let now = SystemClock.now();
+    let id = IdGenerator::new().next(now).into();
+    let grant = Grant {
+        user: alice.user.clone(),
+        resource: "app".parse().unwrap(),
+        request_id: id,
+        granted_at: now,
+        expires_at: now.plus(Duration::from_secs(2)),
+        end: None,
+    };
+    let request = AccessRequest {
+        id,
+        version: 1,
+        requester: alice.user.clone(),
+        requester_groups: alice.groups.clone(),
+        resource: grant.resource.clone(),
+        reason: "short".into(),
+        requested_duration: Duration::from_secs(2),
+        created_at: now,
+        pending_until: now.plus(Duration::from_secs(60)),
+        approvals: vec![],
+        state: RequestState::Approved { grant: grant.clone() },
+    };
+    let change = Change {
+        requests: vec![RequestWrite { request, expected_version: None }],
+        grant_pointer: Some(GrantPointerUpdate::Set { grant: grant.clone(), expected: None }),
+        audit: vec![],
+    };
+    stack.store.commit(&change).await.unwrap();
+
+    let host = stack.host("app");
+    let mut connection = Connection::open(stack.port()).await.unwrap();
+    let before = connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap();
+    assert_eq!(before.status, 200);
+    // Wait for the wall clock to pass the expiry, then ask again on the same connection.
+    let remaining = SystemClock.now().until(grant.expires_at) + Duration::from_millis(1);
+    tokio::time::sleep(remaining).await;
+    let after = connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap();
+    assert_eq!(
+        after.status, 403,
+        "locked one millisecond after expiry, on a kept-alive connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_every_instance_within_100ms() {
+    let mut stack = Stack::start(1).await;
+    stack.add_instance().await;
+    let bob = person("bob@example.com", &["sre"]);
+    let request = stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (sid, _) = stack.sign_in(&bob, "app").await;
+    let now = SystemClock.now();
+    let mut connections = Vec::new();
+    for instance in &stack.instances {
+        let host = format!("app.localhost:{}", instance.port);
+        let cookie = format!(
+            "jitgate_session={}",
+            stack.keys.session_cookie(&sid, &host, now.plus(Duration::from_secs(600)))
+        );
+        let mut connection = Connection::open(instance.port).await.unwrap();
+        assert_eq!(
+            connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status,
+            200
+        );
+        connections.push((connection, host, cookie));
+    }
+    let admin = person("admin@example.com", &["admins"]);
+    stack.service.revoke(&admin, request.id, "incident over").await.unwrap();
+    let revoked_at = Instant::now();
+    for (connection, host, cookie) in &mut connections {
+        loop {
+            let status =
+                connection.send("GET", host, "/", &[("cookie", cookie)]).await.unwrap().status;
+            if status == 403 {
+                eprintln!("revocation seen by {host} {:?} after the commit", revoked_at.elapsed());
+                break;
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_millis(100),
+                "{host} still allowed {:?} after revocation",
+                revoked_at.elapsed()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_fails_closed_for_jit_only_and_recovers() {
+    let mut stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, app_cookie) = stack.sign_in(&bob, "app").await;
+    let (_, wiki_cookie) = stack.sign_in(&bob, "wiki").await;
+    let (app, wiki) = (stack.host("app"), stack.host("wiki"));
+    assert_eq!(get(stack.port(), &app, "/", &[BROWSER, ("cookie", &app_cookie)]).await.status, 200);
+    assert_eq!(
+        get(stack.port(), &wiki, "/", &[BROWSER, ("cookie", &wiki_cookie)]).await.status,
+        200
+    );
+
+    stack.redis.stop().await;
+    let down = get(stack.port(), &app, "/", &[BROWSER, ("cookie", &app_cookie)]).await;
+    assert_eq!(down.status, 503, "a JIT resource fails closed");
+    assert!(down.body.contains("could not be verified"), "{}", down.body);
+    let api = get(stack.port(), &app, "/", &[("cookie", &app_cookie)]).await;
+    assert_eq!(
+        (api.status, upstream_saw(&api.body)["error"].clone()),
+        (503, Value::from("unavailable"))
+    );
+    assert_eq!(
+        get(stack.port(), &wiki, "/", &[BROWSER, ("cookie", &wiki_cookie)]).await.status,
+        200,
+        "standing access keeps working"
+    );
+
+    // Redis comes back (empty: the test server keeps nothing on disk); access works again
+    // as soon as the state is there.
+    stack.redis.restart().await;
+    jitgate_testkit::wait_until(
+        "the proxy to reach the store again",
+        Duration::from_secs(10),
+        || async {
+            get(stack.port(), &app, "/", &[BROWSER, ("cookie", &app_cookie)]).await.status != 503
+        },
+    )
+    .await;
+    let store_back =
+        jitgate_access::store::RedisStore::connect(&stack.redis.url(), "proxytest").await.unwrap();
+    let service = jitgate_access::service::AccessService::new(
+        std::sync::Arc::new(store_back.clone()),
+        std::sync::Arc::new(SystemClock),
+        std::sync::Arc::new(
+            jitgate_access::config::load(&stack.dir.path().join("jitgate-0.toml"))
+                .unwrap()
+                .policy_set(),
+        ),
+    );
+    service
+        .request_access(&bob, &"app".parse().unwrap(), "again", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    stack.store = std::sync::Arc::new(store_back);
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    jitgate_testkit::wait_until("access to work again", Duration::from_secs(10), || async {
+        get(stack.port(), &app, "/", &[BROWSER, ("cookie", &cookie)]).await.status == 200
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_already_in_use_is_a_one_line_error() {
+    let stack = Stack::start(1).await;
+    let started = Instant::now();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_jitgate"))
+        .args(["serve", "--config"])
+        .arg(stack.dir.path().join("jitgate-0.toml"))
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "jitgate: cannot listen on 127.0.0.1:{}: Address already in use (os error 98)",
+            stack.port()
+        )
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,175 @@
+//! One jitgate deployment for a test: real Redis, a real upstream, the real `jitgate serve`
+//! binary (one or more instances), and the test's own handle on the store and tokens, standing
+//! in for the portal until it exists.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jitgate_access::clock::{Clock, SystemClock};
+use jitgate_access::config;
+use jitgate_access::policy::Identity;
+use jitgate_access::service::AccessService;
+use jitgate_access::session::{Session, SessionId};
+use jitgate_access::store::{RedisStore, Store};
+use jitgate_access::token::TokenKeys;
+use jitgate_testkit::upstream::EchoUpstream;
+use jitgate_testkit::{RedisServer, free_port, listening, wait_until};
+use tokio::process::{Child, Command};
+
+pub const SECRET: &str = "proxy-test-session-secret-0123456789abcdef";
+
+pub struct Instance {
+    pub port: u16,
+    _process: Child,
+}
+
+pub struct Stack {
+    pub redis: RedisServer,
+    pub upstream: EchoUpstream,
+    pub dir: tempfile::TempDir,
+    pub instances: Vec<Instance>,
+    pub store: Arc<dyn Store>,
+    pub service: AccessService,
+    pub keys: TokenKeys,
+}
+
+fn config_text(port: u16, upstream: &str) -> String {
+    format!(
+        r#"
+[server]
+listen_http = "127.0.0.1:{port}"
+portal_url = "http://access.localhost:{port}"
+
+[identity]
+provider = "local"
+users_file = "users.toml"
+
+[session]
+secret = {{ file = "session.secret" }}
+
+[roles]
+admins = {{ groups = ["admins"] }}
+reviewers = {{ groups = ["security"] }}
+
+[store]
+backend = "redis"
+url = {{ file = "redis.url" }}
+prefix = "proxytest"
+
+[[resource]]
+name = "app"
+host = "app.localhost:{port}"
+upstreams = ["{upstream}"]
+
+[resource.policy]
+durations = ["1h"]
+approval = "manual"
+
+[[resource.assignment]]
+group = "dev"
+
+[[resource.assignment]]
+group = "sre"
+approval = "auto"
+
+[[resource]]
+name = "wiki"
+host = "wiki.localhost:{port}"
+upstreams = ["{upstream}"]
+
+[resource.policy]
+mode = "standing"
+
+[[resource.assignment]]
+group = "*"
+"#
+    )
+}
+
+pub fn person(email: &str, groups: &[&str]) -> Identity {
+    Identity::new(email.parse().unwrap(), groups.iter().map(|g| g.parse().unwrap()))
+}
+
+impl Stack {
+    pub async fn start(instances: usize) -> Self {
+        let redis = RedisServer::start().await;
+        let upstream = EchoUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("session.secret"), SECRET).unwrap();
+        std::fs::write(dir.path().join("redis.url"), redis.url()).unwrap();
+        std::fs::write(
+            dir.path().join("users.toml"),
+            "[[user]]\nemail = \"admin@example.com\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA\"\n",
+        )
+        .unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(RedisStore::connect(&redis.url(), "proxytest").await.unwrap());
+        let mut stack = Stack {
+            redis,
+            upstream,
+            dir,
+            instances: Vec::new(),
+            store: store.clone(),
+            service: AccessService::new(store, Arc::new(SystemClock), Arc::default()),
+            keys: TokenKeys::new(SECRET.as_bytes()),
+        };
+        for _ in 0..instances {
+            stack.add_instance().await;
+        }
+        let first = stack.config_path(0);
+        let policies = config::load(&first).unwrap().policy_set();
+        stack.service =
+            AccessService::new(stack.store.clone(), Arc::new(SystemClock), Arc::new(policies));
+        stack
+    }
+
+    fn config_path(&self, instance: usize) -> PathBuf {
+        self.dir.path().join(format!("jitgate-{instance}.toml"))
+    }
+
+    pub async fn add_instance(&mut self) {
+        let port = free_port();
+        let path = self.config_path(self.instances.len());
+        std::fs::write(&path, config_text(port, &self.upstream.url())).unwrap();
+        let log = std::fs::File::create(
+            self.dir.path().join(format!("jitgate-{}.log", self.instances.len())),
+        )
+        .unwrap();
+        let process = Command::new(env!("CARGO_BIN_EXE_jitgate"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
+        self.instances.push(Instance { port, _process: process });
+    }
+
+    pub fn port(&self) -> u16 {
+        self.instances[0].port
+    }
+
+    pub fn host(&self, resource: &str) -> String {
+        format!("{resource}.localhost:{}", self.port())
+    }
+
+    /// Signs `who` in as the portal would and returns the session cookie for `resource`'s host.
+    pub async fn sign_in(&self, who: &Identity, resource: &str) -> (SessionId, String) {
+        let now = SystemClock.now();
+        let session = Session {
+            id: SessionId::random(),
+            identity: who.clone(),
+            created_at: now,
+            expires_at: now.plus(Duration::from_secs(3600)),
+        };
+        self.store.create_session(&session).await.unwrap();
+        let cookie =
+            self.keys.session_cookie(&session.id, &self.host(resource), session.expires_at);
+        (session.id, format!("jitgate_session={cookie}"))
+    }
+}
