@@ -130,6 +130,17 @@ impl TokenKeys {
         host: &str,
         now: Timestamp,
     ) -> Result<SessionId, TokenError> {
+        self.verify_session_cookie_until(cookie, host, now).map(|(sid, _)| sid)
+    }
+
+    /// Like [`TokenKeys::verify_session_cookie`], also returning when the cookie expires, for
+    /// callers that remember verified cookies.
+    pub fn verify_session_cookie_until(
+        &self,
+        cookie: &str,
+        host: &str,
+        now: Timestamp,
+    ) -> Result<(SessionId, Timestamp), TokenError> {
         let data = jsonwebtoken::decode::<SessionClaims>(
             cookie,
             &self.session.decoding,
@@ -137,7 +148,7 @@ impl TokenKeys {
         )
         .map_err(classify)?;
         check_expiry(data.claims.exp, now)?;
-        Ok(data.claims.sid)
+        Ok((data.claims.sid, Timestamp::from_millis(data.claims.exp.saturating_mul(1000))))
     }
 
     /// A handoff token for `host` that returns the browser to `return_to`.

@@ -12,15 +12,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use jitgate_access::ids::{ResourceName, UserId};
-use jitgate_access::request::Grant;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{ChangeEvent, Store, StoreError};
 use jitgate_access::time::Timestamp;
 
 pub struct AccessCache {
     store: Arc<dyn Store>,
-    grants: RwLock<HashMap<(UserId, ResourceName), Option<Grant>>>,
-    sessions: RwLock<HashMap<SessionId, Session>>,
+    /// User → resource → the grant's expiry, or `None` for "no grant". Nested so a lookup
+    /// borrows its keys instead of allocating them.
+    grants: RwLock<HashMap<UserId, HashMap<ResourceName, Option<Timestamp>>>>,
+    /// Shared, not cloned, per request: a session may carry hundreds of groups.
+    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
     /// The change feed is connected: cached entries can be trusted.
     live: AtomicBool,
     /// Bumped on every invalidation, so a lookup that raced an event does not cache stale data.
@@ -55,22 +57,24 @@ impl AccessCache {
     }
 
     /// The grant in force for `user` on `resource` at `now`.
-    pub async fn grant(
+    /// When the grant in force for `user` on `resource` at `now` expires, if there is one.
+    pub async fn grant_expiry(
         &self,
         user: &UserId,
         resource: &ResourceName,
         now: Timestamp,
-    ) -> Result<Option<Grant>, StoreError> {
-        let key = (user.clone(), resource.clone());
+    ) -> Result<Option<Timestamp>, StoreError> {
         if self.is_live()
-            && let Some(entry) = read(&self.grants).get(&key)
+            && let Some(entry) =
+                read(&self.grants).get(user).and_then(|by_resource| by_resource.get(resource))
         {
-            return Ok(entry.as_ref().filter(|g| g.is_active_at(now)).cloned());
+            return Ok(entry.filter(|expires_at| now < *expires_at));
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let fetched = self.store.active_grant(user, resource, now).await?;
+        let fetched =
+            self.store.active_grant(user, resource, now).await?.map(|grant| grant.expires_at);
         if self.is_live() && self.generation.load(Ordering::Acquire) == generation {
-            write(&self.grants).insert(key, fetched.clone());
+            write(&self.grants).entry(user.clone()).or_default().insert(resource.clone(), fetched);
         }
         Ok(fetched)
     }
@@ -82,16 +86,17 @@ impl AccessCache {
         &self,
         id: &SessionId,
         now: Timestamp,
-    ) -> Result<Option<Session>, StoreError> {
+    ) -> Result<Option<Arc<Session>>, StoreError> {
         let cached = read(&self.sessions).get(id).cloned();
         if self.is_live()
             && let Some(session) = &cached
         {
-            return Ok(Some(session.clone()).filter(|s| s.is_valid_at(now)));
+            return Ok(session.is_valid_at(now).then(|| session.clone()));
         }
         let generation = self.generation.load(Ordering::Acquire);
         match self.store.session(id, now).await {
             Ok(Some(session)) => {
+                let session = Arc::new(session);
                 if self.generation.load(Ordering::Acquire) == generation {
                     write(&self.sessions).insert(id.clone(), session.clone());
                 }
@@ -112,7 +117,9 @@ impl AccessCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         match event {
             ChangeEvent::GrantChanged { user, resource } => {
-                write(&self.grants).remove(&(user.clone(), resource.clone()));
+                if let Some(by_resource) = write(&self.grants).get_mut(user) {
+                    by_resource.remove(resource);
+                }
             }
             ChangeEvent::SessionEnded { session } => {
                 write(&self.sessions).remove(session);

@@ -3,12 +3,14 @@
 //! upstream.
 
 mod cache;
+mod gate;
 mod respond;
 mod route;
 mod service;
 mod upstream_headers;
 
 pub use cache::AccessCache;
+pub use gate::{Decision, Gate, Verdict};
 pub use route::Router;
-pub use service::{Decision, JitgateProxy, ProxySettings, RequestCtx};
+pub use service::{JitgateProxy, ProxySettings, RequestCtx};
 pub use upstream_headers::{EMAIL_HEADER, GROUPS_HEADER, USER_HEADER};

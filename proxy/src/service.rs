@@ -6,17 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jitgate_access::clock::Clock;
-use jitgate_access::policy::{Access, Identity, Roles};
 use jitgate_access::routes::{self, HANDOFF_PATH, SESSION_COOKIE};
 use jitgate_access::session::Session as UserSession;
 use jitgate_access::time::Timestamp;
-use jitgate_access::token::TokenKeys;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
 use crate::cache::AccessCache;
+use crate::gate::{Decision, Gate};
 use crate::respond::{Client, Reply};
 use crate::route::{Router, normalize_host};
 use crate::upstream_headers::{self, Forwarded};
@@ -24,8 +23,7 @@ use crate::upstream_headers::{self, Forwarded};
 /// What the proxy needs, built once at start-up.
 pub struct ProxySettings {
     pub router: Router,
-    pub roles: Roles,
-    pub keys: TokenKeys,
+    pub gate: Gate,
     pub portal_url: String,
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
@@ -33,23 +31,7 @@ pub struct ProxySettings {
 
 pub struct JitgateProxy {
     settings: ProxySettings,
-    cache: Arc<AccessCache>,
     clock: Arc<dyn Clock>,
-}
-
-/// Why a request was let through or not; logged per request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Decision {
-    #[default]
-    Undecided,
-    UnknownHost,
-    Handoff,
-    SignIn,
-    NoAccess,
-    Locked,
-    Unavailable,
-    AllowStanding,
-    AllowGrant,
 }
 
 /// Per-request state, filled in `request_filter` and read by later phases.
@@ -57,7 +39,7 @@ pub enum Decision {
 pub struct RequestCtx {
     route: Option<usize>,
     host: String,
-    identity: Option<Identity>,
+    session: Option<Arc<UserSession>>,
     /// When the grant that let this request through ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
     pub decision: Decision,
@@ -72,8 +54,12 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 }
 
 impl JitgateProxy {
-    pub fn new(settings: ProxySettings, cache: Arc<AccessCache>, clock: Arc<dyn Clock>) -> Self {
-        Self { settings, cache, clock }
+    pub fn new(settings: ProxySettings, clock: Arc<dyn Clock>) -> Self {
+        Self { settings, clock }
+    }
+
+    fn cache(&self) -> &AccessCache {
+        self.settings.gate.cache()
     }
 
     fn scheme(&self) -> &'static str {
@@ -86,37 +72,15 @@ impl JitgateProxy {
         format!("{}://{host}{path}", self.scheme())
     }
 
-    /// The signed-in user behind the request's session cookie, if any. A forged, expired,
-    /// tampered or foreign cookie counts as no session.
-    async fn identify(
-        &self,
-        session: &Session,
-        host: &str,
-        now: Timestamp,
-    ) -> Result<Option<UserSession>, Decision> {
-        let cookies = session.req_header().headers.get_all("cookie");
-        let Some(token) = cookies
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| cookie_value(c, SESSION_COOKIE))
-        else {
-            return Ok(None);
-        };
-        let Ok(sid) = self.settings.keys.verify_session_cookie(token, host, now) else {
-            return Ok(None);
-        };
-        self.cache.session(&sid, now).await.map_err(|error| {
-            tracing::warn!(%error, "cannot look up a session");
-            Decision::Unavailable
-        })
-    }
-
     async fn handoff(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
         let now = self.clock.now();
         let query = session.req_header().uri.query().unwrap_or("");
         let token = query_param(query, "token").map(percent_decode);
         let claims =
-            match token.as_deref().map(|t| self.settings.keys.verify_handoff(t, &ctx.host, now)) {
+            match token
+                .as_deref()
+                .map(|t| self.settings.gate.keys().verify_handoff(t, &ctx.host, now))
+            {
                 Some(Ok(claims)) => claims,
                 _ => return Reply::page(
                     400,
@@ -126,7 +90,7 @@ impl JitgateProxy {
                 .send(session)
                 .await,
             };
-        match self.cache.store().claim_once(&claims.jti, claims.expires_at(), now).await {
+        match self.cache().store().claim_once(&claims.jti, claims.expires_at(), now).await {
             Ok(true) => {}
             Ok(false) => {
                 return Reply::page(
@@ -139,7 +103,7 @@ impl JitgateProxy {
             }
             Err(_) => return unavailable(session, Client::Browser).await,
         }
-        let signed_in = match self.cache.session(&claims.sid, now).await {
+        let signed_in = match self.cache().session(&claims.sid, now).await {
             Ok(Some(signed_in)) => signed_in,
             Ok(None) => {
                 let back =
@@ -150,8 +114,11 @@ impl JitgateProxy {
             }
             Err(_) => return unavailable(session, Client::Browser).await,
         };
-        let cookie =
-            self.settings.keys.session_cookie(&signed_in.id, &ctx.host, signed_in.expires_at);
+        let cookie = self.settings.gate.keys().session_cookie(
+            &signed_in.id,
+            &ctx.host,
+            signed_in.expires_at,
+        );
         let max_age = now.until(signed_in.expires_at).as_secs();
         let secure = if self.settings.tls { "; Secure" } else { "" };
         let set_cookie = format!(
@@ -242,42 +209,20 @@ impl ProxyHttp for JitgateProxy {
             return Ok(true);
         }
         let now = self.clock.now();
-        let signed_in = match self.identify(session, &ctx.host, now).await {
-            Ok(Some(signed_in)) => signed_in,
-            Ok(None) => {
-                ctx.decision = Decision::SignIn;
-                self.refuse(session, ctx, client).await?;
-                return Ok(true);
-            }
-            Err(decision) => {
-                ctx.decision = decision;
-                self.refuse(session, ctx, client).await?;
-                return Ok(true);
-            }
-        };
-        let route = self.settings.router.get(index);
-        ctx.decision =
-            match route.resource.policy.resolve(&self.settings.roles, &signed_in.identity) {
-                Access::NoAccess => Decision::NoAccess,
-                Access::Standing { .. } => Decision::AllowStanding,
-                Access::Jit { .. } => match self
-                    .cache
-                    .grant(&signed_in.identity.user, &route.resource.name, now)
-                    .await
-                {
-                    Ok(Some(grant)) => {
-                        ctx.deadline = Some(grant.expires_at);
-                        Decision::AllowGrant
-                    }
-                    Ok(None) => Decision::Locked,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot check a grant; failing closed");
-                        Decision::Unavailable
-                    }
-                },
-            };
-        ctx.identity = Some(signed_in.identity);
-        if matches!(ctx.decision, Decision::AllowStanding | Decision::AllowGrant) {
+        let cookie = session
+            .req_header()
+            .headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| cookie_value(c, SESSION_COOKIE))
+            .map(str::to_owned);
+        let resource = &self.settings.router.get(index).resource;
+        let verdict = self.settings.gate.check(cookie.as_deref(), &ctx.host, resource, now).await;
+        ctx.decision = verdict.decision;
+        ctx.session = verdict.session;
+        ctx.deadline = verdict.deadline;
+        if ctx.decision.allows() {
             return Ok(false);
         }
         self.refuse(session, ctx, client).await?;
@@ -317,7 +262,7 @@ impl ProxyHttp for JitgateProxy {
     ) -> Result<()> {
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
         let forwarded = Forwarded { client_ip, proto: self.scheme(), host: &ctx.host };
-        upstream_headers::rewrite(request, ctx.identity.as_ref(), &forwarded)
+        upstream_headers::rewrite(request, ctx.session.as_ref().map(|s| &s.identity), &forwarded)
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
@@ -326,7 +271,7 @@ impl ProxyHttp for JitgateProxy {
             .route
             .map(|i| self.settings.router.get(i).resource.name.to_string())
             .unwrap_or_default();
-        let user = ctx.identity.as_ref().map(|i| i.user.to_string()).unwrap_or_default();
+        let user = ctx.session.as_ref().map(|s| s.identity.user.to_string()).unwrap_or_default();
         tracing::info!(
             target: "jitgate::access",
             method = %session.req_header().method,

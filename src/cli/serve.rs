@@ -16,7 +16,7 @@ use jitgate_access::config::{self, Config, StoreConfig};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{AccessCache, JitgateProxy, ProxySettings, Router};
+use jitgate_proxy::{AccessCache, Gate, JitgateProxy, ProxySettings, Router};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
@@ -80,10 +80,14 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let workflow = AccessService::new(store, clock.clone(), Arc::new(config.policy_set()));
     runtime.spawn(sweep_forever(workflow));
 
+    let gate = Gate::new(
+        TokenKeys::new(config.session.secret.expose().as_bytes()),
+        config.roles.clone(),
+        cache,
+    );
     let settings = ProxySettings {
         router: Router::new(&config.resources),
-        roles: config.roles.clone(),
-        keys: TokenKeys::new(config.session.secret.expose().as_bytes()),
+        gate,
         portal_url: config.server.portal_url.clone(),
         tls: false,
     };
@@ -98,7 +102,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     server.bootstrap();
     let mut proxy = http_proxy_service_with_name(
         &server.configuration,
-        JitgateProxy::new(settings, cache, clock),
+        JitgateProxy::new(settings, clock),
         "jitgate proxy",
     );
     proxy.add_tcp(&listen.to_string());
