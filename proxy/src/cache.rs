@@ -15,6 +15,7 @@ use jitgate_access::ids::{ResourceName, UserId};
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{ChangeEvent, Store, StoreError};
 use jitgate_access::time::Timestamp;
+use tokio::sync::broadcast;
 
 pub struct AccessCache {
     store: Arc<dyn Store>,
@@ -27,6 +28,8 @@ pub struct AccessCache {
     live: AtomicBool,
     /// Bumped on every invalidation, so a lookup that raced an event does not cache stale data.
     generation: AtomicU64,
+    /// Grant changes as they arrive, for the leases of open connections.
+    grant_changes: broadcast::Sender<(UserId, ResourceName)>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -45,11 +48,17 @@ impl AccessCache {
             sessions: RwLock::default(),
             live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            grant_changes: broadcast::channel(1024).0,
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Every grant change from now on. A lagging receiver must re-check what it cares about.
+    pub fn grant_changes(&self) -> broadcast::Receiver<(UserId, ResourceName)> {
+        self.grant_changes.subscribe()
     }
 
     pub fn is_live(&self) -> bool {
@@ -120,6 +129,8 @@ impl AccessCache {
                 if let Some(by_resource) = write(&self.grants).get_mut(user) {
                     by_resource.remove(resource);
                 }
+                // Nobody listening is fine: no connection is open under a grant.
+                let _ = self.grant_changes.send((user.clone(), resource.clone()));
             }
             ChangeEvent::SessionEnded { session } => {
                 write(&self.sessions).remove(session);

@@ -4,6 +4,7 @@
 
 mod cache;
 mod gate;
+mod lease;
 mod respond;
 mod route;
 mod service;

@@ -2,6 +2,9 @@
 //! [`RequestCtx`] and delegates to the modules that know the rules.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +19,7 @@ use pingora::{Error, ErrorType, Result};
 
 use crate::cache::AccessCache;
 use crate::gate::{Decision, Gate};
+use crate::lease::{Lease, LeasedConnect};
 use crate::respond::{Client, Reply};
 use crate::route::{Router, normalize_host};
 use crate::upstream_headers::{self, Forwarded};
@@ -28,6 +32,10 @@ pub struct ProxySettings {
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
 }
+
+/// Pool keys for leased connections: unique, so none is ever shared. Starts high to stay clear
+/// of Pingora's default key 0.
+static NEXT_LEASE: AtomicU64 = AtomicU64::new(1 << 32);
 
 pub struct JitgateProxy {
     settings: ProxySettings,
@@ -42,6 +50,8 @@ pub struct RequestCtx {
     session: Option<Arc<UserSession>>,
     /// When the grant that let this request through ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
+    /// A connection that may stay open long (WebSocket, event stream): it gets a lease.
+    long_lived: bool,
     pub decision: Decision,
 }
 
@@ -195,6 +205,12 @@ impl ProxyHttp for JitgateProxy {
         ctx.host = normalize_host(raw_host, self.settings.tls);
         let path = header.uri.path().to_owned();
         let client = Client::of(session);
+        ctx.long_lived = client == Client::WebSocket
+            || header
+                .headers
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/event-stream"));
         let Some(index) = self.settings.router.find(&ctx.host, &path) else {
             ctx.decision = Decision::UnknownHost;
             Reply::page(404, "Nothing here", "jitgate does not serve this address.")
@@ -251,6 +267,21 @@ impl ProxyHttp for JitgateProxy {
         peer.options.verify_cert = upstream.verify_cert;
         peer.options.verify_hostname = upstream.verify_cert;
         peer.options.connection_timeout = Some(Duration::from_secs(5));
+        if let (true, Some(expires_at), Some(signed_in)) =
+            (ctx.long_lived, ctx.deadline, &ctx.session)
+        {
+            let route = self.settings.router.get(index);
+            let lease = Lease {
+                user: signed_in.identity.user.clone(),
+                resource: route.resource.name.clone(),
+                expires_at,
+                cache: self.settings.gate.cache().clone(),
+                clock: self.clock.clone(),
+            };
+            peer.options.custom_l4 = Some(Arc::new(LeasedConnect { lease }));
+            // A leased connection must never be pooled with, or reused for, another request.
+            peer.group_key = NEXT_LEASE.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(Box::new(peer))
     }
 
@@ -263,6 +294,23 @@ impl ProxyHttp for JitgateProxy {
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
         let forwarded = Forwarded { client_ip, proto: self.scheme(), host: &ctx.host };
         upstream_headers::rewrite(request, ctx.session.as_ref().map(|s| &s.identity), &forwarded)
+    }
+
+    /// Ends a response that outlives its grant on its next chunk (long downloads). Idle
+    /// long-lived connections are ended by their lease instead.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        match ctx.deadline {
+            Some(deadline) if self.clock.now() >= deadline => {
+                Error::e_explain(ErrorType::HTTPStatus(403), "the grant ended during the response")
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {

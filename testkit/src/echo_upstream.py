@@ -1,6 +1,9 @@
 """A real HTTP/1.1 upstream for jitgate's tests: answers every request with a JSON echo of
 what it received (method, path, headers), so a test sees exactly what the proxy forwarded.
-/stream sends a chunk every 100 ms for 30 s, for tests of long responses."""
+/stream sends a chunk every 100 ms for 30 s, for tests of long responses. A WebSocket
+upgrade gets a proper 101 handshake, after which every byte received is sent back."""
+import base64
+import hashlib
 import json
 import sys
 import time
@@ -10,7 +13,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def _websocket(self):
+        key = self.headers.get("sec-websocket-key", "")
+        digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("upgrade", "websocket")
+        self.send_header("connection", "Upgrade")
+        self.send_header("sec-websocket-accept", base64.b64encode(digest).decode())
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        try:
+            while True:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                self.connection.sendall(data)
+        except OSError:
+            pass
+
     def _echo(self):
+        if self.headers.get("upgrade", "").lower() == "websocket":
+            self._websocket()
+            return
         if self.path.startswith("/stream"):
             self.send_response(200)
             self.send_header("content-type", "text/plain")

@@ -88,3 +88,32 @@ pub async fn get(port: u16, host: &str, path: &str, headers: &[(&str, &str)]) ->
     let mut connection = Connection::open(port).await.expect("connect to the proxy");
     connection.send("GET", host, path, headers).await.expect("a response")
 }
+
+/// Performs a WebSocket handshake and returns the open connection (after the 101), or the
+/// refusal when the handshake is not accepted.
+pub async fn open_websocket(
+    port: u16,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<TcpStream, Response> {
+    let mut all = vec![
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "13"),
+    ];
+    all.extend_from_slice(headers);
+    let mut connection = Connection::open(port).await.expect("connect to the proxy");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (name, value) in &all {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    connection.reader.get_mut().write_all(request.as_bytes()).await.expect("send the handshake");
+    let response = connection.read_response().await.expect("a handshake response");
+    if response.status != 101 {
+        return Err(response);
+    }
+    Ok(connection.reader.into_inner())
+}

@@ -378,3 +378,160 @@ async fn a_port_already_in_use_is_a_one_line_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Writes a 2 s grant for `who` on `app` straight into the store (shorter than any policy
+/// allows) and returns its expiry.
+async fn short_grant(
+    stack: &Stack,
+    who: &jitgate_access::policy::Identity,
+    lasts: Duration,
+) -> jitgate_access::time::Timestamp {
+    use jitgate_access::ids::IdGenerator;
+    use jitgate_access::request::{AccessRequest, Grant, RequestState};
+    use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
+
+    let now = SystemClock.now();
+    let id = IdGenerator::new().next(now).into();
+    let grant = Grant {
+        user: who.user.clone(),
+        resource: "app".parse().unwrap(),
+        request_id: id,
+        granted_at: now,
+        expires_at: now.plus(lasts),
+        end: None,
+    };
+    let request = AccessRequest {
+        id,
+        version: 1,
+        requester: who.user.clone(),
+        requester_groups: who.groups.clone(),
+        resource: grant.resource.clone(),
+        reason: "short".into(),
+        requested_duration: lasts,
+        created_at: now,
+        pending_until: now.plus(Duration::from_secs(60)),
+        approvals: vec![],
+        state: RequestState::Approved { grant: grant.clone() },
+    };
+    let change = Change {
+        requests: vec![RequestWrite { request, expected_version: None }],
+        grant_pointer: Some(GrantPointerUpdate::Set { grant: grant.clone(), expected: None }),
+        audit: vec![],
+    };
+    stack.store.commit(&change).await.unwrap();
+    grant.expires_at
+}
+
+/// Echoes once through an open WebSocket, then waits (up to 5 s) for the proxy to close it.
+/// Returns how long after `since` the close came.
+async fn closes_after(
+    mut socket: tokio::net::TcpStream,
+    since: jitgate_access::time::Timestamp,
+) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    socket.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    socket.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"ping", "the WebSocket works while the grant holds");
+    let mut buffer = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection was still open 5 s later");
+    let now = SystemClock.now();
+    assert!(now >= since, "closed before the grant ended");
+    since.until(now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_websocket_closes_within_a_second_of_expiry() {
+    let stack = Stack::start(1).await;
+    let alice = person("alice@example.com", &["dev"]);
+    let (_, cookie) = stack.sign_in(&alice, "app").await;
+    let expires_at = short_grant(&stack, &alice, Duration::from_secs(2)).await;
+    let socket = jitgate_testkit::http::open_websocket(
+        stack.port(),
+        &stack.host("app"),
+        "/ws",
+        &[("cookie", &cookie)],
+    )
+    .await
+    .unwrap();
+    let late = closes_after(socket, expires_at).await;
+    eprintln!("WebSocket closed {late:?} after the grant expired");
+    assert!(late < Duration::from_secs(1), "closed {late:?} after expiry");
+    // And a new handshake is refused plainly, without a redirect.
+    let refused = jitgate_testkit::http::open_websocket(
+        stack.port(),
+        &stack.host("app"),
+        "/ws",
+        &[("cookie", &cookie)],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_websocket_closes_within_a_second_of_revocation() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let request = stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    let socket = jitgate_testkit::http::open_websocket(
+        stack.port(),
+        &stack.host("app"),
+        "/ws",
+        &[("cookie", &cookie)],
+    )
+    .await
+    .unwrap();
+    let admin = person("admin@example.com", &["admins"]);
+    let revoked_at = SystemClock.now();
+    stack.service.revoke(&admin, request.id, "incident").await.unwrap();
+    let late = closes_after(socket, revoked_at).await;
+    eprintln!("WebSocket closed {late:?} after the revocation");
+    assert!(late < Duration::from_secs(1), "closed {late:?} after revocation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_response_ends_with_the_grant() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = Stack::start(1).await;
+    let alice = person("alice@example.com", &["dev"]);
+    let (_, cookie) = stack.sign_in(&alice, "app").await;
+    let expires_at = short_grant(&stack, &alice, Duration::from_secs(2)).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", stack.port())).await.unwrap();
+    let request =
+        format!("GET /stream HTTP/1.1\r\nHost: {}\r\ncookie: {cookie}\r\n\r\n", stack.host("app"));
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream was still flowing 10 s later");
+    let late = expires_at.until(SystemClock.now());
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("tick 5"), "the stream flowed while the grant held");
+    assert!(!text.contains("tick 40"), "the stream went on well past the grant: {text}");
+    eprintln!("stream cut {late:?} after the grant expired");
+    assert!(late < Duration::from_secs(1));
+}

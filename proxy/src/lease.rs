@@ -1,0 +1,180 @@
+//! Ending open connections with the grant.
+//!
+//! A WebSocket (or an event stream) can sit idle for hours, and an idle connection runs no
+//! Pingora filter, so checking on each chunk cannot end it. Instead, for such requests the
+//! upstream connection is made through `PeerOptions::custom_l4`: the TCP stream becomes a
+//! virtual socket whose reads and writes fail once its lease ends. A supervisor task ends the
+//! lease at the grant's expiry, or as soon as a change event shows the grant is gone (checking
+//! every second while the change feed is down). Pingora is waiting on the upstream read
+//! whenever the connection is idle, so the failure surfaces at once and it closes both sides.
+//! Ordinary requests never take this path: their connections stay pooled and unwrapped.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jitgate_access::clock::Clock;
+use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::time::Timestamp;
+use pingora::connectors::L4Connect;
+use pingora::protocols::l4::socket::SocketAddr;
+use pingora::protocols::l4::stream::Stream;
+use pingora::protocols::l4::virt::{VirtualSockOpt, VirtualSocket, VirtualSocketStream};
+use pingora::{Error, ErrorType, OrErr, Result};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::cache::AccessCache;
+
+/// How often a lease re-checks its grant while the change feed is down.
+const RECHECK_WITHOUT_FEED: Duration = Duration::from_secs(1);
+/// With the feed up, events wake a lease; this is only a backstop.
+const IDLE_RECHECK: Duration = Duration::from_secs(60);
+
+/// The grant a connection lives under.
+#[derive(Clone)]
+pub struct Lease {
+    pub user: UserId,
+    pub resource: ResourceName,
+    pub expires_at: Timestamp,
+    pub cache: Arc<AccessCache>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lease({} on {} until {})", self.user, self.resource, self.expires_at)
+    }
+}
+
+impl Lease {
+    /// Resolves when the grant has ended: expired, revoked, or no longer findable.
+    async fn ended(mut self) {
+        let mut changes = self.cache.grant_changes();
+        loop {
+            let remaining = self.clock.now().until(self.expires_at);
+            let recheck = if self.cache.is_live() { IDLE_RECHECK } else { RECHECK_WITHOUT_FEED };
+            tokio::select! {
+                () = tokio::time::sleep(remaining) => {}
+                () = tokio::time::sleep(recheck) => {}
+                changed = changes.recv() => match changed {
+                    Ok((user, resource)) if user != self.user || resource != self.resource => continue,
+                    // Ours, or events were missed: look again below.
+                    _ => {}
+                },
+            }
+            match self.cache.grant_expiry(&self.user, &self.resource, self.clock.now()).await {
+                Ok(Some(expires_at)) => self.expires_at = expires_at,
+                // Gone, or it cannot be verified: fail closed.
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Connects to the upstream with a socket that dies with the lease.
+#[derive(Debug)]
+pub struct LeasedConnect {
+    pub lease: Lease,
+}
+
+#[async_trait]
+impl L4Connect for LeasedConnect {
+    async fn connect(&self, address: &SocketAddr) -> Result<Stream> {
+        let inet = address.as_inet().ok_or_else(|| {
+            Error::explain(ErrorType::ConnectError, "upstream is not an inet address")
+        })?;
+        let tcp = tokio::net::TcpStream::connect(inet)
+            .await
+            .or_err(ErrorType::ConnectError, "connecting to the upstream")?;
+        let _ = tcp.set_nodelay(true);
+        let (mut end, ended) = oneshot::channel();
+        let lease = self.lease.clone();
+        tokio::spawn(async move {
+            let who = format!("{} on {}", lease.user, lease.resource);
+            tokio::select! {
+                () = lease.ended() => {
+                    tracing::info!(grant = %who, "grant ended: closing an open connection");
+                    let _ = end.send(());
+                }
+                // The connection closed first: nothing left to supervise.
+                () = end.closed() => {}
+            }
+        });
+        let socket = LeasedSocket { tcp, ended, over: false };
+        Ok(Stream::from(VirtualSocketStream::new(Box::new(socket))))
+    }
+}
+
+/// An upstream socket whose reads and writes fail once its lease has ended.
+#[derive(Debug)]
+struct LeasedSocket {
+    tcp: TcpStream,
+    ended: oneshot::Receiver<()>,
+    over: bool,
+}
+
+impl LeasedSocket {
+    /// Whether the lease has ended, registering for a wake-up when it does.
+    fn lease_over(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.over {
+            // A dropped sender means the supervisor is gone; failing closed is the safe reading.
+            self.over = Pin::new(&mut self.ended).poll(cx).is_ready();
+        }
+        self.over
+    }
+}
+
+fn grant_ended() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the grant for this connection has ended",
+    )
+}
+
+impl VirtualSocket for LeasedSocket {
+    fn set_socket_option(&self, option: VirtualSockOpt) -> std::io::Result<()> {
+        match option {
+            VirtualSockOpt::NoDelay => self.tcp.set_nodelay(true),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AsyncRead for LeasedSocket {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.lease_over(cx) {
+            return Poll::Ready(Err(grant_ended()));
+        }
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LeasedSocket {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.lease_over(cx) {
+            return Poll::Ready(Err(grant_ended()));
+        }
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
