@@ -6,13 +6,8 @@ use std::process::ExitCode;
 use jitgate_access::config;
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = match config::load(path) {
-        Ok(config) => config,
-        Err(error) => {
-            // The error already names file, line and field; print it as it is.
-            eprintln!("{error}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(config) = super::load_config(path) else {
+        return Ok(ExitCode::FAILURE);
     };
     for warning in &config.warnings {
         eprintln!("warning: {warning}");

@@ -60,3 +60,15 @@ fn init_logging() {
         builder.init();
     }
 }
+
+/// Loads the config, or prints why not (file, line and field, as the error says) and returns
+/// `None`: an operator's mistake gets a message, never a backtrace.
+fn load_config(path: &std::path::Path) -> Option<jitgate_access::config::Config> {
+    match jitgate_access::config::load(path) {
+        Ok(config) => Some(config),
+        Err(error) => {
+            eprintln!("{error}");
+            None
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{self, Config, StoreConfig};
+use jitgate_access::config::{Config, StoreConfig};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
@@ -49,12 +49,8 @@ async fn sweep_forever(service: AccessService) {
 }
 
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = match config::load(path) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(config) = super::load_config(path) else {
+        return Ok(ExitCode::FAILURE);
     };
     for warning in &config.warnings {
         tracing::warn!("{warning}");

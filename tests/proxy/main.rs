@@ -190,50 +190,17 @@ async fn locked_until_granted_then_the_upstream_learns_who_it_is() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_ends_at_its_expiry_even_on_an_open_connection() {
-    use jitgate_access::ids::IdGenerator;
-    use jitgate_access::request::{AccessRequest, Grant, RequestState};
-    use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
-
     let stack = Stack::start(1).await;
     let alice = person("alice@example.com", &["dev"]);
     let (_, cookie) = stack.sign_in(&alice, "app").await;
-    // A 2 s grant, shorter than any policy allows, written straight into the store.
-    let now = SystemClock.now();
-    let id = IdGenerator::new().next(now).into();
-    let grant = Grant {
-        user: alice.user.clone(),
-        resource: "app".parse().unwrap(),
-        request_id: id,
-        granted_at: now,
-        expires_at: now.plus(Duration::from_secs(2)),
-        end: None,
-    };
-    let request = AccessRequest {
-        id,
-        version: 1,
-        requester: alice.user.clone(),
-        requester_groups: alice.groups.clone(),
-        resource: grant.resource.clone(),
-        reason: "short".into(),
-        requested_duration: Duration::from_secs(2),
-        created_at: now,
-        pending_until: now.plus(Duration::from_secs(60)),
-        approvals: vec![],
-        state: RequestState::Approved { grant: grant.clone() },
-    };
-    let change = Change {
-        requests: vec![RequestWrite { request, expected_version: None }],
-        grant_pointer: Some(GrantPointerUpdate::Set { grant: grant.clone(), expected: None }),
-        audit: vec![],
-    };
-    stack.store.commit(&change).await.unwrap();
+    let expires_at = short_grant(&stack, &alice, Duration::from_secs(2)).await;
 
     let host = stack.host("app");
     let mut connection = Connection::open(stack.port()).await.unwrap();
     let before = connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap();
     assert_eq!(before.status, 200);
     // Wait for the wall clock to pass the expiry, then ask again on the same connection.
-    let remaining = SystemClock.now().until(grant.expires_at) + Duration::from_millis(1);
+    let remaining = SystemClock.now().until(expires_at) + Duration::from_millis(1);
     tokio::time::sleep(remaining).await;
     let after = connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap();
     assert_eq!(
@@ -379,8 +346,8 @@ async fn a_port_already_in_use_is_a_one_line_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-/// Writes a 2 s grant for `who` on `app` straight into the store (shorter than any policy
-/// allows) and returns its expiry.
+/// Writes a grant for `who` on `app` straight into the store, as short as a test needs (shorter
+/// than any policy allows), and returns its expiry.
 async fn short_grant(
     stack: &Stack,
     who: &jitgate_access::policy::Identity,
