@@ -20,7 +20,7 @@ use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{AccessCache, Decision, Gate};
+use jitgate_proxy::{AccessCache, Decision, Gate, Metrics};
 
 fn group(name: &str) -> GroupName {
     GroupName::parse(name).unwrap()
@@ -105,7 +105,7 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path().join("bench.db")).unwrap());
-    let cache = Arc::new(AccessCache::new(store.clone()));
+    let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
     runtime.spawn(cache.clone().follow_changes());
     while !cache.is_live() {
         std::thread::yield_now();

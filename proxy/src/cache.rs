@@ -17,8 +17,11 @@ use jitgate_access::store::{ChangeEvent, Store, StoreError};
 use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast;
 
+use crate::metrics::Metrics;
+
 pub struct AccessCache {
     store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
     /// User → resource → the grant's expiry, or `None` for "no grant". Nested so a lookup
     /// borrows its keys instead of allocating them.
     grants: RwLock<HashMap<UserId, HashMap<ResourceName, Option<Timestamp>>>>,
@@ -41,9 +44,10 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl AccessCache {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
         Self {
             store,
+            metrics,
             grants: RwLock::default(),
             sessions: RwLock::default(),
             live: AtomicBool::new(false),
@@ -54,6 +58,14 @@ impl AccessCache {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    fn count(&self, kind: &str, hit: bool) {
+        self.metrics.cache.with_label_values(&[kind, if hit { "hit" } else { "miss" }]).inc();
     }
 
     /// Every grant change from now on. A lagging receiver must re-check what it cares about.
@@ -77,8 +89,11 @@ impl AccessCache {
             && let Some(entry) =
                 read(&self.grants).get(user).and_then(|by_resource| by_resource.get(resource))
         {
+            self.count("grant", true);
             return Ok(entry.filter(|expires_at| now < *expires_at));
         }
+        self.count("grant", false);
+        let _timer = self.metrics.store_seconds.start_timer();
         let generation = self.generation.load(Ordering::Acquire);
         let fetched =
             self.store.active_grant(user, resource, now).await?.map(|grant| grant.expires_at);
@@ -100,8 +115,11 @@ impl AccessCache {
         if self.is_live()
             && let Some(session) = &cached
         {
+            self.count("session", true);
             return Ok(session.is_valid_at(now).then(|| session.clone()));
         }
+        self.count("session", false);
+        let _timer = self.metrics.store_seconds.start_timer();
         let generation = self.generation.load(Ordering::Acquire);
         match self.store.session(id, now).await {
             Ok(Some(session)) => {
@@ -142,6 +160,7 @@ impl AccessCache {
     }
 
     fn feed_lost(&self) {
+        self.metrics.change_feed_up.set(0);
         self.live.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         write(&self.grants).clear();
@@ -153,6 +172,7 @@ impl AccessCache {
         write(&self.grants).clear();
         write(&self.sessions).clear();
         self.live.store(true, Ordering::Release);
+        self.metrics.change_feed_up.set(1);
     }
 
     /// Follows the store's change feed for as long as the process runs, resubscribing with

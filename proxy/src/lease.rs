@@ -94,6 +94,8 @@ impl L4Connect for LeasedConnect {
         let _ = tcp.set_nodelay(true);
         let (mut end, ended) = oneshot::channel();
         let lease = self.lease.clone();
+        let open = lease.cache.metrics().leased_connections.clone();
+        open.inc();
         tokio::spawn(async move {
             let who = format!("{} on {}", lease.user, lease.resource);
             tokio::select! {
@@ -104,6 +106,7 @@ impl L4Connect for LeasedConnect {
                 // The connection closed first: nothing left to supervise.
                 () = end.closed() => {}
             }
+            open.dec();
         });
         let socket = LeasedSocket { tcp, ended, over: false };
         Ok(Stream::from(VirtualSocketStream::new(Box::new(socket))))

@@ -5,6 +5,8 @@
 mod cache;
 mod gate;
 mod lease;
+mod metrics;
+mod ops;
 mod respond;
 mod route;
 mod service;
@@ -12,6 +14,8 @@ mod upstream_headers;
 
 pub use cache::AccessCache;
 pub use gate::{Decision, Gate, Verdict};
+pub use metrics::Metrics;
+pub use ops::OpsApp;
 pub use route::Router;
 pub use service::{JitgateProxy, ProxySettings, RequestCtx};
 pub use upstream_headers::{EMAIL_HEADER, GROUPS_HEADER, USER_HEADER};

@@ -52,6 +52,7 @@ pub struct RequestCtx {
     pub deadline: Option<Timestamp>,
     /// A connection that may stay open long (WebSocket, event stream): it gets a lease.
     long_lived: bool,
+    started: Option<std::time::Instant>,
     pub decision: Decision,
 }
 
@@ -195,6 +196,7 @@ impl ProxyHttp for JitgateProxy {
 
     /// Routes the request and decides on it: answered here (`Ok(true)`) unless it may pass.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.started = Some(std::time::Instant::now());
         let header = session.req_header();
         let raw_host = header
             .headers
@@ -320,8 +322,18 @@ impl ProxyHttp for JitgateProxy {
             .map(|i| self.settings.router.get(i).resource.name.to_string())
             .unwrap_or_default();
         let user = ctx.session.as_ref().map(|s| s.identity.user.to_string()).unwrap_or_default();
+        self.settings
+            .gate
+            .cache()
+            .metrics()
+            .requests
+            .with_label_values(&[&format!("{:?}", ctx.decision)])
+            .inc();
+        let elapsed_ms =
+            ctx.started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();
         tracing::info!(
             target: "jitgate::access",
+            elapsed_ms,
             method = %session.req_header().method,
             host = %ctx.host,
             path = %session.req_header().uri.path(),

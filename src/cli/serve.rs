@@ -16,10 +16,12 @@ use jitgate_access::config::{Config, StoreConfig};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{AccessCache, Gate, JitgateProxy, ProxySettings, Router};
+use jitgate_proxy::{AccessCache, Gate, JitgateProxy, Metrics, OpsApp, ProxySettings, Router};
+use pingora::apps::http_app::HttpServer;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
+use pingora::services::listening::Service;
 
 /// How often expiries and timeouts are recorded in the store (and its audit log). Access
 /// itself never waits for this: every check compares expiry with the clock.
@@ -59,6 +61,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         bail!("HTTPS listeners are not supported yet: set server.listen_http");
     };
     ensure_can_listen(listen)?;
+    if let Some(ops) = config.server.ops_listen {
+        ensure_can_listen(ops)?;
+    }
 
     // The store's connections and the change feed live on a runtime of their own, alive for
     // the whole process: Pingora gives each service its own runtime, and a Redis connection
@@ -71,7 +76,8 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         .context("cannot start the store runtime")?;
     let store = runtime.block_on(open_store(&config))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cache = Arc::new(AccessCache::new(store.clone()));
+    let metrics = Arc::new(Metrics::new());
+    let cache = Arc::new(AccessCache::new(store.clone(), metrics.clone()));
     runtime.spawn(cache.clone().follow_changes());
     let workflow = AccessService::new(store, clock.clone(), Arc::new(config.policy_set()));
     runtime.spawn(sweep_forever(workflow));
@@ -79,7 +85,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let gate = Gate::new(
         TokenKeys::new(config.session.secret.expose().as_bytes()),
         config.roles.clone(),
-        cache,
+        cache.clone(),
     );
     let settings = ProxySettings {
         router: Router::new(&config.resources),
@@ -103,6 +109,12 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     );
     proxy.add_tcp(&listen.to_string());
     server.add_service(proxy);
+    if let Some(ops) = config.server.ops_listen {
+        let mut service =
+            Service::new("jitgate ops".into(), HttpServer::new_app(OpsApp { metrics, cache }));
+        service.add_tcp(&ops.to_string());
+        server.add_service(service);
+    }
     tracing::info!(%listen, config = %path.display(), "jitgate is serving");
     // Pingora exits the process itself; the store runtime must simply outlive it.
     std::mem::forget(runtime);

@@ -502,3 +502,47 @@ async fn a_streaming_response_ends_with_the_grant() {
     eprintln!("stream cut {late:?} after the grant expired");
     assert!(late < Duration::from_secs(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_health_readiness_and_metrics() {
+    let mut stack = Stack::start(1).await;
+    let ops = stack.instances[0].ops_port;
+    assert_eq!(get(ops, "localhost", "/healthz", &[]).await.status, 200);
+    assert_eq!(get(ops, "localhost", "/readyz", &[]).await.status, 200);
+
+    let bob = person("bob@example.com", &["sre"]);
+    stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    for _ in 0..3 {
+        assert_eq!(
+            get(stack.port(), &stack.host("app"), "/", &[("cookie", &cookie)]).await.status,
+            200
+        );
+    }
+    let _socket = jitgate_testkit::http::open_websocket(
+        stack.port(),
+        &stack.host("app"),
+        "/ws",
+        &[("cookie", &cookie)],
+    )
+    .await
+    .unwrap();
+    let metrics = get(ops, "localhost", "/metrics", &[]).await.body;
+    for line in [
+        "jitgate_requests_total{decision=\"AllowGrant\"} 3",
+        "jitgate_cache_lookups_total{kind=\"grant\",result=\"hit\"} 3",
+        "jitgate_change_feed_up 1",
+        "jitgate_open_leased_connections 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line:?} missing from:\n{metrics}");
+    }
+
+    stack.redis.stop().await;
+    let not_ready = get(ops, "localhost", "/readyz", &[]).await;
+    assert_eq!(not_ready.status, 503, "{}", not_ready.body);
+    assert_eq!(get(ops, "localhost", "/healthz", &[]).await.status, 200, "alive, just not ready");
+}

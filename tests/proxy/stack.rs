@@ -22,6 +22,7 @@ pub const SECRET: &str = "proxy-test-session-secret-0123456789abcdef";
 
 pub struct Instance {
     pub port: u16,
+    pub ops_port: u16,
     _process: Child,
 }
 
@@ -35,12 +36,13 @@ pub struct Stack {
     pub keys: TokenKeys,
 }
 
-fn config_text(port: u16, upstream: &str) -> String {
+fn config_text(port: u16, ops_port: u16, upstream: &str) -> String {
     format!(
         r#"
 [server]
 listen_http = "127.0.0.1:{port}"
 portal_url = "http://access.localhost:{port}"
+ops_listen = "127.0.0.1:{ops_port}"
 
 [identity]
 provider = "local"
@@ -130,9 +132,9 @@ impl Stack {
     }
 
     pub async fn add_instance(&mut self) {
-        let port = free_port();
+        let (port, ops_port) = (free_port(), free_port());
         let path = self.config_path(self.instances.len());
-        std::fs::write(&path, config_text(port, &self.upstream.url())).unwrap();
+        std::fs::write(&path, config_text(port, ops_port, &self.upstream.url())).unwrap();
         let log = std::fs::File::create(
             self.dir.path().join(format!("jitgate-{}.log", self.instances.len())),
         )
@@ -147,7 +149,7 @@ impl Stack {
             .spawn()
             .unwrap();
         wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
-        self.instances.push(Instance { port, _process: process });
+        self.instances.push(Instance { port, ops_port, _process: process });
     }
 
     pub fn port(&self) -> u16 {

@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub portal_url: String,
     /// Its host (and port, when not the scheme's default), lower-case.
     pub portal_host: String,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, apart from user traffic.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

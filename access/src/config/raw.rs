@@ -36,6 +36,7 @@ pub(crate) struct RawServer {
     pub tls_cert: Option<S<String>>,
     pub tls_key: Option<S<String>>,
     pub portal_url: S<String>,
+    pub ops_listen: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -224,7 +224,13 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
         return None;
     };
     let portal_url = raw.portal_url.get_ref().trim_end_matches('/').to_owned();
-    Some(ServerConfig { listen_http, https, portal_url, portal_host })
+    let ops_listen = raw.ops_listen.as_ref().and_then(|v| socket_addr(ctx, v, "server.ops_listen"));
+    if let (Some(ops), Some(value)) = (ops_listen, &raw.ops_listen)
+        && (Some(ops) == listen_http || https.as_ref().is_some_and(|h| h.listen == ops))
+    {
+        ctx.problems.add(value.span(), "server.ops_listen must differ from the proxy's listeners");
+    }
+    Some(ServerConfig { listen_http, https, portal_url, portal_host, ops_listen })
 }
 
 fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {

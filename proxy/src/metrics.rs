@@ -1,0 +1,72 @@
+//! Prometheus metrics of the proxy, in a registry of its own.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by decision (`AllowGrant`, `Locked`, `SignIn`, …).
+    pub requests: IntCounterVec,
+    /// Cache lookups by kind (`grant`, `session`) and result (`hit`, `miss`).
+    pub cache: IntCounterVec,
+    /// Time the proxy spent waiting on the store (cache misses, handoffs).
+    pub store_seconds: Histogram,
+    /// Connections open under a lease (WebSockets, event streams).
+    pub leased_connections: IntGauge,
+    /// 1 while the store's change feed is connected (the cache is in use), else 0.
+    pub change_feed_up: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry =
+            Registry::new_custom(Some("jitgate".into()), None).expect("a fixed, valid prefix");
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "Requests by access decision"),
+            &["decision"],
+        )
+        .expect("valid metric");
+        let cache = IntCounterVec::new(
+            Opts::new("cache_lookups_total", "Grant and session cache lookups"),
+            &["kind", "result"],
+        )
+        .expect("valid metric");
+        let store_seconds = Histogram::with_opts(
+            HistogramOpts::new("store_latency_seconds", "Store calls made by the proxy").buckets(
+                vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5],
+            ),
+        )
+        .expect("valid metric");
+        let leased_connections =
+            IntGauge::new("open_leased_connections", "Connections open under a grant lease")
+                .expect("valid metric");
+        let change_feed_up =
+            IntGauge::new("change_feed_up", "Whether the store change feed is connected")
+                .expect("valid metric");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(cache.clone()),
+            Box::new(store_seconds.clone()),
+            Box::new(leased_connections.clone()),
+            Box::new(change_feed_up.clone()),
+        ] {
+            registry.register(collector).expect("each metric is registered once");
+        }
+        Self { registry, requests, cache, store_seconds, leased_connections, change_feed_up }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into memory cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
