@@ -12,12 +12,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{Config, StoreConfig};
+use jitgate_access::config::{Config, HttpsListener, StoreConfig};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{AccessCache, Gate, JitgateProxy, Metrics, OpsApp, ProxySettings, Router};
+use jitgate_proxy::{
+    AccessCache, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings, Router,
+};
 use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
@@ -29,6 +32,27 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 fn ensure_can_listen(address: SocketAddr) -> anyhow::Result<()> {
     TcpListener::bind(address).map(drop).with_context(|| format!("cannot listen on {address}"))
+}
+
+/// Loads the certificate and key the way the TLS listener will, so a bad pair is a clear
+/// error now rather than a panic in a listener thread later.
+fn check_certificate(https: &HttpsListener) -> anyhow::Result<()> {
+    let (cert, key) = (https.cert.to_string_lossy(), https.key.to_string_lossy());
+    let loaded = pingora::tls::load_certs_and_key_files(&cert, &key);
+    let Ok(Some((certs, key_der))) = loaded else {
+        bail!(
+            "cannot load the TLS certificate {cert} and key {key}: they must be readable PEM files"
+        );
+    };
+    if certs.is_empty() {
+        bail!("{cert} holds no certificate");
+    }
+    pingora::tls::install_default_crypto_provider();
+    pingora::tls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .with_context(|| format!("{cert} and {key} do not make a usable TLS identity"))?;
+    Ok(())
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -57,10 +81,13 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let Some(listen) = config.server.listen_http else {
-        bail!("HTTPS listeners are not supported yet: set server.listen_http");
-    };
-    ensure_can_listen(listen)?;
+    if let Some(listen) = config.server.listen_http {
+        ensure_can_listen(listen)?;
+    }
+    if let Some(https) = &config.server.https {
+        ensure_can_listen(https.listen)?;
+        check_certificate(https)?;
+    }
     if let Some(ops) = config.server.ops_listen {
         ensure_can_listen(ops)?;
     }
@@ -82,16 +109,16 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let workflow = AccessService::new(store, clock.clone(), Arc::new(config.policy_set()));
     runtime.spawn(sweep_forever(workflow));
 
-    let gate = Gate::new(
-        TokenKeys::new(config.session.secret.expose().as_bytes()),
-        config.roles.clone(),
-        cache.clone(),
-    );
-    let settings = ProxySettings {
-        router: Router::new(&config.resources),
-        gate,
-        portal_url: config.server.portal_url.clone(),
-        tls: false,
+    let keys_secret = config.session.secret.expose().as_bytes().to_vec();
+    let proxy = |tls: bool| {
+        let gate = Gate::new(TokenKeys::new(&keys_secret), config.roles.clone(), cache.clone());
+        let settings = ProxySettings {
+            router: Router::new(&config.resources),
+            gate,
+            portal_url: config.server.portal_url.clone(),
+            tls,
+        };
+        JitgateProxy::new(settings, clock.clone())
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let conf = ServerConf {
@@ -102,20 +129,44 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut proxy = http_proxy_service_with_name(
-        &server.configuration,
-        JitgateProxy::new(settings, clock),
-        "jitgate proxy",
-    );
-    proxy.add_tcp(&listen.to_string());
-    server.add_service(proxy);
+    if let Some(https) = &config.server.https {
+        let mut service = http_proxy_service_with_name(
+            &server.configuration,
+            proxy(true),
+            "jitgate proxy (https)",
+        );
+        let (cert, key) = (https.cert.to_string_lossy(), https.key.to_string_lossy());
+        let settings = TlsSettings::intermediate(&cert, &key).context("TLS settings")?;
+        service.add_tls_with_settings(&https.listen.to_string(), None, settings);
+        server.add_service(service);
+        if let Some(listen) = config.server.listen_http {
+            let redirect = HttpsRedirect {
+                router: Router::new(&config.resources),
+                https_port: https.listen.port(),
+            };
+            let mut service =
+                Service::new("jitgate http to https".into(), HttpServer::new_app(redirect));
+            service.add_tcp(&listen.to_string());
+            server.add_service(service);
+        }
+    } else if let Some(listen) = config.server.listen_http {
+        let mut service =
+            http_proxy_service_with_name(&server.configuration, proxy(false), "jitgate proxy");
+        service.add_tcp(&listen.to_string());
+        server.add_service(service);
+    }
     if let Some(ops) = config.server.ops_listen {
         let mut service =
             Service::new("jitgate ops".into(), HttpServer::new_app(OpsApp { metrics, cache }));
         service.add_tcp(&ops.to_string());
         server.add_service(service);
     }
-    tracing::info!(%listen, config = %path.display(), "jitgate is serving");
+    tracing::info!(
+        http = ?config.server.listen_http,
+        https = ?config.server.https.as_ref().map(|h| h.listen),
+        config = %path.display(),
+        "jitgate is serving"
+    );
     // Pingora exits the process itself; the store runtime must simply outlive it.
     std::mem::forget(runtime);
     server.run_forever()

@@ -3,6 +3,7 @@
 //! access through the store and token keys, exactly as the portal will.
 
 mod stack;
+mod tls;
 
 use std::time::{Duration, Instant};
 

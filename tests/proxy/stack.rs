@@ -36,12 +36,27 @@ pub struct Stack {
     pub keys: TokenKeys,
 }
 
-fn config_text(port: u16, ops_port: u16, upstream: &str) -> String {
+/// The test config: plain HTTP on `port`, or, with `tls` (HTTP port, certificate, key), HTTPS
+/// on `port` with the HTTP port redirecting to it.
+pub fn config_text(
+    port: u16,
+    ops_port: u16,
+    upstream: &str,
+    tls: Option<(u16, &str, &str)>,
+) -> String {
+    let listeners = match tls {
+        None => format!(
+            "listen_http = \"127.0.0.1:{port}\"\nportal_url = \"http://access.localhost:{port}\""
+        ),
+        Some((http_port, cert, key)) => format!(
+            "listen_http = \"127.0.0.1:{http_port}\"\nlisten_https = \"127.0.0.1:{port}\"\n\
+             tls_cert = \"{cert}\"\ntls_key = \"{key}\"\nportal_url = \"https://access.localhost:{port}\""
+        ),
+    };
     format!(
         r#"
 [server]
-listen_http = "127.0.0.1:{port}"
-portal_url = "http://access.localhost:{port}"
+{listeners}
 ops_listen = "127.0.0.1:{ops_port}"
 
 [identity]
@@ -134,7 +149,7 @@ impl Stack {
     pub async fn add_instance(&mut self) {
         let (port, ops_port) = (free_port(), free_port());
         let path = self.config_path(self.instances.len());
-        std::fs::write(&path, config_text(port, ops_port, &self.upstream.url())).unwrap();
+        std::fs::write(&path, config_text(port, ops_port, &self.upstream.url(), None)).unwrap();
         let log = std::fs::File::create(
             self.dir.path().join(format!("jitgate-{}.log", self.instances.len())),
         )
