@@ -4,6 +4,7 @@
 //!
 //! The proxy and the portal depend on this crate; it depends on neither.
 
+pub mod assertion;
 pub mod audit;
 pub mod clock;
 pub mod config;

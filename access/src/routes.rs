@@ -7,6 +7,9 @@ use crate::ids::ResourceName;
 /// Where a resource host redeems a handoff token: `<host><HANDOFF_PATH>?token=…`.
 pub const HANDOFF_PATH: &str = "/.jitgate/handoff";
 
+/// Where the portal publishes the public key of upstream assertions, as a JWKS.
+pub const JWKS_PATH: &str = "/.well-known/jitgate/jwks.json";
+
 /// The host-only cookie naming a session on a resource host.
 pub const SESSION_COOKIE: &str = "jitgate_session";
 

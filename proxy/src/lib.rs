@@ -2,6 +2,7 @@
 //! on every request (keep-alive connections carry many), and passes the user's identity to the
 //! upstream.
 
+mod assertions;
 mod cache;
 mod gate;
 mod lease;
@@ -13,6 +14,7 @@ mod route;
 mod service;
 mod upstream_headers;
 
+pub use assertions::Assertions;
 pub use cache::AccessCache;
 pub use gate::{Decision, Gate, Verdict};
 pub use metrics::Metrics;
@@ -20,4 +22,3 @@ pub use ops::OpsApp;
 pub use redirect::HttpsRedirect;
 pub use route::Router;
 pub use service::{JitgateProxy, ProxySettings, RequestCtx};
-pub use upstream_headers::{EMAIL_HEADER, GROUPS_HEADER, USER_HEADER};

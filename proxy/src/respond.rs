@@ -70,6 +70,10 @@ impl Reply {
         }
     }
 
+    pub fn raw(status: u16, content_type: &'static str, body: String) -> Self {
+        Self { status, headers: Vec::new(), content_type, body: body.into() }
+    }
+
     pub fn text(status: u16, message: &str) -> Self {
         Self {
             status,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jitgate_access::clock::Clock;
-use jitgate_access::routes::{self, HANDOFF_PATH, SESSION_COOKIE};
+use jitgate_access::config::IdentityHeaders;
+use jitgate_access::routes::{self, HANDOFF_PATH, JWKS_PATH, SESSION_COOKIE};
 use jitgate_access::session::Session as UserSession;
 use jitgate_access::time::Timestamp;
 use pingora::http::RequestHeader;
@@ -17,18 +18,23 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
+use crate::assertions::Assertions;
 use crate::cache::AccessCache;
 use crate::gate::{Decision, Gate};
 use crate::lease::{Lease, LeasedConnect};
 use crate::respond::{Client, Reply};
 use crate::route::{Router, normalize_host};
-use crate::upstream_headers::{self, Forwarded};
+use crate::upstream_headers::{self, Asserted, Forwarded};
 
 /// What the proxy needs, built once at start-up.
 pub struct ProxySettings {
     pub router: Router,
     pub gate: Gate,
     pub portal_url: String,
+    /// The portal's host: until the portal serves it, the proxy answers its JWKS there.
+    pub portal_host: String,
+    pub headers: IdentityHeaders,
+    pub assertions: Arc<Assertions>,
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
 }
@@ -213,6 +219,11 @@ impl ProxyHttp for JitgateProxy {
                 .get("accept")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("text/event-stream"));
+        if ctx.host == self.settings.portal_host && path == JWKS_PATH {
+            let jwks = self.settings.assertions.signer().jwks().to_string();
+            Reply::raw(200, "application/jwk-set+json", jwks).send(session).await?;
+            return Ok(true);
+        }
         let Some(index) = self.settings.router.find(&ctx.host, &path) else {
             ctx.decision = Decision::UnknownHost;
             Reply::page(404, "Nothing here", "jitgate does not serve this address.")
@@ -295,7 +306,11 @@ impl ProxyHttp for JitgateProxy {
     ) -> Result<()> {
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
         let forwarded = Forwarded { client_ip, proto: self.scheme(), host: &ctx.host };
-        upstream_headers::rewrite(request, ctx.session.as_ref().map(|s| &s.identity), &forwarded)
+        let asserted = ctx.session.as_ref().map(|signed_in| Asserted {
+            identity: &signed_in.identity,
+            assertion: self.settings.assertions.for_request(signed_in, &ctx.host, self.clock.now()),
+        });
+        upstream_headers::rewrite(request, &self.settings.headers, asserted, &forwarded)
     }
 
     /// Ends a response that outlives its grant on its next chunk (long downloads). Idle

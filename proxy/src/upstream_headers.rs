@@ -1,23 +1,14 @@
 //! What the upstream sees: who the user is, where the request came from, and none of what a
 //! client could forge or of jitgate's own cookies.
 
+use jitgate_access::config::IdentityHeaders;
 use jitgate_access::policy::Identity;
 use jitgate_access::routes::SESSION_COOKIE;
 use pingora::http::RequestHeader;
 
-pub const USER_HEADER: &str = "x-jitgate-user";
-pub const EMAIL_HEADER: &str = "x-jitgate-email";
-pub const GROUPS_HEADER: &str = "x-jitgate-groups";
-
-/// Headers only jitgate may set: whatever a client sent under these names is dropped.
-const OWNED: [&str; 6] = [
-    USER_HEADER,
-    EMAIL_HEADER,
-    GROUPS_HEADER,
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-];
+/// Headers only jitgate sets, besides the configured identity headers: whatever a client sent
+/// under any of these names is dropped.
+const FORWARDING: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
 
 /// The `Cookie` header without jitgate's session cookie, or `None` when nothing is left.
 pub fn without_session_cookie(cookie: &str) -> Option<String> {
@@ -37,12 +28,21 @@ pub struct Forwarded<'a> {
     pub host: &'a str,
 }
 
+/// Who the user is, as the upstream will be told.
+pub struct Asserted<'a> {
+    pub identity: &'a Identity,
+    /// The signed assertion JWT.
+    pub assertion: String,
+}
+
 pub fn rewrite(
     request: &mut RequestHeader,
-    identity: Option<&Identity>,
+    names: &IdentityHeaders,
+    asserted: Option<Asserted<'_>>,
     forwarded: &Forwarded<'_>,
 ) -> pingora::Result<()> {
-    for name in OWNED {
+    let identity_names = [&names.user, &names.email, &names.groups, &names.assertion];
+    for name in FORWARDING.iter().copied().chain(identity_names.iter().map(|n| n.as_str())) {
         request.remove_header(name);
     }
     let cookies: Vec<String> = request
@@ -57,11 +57,12 @@ pub fn rewrite(
     if !kept.is_empty() {
         request.insert_header("cookie", kept.join("; "))?;
     }
-    if let Some(identity) = identity {
-        request.insert_header(USER_HEADER, identity.user.as_str())?;
-        request.insert_header(EMAIL_HEADER, identity.user.as_str())?;
+    if let Some(Asserted { identity, assertion }) = asserted {
+        request.insert_header(names.user.clone(), identity.user.as_str())?;
+        request.insert_header(names.email.clone(), identity.user.as_str())?;
         let groups: Vec<&str> = identity.groups.iter().map(|g| g.as_str()).collect();
-        request.insert_header(GROUPS_HEADER, groups.join(","))?;
+        request.insert_header(names.groups.clone(), groups.join(","))?;
+        request.insert_header(names.assertion.clone(), assertion)?;
     }
     // jitgate is the edge: it states the client address rather than trusting one it was sent.
     if let Some(ip) = &forwarded.client_ip {

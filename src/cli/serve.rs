@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use jitgate_access::assertion::AssertionSigner;
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::config::{Config, HttpsListener, StoreConfig};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
 use jitgate_proxy::{
-    AccessCache, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings, Router,
+    AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
+    Router,
 };
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
@@ -110,12 +112,17 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     runtime.spawn(sweep_forever(workflow));
 
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
+    let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
+    let assertions = Arc::new(Assertions::new(signer));
     let proxy = |tls: bool| {
         let gate = Gate::new(TokenKeys::new(&keys_secret), config.roles.clone(), cache.clone());
         let settings = ProxySettings {
             router: Router::new(&config.resources),
             gate,
             portal_url: config.server.portal_url.clone(),
+            portal_host: config.server.portal_host.clone(),
+            headers: config.server.headers.clone(),
+            assertions: assertions.clone(),
             tls,
         };
         JitgateProxy::new(settings, clock.clone())

@@ -187,6 +187,34 @@ async fn locked_until_granted_then_the_upstream_learns_who_it_is() {
         serde_json::json!(["theme=dark; lang=en"]),
         "jitgate's cookie stays at the edge"
     );
+
+    // The signed assertion verifies against the JWKS the portal host publishes.
+    let portal = format!("access.localhost:{}", stack.port());
+    let jwks = get(stack.port(), &portal, "/.well-known/jitgate/jwks.json", &[]).await;
+    assert_eq!(jwks.status, 200);
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&jwks.body).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[host.as_str()]);
+    validation.set_issuer(&[format!("http://{portal}")]);
+    let assertion =
+        seen["headers"]["x-jitgate-assertion"][0].as_str().expect("an assertion header");
+    let claims = jsonwebtoken::decode::<Value>(assertion, &key, &validation).unwrap().claims;
+    assert_eq!(claims["email"], "bob@example.com");
+    assert_eq!(claims["groups"], serde_json::json!(["on-call", "sre"]));
+    let forged = get(
+        stack.port(),
+        &host,
+        "/",
+        &[("cookie", &bob_cookie), ("x-jitgate-assertion", "forged")],
+    )
+    .await;
+    let forged_seen = upstream_saw(&forged.body);
+    assert_ne!(
+        forged_seen["headers"]["x-jitgate-assertion"],
+        serde_json::json!(["forged"]),
+        "a client cannot supply an assertion"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,6 +75,29 @@ pub struct ServerConfig {
     pub portal_host: String,
     /// Where `/healthz`, `/readyz` and `/metrics` are served, apart from user traffic.
     pub ops_listen: Option<SocketAddr>,
+    pub headers: IdentityHeaders,
+}
+
+/// The request headers that tell an upstream who the user is (lower-case names). Whatever a
+/// client sends under these names is dropped at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub email: String,
+    pub groups: String,
+    /// The signed assertion (a JWT) an upstream can verify against the portal's JWKS.
+    pub assertion: String,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: "x-jitgate-user".into(),
+            email: "x-jitgate-email".into(),
+            groups: "x-jitgate-groups".into(),
+            assertion: "x-jitgate-assertion".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,6 +37,17 @@ pub(crate) struct RawServer {
     pub tls_key: Option<S<String>>,
     pub portal_url: S<String>,
     pub ops_listen: Option<S<String>>,
+    #[serde(default)]
+    pub headers: RawHeaders,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeaders {
+    pub user: Option<S<String>>,
+    pub email: Option<S<String>>,
+    pub groups: Option<S<String>>,
+    pub assertion: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -336,3 +336,31 @@ fn https_needs_its_certificate_pair() {
         "{error}"
     );
 }
+
+#[test]
+fn identity_header_names_are_configurable_within_reason() {
+    let scratch = Scratch::new();
+    let custom = HEAD
+        .replace(
+            "[identity]",
+            "[server.headers]\nuser = \"X-Auth-User\"\ngroups = \"X-Auth-Groups\"\n\n[identity]",
+        )
+        .replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }");
+    let config = parse(&scratch.dir.path().join("j.toml"), &custom).unwrap();
+    assert_eq!(config.server.headers.user, "x-auth-user");
+    assert_eq!(config.server.headers.groups, "x-auth-groups");
+    assert_eq!(
+        config.server.headers.assertion, "x-jitgate-assertion",
+        "unset names keep their default"
+    );
+
+    let standard = custom.replace("X-Auth-User", "Cookie");
+    let error = parse(&scratch.dir.path().join("j.toml"), &standard).err().unwrap().to_string();
+    assert!(
+        error.contains("j.toml:6: server.headers.user \"Cookie\" must be a header name"),
+        "{error}"
+    );
+    let clash = custom.replace("X-Auth-Groups", "x-auth-user");
+    let error = parse(&scratch.dir.path().join("j.toml"), &clash).err().unwrap().to_string();
+    assert!(error.contains("each identity header needs its own name"), "{error}");
+}

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use super::error::Problems;
 use super::raw::{
-    RawConfig, RawIdentity, RawPrincipals, RawServer, RawSmtp, RawStore, RawWebhook, S,
+    RawConfig, RawHeaders, RawIdentity, RawPrincipals, RawServer, RawSmtp, RawStore, RawWebhook, S,
 };
 use super::secret::{RawSecret, Resolved, Secret};
 use super::{
-    Config, ConfigError, HttpsListener, IdentityConfig, RequestDefaults, ServerConfig,
-    SessionConfig, SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
+    Config, ConfigError, HttpsListener, IdentityConfig, IdentityHeaders, RequestDefaults,
+    ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS, WebhookConfig,
+    WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
 use crate::policy::{Principals, Roles};
@@ -230,7 +231,46 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
     {
         ctx.problems.add(value.span(), "server.ops_listen must differ from the proxy's listeners");
     }
-    Some(ServerConfig { listen_http, https, portal_url, portal_host, ops_listen })
+    let headers = identity_headers(ctx, &raw.headers);
+    Some(ServerConfig { listen_http, https, portal_url, portal_host, ops_listen, headers })
+}
+
+fn identity_headers(ctx: &mut Ctx<'_>, raw: &RawHeaders) -> IdentityHeaders {
+    let mut headers = IdentityHeaders::default();
+    for (value, slot, field) in [
+        (&raw.user, &mut headers.user, "user"),
+        (&raw.email, &mut headers.email, "email"),
+        (&raw.groups, &mut headers.groups, "groups"),
+        (&raw.assertion, &mut headers.assertion, "assertion"),
+    ] {
+        let Some(value) = value else { continue };
+        let name = value.get_ref().to_ascii_lowercase();
+        let token = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let reserved = [
+            "host",
+            "cookie",
+            "authorization",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+        ];
+        if !token || reserved.contains(&name.as_str()) {
+            ctx.problems.add(value.span(), format!(
+                "server.headers.{field} {:?} must be a header name like \"X-Auth-User\" (letters, digits, '-'), not a standard header",
+                value.get_ref()
+            ));
+        } else {
+            *slot = name;
+        }
+    }
+    let names = [&headers.user, &headers.email, &headers.groups, &headers.assertion];
+    if names.iter().enumerate().any(|(i, a)| names[i + 1..].contains(a))
+        && let Some(value) =
+            [&raw.user, &raw.email, &raw.groups, &raw.assertion].into_iter().flatten().next()
+    {
+        ctx.problems.add(value.span(), "server.headers: each identity header needs its own name");
+    }
+    headers
 }
 
 fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {
