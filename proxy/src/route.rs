@@ -1,7 +1,9 @@
-//! Which resource a request is for: by Host, then by the longest matching path prefix.
+//! Which resource a request is for: by Host, then by the longest matching path prefix; and
+//! which of its upstreams gets the request: round-robin over the healthy ones.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use jitgate_access::config::{Resource, Upstream};
 
@@ -10,14 +12,46 @@ use jitgate_access::config::{Resource, Upstream};
 pub struct Route {
     pub resource: Resource,
     next_upstream: AtomicUsize,
+    /// Per upstream: answered its last check (active) and its last connection (passive).
+    healthy: Vec<AtomicBool>,
 }
 
 impl Route {
-    /// Round-robin over the resource's upstreams.
-    pub fn next_upstream(&self) -> &Upstream {
-        let n = self.next_upstream.fetch_add(1, Ordering::Relaxed);
-        &self.resource.upstreams[n % self.resource.upstreams.len()]
+    /// Round-robin over the healthy upstreams; when none is healthy, over all of them (a check
+    /// may be stale, and trying beats refusing). Returns the upstream and its index.
+    pub fn next_upstream(&self) -> (usize, &Upstream) {
+        let count = self.resource.upstreams.len();
+        let start = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        let pick = (0..count)
+            .map(|offset| (start + offset) % count)
+            .find(|i| self.healthy[*i].load(Ordering::Relaxed))
+            .unwrap_or(start % count);
+        (pick, &self.resource.upstreams[pick])
     }
+
+    pub fn set_healthy(&self, upstream: usize, healthy: bool) {
+        if let Some(flag) = self.healthy.get(upstream)
+            && flag.swap(healthy, Ordering::Relaxed) != healthy
+        {
+            let address = &self.resource.upstreams[upstream].address;
+            if healthy {
+                tracing::info!(resource = %self.resource.name, %address, "upstream is back");
+            } else {
+                tracing::warn!(resource = %self.resource.name, %address, "upstream is down");
+            }
+        }
+    }
+}
+
+/// How often every upstream is checked.
+pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+async fn answers(address: &str) -> bool {
+    matches!(
+        tokio::time::timeout(HEALTH_CHECK_TIMEOUT, tokio::net::TcpStream::connect(address)).await,
+        Ok(Ok(_))
+    )
 }
 
 #[derive(Debug, Default)]
@@ -47,9 +81,9 @@ impl Router {
         let mut router = Router::default();
         for resource in resources.iter().filter(|r| !r.upstreams.is_empty()) {
             router.by_host.entry(resource.host.clone()).or_default().push(router.routes.len());
-            router
-                .routes
-                .push(Route { resource: resource.clone(), next_upstream: AtomicUsize::new(0) });
+            let healthy = resource.upstreams.iter().map(|_| AtomicBool::new(true)).collect();
+            let next_upstream = AtomicUsize::new(0);
+            router.routes.push(Route { resource: resource.clone(), next_upstream, healthy });
         }
         for indexes in router.by_host.values_mut() {
             indexes
@@ -73,6 +107,19 @@ impl Router {
 
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
+    }
+
+    /// Checks every upstream (a TCP connect) every [`HEALTH_CHECK_INTERVAL`], for as long as
+    /// the process runs.
+    pub async fn check_upstreams_forever(self: std::sync::Arc<Self>) {
+        loop {
+            for route in &self.routes {
+                for (index, upstream) in route.resource.upstreams.iter().enumerate() {
+                    route.set_healthy(index, answers(&upstream.address).await);
+                }
+            }
+            tokio::time::sleep(HEALTH_CHECK_INTERVAL).await;
+        }
     }
 }
 
@@ -133,7 +180,21 @@ mod tests {
     fn upstreams_take_turns() {
         let router = Router::new(&[resource("site", "x", "/")]);
         let route = router.get(0);
-        let picks: Vec<&str> = (0..4).map(|_| route.next_upstream().address.as_str()).collect();
+        let picks: Vec<&str> = (0..4).map(|_| route.next_upstream().1.address.as_str()).collect();
         assert_eq!(picks, ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.1:80", "10.0.0.2:80"]);
+    }
+
+    #[test]
+    fn unhealthy_upstreams_are_skipped_until_none_is_left() {
+        let router = Router::new(&[resource("site", "x", "/")]);
+        let route = router.get(0);
+        route.set_healthy(0, false);
+        assert!((0..4).all(|_| route.next_upstream().0 == 1));
+        route.set_healthy(1, false);
+        let picks: Vec<usize> = (0..4).map(|_| route.next_upstream().0).collect();
+        assert!(
+            picks.contains(&0) && picks.contains(&1),
+            "with all down, all are tried: {picks:?}"
+        );
     }
 }

@@ -28,7 +28,7 @@ use crate::upstream_headers::{self, Asserted, Forwarded};
 
 /// What the proxy needs, built once at start-up.
 pub struct ProxySettings {
-    pub router: Router,
+    pub router: Arc<Router>,
     pub gate: Gate,
     pub portal_url: String,
     /// The portal's host: until the portal serves it, the proxy answers its JWKS there.
@@ -59,6 +59,9 @@ pub struct RequestCtx {
     /// A connection that may stay open long (WebSocket, event stream): it gets a lease.
     long_lived: bool,
     started: Option<std::time::Instant>,
+    /// The upstream this attempt went to, and how many attempts were made.
+    upstream: Option<usize>,
+    attempts: usize,
     pub decision: Decision,
 }
 
@@ -265,7 +268,9 @@ impl ProxyHttp for JitgateProxy {
     ) -> Result<Box<HttpPeer>> {
         let index =
             ctx.route.ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
-        let upstream = self.settings.router.get(index).next_upstream();
+        let (upstream_index, upstream) = self.settings.router.get(index).next_upstream();
+        ctx.upstream = Some(upstream_index);
+        ctx.attempts += 1;
         let address = tokio::net::lookup_host(&upstream.address)
             .await
             .ok()
@@ -311,6 +316,25 @@ impl ProxyHttp for JitgateProxy {
             assertion: self.settings.assertions.for_request(signed_in, &ctx.host, self.clock.now()),
         });
         upstream_headers::rewrite(request, &self.settings.headers, asserted, &forwarded)
+    }
+
+    /// A connection refused marks the upstream down and, while untried ones remain, retries
+    /// on the next healthy one: one dead upstream costs no request.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut error: Box<Error>,
+    ) -> Box<Error> {
+        if let (Some(index), Some(upstream)) = (ctx.route, ctx.upstream) {
+            let route = self.settings.router.get(index);
+            route.set_healthy(upstream, false);
+            if ctx.attempts < route.resource.upstreams.len() {
+                error.set_retry(true);
+            }
+        }
+        error
     }
 
     /// Ends a response that outlives its grant on its next chunk (long downloads). Idle

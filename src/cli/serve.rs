@@ -114,10 +114,12 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
     let assertions = Arc::new(Assertions::new(signer));
+    let router = Arc::new(Router::new(&config.resources));
+    runtime.spawn(router.clone().check_upstreams_forever());
     let proxy = |tls: bool| {
         let gate = Gate::new(TokenKeys::new(&keys_secret), config.roles.clone(), cache.clone());
         let settings = ProxySettings {
-            router: Router::new(&config.resources),
+            router: router.clone(),
             gate,
             portal_url: config.server.portal_url.clone(),
             portal_host: config.server.portal_host.clone(),

@@ -575,3 +575,37 @@ async fn operators_see_health_readiness_and_metrics() {
     assert_eq!(not_ready.status, 503, "{}", not_ready.body);
     assert_eq!(get(ops, "localhost", "/healthz", &[]).await.status, 200, "alive, just not ready");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_upstream_costs_no_request() {
+    let stack = Stack::start(1).await;
+    let (port, ops_port, dead) =
+        (jitgate_testkit::free_port(), jitgate_testkit::free_port(), jitgate_testkit::free_port());
+    let upstream = stack.upstream.url();
+    let config = stack::config_text(port, ops_port, &upstream, None).replacen(
+        &format!("upstreams = [\"{upstream}\"]"),
+        &format!("upstreams = [\"http://127.0.0.1:{dead}\", \"{upstream}\"]"),
+        1,
+    );
+    let _jitgate = stack.serve("two-upstreams.toml", &config, port).await;
+    let bob = person("bob@example.com", &["sre"]);
+    stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let host = format!("app.localhost:{port}");
+    let (sid, _) = stack.sign_in(&bob, "app").await;
+    let cookie = format!(
+        "jitgate_session={}",
+        stack.keys.session_cookie(&sid, &host, SystemClock.now().plus(Duration::from_secs(600)))
+    );
+    for attempt in 0..6 {
+        let response = get(port, &host, "/", &[("cookie", &cookie)]).await;
+        assert_eq!(
+            response.status, 200,
+            "request {attempt} through one dead and one live upstream: {}",
+            response.body
+        );
+    }
+}

@@ -167,6 +167,23 @@ impl Stack {
         self.instances.push(Instance { port, ops_port, _process: process });
     }
 
+    /// Runs `jitgate serve` on a config of the test's own (written as `name`), waiting until
+    /// `port` listens. The process ends with the returned handle.
+    pub async fn serve(&self, name: &str, config: &str, port: u16) -> Child {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, config).unwrap();
+        let process = Command::new(env!("CARGO_BIN_EXE_jitgate"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
+        process
+    }
+
     pub fn port(&self) -> u16 {
         self.instances[0].port
     }

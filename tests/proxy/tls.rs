@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::routes::handoff_url;
-use jitgate_testkit::{free_port, listening, wait_until};
+use jitgate_testkit::free_port;
 use tokio::process::Command;
 
 use crate::stack::{Stack, config_text, person};
@@ -59,21 +59,9 @@ async fn https_serves_with_secure_cookies_and_http_redirects_to_it() {
     let stack = Stack::start(1).await;
     let (cert, key) = certificate(stack.dir.path());
     let (https_port, http_port, ops_port) = (free_port(), free_port(), free_port());
-    let path = stack.dir.path().join("tls.toml");
-    std::fs::write(
-        &path,
-        config_text(https_port, ops_port, &stack.upstream.url(), Some((http_port, &cert, &key))),
-    )
-    .unwrap();
-    let _jitgate = Command::new(env!("CARGO_BIN_EXE_jitgate"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_until("jitgate to listen on https", Duration::from_secs(20), || listening(https_port))
-        .await;
+    let config =
+        config_text(https_port, ops_port, &stack.upstream.url(), Some((http_port, &cert, &key)));
+    let _jitgate = stack.serve("tls.toml", &config, https_port).await;
 
     let app = format!("app.localhost:{https_port}");
     let unauthenticated =
