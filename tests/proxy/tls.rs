@@ -2,7 +2,6 @@
 //! certificate refused at start-up. `curl` is the client: a real TLS stack, not ours.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::routes::handoff_url;
