@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use bytes::Bytes;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::IdentityHeaders;
 use jitgate_access::routes::{self, HANDOFF_PATH, JWKS_PATH, SESSION_COOKIE};
@@ -165,7 +164,9 @@ impl JitgateProxy {
                 Client::WebSocket => Reply::text(401, "sign in first").send(session).await,
             },
             Decision::Locked => {
-                let resource = &route.expect("locked requests have a route").resource.name;
+                // Locked is only decided for a routed request; without a route, fail closed.
+                let Some(route) = route else { return unavailable(session, client).await };
+                let resource = &route.resource.name;
                 let request_url = routes::request_url(&self.settings.portal_url, resource, &self.original_url(&ctx.host, session));
                 match client {
                     Client::Browser => Reply::redirect(&request_url).send(session).await,
