@@ -76,10 +76,20 @@ impl Lease {
     }
 }
 
-/// Connects to the upstream with a socket that dies with the lease.
+/// How long the first read from an upgraded upstream waits. Works around Pingora 0.9's
+/// cloudflare/pingora#946: when the upstream's `101` is read before the proxy has handled the
+/// upgrade request's own empty body, Pingora mistakes that body's end for the end of the
+/// tunnel and closes it at once (clients see the `101`, then EOF). The empty body is queued
+/// as soon as the request is sent, so a few milliseconds' head start makes it win the race.
+/// Remove once a Pingora release carries the fix.
+const UPGRADE_SETTLE: Duration = Duration::from_millis(5);
+
+/// Connects to the upstream for a long-lived request: through a socket that dies with the
+/// lease when there is one (JIT access), and that lets upgrades settle (see [`UPGRADE_SETTLE`]).
 #[derive(Debug)]
 pub struct LeasedConnect {
-    pub lease: Lease,
+    pub lease: Option<Lease>,
+    pub upgrade: bool,
 }
 
 #[async_trait]
@@ -88,45 +98,53 @@ impl L4Connect for LeasedConnect {
         let inet = address.as_inet().ok_or_else(|| {
             Error::explain(ErrorType::ConnectError, "upstream is not an inet address")
         })?;
-        let tcp = tokio::net::TcpStream::connect(inet)
+        let tcp = TcpStream::connect(inet)
             .await
             .or_err(ErrorType::ConnectError, "connecting to the upstream")?;
         let _ = tcp.set_nodelay(true);
-        let (mut end, ended) = oneshot::channel();
-        let lease = self.lease.clone();
-        let open = lease.cache.metrics().leased_connections.clone();
-        open.inc();
-        tokio::spawn(async move {
-            let who = format!("{} on {}", lease.user, lease.resource);
-            tokio::select! {
-                () = lease.ended() => {
-                    tracing::info!(grant = %who, "grant ended: closing an open connection");
-                    let _ = end.send(());
-                }
-                // The connection closed first: nothing left to supervise.
-                () = end.closed() => {}
-            }
-            open.dec();
-        });
-        let socket = LeasedSocket { tcp, ended, over: false };
+        let ended = self.lease.clone().map(supervise);
+        let settle = self.upgrade.then(|| Box::pin(tokio::time::sleep(UPGRADE_SETTLE)));
+        let socket = LeasedSocket { tcp, ended, over: false, settle };
         Ok(Stream::from(VirtualSocketStream::new(Box::new(socket))))
     }
+}
+
+/// Starts the task that watches `lease`; the receiver fires when the grant has ended.
+fn supervise(lease: Lease) -> oneshot::Receiver<()> {
+    let (mut end, ended) = oneshot::channel();
+    let open = lease.cache.metrics().leased_connections.clone();
+    open.inc();
+    tokio::spawn(async move {
+        let who = format!("{} on {}", lease.user, lease.resource);
+        tokio::select! {
+            () = lease.ended() => {
+                tracing::info!(grant = %who, "grant ended: closing an open connection");
+                let _ = end.send(());
+            }
+            // The connection closed first: nothing left to supervise.
+            () = end.closed() => {}
+        }
+        open.dec();
+    });
+    ended
 }
 
 /// An upstream socket whose reads and writes fail once its lease has ended.
 #[derive(Debug)]
 struct LeasedSocket {
     tcp: TcpStream,
-    ended: oneshot::Receiver<()>,
+    ended: Option<oneshot::Receiver<()>>,
     over: bool,
+    /// Holds back the first read of an upgraded connection (see [`UPGRADE_SETTLE`]).
+    settle: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl LeasedSocket {
     /// Whether the lease has ended, registering for a wake-up when it does.
     fn lease_over(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.over {
+        if let (false, Some(ended)) = (self.over, self.ended.as_mut()) {
             // A dropped sender means the supervisor is gone; failing closed is the safe reading.
-            self.over = Pin::new(&mut self.ended).poll(cx).is_ready();
+            self.over = Pin::new(ended).poll(cx).is_ready();
         }
         self.over
     }
@@ -156,6 +174,12 @@ impl AsyncRead for LeasedSocket {
     ) -> Poll<std::io::Result<()>> {
         if self.lease_over(cx) {
             return Poll::Ready(Err(grant_ended()));
+        }
+        if let Some(settle) = self.settle.as_mut() {
+            if settle.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.settle = None;
         }
         Pin::new(&mut self.tcp).poll_read(cx, buf)
     }

@@ -55,8 +55,11 @@ pub struct RequestCtx {
     session: Option<Arc<UserSession>>,
     /// When the grant that let this request through ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
-    /// A connection that may stay open long (WebSocket, event stream): it gets a lease.
+    /// A connection that may stay open long (WebSocket, event stream): its upstream socket is
+    /// leased to the grant.
     long_lived: bool,
+    /// A protocol upgrade (WebSocket).
+    upgrade: bool,
     started: Option<std::time::Instant>,
     /// The upstream this attempt went to, and how many attempts were made.
     upstream: Option<usize>,
@@ -217,7 +220,8 @@ impl ProxyHttp for JitgateProxy {
         ctx.host = normalize_host(raw_host, self.settings.tls);
         let path = header.uri.path().to_owned();
         let client = Client::of(session);
-        ctx.long_lived = client == Client::WebSocket
+        ctx.upgrade = client == Client::WebSocket;
+        ctx.long_lived = ctx.upgrade
             || header
                 .headers
                 .get("accept")
@@ -286,18 +290,19 @@ impl ProxyHttp for JitgateProxy {
         peer.options.verify_cert = upstream.verify_cert;
         peer.options.verify_hostname = upstream.verify_cert;
         peer.options.connection_timeout = Some(Duration::from_secs(5));
-        if let (true, Some(expires_at), Some(signed_in)) =
-            (ctx.long_lived, ctx.deadline, &ctx.session)
-        {
+        if ctx.long_lived {
             let route = self.settings.router.get(index);
-            let lease = Lease {
-                user: signed_in.identity.user.clone(),
-                resource: route.resource.name.clone(),
-                expires_at,
-                cache: self.settings.gate.cache().clone(),
-                clock: self.clock.clone(),
+            let lease = match (ctx.deadline, &ctx.session) {
+                (Some(expires_at), Some(signed_in)) => Some(Lease {
+                    user: signed_in.identity.user.clone(),
+                    resource: route.resource.name.clone(),
+                    expires_at,
+                    cache: self.settings.gate.cache().clone(),
+                    clock: self.clock.clone(),
+                }),
+                _ => None,
             };
-            peer.options.custom_l4 = Some(Arc::new(LeasedConnect { lease }));
+            peer.options.custom_l4 = Some(Arc::new(LeasedConnect { lease, upgrade: ctx.upgrade }));
             // A leased connection must never be pooled with, or reused for, another request.
             peer.group_key = NEXT_LEASE.fetch_add(1, Ordering::Relaxed);
         }

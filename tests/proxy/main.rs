@@ -418,17 +418,22 @@ async fn short_grant(
     grant.expires_at
 }
 
-/// Echoes once through an open WebSocket, then waits (up to 5 s) for the proxy to close it.
-/// Returns how long after `since` the close came.
-async fn closes_after(
-    mut socket: tokio::net::TcpStream,
-    since: jitgate_access::time::Timestamp,
-) -> Duration {
+/// Checks an open WebSocket carries data while the grant holds.
+async fn echoes(socket: &mut tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     socket.write_all(b"ping").await.unwrap();
     let mut echo = [0u8; 4];
     socket.read_exact(&mut echo).await.unwrap();
     assert_eq!(&echo, b"ping", "the WebSocket works while the grant holds");
+}
+
+/// Waits (up to 5 s) for the proxy to close an open WebSocket; returns how long after `since`
+/// the close came.
+async fn closes_after(
+    mut socket: tokio::net::TcpStream,
+    since: jitgate_access::time::Timestamp,
+) -> Duration {
+    use tokio::io::AsyncReadExt;
     let mut buffer = [0u8; 64];
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
@@ -451,7 +456,7 @@ async fn an_open_websocket_closes_within_a_second_of_expiry() {
     let alice = person("alice@example.com", &["dev"]);
     let (_, cookie) = stack.sign_in(&alice, "app").await;
     let expires_at = short_grant(&stack, &alice, Duration::from_secs(2)).await;
-    let socket = jitgate_testkit::http::open_websocket(
+    let mut socket = jitgate_testkit::http::open_websocket(
         stack.port(),
         &stack.host("app"),
         "/ws",
@@ -459,6 +464,7 @@ async fn an_open_websocket_closes_within_a_second_of_expiry() {
     )
     .await
     .unwrap();
+    echoes(&mut socket).await;
     let late = closes_after(socket, expires_at).await;
     eprintln!("WebSocket closed {late:?} after the grant expired");
     assert!(late < Duration::from_secs(1), "closed {late:?} after expiry");
@@ -484,7 +490,7 @@ async fn an_open_websocket_closes_within_a_second_of_revocation() {
         .await
         .unwrap();
     let (_, cookie) = stack.sign_in(&bob, "app").await;
-    let socket = jitgate_testkit::http::open_websocket(
+    let mut socket = jitgate_testkit::http::open_websocket(
         stack.port(),
         &stack.host("app"),
         "/ws",
@@ -492,6 +498,7 @@ async fn an_open_websocket_closes_within_a_second_of_revocation() {
     )
     .await
     .unwrap();
+    echoes(&mut socket).await;
     let admin = person("admin@example.com", &["admins"]);
     let revoked_at = SystemClock.now();
     stack.service.revoke(&admin, request.id, "incident").await.unwrap();
@@ -607,5 +614,32 @@ async fn a_dead_upstream_costs_no_request() {
             "request {attempt} through one dead and one live upstream: {}",
             response.body
         );
+    }
+}
+
+/// WebSockets on a standing resource (no grant, so no lease) work too, many at once. (The JIT
+/// WebSocket tests above are the ones that caught cloudflare/pingora#946 — a tunnel torn down
+/// right after its `101` — which `proxy/src/lease.rs` works around.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_on_a_standing_resource_work_many_at_once() {
+    let stack = std::sync::Arc::new(Stack::start(1).await);
+    let (_, cookie) = stack.sign_in(&person("bob@example.com", &["sre"]), "wiki").await;
+    let mut handshakes = tokio::task::JoinSet::new();
+    for attempt in 0..50 {
+        let (stack, cookie) = (stack.clone(), cookie.clone());
+        handshakes.spawn(async move {
+            let mut socket = jitgate_testkit::http::open_websocket(
+                stack.port(),
+                &stack.host("wiki"),
+                "/ws",
+                &[("cookie", &cookie)],
+            )
+            .await
+            .unwrap_or_else(|refused| panic!("handshake {attempt} refused: {}", refused.status));
+            echoes(&mut socket).await;
+        });
+    }
+    while let Some(outcome) = handshakes.join_next().await {
+        outcome.expect("every tunnel carries data");
     }
 }

@@ -207,3 +207,18 @@ impl Stack {
         (session.id, format!("jitgate_session={cookie}"))
     }
 }
+
+/// A failing test shows what each jitgate instance logged: the first thing anyone debugging
+/// it needs, and gone with the temp dir otherwise.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for index in 0..self.instances.len() {
+            let log = std::fs::read_to_string(self.dir.path().join(format!("jitgate-{index}.log")))
+                .unwrap_or_default();
+            eprintln!("--- jitgate instance {index} log ---\n{log}");
+        }
+    }
+}
