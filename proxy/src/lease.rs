@@ -26,7 +26,7 @@ use pingora::protocols::l4::virt::{VirtualSockOpt, VirtualSocket, VirtualSocketS
 use pingora::{Error, ErrorType, OrErr, Result};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::cache::AccessCache;
 
@@ -76,20 +76,33 @@ impl Lease {
     }
 }
 
-/// How long the first read from an upgraded upstream waits. Works around Pingora 0.9's
-/// cloudflare/pingora#946: when the upstream's `101` is read before the proxy has handled the
-/// upgrade request's own empty body, Pingora mistakes that body's end for the end of the
-/// tunnel and closes it at once (clients see the `101`, then EOF). The empty body is queued
-/// as soon as the request is sent, so a few milliseconds' head start makes it win the race.
+/// Works around Pingora 0.9's cloudflare/pingora#946: when the upstream's `101` is read before
+/// the proxy has handled the upgrade request's own (empty) body, Pingora mistakes that body's
+/// end for the end of the tunnel and closes it at once (clients see the `101`, then EOF). So
+/// the first read from an upgraded upstream waits until the request body's end has been handed
+/// to Pingora (`request_body_filter` raises the flag right before Pingora queues it), plus
+/// [`SETTLE_MARGIN`] for Pingora to consume it; never longer than [`SETTLE_LIMIT`].
 /// Remove once a Pingora release carries the fix.
-const UPGRADE_SETTLE: Duration = Duration::from_millis(5);
+const SETTLE_MARGIN: Duration = Duration::from_millis(2);
+const SETTLE_LIMIT: Duration = Duration::from_millis(500);
+
+/// Resolves once an upgraded upstream's first read may proceed (see [`SETTLE_MARGIN`]).
+type Settle = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+fn settle(mut body_sent: watch::Receiver<bool>) -> Settle {
+    Box::pin(async move {
+        let _ = tokio::time::timeout(SETTLE_LIMIT, body_sent.wait_for(|sent| *sent)).await;
+        tokio::time::sleep(SETTLE_MARGIN).await;
+    })
+}
 
 /// Connects to the upstream for a long-lived request: through a socket that dies with the
-/// lease when there is one (JIT access), and that lets upgrades settle (see [`UPGRADE_SETTLE`]).
+/// lease when there is one (JIT access), and that lets upgrades settle (see [`SETTLE_MARGIN`]).
 #[derive(Debug)]
 pub struct LeasedConnect {
     pub lease: Option<Lease>,
-    pub upgrade: bool,
+    /// For an upgrade: raised once the request's own body end has been handed to Pingora.
+    pub body_sent: Option<watch::Receiver<bool>>,
 }
 
 #[async_trait]
@@ -103,7 +116,7 @@ impl L4Connect for LeasedConnect {
             .or_err(ErrorType::ConnectError, "connecting to the upstream")?;
         let _ = tcp.set_nodelay(true);
         let ended = self.lease.clone().map(supervise);
-        let settle = self.upgrade.then(|| Box::pin(tokio::time::sleep(UPGRADE_SETTLE)));
+        let settle = self.body_sent.clone().map(settle);
         let socket = LeasedSocket { tcp, ended, over: false, settle };
         Ok(Stream::from(VirtualSocketStream::new(Box::new(socket))))
     }
@@ -130,13 +143,23 @@ fn supervise(lease: Lease) -> oneshot::Receiver<()> {
 }
 
 /// An upstream socket whose reads and writes fail once its lease has ended.
-#[derive(Debug)]
 struct LeasedSocket {
     tcp: TcpStream,
     ended: Option<oneshot::Receiver<()>>,
     over: bool,
-    /// Holds back the first read of an upgraded connection (see [`UPGRADE_SETTLE`]).
-    settle: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Holds back the first read of an upgraded connection (see [`SETTLE_MARGIN`]).
+    settle: Option<Settle>,
+}
+
+impl fmt::Debug for LeasedSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LeasedSocket")
+            .field("tcp", &self.tcp)
+            .field("leased", &self.ended.is_some())
+            .field("over", &self.over)
+            .field("settling", &self.settle.is_some())
+            .finish()
+    }
 }
 
 impl LeasedSocket {

@@ -16,6 +16,7 @@ use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
+use tokio::sync::watch;
 
 use crate::assertions::Assertions;
 use crate::cache::AccessCache;
@@ -58,8 +59,9 @@ pub struct RequestCtx {
     /// A connection that may stay open long (WebSocket, event stream): its upstream socket is
     /// leased to the grant.
     long_lived: bool,
-    /// A protocol upgrade (WebSocket).
-    upgrade: bool,
+    /// For a protocol upgrade (WebSocket): raised once the request's own body end is handed to
+    /// Pingora, which the upstream socket waits for (see `lease.rs`).
+    body_sent: Option<watch::Sender<bool>>,
     started: Option<std::time::Instant>,
     /// The upstream this attempt went to, and how many attempts were made.
     upstream: Option<usize>,
@@ -220,8 +222,8 @@ impl ProxyHttp for JitgateProxy {
         ctx.host = normalize_host(raw_host, self.settings.tls);
         let path = header.uri.path().to_owned();
         let client = Client::of(session);
-        ctx.upgrade = client == Client::WebSocket;
-        ctx.long_lived = ctx.upgrade
+        ctx.body_sent = (client == Client::WebSocket).then(|| watch::channel(false).0);
+        ctx.long_lived = ctx.body_sent.is_some()
             || header
                 .headers
                 .get("accept")
@@ -302,7 +304,10 @@ impl ProxyHttp for JitgateProxy {
                 }),
                 _ => None,
             };
-            peer.options.custom_l4 = Some(Arc::new(LeasedConnect { lease, upgrade: ctx.upgrade }));
+            peer.options.custom_l4 = Some(Arc::new(LeasedConnect {
+                lease,
+                body_sent: ctx.body_sent.as_ref().map(watch::Sender::subscribe),
+            }));
             // A leased connection must never be pooled with, or reused for, another request.
             peer.group_key = NEXT_LEASE.fetch_add(1, Ordering::Relaxed);
         }
@@ -322,6 +327,22 @@ impl ProxyHttp for JitgateProxy {
             assertion: self.settings.assertions.for_request(signed_in, &ctx.host, self.clock.now()),
         });
         upstream_headers::rewrite(request, &self.settings.headers, asserted, &forwarded)
+    }
+
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if end_of_stream
+            && !session.was_upgraded()
+            && let Some(body_sent) = &ctx.body_sent
+        {
+            body_sent.send_replace(true);
+        }
+        Ok(())
     }
 
     /// A connection refused marks the upstream down and, while untried ones remain, retries
