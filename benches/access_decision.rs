@@ -20,7 +20,7 @@ use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{AccessCache, Decision, Gate, Metrics};
+use jitgate_proxy::{AccessCache, Credential, Decision, Gate, Metrics};
 
 fn group(name: &str) -> GroupName {
     GroupName::parse(name).unwrap()
@@ -142,8 +142,9 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
     runtime.block_on(store.create_session(&session)).unwrap();
     let keys = TokenKeys::new(b"benchmark-secret-benchmark-secret-benchmark");
     let cookie = keys.session_cookie(&session.id, "db.localhost", session.expires_at);
-    let gate = Gate::new(keys, Roles::default(), cache);
-    let first = runtime.block_on(gate.check(Some(&cookie), "db.localhost", &resource, now));
+    let gate = Gate::new(keys, Roles::default(), cache, None);
+    let first =
+        runtime.block_on(gate.check(Credential::Cookie(&cookie), "db.localhost", &resource, now));
     assert_eq!(first.decision, Decision::AllowGrant);
     c.bench_function("session_cookie_verify", |b| {
         b.iter(|| {
@@ -155,7 +156,12 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
     c.bench_function("proxy_decision_cache_hit", |b| {
         b.to_async(&runtime).iter(|| async {
             let verdict = gate
-                .check(Some(std::hint::black_box(&cookie)), "db.localhost", &resource, now)
+                .check(
+                    Credential::Cookie(std::hint::black_box(&cookie)),
+                    "db.localhost",
+                    &resource,
+                    now,
+                )
                 .await;
             assert_eq!(verdict.decision, Decision::AllowGrant);
         })

@@ -24,10 +24,51 @@ use crate::time::Timestamp;
 pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 pub struct AssertionSigner {
-    key: EncodingKey,
-    kid: String,
-    jwk: serde_json::Value,
+    key: Es256Key,
     issuer: String,
+}
+
+/// A P-256 signing key derived from a secret, with its public half as a JWK.
+pub(crate) struct Es256Key {
+    pub key: EncodingKey,
+    pub kid: String,
+    pub jwk: serde_json::Value,
+}
+
+impl Es256Key {
+    pub fn derive(secret: &[u8], purpose: &[u8]) -> Self {
+        let mut counter = 0u32;
+        // A hash is a valid P-256 scalar with overwhelming probability; try the next on the
+        // one-in-2^32 chance it is not.
+        let secret_key = loop {
+            let digest = Sha256::new()
+                .chain_update(secret)
+                .chain_update(purpose)
+                .chain_update(counter.to_be_bytes())
+                .finalize();
+            if let Ok(key) = p256::SecretKey::from_slice(&digest) {
+                break key;
+            }
+            counter += 1;
+        };
+        let point = secret_key.public_key().to_encoded_point(false);
+        let (x, y) = (
+            URL_SAFE_NO_PAD.encode(point.x().map_or(&[][..], |x| x.as_slice())),
+            URL_SAFE_NO_PAD.encode(point.y().map_or(&[][..], |y| y.as_slice())),
+        );
+        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(format!("{x}.{y}"))[..12]);
+        let der = secret_key.to_pkcs8_der().expect("a valid P-256 key encodes as PKCS#8");
+        let jwk = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid });
+        Self { key: EncodingKey::from_ec_der(der.as_bytes()), kid, jwk }
+    }
+
+    /// `claims` signed with this key, its `kid` in the header.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        // Signing serialisable claims with a key we built cannot fail.
+        jsonwebtoken::encode(&header, claims, &self.key).unwrap_or_default()
+    }
 }
 
 #[derive(Serialize)]
@@ -44,29 +85,10 @@ struct Claims<'a> {
 impl AssertionSigner {
     /// The signer for a deployment with this session secret, issuing as `issuer` (the portal).
     pub fn from_secret(secret: &[u8], issuer: &str) -> Self {
-        let mut counter = 0u32;
-        // A hash is a valid P-256 scalar with overwhelming probability; try the next on the
-        // one-in-2^32 chance it is not.
-        let secret_key = loop {
-            let digest = Sha256::new()
-                .chain_update(secret)
-                .chain_update(b"jitgate assertion key v1")
-                .chain_update(counter.to_be_bytes())
-                .finalize();
-            if let Ok(key) = p256::SecretKey::from_slice(&digest) {
-                break key;
-            }
-            counter += 1;
-        };
-        let point = secret_key.public_key().to_encoded_point(false);
-        let (x, y) = (
-            URL_SAFE_NO_PAD.encode(point.x().map_or(&[][..], |x| x.as_slice())),
-            URL_SAFE_NO_PAD.encode(point.y().map_or(&[][..], |y| y.as_slice())),
-        );
-        let kid = URL_SAFE_NO_PAD.encode(&Sha256::digest(format!("{x}.{y}"))[..12]);
-        let der = secret_key.to_pkcs8_der().expect("a valid P-256 key encodes as PKCS#8");
-        let jwk = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid });
-        Self { key: EncodingKey::from_ec_der(der.as_bytes()), kid, jwk, issuer: issuer.to_owned() }
+        Self {
+            key: Es256Key::derive(secret, b"jitgate assertion key v1"),
+            issuer: issuer.to_owned(),
+        }
     }
 
     /// A signed statement that `identity` is making a request to `audience` (the resource host).
@@ -81,15 +103,12 @@ impl AssertionSigner {
             iat: now.as_millis() / 1000,
             exp: expires_at.as_millis() / 1000,
         };
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        // Signing with a key we built cannot fail.
-        (jsonwebtoken::encode(&header, &claims, &self.key).unwrap_or_default(), expires_at)
+        (self.key.sign(&claims), expires_at)
     }
 
     /// The JWKS document upstreams verify assertions with.
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [self.jwk] })
+        serde_json::json!({ "keys": [self.key.jwk] })
     }
 }
 

@@ -6,8 +6,10 @@
 
 pub mod assertion;
 pub mod audit;
+pub mod bearer;
 pub mod clock;
 pub mod config;
+pub mod idp;
 pub mod ids;
 pub mod policy;
 pub mod request;

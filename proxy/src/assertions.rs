@@ -1,13 +1,14 @@
 //! Assertions for upstreams, reused while fresh: signing costs far more than the rest of a
-//! request's decision, and one token per session and host serves a burst of requests.
+//! request's decision, and one token per session (or bearer token) and host serves a burst of requests.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
 use jitgate_access::assertion::AssertionSigner;
-use jitgate_access::session::Session;
 use jitgate_access::time::Timestamp;
+
+use crate::gate::Principal;
 
 /// A cached assertion is replaced once less than this is left of its lifetime.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(30);
@@ -28,16 +29,16 @@ impl Assertions {
         &self.signer
     }
 
-    /// The assertion for `session` on `host`, signed anew only when the cached one is stale.
-    pub fn for_request(&self, session: &Session, host: &str, now: Timestamp) -> String {
-        let key = (session.id.as_str().to_owned(), host.to_owned());
+    /// The assertion for `principal` on `host`, signed anew only when the cached one is stale.
+    pub fn for_request(&self, principal: &Principal, host: &str, now: Timestamp) -> String {
+        let key = (principal.cache_key().to_owned(), host.to_owned());
         if let Some((token, expires_at)) =
             self.tokens.read().unwrap_or_else(|p| p.into_inner()).get(&key)
             && now.until(*expires_at) > REFRESH_BEFORE_EXPIRY
         {
             return token.clone();
         }
-        let (token, expires_at) = self.signer.sign(&session.identity, host, now);
+        let (token, expires_at) = self.signer.sign(principal.identity(), host, now);
         let mut tokens = self.tokens.write().unwrap_or_else(|p| p.into_inner());
         if tokens.len() >= MAX_CACHED {
             tokens.clear();

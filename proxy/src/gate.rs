@@ -1,11 +1,13 @@
-//! The per-request access decision: session cookie → identity → policy → grant. The proxy
-//! runs it on every request; the benchmark runs exactly the same code.
+//! The per-request access decision: credential (session cookie or IdP bearer token) →
+//! identity → policy → grant. The proxy runs it on every request; the benchmark runs exactly
+//! the same code.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use jitgate_access::bearer::{BearerError, BearerVerifier};
 use jitgate_access::config::Resource;
-use jitgate_access::policy::{Access, Roles};
+use jitgate_access::policy::{Access, Identity, Roles};
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::time::Timestamp;
 use jitgate_access::token::TokenKeys;
@@ -20,9 +22,13 @@ pub enum Decision {
     UnknownHost,
     Handoff,
     SignIn,
+    /// A bearer token that is not acceptable (the reason is in the verdict).
+    BadToken,
     NoAccess,
     Locked,
     Unavailable,
+    /// A bearer token's signing keys could not be fetched from the IdP: fails closed.
+    IdpUnavailable,
     AllowStanding,
     AllowGrant,
 }
@@ -33,18 +39,61 @@ impl Decision {
     }
 }
 
+/// What a request presents to say who it is.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    None,
+    /// The value of jitgate's session cookie.
+    Cookie(&'a str),
+    /// An `Authorization: Bearer` token issued by the IdP.
+    Bearer(&'a str),
+}
+
+/// Who a request comes from, once its credential is verified.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A browser session, shared with the cache rather than copied.
+    Session(Arc<Session>),
+    /// A script with an IdP token; `token` keys per-token caches such as assertions.
+    Bearer { identity: Arc<Identity>, token: Arc<str> },
+}
+
+impl Principal {
+    pub fn identity(&self) -> &Identity {
+        match self {
+            Principal::Session(session) => &session.identity,
+            Principal::Bearer { identity, .. } => identity,
+        }
+    }
+
+    /// Distinguishes principals in caches: the session id, or the token itself.
+    pub fn cache_key(&self) -> &str {
+        match self {
+            Principal::Session(session) => session.id.as_str(),
+            Principal::Bearer { token, .. } => token,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub decision: Decision,
-    /// The signed-in session, shared with the cache rather than copied.
-    pub session: Option<Arc<Session>>,
+    pub principal: Option<Principal>,
     /// When the grant that allowed the request ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
+    /// Why a bearer token was refused, for the client.
+    pub token_problem: Option<BearerError>,
 }
 
 impl Verdict {
     fn only(decision: Decision) -> Self {
-        Self { decision, session: None, deadline: None }
+        Self { decision, principal: None, deadline: None, token_problem: None }
+    }
+
+    fn bad_token(problem: BearerError) -> Self {
+        let decision =
+            if problem.is_unavailable() { Decision::IdpUnavailable } else { Decision::BadToken };
+        Self { token_problem: Some(problem), ..Self::only(decision) }
     }
 }
 
@@ -52,18 +101,35 @@ pub struct Gate {
     keys: TokenKeys,
     roles: Roles,
     cache: Arc<AccessCache>,
+    /// `None` when the identity provider is `local`: there is no IdP to issue tokens.
+    bearer: Option<BearerVerifier>,
     /// Cookies already verified, with the session they name and when they expire. Only
     /// genuinely signed cookies get in, so the map is bounded by real sessions × hosts; it
     /// saves the signature check (half the decision's cost) on every later request.
     verified: RwLock<HashMap<(String, String), (SessionId, Timestamp)>>,
+    /// Bearer tokens already verified, likewise: an RSA check costs far more than a lookup.
+    verified_tokens: RwLock<HashMap<Arc<str>, (Arc<Identity>, Timestamp)>>,
 }
 
-/// Verified cookies kept at most; past this the memo starts over (a rare, cheap reset).
+/// Verified cookies (and tokens) kept at most; past this the memo starts over (a rare, cheap
+/// reset).
 const VERIFIED_COOKIES_MAX: usize = 100_000;
 
 impl Gate {
-    pub fn new(keys: TokenKeys, roles: Roles, cache: Arc<AccessCache>) -> Self {
-        Self { keys, roles, cache, verified: RwLock::default() }
+    pub fn new(
+        keys: TokenKeys,
+        roles: Roles,
+        cache: Arc<AccessCache>,
+        bearer: Option<BearerVerifier>,
+    ) -> Self {
+        Self {
+            keys,
+            roles,
+            cache,
+            bearer,
+            verified: RwLock::default(),
+            verified_tokens: RwLock::default(),
+        }
     }
 
     pub fn keys(&self) -> &TokenKeys {
@@ -89,29 +155,74 @@ impl Gate {
         Some(sid)
     }
 
-    /// Decides on a request for `resource` on `host` carrying `session_cookie`. A forged,
-    /// expired, tampered or foreign cookie counts as no session; a store that cannot be reached
-    /// fails closed for anything that needs a grant.
+    async fn verified_token(&self, token: &str, now: Timestamp) -> Result<Principal, BearerError> {
+        let remembered = self
+            .verified_tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_key_value(token)
+            .map(|(token, (identity, expires_at))| (token.clone(), identity.clone(), *expires_at));
+        if let Some((token, identity, expires_at)) = remembered
+            && now < expires_at
+        {
+            return Ok(Principal::Bearer { identity, token });
+        }
+        let Some(verifier) = &self.bearer else {
+            return Err(BearerError::NotAccepted);
+        };
+        let verified = verifier.verify(token, now).await?;
+        let identity = Arc::new(verified.identity);
+        let token: Arc<str> = Arc::from(token);
+        let mut tokens = self.verified_tokens.write().unwrap_or_else(|p| p.into_inner());
+        if tokens.len() >= VERIFIED_COOKIES_MAX {
+            tokens.clear();
+        }
+        tokens.insert(token.clone(), (identity.clone(), verified.expires_at));
+        Ok(Principal::Bearer { identity, token })
+    }
+
+    async fn principal(
+        &self,
+        credential: Credential<'_>,
+        host: &str,
+        now: Timestamp,
+    ) -> Result<Principal, Verdict> {
+        let cookie = match credential {
+            Credential::None => return Err(Verdict::only(Decision::SignIn)),
+            Credential::Bearer(token) => {
+                return self.verified_token(token, now).await.map_err(Verdict::bad_token);
+            }
+            Credential::Cookie(cookie) => cookie,
+        };
+        let Some(sid) = self.verified_cookie(cookie, host, now) else {
+            return Err(Verdict::only(Decision::SignIn));
+        };
+        match self.cache.session(&sid, now).await {
+            Ok(Some(session)) => Ok(Principal::Session(session)),
+            Ok(None) => Err(Verdict::only(Decision::SignIn)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up a session");
+                Err(Verdict::only(Decision::Unavailable))
+            }
+        }
+    }
+
+    /// Decides on a request for `resource` on `host` presenting `credential`. A forged,
+    /// expired, tampered or foreign cookie counts as no session; a bad bearer token is refused
+    /// with its reason; a store or IdP that cannot be reached fails closed for anything that
+    /// needs a grant or a token.
     pub async fn check(
         &self,
-        session_cookie: Option<&str>,
+        credential: Credential<'_>,
         host: &str,
         resource: &Resource,
         now: Timestamp,
     ) -> Verdict {
-        let Some(sid) = session_cookie.and_then(|cookie| self.verified_cookie(cookie, host, now))
-        else {
-            return Verdict::only(Decision::SignIn);
+        let principal = match self.principal(credential, host, now).await {
+            Ok(principal) => principal,
+            Err(verdict) => return verdict,
         };
-        let session = match self.cache.session(&sid, now).await {
-            Ok(Some(session)) => session,
-            Ok(None) => return Verdict::only(Decision::SignIn),
-            Err(error) => {
-                tracing::warn!(%error, "cannot look up a session");
-                return Verdict::only(Decision::Unavailable);
-            }
-        };
-        let identity = &session.identity;
+        let identity = principal.identity();
         let (decision, deadline) = match resource.policy.resolve(&self.roles, identity) {
             Access::NoAccess => (Decision::NoAccess, None),
             Access::Standing { .. } => (Decision::AllowStanding, None),
@@ -126,6 +237,6 @@ impl Gate {
                 }
             }
         };
-        Verdict { decision, session: Some(session), deadline }
+        Verdict { decision, principal: Some(principal), deadline, token_problem: None }
     }
 }

@@ -16,7 +16,7 @@ mod upstream_headers;
 
 pub use assertions::Assertions;
 pub use cache::AccessCache;
-pub use gate::{Decision, Gate, Verdict};
+pub use gate::{Credential, Decision, Gate, Principal, Verdict};
 pub use metrics::Metrics;
 pub use ops::OpsApp;
 pub use redirect::HttpsRedirect;

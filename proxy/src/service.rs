@@ -10,7 +10,6 @@ use bytes::Bytes;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::IdentityHeaders;
 use jitgate_access::routes::{self, HANDOFF_PATH, JWKS_PATH, SESSION_COOKIE};
-use jitgate_access::session::Session as UserSession;
 use jitgate_access::time::Timestamp;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
@@ -20,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::assertions::Assertions;
 use crate::cache::AccessCache;
-use crate::gate::{Decision, Gate};
+use crate::gate::{Credential, Decision, Gate, Principal};
 use crate::lease::{Lease, LeasedConnect};
 use crate::respond::{Client, Reply};
 use crate::route::{Router, normalize_host};
@@ -53,7 +52,9 @@ pub struct JitgateProxy {
 pub struct RequestCtx {
     route: Option<usize>,
     host: String,
-    session: Option<Arc<UserSession>>,
+    principal: Option<Principal>,
+    /// Why a bearer token was refused, told to the client.
+    token_problem: Option<jitgate_access::bearer::BearerError>,
     /// When the grant that let this request through ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
     /// A connection that may stay open long (WebSocket, event stream): its upstream socket is
@@ -71,6 +72,12 @@ pub struct RequestCtx {
 
 fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The token of an `Authorization: Bearer` header (the scheme is case-insensitive).
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
@@ -179,6 +186,22 @@ impl JitgateProxy {
                     Client::WebSocket => Reply::text(403, "no active grant").send(session).await,
                 }
             }
+            Decision::BadToken => {
+                let problem = ctx.token_problem.as_ref().map_or_else(|| "invalid token".to_owned(), ToString::to_string);
+                // RFC 6750: tell the client in the challenge too, quotes kept out of it.
+                let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", problem.replace('"', "'"));
+                match client {
+                    Client::WebSocket => Reply::text(401, &problem),
+                    _ => Reply::json(401, "invalid_token", &problem, None),
+                }
+                .with_header("www-authenticate", challenge)
+                .send(session)
+                .await
+            }
+            Decision::IdpUnavailable => match client {
+                Client::WebSocket => Reply::text(503, "the token could not be verified").send(session).await,
+                _ => Reply::json(503, "unavailable", "the token could not be verified: the identity provider is unreachable", None).send(session).await,
+            },
             Decision::NoAccess => match client {
                 Client::Browser => Reply::page(403, "You don't have access to this app", "No policy gives you access. Ask your administrator if you think you should have it.").send(session).await,
                 Client::Api => Reply::json(403, "forbidden", "no policy gives you access to this resource", None).send(session).await,
@@ -248,18 +271,24 @@ impl ProxyHttp for JitgateProxy {
             return Ok(true);
         }
         let now = self.clock.now();
-        let cookie = session
-            .req_header()
-            .headers
-            .get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| cookie_value(c, SESSION_COOKIE))
-            .map(str::to_owned);
+        let headers = &session.req_header().headers;
+        // A script's explicit token wins over any cookie it may also carry.
+        let credential =
+            match headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token)
+            {
+                Some(token) => Credential::Bearer(token),
+                None => headers
+                    .get_all("cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(|c| cookie_value(c, SESSION_COOKIE))
+                    .map_or(Credential::None, Credential::Cookie),
+            };
         let resource = &self.settings.router.get(index).resource;
-        let verdict = self.settings.gate.check(cookie.as_deref(), &ctx.host, resource, now).await;
+        let verdict = self.settings.gate.check(credential, &ctx.host, resource, now).await;
         ctx.decision = verdict.decision;
-        ctx.session = verdict.session;
+        ctx.principal = verdict.principal;
+        ctx.token_problem = verdict.token_problem;
         ctx.deadline = verdict.deadline;
         if ctx.decision.allows() {
             return Ok(false);
@@ -294,9 +323,9 @@ impl ProxyHttp for JitgateProxy {
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         if ctx.long_lived {
             let route = self.settings.router.get(index);
-            let lease = match (ctx.deadline, &ctx.session) {
-                (Some(expires_at), Some(signed_in)) => Some(Lease {
-                    user: signed_in.identity.user.clone(),
+            let lease = match (ctx.deadline, &ctx.principal) {
+                (Some(expires_at), Some(principal)) => Some(Lease {
+                    user: principal.identity().user.clone(),
                     resource: route.resource.name.clone(),
                     expires_at,
                     cache: self.settings.gate.cache().clone(),
@@ -322,9 +351,11 @@ impl ProxyHttp for JitgateProxy {
     ) -> Result<()> {
         let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
         let forwarded = Forwarded { client_ip, proto: self.scheme(), host: &ctx.host };
-        let asserted = ctx.session.as_ref().map(|signed_in| Asserted {
-            identity: &signed_in.identity,
-            assertion: self.settings.assertions.for_request(signed_in, &ctx.host, self.clock.now()),
+        let asserted = ctx.principal.as_ref().map(|principal| Asserted {
+            identity: principal.identity(),
+            assertion: self.settings.assertions.for_request(principal, &ctx.host, self.clock.now()),
+            // The IdP's token was meant for jitgate; the upstream gets the assertion instead.
+            strip_authorization: matches!(principal, Principal::Bearer { .. }),
         });
         upstream_headers::rewrite(request, &self.settings.headers, asserted, &forwarded)
     }
@@ -387,7 +418,8 @@ impl ProxyHttp for JitgateProxy {
             .route
             .map(|i| self.settings.router.get(i).resource.name.to_string())
             .unwrap_or_default();
-        let user = ctx.session.as_ref().map(|s| s.identity.user.to_string()).unwrap_or_default();
+        let user =
+            ctx.principal.as_ref().map(|p| p.identity().user.to_string()).unwrap_or_default();
         self.settings
             .gate
             .cache()

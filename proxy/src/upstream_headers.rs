@@ -33,6 +33,8 @@ pub struct Asserted<'a> {
     pub identity: &'a Identity,
     /// The signed assertion JWT.
     pub assertion: String,
+    /// The request authenticated with an IdP bearer token, which the upstream must not see.
+    pub strip_authorization: bool,
 }
 
 pub fn rewrite(
@@ -57,7 +59,10 @@ pub fn rewrite(
     if !kept.is_empty() {
         request.insert_header("cookie", kept.join("; "))?;
     }
-    if let Some(Asserted { identity, assertion }) = asserted {
+    if let Some(Asserted { identity, assertion, strip_authorization }) = asserted {
+        if strip_authorization {
+            request.remove_header("authorization");
+        }
         request.insert_header(names.user.clone(), identity.user.as_str())?;
         request.insert_header(names.email.clone(), identity.user.as_str())?;
         let groups: Vec<&str> = identity.groups.iter().map(|g| g.as_str()).collect();

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use jitgate_access::assertion::AssertionSigner;
+use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{Config, HttpsListener, StoreConfig};
+use jitgate_access::config::{Config, HttpsListener, IdentityConfig, StoreConfig};
+use jitgate_access::idp::IdpKeys;
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
@@ -116,8 +118,24 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let assertions = Arc::new(Assertions::new(signer));
     let router = Arc::new(Router::new(&config.resources));
     runtime.spawn(router.clone().check_upstreams_forever());
+    // Scripts may present IdP-issued tokens only when there is an IdP.
+    let idp = match &config.identity {
+        IdentityConfig::Oidc { issuer, groups_claim, bearer, .. } => {
+            Some((Arc::new(IdpKeys::new(issuer)), groups_claim.clone(), bearer.clone()))
+        }
+        IdentityConfig::Local { .. } => None,
+    };
     let proxy = |tls: bool| {
-        let gate = Gate::new(TokenKeys::new(&keys_secret), config.roles.clone(), cache.clone());
+        let verifier = idp.as_ref().map(|(keys, groups_claim, bearer)| {
+            BearerVerifier::new(
+                keys.clone(),
+                bearer.audiences.clone(),
+                bearer.algorithms.clone(),
+                groups_claim.clone(),
+            )
+        });
+        let gate =
+            Gate::new(TokenKeys::new(&keys_secret), config.roles.clone(), cache.clone(), verifier);
         let settings = ProxySettings {
             router: router.clone(),
             gate,

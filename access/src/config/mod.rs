@@ -119,7 +119,17 @@ pub enum IdentityConfig {
         client_secret: Secret,
         scopes: Vec<String>,
         groups_claim: String,
+        bearer: BearerSettings,
     },
+}
+
+/// How `Authorization: Bearer` tokens from the IdP are accepted (see [`crate::bearer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerSettings {
+    /// A token must name one of these as its audience (default: the client id).
+    pub audiences: Vec<String>,
+    /// Pinned signature algorithms (default RS256); HMAC and `none` are never accepted.
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
 }
 
 #[derive(Debug, Clone)]

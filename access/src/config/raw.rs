@@ -60,6 +60,8 @@ pub(crate) struct RawIdentity {
     pub client_secret: Option<S<RawSecret>>,
     pub scopes: Option<Vec<String>>,
     pub groups_claim: Option<String>,
+    pub bearer_audiences: Option<S<Vec<String>>>,
+    pub bearer_algorithms: Option<S<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

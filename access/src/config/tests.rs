@@ -115,6 +115,9 @@ fn production_example_golden() {
     assert!(
         matches!(&config.identity, IdentityConfig::Oidc { groups_claim, scopes, .. } if groups_claim == "groups" && scopes.len() == 4)
     );
+    let IdentityConfig::Oidc { bearer, .. } = &config.identity else { unreachable!() };
+    assert_eq!(bearer.audiences, ["jitgate", "https://access.example.com"]);
+    assert_eq!(bearer.algorithms, [jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::ES256]);
     assert!(matches!(&config.store, StoreConfig::Redis { prefix, .. } if prefix == "jitgate-prod"));
     let smtp = config.smtp.as_ref().unwrap();
     assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::StartTls));
@@ -363,4 +366,43 @@ fn identity_header_names_are_configurable_within_reason() {
     let clash = custom.replace("X-Auth-Groups", "x-auth-user");
     let error = parse(&scratch.dir.path().join("j.toml"), &clash).err().unwrap().to_string();
     assert!(error.contains("each identity header needs its own name"), "{error}");
+}
+
+#[test]
+fn bearer_tokens_are_pinned_to_asymmetric_algorithms() {
+    let scratch = Scratch::new();
+    let oidc = |extra: &str| {
+        let text = HEAD
+            .replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }")
+            .replace(
+                "provider = \"local\"\nusers_file = \"users.toml\"",
+                &format!(
+                    "provider = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"jg\"\nclient_secret = {{ file = \"secret\" }}\n{extra}"
+                ),
+            );
+        parse(&scratch.dir.path().join("jitgate.toml"), &text)
+    };
+    let config = oidc("").unwrap();
+    let IdentityConfig::Oidc { bearer, .. } = &config.identity else { panic!("oidc") };
+    assert_eq!(bearer.audiences, ["jg"], "the client id by default");
+    assert_eq!(bearer.algorithms, [jsonwebtoken::Algorithm::RS256]);
+
+    let error = oidc("bearer_algorithms = [\"RS256\", \"HS256\"]").unwrap_err().to_string();
+    assert!(
+        error
+            .contains("jitgate.toml:10: identity.bearer_algorithms: \"HS256\" is not one of RS256"),
+        "{error}"
+    );
+    let error = oidc("bearer_audiences = []").unwrap_err().to_string();
+    assert!(
+        error.contains("jitgate.toml:10: identity.bearer_audiences: list at least one"),
+        "{error}"
+    );
+    let local =
+        HEAD.replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }").replace(
+            "users_file = \"users.toml\"",
+            "users_file = \"users.toml\"\nbearer_audiences = [\"x\"]",
+        );
+    let error = parse(&scratch.dir.path().join("jitgate.toml"), &local).unwrap_err().to_string();
+    assert!(error.contains("identity.bearer_audiences is only for provider = \"oidc\""), "{error}");
 }

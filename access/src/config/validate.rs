@@ -12,9 +12,9 @@ use super::raw::{
 };
 use super::secret::{RawSecret, Resolved, Secret};
 use super::{
-    Config, ConfigError, HttpsListener, IdentityConfig, IdentityHeaders, RequestDefaults,
-    ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS, WebhookConfig,
-    WebhookFormat,
+    BearerSettings, Config, ConfigError, HttpsListener, IdentityConfig, IdentityHeaders,
+    RequestDefaults, ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS,
+    WebhookConfig, WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
 use crate::policy::{Principals, Roles};
@@ -282,6 +282,8 @@ fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {
                 stray("issuer", raw.issuer.is_some()),
                 stray("client_id", raw.client_id.is_some()),
                 stray("client_secret", raw.client_secret.is_some()),
+                stray("bearer_audiences", raw.bearer_audiences.is_some()),
+                stray("bearer_algorithms", raw.bearer_algorithms.is_some()),
             ]
             .into_iter()
             .flatten()
@@ -341,6 +343,7 @@ fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {
                     ),
                 );
             }
+            let bearer = bearer(ctx, raw, client_id.get_ref());
             let secret = ctx.secret(client_secret, "identity.client_secret")?;
             Some(IdentityConfig::Oidc {
                 issuer: issuer.get_ref().trim_end_matches('/').to_owned(),
@@ -351,6 +354,7 @@ fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {
                     .clone()
                     .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]),
                 groups_claim: raw.groups_claim.clone().unwrap_or_else(|| "groups".into()),
+                bearer: bearer?,
             })
         }
         other => {
@@ -361,6 +365,51 @@ fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {
             None
         }
     }
+}
+
+/// Signature algorithms an IdP may sign bearer tokens with. HMAC would make the shared client
+/// secret a signing key anyone holding it could mint tokens with; `none` is no signature.
+const BEARER_ALGORITHMS: [&str; 9] =
+    ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
+fn bearer(ctx: &mut Ctx<'_>, raw: &RawIdentity, client_id: &str) -> Option<BearerSettings> {
+    let audiences = match &raw.bearer_audiences {
+        Some(list) if list.get_ref().is_empty() || list.get_ref().iter().any(String::is_empty) => {
+            ctx.problems.add(
+                list.span(),
+                "identity.bearer_audiences: list at least one audience, none empty",
+            );
+            return None;
+        }
+        Some(list) => list.get_ref().clone(),
+        None => vec![client_id.to_owned()],
+    };
+    let Some(list) = &raw.bearer_algorithms else {
+        return Some(BearerSettings {
+            audiences,
+            algorithms: vec![jsonwebtoken::Algorithm::RS256],
+        });
+    };
+    let mut algorithms = Vec::new();
+    for name in list.get_ref() {
+        match name.parse::<jsonwebtoken::Algorithm>() {
+            Ok(algorithm) if BEARER_ALGORITHMS.contains(&name.as_str()) => {
+                algorithms.push(algorithm)
+            }
+            _ => ctx.problems.add(
+                list.span(),
+                format!(
+                    "identity.bearer_algorithms: {name:?} is not one of {}",
+                    BEARER_ALGORITHMS.join(", ")
+                ),
+            ),
+        }
+    }
+    if list.get_ref().is_empty() {
+        ctx.problems.add(list.span(), "identity.bearer_algorithms: list at least one algorithm");
+    }
+    (algorithms.len() == list.get_ref().len() && !algorithms.is_empty())
+        .then_some(BearerSettings { audiences, algorithms })
 }
 
 fn store(ctx: &mut Ctx<'_>, raw: &RawStore) -> Option<StoreConfig> {
