@@ -20,7 +20,7 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys older than this are refetched before use, so a key the IdP withdrew stops working.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// At most one fetch per this interval, whatever tokens arrive.
-const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum IdpError {

@@ -1,5 +1,18 @@
-//! The request portal (axum + askama): sign-in, requesting access, the review dashboard,
-//! exports and the JSON API.
+//! The portal users and reviewers see: sign-in (OIDC or local users), requesting access, the
+//! review dashboard. An axum app rendered with askama; forms work without JavaScript.
 //!
-//! Not built yet: this crate holds its place in the workspace so the dependency direction
-//! (`portal` → `access`, never the reverse) is fixed from the start. See the portal issue.
+//! In the one-binary deployment the proxy routes the portal's host to this app on a loopback
+//! port, so it sees the proxy's `X-Forwarded-*` headers; split out, it listens on its own.
+
+mod assets;
+mod csrf;
+mod error;
+mod pages;
+mod return_to;
+mod security;
+mod signin;
+mod state;
+mod viewer;
+
+pub use signin::oidc::OidcError;
+pub use state::{Portal, PortalSettings};

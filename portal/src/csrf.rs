@@ -1,0 +1,64 @@
+//! CSRF tokens: an HMAC of what ties the form to this browser — the session id once signed
+//! in, or a random pre-session cookie on the sign-in form (so nobody can sign a victim into
+//! the attacker's account either). Nothing to store, and a token planted from a sibling
+//! subdomain is useless because it is bound to the victim's own session.
+//!
+//! Every state-changing request carries the token in its form (`csrf` field) or, for the JSON
+//! API, in the `X-CSRF-Token` header.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The pre-session cookie the sign-in form's token is bound to.
+pub const PRESESSION_COOKIE: &str = "jitgate_csrf";
+
+pub struct CsrfKey(Vec<u8>);
+
+impl CsrfKey {
+    pub fn derive(secret: &[u8]) -> Self {
+        let mut key = secret.to_vec();
+        key.extend_from_slice(b"\0jitgate csrf v1");
+        Self(key)
+    }
+
+    fn mac(&self, binding: &str) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(binding.as_bytes());
+        mac
+    }
+
+    pub fn token(&self, binding: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(binding).finalize().into_bytes())
+    }
+
+    /// Constant-time: a mismatch reveals nothing about the expected token.
+    pub fn verify(&self, binding: &str, token: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(token.trim()) else { return false };
+        self.mac(binding).verify_slice(&tag).is_ok()
+    }
+}
+
+/// A fresh value for [`PRESESSION_COOKIE`].
+pub fn presession_value() -> String {
+    jitgate_access::session::SessionId::random().as_str().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_bound_to_its_binding_and_key() {
+        let key = CsrfKey::derive(b"secret-secret-secret-secret-secret");
+        let token = key.token("session-a");
+        assert!(key.verify("session-a", &token));
+        assert!(!key.verify("session-b", &token));
+        assert!(!key.verify("session-a", "forged"));
+        assert!(!key.verify("session-a", ""));
+        let other = CsrfKey::derive(b"another-secret-another-secret-another");
+        assert!(!other.verify("session-a", &token));
+    }
+}

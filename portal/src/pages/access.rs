@@ -1,0 +1,85 @@
+//! *My access*: every resource the viewer may reach, and where each stands for them.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use jitgate_access::policy::Access;
+use jitgate_access::request::Status;
+use jitgate_access::store::RequestQuery;
+
+use super::{Nav, render, time_left};
+use crate::error::PortalError;
+use crate::state::Portal;
+use crate::viewer::Viewer;
+
+/// One row of *My access*.
+pub struct Row {
+    pub name: String,
+    pub url: String,
+    pub state: RowState,
+}
+
+pub enum RowState {
+    Standing,
+    Locked,
+    Pending { request: String },
+    Active { request: String, left: String, until: String },
+}
+
+#[derive(Template)]
+#[template(path = "my_access.html")]
+struct MyAccess {
+    nav: Nav,
+    rows: Vec<Row>,
+}
+
+/// `GET /`.
+pub async fn my_access(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+) -> Result<Response, PortalError> {
+    let now = portal.clock.now();
+    let identity = viewer.identity();
+    let store = portal.service.store();
+    let grants = store.active_grants_for_user(&identity.user, now).await?;
+    let pending = store
+        .list_requests(&RequestQuery {
+            statuses: vec![Status::Pending],
+            requester: Some(identity.user.clone()),
+            limit: 100,
+            ..RequestQuery::default()
+        })
+        .await?
+        .items;
+    let scheme = if portal.secure { "https" } else { "http" };
+    let mut rows = Vec::new();
+    for resource in &portal.config.resources {
+        let state = match resource.policy.resolve(&portal.config.roles, identity) {
+            Access::NoAccess => continue,
+            Access::Standing { .. } => RowState::Standing,
+            Access::Jit { .. } => {
+                if let Some(grant) = grants.iter().find(|g| g.resource == resource.name) {
+                    RowState::Active {
+                        request: grant.request_id.to_string(),
+                        left: time_left(grant.expires_at, now),
+                        until: grant.expires_at.to_string(),
+                    }
+                } else if let Some(request) = pending
+                    .iter()
+                    .find(|r| r.resource == resource.name && r.status_at(now) == Status::Pending)
+                {
+                    RowState::Pending { request: request.id.to_string() }
+                } else {
+                    RowState::Locked
+                }
+            }
+        };
+        let path = resource.path_prefix.as_str();
+        rows.push(Row {
+            name: resource.name.to_string(),
+            url: format!("{scheme}://{}{path}", resource.host),
+            state,
+        });
+    }
+    render(&MyAccess { nav: portal.nav(&viewer).await?, rows })
+}

@@ -1,0 +1,308 @@
+//! The reviewers' dashboard: requests by tab, searchable, one page at a time, with approve,
+//! deny and revoke on each row. Reviewers see the resources they review; admins see all.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use jitgate_access::ids::RequestId;
+use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::store::RequestQuery;
+use jitgate_access::time::{Timestamp, format_duration};
+use serde::Deserialize;
+
+use super::{Nav, encode, relative, render, time_left};
+use crate::error::PortalError;
+use crate::state::Portal;
+use crate::viewer::Viewer;
+
+/// Rows per dashboard page.
+const PAGE_SIZE: usize = 50;
+/// Tab counts are exact up to this, then shown as "N+": counting all would cost a scan.
+const COUNT_MAX: usize = 100;
+/// The longest search string taken.
+const MAX_SEARCH: usize = 200;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Pending,
+    Active,
+    Denied,
+    Ended,
+}
+
+impl Tab {
+    const ALL: [Tab; 4] = [Tab::Pending, Tab::Active, Tab::Denied, Tab::Ended];
+
+    fn parse(raw: Option<&String>) -> Self {
+        Tab::ALL
+            .into_iter()
+            .find(|t| Some(t.key()) == raw.map(String::as_str))
+            .unwrap_or(Tab::Pending)
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Tab::Pending => "pending",
+            Tab::Active => "active",
+            Tab::Denied => "denied",
+            Tab::Ended => "ended",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Pending => "Pending",
+            Tab::Active => "Approved / Active",
+            Tab::Denied => "Denied",
+            Tab::Ended => "Expired / Revoked",
+        }
+    }
+
+    fn statuses(self) -> Vec<Status> {
+        match self {
+            Tab::Pending => vec![Status::Pending],
+            Tab::Active => vec![Status::Active],
+            Tab::Denied => vec![Status::Denied, Status::Cancelled, Status::TimedOut],
+            Tab::Ended => vec![Status::Expired, Status::Revoked, Status::Superseded],
+        }
+    }
+}
+
+pub struct TabLink {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub count: String,
+    pub current: bool,
+}
+
+pub struct Row {
+    pub id: String,
+    pub user: String,
+    pub resource: String,
+    pub requested: String,
+    pub requested_at: String,
+    pub status: String,
+    pub reason: String,
+    pub managed_by: String,
+    pub time_left: String,
+    pub duration: String,
+    pub can_decide: bool,
+    pub can_revoke: bool,
+    pub own: bool,
+    pub durations: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct Dashboard {
+    nav: Nav,
+    tabs: Vec<TabLink>,
+    tab: &'static str,
+    search: String,
+    rows: Vec<Row>,
+    next: Option<String>,
+}
+
+fn managed_by(request: &AccessRequest) -> String {
+    match &request.state {
+        RequestState::Pending => String::new(),
+        RequestState::Approved { .. } => {
+            let names: Vec<String> =
+                request.approvals.iter().map(|v| v.reviewer.to_string()).collect();
+            if names.is_empty() { "auto-approved".into() } else { names.join(", ") }
+        }
+        RequestState::Denied { by, .. } | RequestState::Cancelled { by, .. } => by.to_string(),
+        RequestState::TimedOut { .. } => "timed out".into(),
+    }
+}
+
+impl Portal {
+    fn query(
+        &self,
+        viewer: &Viewer,
+        tab: Tab,
+        search: Option<String>,
+        limit: usize,
+    ) -> RequestQuery {
+        RequestQuery {
+            statuses: tab.statuses(),
+            resources: if viewer.is_admin { Vec::new() } else { viewer.reviews.clone() },
+            search,
+            limit,
+            ..RequestQuery::default()
+        }
+    }
+
+    fn row(&self, viewer: &Viewer, request: &AccessRequest, now: Timestamp) -> Row {
+        let status = request.status_at(now);
+        let own = request.requester == viewer.identity().user;
+        let may_review = !own && self.service.may_review(viewer.identity(), request);
+        let policy = self.config.resource(&request.resource).and_then(|resource| {
+            let requester = jitgate_access::policy::Identity::new(
+                request.requester.clone(),
+                request.requester_groups.iter().cloned(),
+            );
+            match resource.policy.resolve(&self.config.roles, &requester) {
+                jitgate_access::policy::Access::Jit { policy, .. } => Some(policy.clone()),
+                _ => None,
+            }
+        });
+        let mut durations: Vec<Duration> = policy.map(|p| p.durations.clone()).unwrap_or_default();
+        if !durations.contains(&request.requested_duration) {
+            durations.push(request.requested_duration);
+        }
+        durations.sort();
+        Row {
+            id: request.id.to_string(),
+            user: request.requester.to_string(),
+            resource: request.resource.to_string(),
+            requested: relative(request.created_at, now),
+            requested_at: request.created_at.to_string(),
+            status: status.as_str().to_owned(),
+            reason: request.reason.clone(),
+            managed_by: managed_by(request),
+            time_left: match (&request.state, status) {
+                (RequestState::Approved { grant }, Status::Active) => {
+                    time_left(grant.expires_at, now)
+                }
+                (_, Status::Pending) => {
+                    format!("decide within {}", time_left(request.pending_until, now))
+                }
+                _ => String::new(),
+            },
+            duration: format_duration(request.requested_duration),
+            can_decide: may_review && status == Status::Pending,
+            can_revoke: may_review && status == Status::Active,
+            own,
+            durations: durations
+                .into_iter()
+                .map(|d| {
+                    let value = d.as_secs().to_string();
+                    (value, format_duration(d))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /review?tab=…&q=…&before=…`.
+pub async fn dashboard(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PortalError> {
+    if !viewer.is_reviewer() {
+        return Err(PortalError::Forbidden("only reviewers and admins see the dashboard".into()));
+    }
+    let tab = Tab::parse(query.get("tab"));
+    let search: String =
+        query.get("q").map(|q| q.trim().chars().take(MAX_SEARCH).collect()).unwrap_or_default();
+    let search_filter = (!search.is_empty()).then(|| search.clone());
+    let before = match query.get("before").filter(|b| !b.is_empty()) {
+        Some(raw) => Some(
+            raw.parse::<RequestId>()
+                .map_err(|_| PortalError::BadRequest("bad page cursor".into()))?,
+        ),
+        None => None,
+    };
+    let store = portal.service.store();
+    let mut tabs = Vec::new();
+    for each in Tab::ALL {
+        let counted = store
+            .list_requests(&portal.query(&viewer, each, search_filter.clone(), COUNT_MAX))
+            .await?;
+        let count = if counted.next.is_some() {
+            format!("{COUNT_MAX}+")
+        } else {
+            counted.items.len().to_string()
+        };
+        tabs.push(TabLink { key: each.key(), label: each.label(), count, current: each == tab });
+    }
+    let mut page_query = portal.query(&viewer, tab, search_filter, PAGE_SIZE);
+    page_query.before = before;
+    let page = store.list_requests(&page_query).await?;
+    let now = portal.clock.now();
+    let rows = page.items.iter().map(|request| portal.row(&viewer, request, now)).collect();
+    let next =
+        page.next.map(|id| format!("/review?tab={}&q={}&before={id}", tab.key(), encode(&search)));
+    render(&Dashboard { nav: portal.nav(&viewer).await?, tabs, tab: tab.key(), search, rows, next })
+}
+
+#[derive(Deserialize)]
+pub struct Decision {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    duration: String,
+    #[serde(default)]
+    note: String,
+    /// Where to go afterwards (a portal path), so decisions from other pages return there.
+    #[serde(default)]
+    back: String,
+}
+
+impl Decision {
+    fn back(&self) -> String {
+        let path = jitgate_access::routes::local_path(&self.back);
+        if path == "/" { "/review".into() } else { path.to_owned() }
+    }
+}
+
+fn checked(
+    portal: &Portal,
+    viewer: &Viewer,
+    form: &Decision,
+    id: &str,
+) -> Result<RequestId, PortalError> {
+    if !portal.csrf.verify(viewer.session.id.as_str(), &form.csrf) {
+        return Err(PortalError::Csrf);
+    }
+    id.parse().map_err(|_| PortalError::NotFound)
+}
+
+/// `POST /review/{id}/approve`.
+pub async fn approve(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Decision>,
+) -> Result<Response, PortalError> {
+    let id = checked(&portal, &viewer, &form, &id)?;
+    let duration = match form.duration.trim() {
+        "" => None,
+        secs => Some(Duration::from_secs(
+            secs.parse()
+                .map_err(|_| PortalError::BadRequest("choose a duration from the list".into()))?,
+        )),
+    };
+    portal.service.approve(viewer.identity(), id, duration, form.note.trim()).await?;
+    Ok(Redirect::to(&form.back()).into_response())
+}
+
+/// `POST /review/{id}/deny`.
+pub async fn deny(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Decision>,
+) -> Result<Response, PortalError> {
+    let id = checked(&portal, &viewer, &form, &id)?;
+    portal.service.deny(viewer.identity(), id, form.note.trim()).await?;
+    Ok(Redirect::to(&form.back()).into_response())
+}
+
+/// `POST /review/{id}/revoke`.
+pub async fn revoke(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Decision>,
+) -> Result<Response, PortalError> {
+    let id = checked(&portal, &viewer, &form, &id)?;
+    portal.service.revoke(viewer.identity(), id, form.note.trim()).await?;
+    Ok(Redirect::to(&form.back()).into_response())
+}

@@ -1,0 +1,46 @@
+//! Headers every portal response carries. The CSP allows nothing inline and nothing from
+//! elsewhere: styles and the one script are served from `/assets`, embedded in the binary.
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use jitgate_access::config::Config;
+
+use crate::state::Portal;
+
+/// The policy for this deployment. `form-action` lists the resource origins because browsers
+/// apply it to the redirects that follow a form, and sign-in ends with one to the resource.
+pub fn content_security_policy(config: &Config) -> HeaderValue {
+    let scheme = if config.server.portal_url.starts_with("https://") { "https" } else { "http" };
+    let mut origins: Vec<String> =
+        config.resources.iter().map(|r| format!("{scheme}://{}", r.host)).collect();
+    origins.sort();
+    origins.dedup();
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self' {}; base-uri 'none'; frame-ancestors 'none'",
+        origins.join(" ")
+    );
+    // Hosts are validated config values: visible ASCII only.
+    HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'"))
+}
+
+pub async fn headers(State(portal): State<Portal>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, portal.csp.clone());
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // Portal URLs carry request ids and return URLs: none of it should leak onwards.
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+    ] {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    // Pages show live access state: never serve them from a cache.
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}

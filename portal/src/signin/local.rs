@@ -1,0 +1,126 @@
+//! The `local` provider: a users file with argon2 password hashes. For the quickstart, small
+//! teams and tests; production deployments use their IdP.
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHash};
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use jitgate_access::config::LocalUser;
+use jitgate_access::policy::Identity;
+use serde::Deserialize;
+
+use super::SignIn;
+use crate::csrf::{PRESESSION_COOKIE, presession_value};
+use crate::error::PortalError;
+use crate::return_to::ReturnTo;
+use crate::state::Portal;
+use crate::viewer::cookie;
+
+/// Emails and passwords longer than this are not credentials.
+const MAX_FIELD: usize = 512;
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage<'a> {
+    rd: String,
+    csrf: String,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+/// The sign-in form, its CSRF token bound to a pre-session cookie (set here when missing).
+pub fn form(
+    portal: &Portal,
+    headers: &HeaderMap,
+    rd: &ReturnTo,
+    failed: Option<(&str, &str)>,
+) -> Response {
+    let existing = cookie(headers, PRESESSION_COOKIE).filter(|v| v.len() >= 32).map(str::to_owned);
+    let binding = existing.clone().unwrap_or_else(presession_value);
+    let page = SignInPage {
+        rd: rd.to_url(&portal.config),
+        csrf: portal.csrf.token(&binding),
+        email: failed.map_or("", |(email, _)| email),
+        error: failed.map(|(_, error)| error),
+    };
+    let status = if failed.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+    let mut response = match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => return PortalError::Unavailable.into_response(),
+    };
+    if existing.is_none()
+        && let Ok(value) = portal.cookie(PRESESSION_COOKIE, &binding, 3600).parse()
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    rd: String,
+}
+
+/// Verifying against this when the email is unknown makes both failures take as long.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    // Random salt; hashing with default parameters cannot fail.
+    Argon2::default().hash_password(b"no such user").map(|h| h.to_string()).unwrap_or_default()
+});
+
+fn password_matches(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// `POST /auth/sign-in`.
+pub async fn submit(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Result<Response, PortalError> {
+    let SignIn::Local(users) = &portal.sign_in else {
+        return Err(PortalError::NotFound);
+    };
+    let binding = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    if binding.is_empty() || !portal.csrf.verify(binding, &form.csrf) {
+        return Err(PortalError::Csrf);
+    }
+    let rd = ReturnTo::vet(&portal.config, Some(&form.rd));
+    if form.email.len() > MAX_FIELD || form.password.len() > MAX_FIELD {
+        return Err(PortalError::BadRequest("the email or password is too long".into()));
+    }
+    let email = form.email.trim().to_ascii_lowercase();
+    let user: Option<LocalUser> = users.iter().find(|u| u.email.as_str() == email).cloned();
+    let hash = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
+    let password = form.password;
+    // Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let matches = tokio::task::spawn_blocking(move || password_matches(&hash, &password))
+        .await
+        .unwrap_or(false);
+    match user {
+        Some(user) if matches => {
+            let identity = Identity::new(user.email.clone(), user.groups.iter().cloned());
+            portal.finish(identity, &rd).await
+        }
+        _ => {
+            tracing::info!(email = %email, "local sign-in refused");
+            Ok(form_again(&portal, &headers, &rd, &email))
+        }
+    }
+}
+
+fn form_again(portal: &Portal, headers: &HeaderMap, rd: &ReturnTo, email: &str) -> Response {
+    form(portal, headers, rd, Some((email, "That email and password do not match.")))
+}

@@ -1,0 +1,356 @@
+//! Sign-in with the company IdP: OpenID Connect discovery, the authorization code flow with
+//! PKCE, `state` and `nonce`, and ID-token validation by the `openidconnect` crate.
+//!
+//! The flow's secrets (state, nonce, PKCE verifier, where to return) travel in a short-lived
+//! signed cookie, so any portal instance can finish a sign-in another one started. Groups come
+//! from the configured claim of the ID token, or from userinfo when the token lacks it.
+//! A token signed with a key we have not seen makes us rediscover the IdP once (key rotation).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jitgate_access::config::{Config, IdentityConfig};
+use jitgate_access::ids::{GroupName, UserId};
+use jitgate_access::policy::Identity;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use thiserror::Error;
+use tokio::sync::RwLock;
+
+use crate::error::PortalError;
+use crate::return_to::ReturnTo;
+use crate::state::Portal;
+use crate::viewer::cookie;
+
+/// The cookie carrying an unfinished sign-in.
+const FLOW_COOKIE: &str = "jitgate_oidc";
+/// How long a user may spend at the IdP's login page.
+const FLOW_LIFETIME: Duration = Duration::from_secs(600);
+/// Rediscovery on an unknown key happens at most this often.
+const MIN_REDISCOVERY: Duration = Duration::from_secs(10);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+#[derive(Debug, Error)]
+pub enum OidcError {
+    #[error("identity.issuer {issuer}: discovery failed: {reason}")]
+    Discovery { issuer: String, reason: String },
+    #[error("identity: {0}")]
+    Config(String),
+}
+
+struct Discovered {
+    client: Client,
+    at: Instant,
+}
+
+pub struct OidcSignIn {
+    issuer: IssuerUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    redirect: RedirectUrl,
+    scopes: Vec<String>,
+    groups_claim: String,
+    http: reqwest::Client,
+    discovered: RwLock<Discovered>,
+    flow_key: (EncodingKey, DecodingKey),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Flow {
+    state: String,
+    nonce: String,
+    verifier: String,
+    rd: String,
+    exp: u64,
+}
+
+impl OidcSignIn {
+    pub async fn discover(config: &Config) -> Result<Self, OidcError> {
+        let IdentityConfig::Oidc { issuer, client_id, client_secret, scopes, groups_claim, .. } =
+            &config.identity
+        else {
+            return Err(OidcError::Config("not an oidc provider".into()));
+        };
+        let bad = |what: &str, error: String| OidcError::Config(format!("{what}: {error}"));
+        let issuer_url =
+            IssuerUrl::new(issuer.clone()).map_err(|e| bad("issuer", e.to_string()))?;
+        let redirect = RedirectUrl::new(format!("{}/auth/callback", config.server.portal_url))
+            .map_err(|e| bad("server.portal_url", e.to_string()))?;
+        let http = reqwest::Client::builder()
+            // The IdP must not be able to bounce us elsewhere (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .map_err(|e| bad("HTTP client", e.to_string()))?;
+        let secret = config.session.secret.expose().as_bytes();
+        let mut flow_secret = secret.to_vec();
+        flow_secret.extend_from_slice(b"\0jitgate oidc flow v1");
+        let client_id = ClientId::new(client_id.clone());
+        let client_secret = ClientSecret::new(client_secret.expose().to_owned());
+        let client = discover(&http, &issuer_url, &client_id, &client_secret, &redirect).await?;
+        Ok(Self {
+            issuer: issuer_url,
+            client_id,
+            client_secret,
+            redirect,
+            scopes: scopes.clone(),
+            groups_claim: groups_claim.clone(),
+            http,
+            discovered: RwLock::new(Discovered { client, at: Instant::now() }),
+            flow_key: (
+                EncodingKey::from_secret(&flow_secret),
+                DecodingKey::from_secret(&flow_secret),
+            ),
+        })
+    }
+
+    async fn client(&self) -> Result<Client, OidcError> {
+        discover(&self.http, &self.issuer, &self.client_id, &self.client_secret, &self.redirect)
+            .await
+    }
+
+    /// Sends the browser to the IdP, remembering the flow in a signed cookie.
+    pub fn start(&self, portal: &Portal, rd: &ReturnTo) -> Result<Response, PortalError> {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let discovered = self.discovered.try_read().map_err(|_| PortalError::Unavailable)?;
+        let mut request = discovered.client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in self.scopes.iter().filter(|s| s.as_str() != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+        let flow = Flow {
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            verifier: verifier.secret().clone(),
+            rd: rd.to_url(&portal.config),
+            exp: (portal.clock.now().plus(FLOW_LIFETIME).as_millis() / 1000) as u64,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &flow, &self.flow_key.0)
+            .map_err(|_| PortalError::Unavailable)?;
+        let mut response = Redirect::to(url.as_str()).into_response();
+        let set = portal.cookie(FLOW_COOKIE, &token, FLOW_LIFETIME.as_secs());
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, set.parse().map_err(|_| PortalError::Unavailable)?);
+        Ok(response)
+    }
+
+    fn flow(&self, token: &str, now_secs: u64) -> Option<Flow> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        let flow = jsonwebtoken::decode::<Flow>(token, &self.flow_key.1, &validation).ok()?.claims;
+        (now_secs < flow.exp).then_some(flow)
+    }
+
+    /// Rediscovers the IdP (new signing keys) unless that happened moments ago.
+    async fn rediscover(&self) -> bool {
+        if self.discovered.read().await.at.elapsed() < MIN_REDISCOVERY {
+            return false;
+        }
+        match self.client().await {
+            Ok(client) => {
+                *self.discovered.write().await = Discovered { client, at: Instant::now() };
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot rediscover the IdP");
+                false
+            }
+        }
+    }
+
+    /// Exchanges the code and validates the ID token; the identity it names.
+    async fn identity(&self, code: String, flow: &Flow) -> Result<Identity, PortalError> {
+        let failed = |what: &str, error: String| {
+            tracing::warn!(%error, "OIDC sign-in failed: {what}");
+            PortalError::SignInFailed(format!(
+                "the identity provider's answer was not accepted ({what})"
+            ))
+        };
+        let client = self.discovered.read().await.client.clone();
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| failed("no token endpoint", e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| failed("code exchange", error_chain(&e)))?;
+        let id_token = tokens.id_token().ok_or_else(|| failed("no ID token", String::new()))?;
+        let nonce = Nonce::new(flow.nonce.clone());
+        let verified = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) if self.rediscover().await => {
+                let client = self.discovered.read().await.client.clone();
+                id_token.claims(&client.id_token_verifier(), &nonce).map(|_| ())
+            }
+            other => other.map(|_| ()),
+        };
+        verified.map_err(|e| failed("ID token", e.to_string()))?;
+        // Verified above; its payload is read again as plain JSON for the configurable claims.
+        let mut claims = payload(&id_token.to_string())
+            .ok_or_else(|| failed("ID token payload", String::new()))?;
+        if !claims.contains_key("email") || claim(&claims, &self.groups_claim).is_none() {
+            if let Some(url) = client.user_info_url().cloned() {
+                let extra = self.userinfo(url.as_str(), tokens.access_token().secret()).await;
+                if extra.get("sub") == claims.get("sub") {
+                    for (key, value) in extra {
+                        claims.entry(key).or_insert(value);
+                    }
+                }
+            }
+        }
+        self.identity_from(&claims)
+    }
+
+    async fn userinfo(&self, url: &str, access_token: &str) -> Map<String, Value> {
+        let response = self.http.get(url).bearer_auth(access_token).send().await;
+        match response {
+            Ok(response) if response.status().is_success() => {
+                response.json().await.unwrap_or_default()
+            }
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "userinfo refused");
+                Map::new()
+            }
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "userinfo unreachable");
+                Map::new()
+            }
+        }
+    }
+
+    fn identity_from(&self, claims: &Map<String, Value>) -> Result<Identity, PortalError> {
+        let refuse = |why: &str| PortalError::SignInFailed(why.to_owned());
+        let email = claims.get("email").and_then(Value::as_str).ok_or_else(|| {
+            refuse("the identity provider did not share your email address (is the email scope allowed?)")
+        })?;
+        if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
+            return Err(refuse("your email address is not verified at the identity provider"));
+        }
+        let user = UserId::parse(email).map_err(|e| refuse(&e.to_string()))?;
+        let groups: Vec<GroupName> = match claim(claims, &self.groups_claim) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|g| GroupName::parse(g).ok())
+                .collect(),
+            Some(Value::String(one)) => GroupName::parse(one).ok().into_iter().collect(),
+            _ => Vec::new(),
+        };
+        Ok(Identity::new(user, groups))
+    }
+}
+
+async fn discover(
+    http: &reqwest::Client,
+    issuer: &IssuerUrl,
+    client_id: &ClientId,
+    client_secret: &ClientSecret,
+    redirect: &RedirectUrl,
+) -> Result<Client, OidcError> {
+    let metadata =
+        CoreProviderMetadata::discover_async(issuer.clone(), http).await.map_err(|error| {
+            OidcError::Discovery { issuer: issuer.to_string(), reason: error_chain(&error) }
+        })?;
+    Ok(CoreClient::from_provider_metadata(metadata, client_id.clone(), Some(client_secret.clone()))
+        .set_redirect_uri(redirect.clone()))
+}
+
+/// A claim by exact name, else by dotted path (as for bearer tokens).
+fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    claims.get(name).or_else(|| {
+        let mut parts = name.split('.');
+        let first = claims.get(parts.next()?)?;
+        parts.try_fold(first, |value, part| value.get(part))
+    })
+}
+
+fn payload(jwt: &str) -> Option<Map<String, Value>> {
+    let part = jwt.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `GET /auth/callback?code=…&state=…`: the IdP sends the browser back here.
+pub async fn callback(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PortalError> {
+    let crate::signin::SignIn::Oidc(oidc) = &portal.sign_in else {
+        return Err(PortalError::NotFound);
+    };
+    let now_secs = (portal.clock.now().as_millis() / 1000) as u64;
+    let flow = cookie(&headers, FLOW_COOKIE)
+        .and_then(|token| oidc.flow(token, now_secs))
+        .ok_or_else(|| {
+            PortalError::SignInFailed(
+                "this sign-in took too long or was started elsewhere; please start again".into(),
+            )
+        })?;
+    if let Some(error) = query.get("error") {
+        let detail = query.get("error_description").map_or("", String::as_str);
+        return Err(PortalError::SignInFailed(format!(
+            "the identity provider refused: {error} {detail}"
+        )));
+    }
+    if query.get("state") != Some(&flow.state) {
+        return Err(PortalError::SignInFailed(
+            "the sign-in's state did not match; please start again".into(),
+        ));
+    }
+    let code =
+        query.get("code").cloned().ok_or_else(|| PortalError::BadRequest("no code".into()))?;
+    let identity = oidc.identity(code, &flow).await?;
+    let rd = ReturnTo::vet(&portal.config, Some(&flow.rd));
+    let mut response = portal.finish(identity, &rd).await?;
+    let clear = portal.cookie(FLOW_COOKIE, "", 0);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear.parse().map_err(|_| PortalError::Unavailable)?);
+    Ok(response)
+}
+
+impl std::fmt::Debug for OidcSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OidcSignIn({})", self.issuer.as_str())
+    }
+}

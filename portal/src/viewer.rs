@@ -1,0 +1,110 @@
+//! Who is looking at a page: the session behind the portal's own cookie, and what their roles
+//! let them see.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use jitgate_access::ids::ResourceName;
+use jitgate_access::policy::{AccessMode, Identity};
+use jitgate_access::routes::SESSION_COOKIE;
+use jitgate_access::session::Session;
+
+use crate::error::PortalError;
+use crate::state::Portal;
+
+/// A signed-in user. Extracting it from a request without a valid session redirects the
+/// browser to sign-in (and back).
+pub struct Viewer {
+    pub session: Session,
+    pub is_admin: bool,
+    /// The resources this viewer may review requests for (every one for admins).
+    pub reviews: Vec<ResourceName>,
+    /// The CSRF token for this viewer's forms.
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn identity(&self) -> &Identity {
+        &self.session.identity
+    }
+
+    pub fn is_reviewer(&self) -> bool {
+        !self.reviews.is_empty()
+    }
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+impl Portal {
+    /// The resources `identity` reviews: all for admins; else those where some assignment
+    /// names them as reviewer (or leaves review to the global reviewers, who they are one of).
+    pub fn reviewable(&self, identity: &Identity) -> Vec<ResourceName> {
+        let roles = &self.config.roles;
+        self.config
+            .resources
+            .iter()
+            .filter(|resource| {
+                roles.is_admin(identity)
+                    || resource.policy.assignments.iter().any(|assignment| match &assignment.mode {
+                        AccessMode::Jit(policy) => {
+                            resource.policy.may_review(roles, policy, identity)
+                        }
+                        AccessMode::Standing => false,
+                    })
+            })
+            .map(|resource| resource.name.clone())
+            .collect()
+    }
+
+    pub async fn viewer(&self, headers: &HeaderMap) -> Result<Option<Viewer>, PortalError> {
+        let now = self.clock.now();
+        let Some(sid) = cookie(headers, SESSION_COOKIE)
+            .and_then(|value| self.keys.verify_session_cookie(value, &self.host, now).ok())
+        else {
+            return Ok(None);
+        };
+        let Some(session) = self.service.store().session(&sid, now).await? else {
+            return Ok(None);
+        };
+        let identity = &session.identity;
+        Ok(Some(Viewer {
+            is_admin: self.config.roles.is_admin(identity),
+            reviews: self.reviewable(identity),
+            csrf: self.csrf.token(session.id.as_str()),
+            session,
+        }))
+    }
+}
+
+impl FromRequestParts<Portal> for Viewer {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, PortalError> {
+        match portal.viewer(&parts.headers).await? {
+            Some(viewer) => Ok(viewer),
+            None => {
+                let here = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+                Err(PortalError::SignInRequired(here.to_owned()))
+            }
+        }
+    }
+}
+
+impl OptionalFromRequestParts<Portal> for Viewer {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Portal,
+    ) -> Result<Option<Self>, PortalError> {
+        portal.viewer(&parts.headers).await
+    }
+}
