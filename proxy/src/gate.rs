@@ -21,6 +21,8 @@ pub enum Decision {
     Undecided,
     UnknownHost,
     Handoff,
+    /// For the portal in this process, which checks for itself.
+    Portal,
     SignIn,
     /// A bearer token that is not acceptable (the reason is in the verdict).
     BadToken,

@@ -1,6 +1,7 @@
 //! The Pingora `ProxyHttp` implementation. Thin: each phase reads or fills the per-request
 //! [`RequestCtx`] and delegates to the modules that know the rules.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,6 +37,9 @@ pub struct ProxySettings {
     pub assertions: Arc<Assertions>,
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
+    /// The portal app in this process: requests for the portal's host go there unchecked (it
+    /// does its own sign-in). `None` when this process runs the proxy alone.
+    pub portal: Option<SocketAddr>,
 }
 
 /// Pool keys for leased connections: unique, so none is ever shared. Starts high to stay clear
@@ -252,6 +256,10 @@ impl ProxyHttp for JitgateProxy {
                 .get("accept")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("text/event-stream"));
+        if ctx.host == self.settings.portal_host && self.settings.portal.is_some() {
+            ctx.decision = Decision::Portal;
+            return Ok(false);
+        }
         if ctx.host == self.settings.portal_host && path == JWKS_PATH {
             let jwks = self.settings.assertions.signer().jwks().to_string();
             Reply::raw(200, "application/jwk-set+json", jwks).send(session).await?;
@@ -302,6 +310,9 @@ impl ProxyHttp for JitgateProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        if let (Decision::Portal, Some(portal)) = (ctx.decision, self.settings.portal) {
+            return Ok(Box::new(HttpPeer::new(portal, false, String::new())));
+        }
         let index =
             ctx.route.ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
         let (upstream_index, upstream) = self.settings.router.get(index).next_upstream();
@@ -357,7 +368,15 @@ impl ProxyHttp for JitgateProxy {
             // The IdP's token was meant for jitgate; the upstream gets the assertion instead.
             strip_authorization: matches!(principal, Principal::Bearer { .. }),
         });
-        upstream_headers::rewrite(request, &self.settings.headers, asserted, &forwarded)
+        // The portal reads its own session cookie; resource upstreams never see it.
+        let keep_session_cookie = ctx.decision == Decision::Portal;
+        upstream_headers::rewrite(
+            request,
+            &self.settings.headers,
+            asserted,
+            &forwarded,
+            keep_session_cookie,
+        )
     }
 
     async fn request_body_filter(

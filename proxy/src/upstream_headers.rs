@@ -42,22 +42,24 @@ pub fn rewrite(
     names: &IdentityHeaders,
     asserted: Option<Asserted<'_>>,
     forwarded: &Forwarded<'_>,
+    keep_session_cookie: bool,
 ) -> pingora::Result<()> {
     let identity_names = [&names.user, &names.email, &names.groups, &names.assertion];
     for name in FORWARDING.iter().copied().chain(identity_names.iter().map(|n| n.as_str())) {
         request.remove_header(name);
     }
-    let cookies: Vec<String> = request
-        .headers
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .collect();
-    request.remove_header("cookie");
-    let kept: Vec<String> = cookies.iter().filter_map(|c| without_session_cookie(c)).collect();
-    if !kept.is_empty() {
-        request.insert_header("cookie", kept.join("; "))?;
+    if !keep_session_cookie {
+        let kept: Vec<String> = request
+            .headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(without_session_cookie)
+            .collect();
+        request.remove_header("cookie");
+        if !kept.is_empty() {
+            request.insert_header("cookie", kept.join("; "))?;
+        }
     }
     if let Some(Asserted { identity, assertion, strip_authorization }) = asserted {
         if strip_authorization {

@@ -19,6 +19,7 @@ use jitgate_access::idp::IdpKeys;
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
+use jitgate_portal::{Portal, PortalSettings};
 use jitgate_proxy::{
     AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
     Router,
@@ -78,6 +79,35 @@ async fn sweep_forever(service: AccessService) {
     }
 }
 
+/// Starts the portal on a loopback port of its own; the proxy routes the portal's host there.
+/// With an OIDC provider, discovery happens now: an unreachable IdP stops the start.
+async fn start_portal(
+    config: &Config,
+    service: AccessService,
+    clock: Arc<dyn Clock>,
+    assertion_jwks: serde_json::Value,
+) -> anyhow::Result<SocketAddr> {
+    let settings = PortalSettings {
+        config: Arc::new(config.clone()),
+        service: Arc::new(service),
+        clock,
+        assertion_jwks,
+    };
+    let portal = Portal::new(settings).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot open a loopback port for the portal")?;
+    let address = listener.local_addr()?;
+    let app = portal.router();
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "the portal stopped");
+        }
+    });
+    tracing::info!(%address, "portal listening for the proxy");
+    Ok(address)
+}
+
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let Some(config) = super::load_config(path) else {
         return Ok(ExitCode::FAILURE);
@@ -96,11 +126,11 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         ensure_can_listen(ops)?;
     }
 
-    // The store's connections and the change feed live on a runtime of their own, alive for
-    // the whole process: Pingora gives each service its own runtime, and a Redis connection
+    // The store's connections, the change feed and the portal live on a runtime of their own,
+    // alive for the whole process: Pingora gives each service its own runtime, and a Redis connection
     // must outlive the one it was created on.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .thread_name("jitgate-store")
         .enable_all()
         .build()
@@ -110,11 +140,18 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
     let cache = Arc::new(AccessCache::new(store.clone(), metrics.clone()));
     runtime.spawn(cache.clone().follow_changes());
-    let workflow = AccessService::new(store, clock.clone(), Arc::new(config.policy_set()));
+    let policies = Arc::new(config.policy_set());
+    let workflow = AccessService::new(store.clone(), clock.clone(), policies.clone());
     runtime.spawn(sweep_forever(workflow));
 
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
+    let portal = runtime.block_on(start_portal(
+        &config,
+        AccessService::new(store, clock.clone(), policies),
+        clock.clone(),
+        signer.jwks(),
+    ))?;
     let assertions = Arc::new(Assertions::new(signer));
     let router = Arc::new(Router::new(&config.resources));
     runtime.spawn(router.clone().check_upstreams_forever());
@@ -144,6 +181,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             headers: config.server.headers.clone(),
             assertions: assertions.clone(),
             tls,
+            portal: Some(portal),
         };
         JitgateProxy::new(settings, clock.clone())
     };
