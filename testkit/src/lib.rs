@@ -1,8 +1,9 @@
 //! Real peers for integration tests, each started on a free loopback port and stopped when
 //! dropped: `redis-server`, an HTTP upstream, and a raw HTTP/1.1 client that shows exactly
-//! what went over the wire.
+//! what went over the wire; and a real OpenID provider.
 
 pub mod http;
+pub mod oidc;
 mod redis_server;
 pub mod upstream;
 

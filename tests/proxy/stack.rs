@@ -135,8 +135,11 @@ impl Stack {
         for _ in 0..instances {
             stack.add_instance().await;
         }
-        let first = stack.config_path(0);
-        let policies = config::load(&first).unwrap().policy_set();
+        // Policies are the same in every instance's config (only ports differ).
+        let policies_path = stack.dir.path().join("policies.toml");
+        let text = config_text(free_port(), free_port(), &stack.upstream.url(), None);
+        std::fs::write(&policies_path, text).unwrap();
+        let policies = config::load(&policies_path).unwrap().policy_set();
         stack.service =
             AccessService::new(stack.store.clone(), Arc::new(SystemClock), Arc::new(policies));
         stack
@@ -194,6 +197,11 @@ impl Stack {
 
     /// Signs `who` in as the portal would and returns the session cookie for `resource`'s host.
     pub async fn sign_in(&self, who: &Identity, resource: &str) -> (SessionId, String) {
+        self.sign_in_on(who, &self.host(resource)).await
+    }
+
+    /// Like [`Stack::sign_in`], for any host (an instance the test started itself).
+    pub async fn sign_in_on(&self, who: &Identity, host: &str) -> (SessionId, String) {
         let now = SystemClock.now();
         let session = Session {
             id: SessionId::random(),
@@ -202,8 +210,7 @@ impl Stack {
             expires_at: now.plus(Duration::from_secs(3600)),
         };
         self.store.create_session(&session).await.unwrap();
-        let cookie =
-            self.keys.session_cookie(&session.id, &self.host(resource), session.expires_at);
+        let cookie = self.keys.session_cookie(&session.id, host, session.expires_at);
         (session.id, format!("jitgate_session={cookie}"))
     }
 }
