@@ -1,0 +1,190 @@
+//! The portal end to end with the `local` provider: the real `jitgate serve` binary (proxy and
+//! portal in one process), its embedded store, a real upstream, and an HTTP client that keeps
+//! cookies per host the way a browser does.
+
+mod site;
+
+use site::{Site, csrf_of};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_then_an_auto_approved_request_leads_back_to_the_app() {
+    let site = Site::start().await;
+    let bob = site.browser();
+    let app = site.url("app", "/report?x=1");
+    let form = bob.get(&app).send().await.unwrap();
+    assert_eq!(form.url().host_str(), Some("access.localhost"), "sent to the portal");
+    assert_eq!(form.url().path(), "/auth/sign-in");
+    let html = form.text().await.unwrap();
+    let rd = site::field(&html, "rd");
+    assert_eq!(rd, app, "the original URL travels along");
+
+    let locked = site.sign_in(&bob, "bob@example.com", &html).await;
+    assert_eq!(locked.url().path(), "/request/app", "signed in, the app is still locked");
+    let html = locked.text().await.unwrap();
+    assert!(html.contains("granted as soon as you submit"), "{html}");
+    let reason = "<script>alert(1)</script> deploy fix";
+    let granted = bob
+        .post(site.url("access", "/request/app"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("rd", rd.as_str()),
+            ("duration", "3600"),
+            ("reason", reason),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 200);
+    assert_eq!(granted.url().as_str(), app, "straight back to where the user was going");
+    let echo: serde_json::Value = granted.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-jitgate-email"], serde_json::json!(["bob@example.com"]));
+
+    let home = bob.get(site.url("access", "/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Active") && home.contains("End access now"), "{home}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_request_waits_for_a_reviewer_who_cannot_review_their_own() {
+    let site = Site::start().await;
+    let alice = site.browser();
+    let html =
+        alice.get(site.url("access", "/auth/sign-in")).send().await.unwrap().text().await.unwrap();
+    site.sign_in(&alice, "alice@example.com", &html).await;
+    let form =
+        alice.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let reason = "<script>alert('x')</script> =cmd|' /C calc'!A0";
+    let pending = alice
+        .post(site.url("access", "/request/app"))
+        .form(&[
+            ("csrf", csrf_of(&form).as_str()),
+            ("rd", &site.url("app", "/")),
+            ("duration", "3600"),
+            ("reason", reason),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pending.status(), 200);
+    let status_url = pending.url().clone();
+    assert!(status_url.path().starts_with("/requests/"), "{status_url}");
+    let page = pending.text().await.unwrap();
+    assert!(page.contains("Waiting for approval"));
+    assert!(page.contains(r#"http-equiv="refresh""#), "moves on by itself without JavaScript");
+    assert!(!page.contains("<script>alert"), "the reason is escaped");
+    assert!(site::escaped(&page, "<script>alert"), "and shown as text");
+    let id = status_url.path().trim_start_matches("/requests/").to_owned();
+
+    // Carol reviews, and has a pending request of her own.
+    let carol = site.browser();
+    let html =
+        carol.get(site.url("access", "/auth/sign-in")).send().await.unwrap().text().await.unwrap();
+    site.sign_in(&carol, "carol@example.com", &html).await;
+    let form =
+        carol.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let own = carol
+        .post(site.url("access", "/request/app"))
+        .form(&[
+            ("csrf", csrf_of(&form).as_str()),
+            ("rd", ""),
+            ("duration", "3600"),
+            ("reason", "mine"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let own_id = own.url().path().trim_start_matches("/requests/").to_owned();
+    let dashboard =
+        carol.get(site.url("access", "/review")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        dashboard.contains(&format!("/review/{id}/approve")),
+        "alice's request can be approved"
+    );
+    assert!(!dashboard.contains(&format!("/review/{own_id}/approve")), "no button on her own");
+    assert!(site::escaped(&dashboard, "<script>alert") && !dashboard.contains("<script>alert"));
+    assert!(
+        dashboard.contains(r#"class="badge" data-bell>1<"#),
+        "the bell counts what she may decide: {dashboard}"
+    );
+    let token = csrf_of(&dashboard);
+
+    let self_review = carol
+        .post(site.url("access", &format!("/review/{own_id}/approve")))
+        .form(&[("csrf", token.as_str()), ("duration", "3600")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(self_review.status(), 403, "the server refuses self-review too");
+    let forged = carol
+        .post(site.url("access", &format!("/review/{id}/approve")))
+        .form(&[("duration", "3600")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "no CSRF token, no change");
+    let approved = carol
+        .post(site.url("access", &format!("/review/{id}/approve")))
+        .form(&[("csrf", token.as_str()), ("duration", "3600")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+
+    // Alice's waiting page now takes her to the app.
+    let moved_on = alice.get(status_url.as_str()).send().await.unwrap();
+    assert_eq!(moved_on.url().host_str(), Some("app.localhost"), "{}", moved_on.url());
+    assert_eq!(moved_on.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_a_reason() {
+    let site = Site::start().await;
+    let bob = site.browser();
+    let html = bob
+        .get(site.url("access", "/auth/sign-in?rd=http%3A%2F%2Fevil.example.com%2F"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("evil.example.com"), "a foreign rd is dropped");
+    let wrong = bob
+        .post(site.url("access", "/auth/sign-in"))
+        .form(&[
+            ("csrf", csrf_of(&html).as_str()),
+            ("email", "bob@example.com"),
+            ("password", "wrong"),
+            ("rd", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.unwrap().contains("do not match"));
+    let home = site.sign_in(&bob, "bob@example.com", &html).await;
+    assert_eq!(home.url().path(), "/", "signed in, a foreign rd lands on the portal home");
+
+    let form =
+        bob.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let too_long = bob
+        .post(site.url("access", "/request/app"))
+        .form(&[
+            ("csrf", csrf_of(&form).as_str()),
+            ("duration", "custom"),
+            ("custom", "9h"),
+            ("reason", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_long.status(), 422);
+    assert!(too_long.text().await.unwrap().contains("longer than the 1h this resource allows"));
+    let huge = "x".repeat(64 * 1024);
+    let oversized = bob
+        .post(site.url("access", "/request/app"))
+        .form(&[("csrf", csrf_of(&form).as_str()), ("duration", "3600"), ("reason", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), 413, "bodies are capped");
+}

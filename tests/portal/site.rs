@@ -1,0 +1,183 @@
+//! One jitgate deployment for the portal tests, and a cookie-keeping client that reaches its
+//! `*.localhost` hosts (which glibc does not resolve) on the loopback address.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use jitgate_testkit::upstream::EchoUpstream;
+use jitgate_testkit::{free_port, listening, wait_until};
+use tokio::process::{Child, Command};
+
+pub const PASSWORD: &str = "portal-test-password";
+
+pub struct Site {
+    pub port: u16,
+    _upstream: EchoUpstream,
+    _dir: tempfile::TempDir,
+    _process: Child,
+}
+
+/// The value of the first hidden input named `name` in `html`.
+pub fn field(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let value = html.split(&marker).nth(1).and_then(|rest| rest.split('"').next());
+    value
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        .replace("&#x2f;", "/")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+/// Whether `html` shows `text` escaped (askama writes `<` as `&#60;`).
+pub fn escaped(html: &str, text: &str) -> bool {
+    let numeric = text.replace('<', "&#60;").replace('>', "&#62;").replace('\'', "&#39;");
+    html.contains(&numeric) || html.contains(&text.replace('<', "&lt;").replace('>', "&gt;"))
+}
+
+pub fn csrf_of(html: &str) -> String {
+    field(html, "csrf")
+}
+
+fn hash(password: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_jitgate"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(password.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+impl Site {
+    pub async fn start() -> Self {
+        let upstream = EchoUpstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let hashed = hash(PASSWORD);
+        let users: String = [
+            ("bob@example.com", "sre"),
+            ("alice@example.com", "dev"),
+            ("carol@example.com", "security\", \"dev"),
+        ]
+        .iter()
+        .map(|(email, groups)| {
+            format!("[[user]]\nemail = \"{email}\"\npassword_hash = \"{hashed}\"\ngroups = [\"{groups}\"]\n\n")
+        })
+        .collect();
+        std::fs::write(dir.path().join("users.toml"), users).unwrap();
+        let config = format!(
+            r#"
+[server]
+listen_http = "127.0.0.1:{port}"
+portal_url = "http://access.localhost:{port}"
+
+[identity]
+provider = "local"
+users_file = "users.toml"
+
+[session]
+secret = {{ file = "secret" }}
+
+[roles]
+reviewers = {{ groups = ["security"] }}
+
+[store]
+backend = "embedded"
+path = "jitgate.db"
+
+[[resource]]
+name = "app"
+host = "app.localhost:{port}"
+upstreams = ["{upstream}"]
+
+[resource.policy]
+durations = ["1h", "4h"]
+allow_custom_duration = true
+max_duration = "8h"
+approval = "manual"
+
+[[resource.assignment]]
+group = "dev"
+
+[[resource.assignment]]
+group = "sre"
+approval = "auto"
+durations = ["15m", "1h"]
+max_duration = "1h"
+"#,
+            upstream = upstream.url()
+        );
+        std::fs::write(dir.path().join("secret"), "portal-test-secret-0123456789abcdefghij")
+            .unwrap();
+        let path = dir.path().join("jitgate.toml");
+        std::fs::write(&path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("jitgate.log")).unwrap();
+        let process = Command::new(env!("CARGO_BIN_EXE_jitgate"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
+        Self { port, _upstream: upstream, _dir: dir, _process: process }
+    }
+
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}.localhost:{}{path}", self.port)
+    }
+
+    /// A fresh browser: its own cookie jar, redirects followed, `*.localhost` on loopback.
+    pub fn browser(&self) -> reqwest::Client {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static("text/html,application/xhtml+xml"),
+            )]))
+            .resolve("access.localhost", loopback)
+            .resolve("app.localhost", loopback)
+            .build()
+            .unwrap()
+    }
+
+    /// Submits the sign-in form in `form_html` as `email`; the response after redirects.
+    pub async fn sign_in(
+        &self,
+        browser: &reqwest::Client,
+        email: &str,
+        form_html: &str,
+    ) -> reqwest::Response {
+        let rd = field(form_html, "rd");
+        let response = browser
+            .post(self.url("access", "/auth/sign-in"))
+            .form(&[
+                ("csrf", csrf_of(form_html).as_str()),
+                ("email", email),
+                ("password", PASSWORD),
+                ("rd", rd.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "signed in as {email}");
+        response
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self._dir.path().join("jitgate.log")).unwrap_or_default();
+            eprintln!("--- jitgate log ---\n{log}");
+        }
+    }
+}
