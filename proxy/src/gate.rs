@@ -99,6 +99,9 @@ impl Verdict {
     }
 }
 
+/// Who a verified bearer token names, and until when it may be used.
+type VerifiedToken = (Arc<Identity>, Timestamp);
+
 pub struct Gate {
     keys: TokenKeys,
     roles: Roles,
@@ -110,7 +113,7 @@ pub struct Gate {
     /// saves the signature check (half the decision's cost) on every later request.
     verified: RwLock<HashMap<(String, String), (SessionId, Timestamp)>>,
     /// Bearer tokens already verified, likewise: an RSA check costs far more than a lookup.
-    verified_tokens: RwLock<HashMap<Arc<str>, (Arc<Identity>, Timestamp)>>,
+    verified_tokens: RwLock<HashMap<Arc<str>, VerifiedToken>>,
 }
 
 /// Verified cookies (and tokens) kept at most; past this the memo starts over (a rare, cheap

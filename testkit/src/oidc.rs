@@ -59,7 +59,8 @@ fn random() -> String {
 fn form(html: &str) -> Option<(String, String)> {
     let start = html.find("<form")?;
     let action = html[start..].split("action=\"").nth(1)?.split('"').next()?.replace("&amp;", "&");
-    let prompt = html[start..].split("name=\"prompt\" value=\"").nth(1)?.split('"').next()?.to_owned();
+    let prompt =
+        html[start..].split("name=\"prompt\" value=\"").nth(1)?.split('"').next()?.to_owned();
     Some((action, prompt))
 }
 
@@ -152,7 +153,8 @@ impl OidcProvider {
                 continue;
             }
             let html = response.text().await.map_err(|e| e.to_string())?;
-            let (action, prompt) = form(&html).ok_or_else(|| format!("no form at {url}: {html}"))?;
+            let (action, prompt) =
+                form(&html).ok_or_else(|| format!("no form at {url}: {html}"))?;
             let fields: Vec<(&str, &str)> = match prompt.as_str() {
                 "login" => {
                     logins += 1;
@@ -163,8 +165,12 @@ impl OidcProvider {
                 }
                 other => vec![("prompt", other)],
             };
-            let submitted =
-                http.post(self.absolute(&action)).form(&fields).send().await.map_err(|e| e.to_string())?;
+            let submitted = http
+                .post(self.absolute(&action))
+                .form(&fields)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             let next = submitted.headers().get("location").ok_or_else(|| {
                 format!("the {prompt} form at {url} did not redirect ({})", submitted.status())
             })?;
@@ -174,7 +180,11 @@ impl OidcProvider {
     }
 
     fn absolute(&self, location: &str) -> String {
-        if location.starts_with('/') { format!("{}{location}", self.issuer) } else { location.to_owned() }
+        if location.starts_with('/') {
+            format!("{}{location}", self.issuer)
+        } else {
+            location.to_owned()
+        }
     }
 
     /// A whole authorization-code + PKCE flow as `client`, returning real IdP-issued tokens.
@@ -199,7 +209,11 @@ impl OidcProvider {
         let param = |name: &str| {
             callback.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
         };
-        assert_eq!(param("state").as_deref(), Some(state.as_str()), "state round-trips: {callback}");
+        assert_eq!(
+            param("state").as_deref(),
+            Some(state.as_str()),
+            "state round-trips: {callback}"
+        );
         let code = param("code").unwrap_or_else(|| panic!("a code in {callback}"));
         let response: serde_json::Value = reqwest::Client::new()
             .post(format!("{}/token", self.issuer))

@@ -217,13 +217,14 @@ impl OidcSignIn {
         // Verified above; its payload is read again as plain JSON for the configurable claims.
         let mut claims = payload(&id_token.to_string())
             .ok_or_else(|| failed("ID token payload", String::new()))?;
-        if !claims.contains_key("email") || claim(&claims, &self.groups_claim).is_none() {
-            if let Some(url) = client.user_info_url().cloned() {
-                let extra = self.userinfo(url.as_str(), tokens.access_token().secret()).await;
-                if extra.get("sub") == claims.get("sub") {
-                    for (key, value) in extra {
-                        claims.entry(key).or_insert(value);
-                    }
+        let incomplete =
+            !claims.contains_key("email") || claim(&claims, &self.groups_claim).is_none();
+        if incomplete && let Some(url) = client.user_info_url().cloned() {
+            let extra = self.userinfo(url.as_str(), tokens.access_token().secret()).await;
+            // Userinfo about someone else would be a confused IdP: take nothing from it.
+            if extra.get("sub") == claims.get("sub") {
+                for (key, value) in extra {
+                    claims.entry(key).or_insert(value);
                 }
             }
         }
