@@ -55,10 +55,19 @@ fn hash(password: &str) -> String {
 
 impl Site {
     pub async fn start() -> Self {
+        Self::start_with(|_| None).await
+    }
+
+    /// `identity` gets the port and may return an `[identity]` section replacing the local one.
+    pub async fn start_with(identity: impl FnOnce(u16) -> Option<String>) -> Self {
+        Self::start_on(free_port(), identity).await
+    }
+
+    pub async fn start_on(port: u16, identity: impl FnOnce(u16) -> Option<String>) -> Self {
         let upstream = EchoUpstream::start().await;
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let hashed = hash(PASSWORD);
+        std::fs::write(dir.path().join("client.secret"), "portal-oidc-client-secret").unwrap();
         let users: String = [
             ("bob@example.com", "sre"),
             ("alice@example.com", "dev"),
@@ -76,9 +85,7 @@ impl Site {
 listen_http = "127.0.0.1:{port}"
 portal_url = "http://access.localhost:{port}"
 
-[identity]
-provider = "local"
-users_file = "users.toml"
+{identity}
 
 [session]
 secret = {{ file = "secret" }}
@@ -110,7 +117,10 @@ approval = "auto"
 durations = ["15m", "1h"]
 max_duration = "1h"
 "#,
-            upstream = upstream.url()
+            upstream = upstream.url(),
+            identity = identity(port).unwrap_or_else(|| {
+                "[identity]\nprovider = \"local\"\nusers_file = \"users.toml\"".to_owned()
+            }),
         );
         std::fs::write(dir.path().join("secret"), "portal-test-secret-0123456789abcdefghij")
             .unwrap();
@@ -141,6 +151,29 @@ max_duration = "1h"
             .default_headers(reqwest::header::HeaderMap::from_iter([(
                 reqwest::header::ACCEPT,
                 reqwest::header::HeaderValue::from_static("text/html,application/xhtml+xml"),
+            )]))
+            .resolve("access.localhost", loopback)
+            .resolve("app.localhost", loopback)
+            .build()
+            .unwrap()
+    }
+
+    /// A browser that stops before following a redirect to the IdP on `idp_port`, so the test
+    /// can play the user there.
+    pub fn browser_stopping_at(&self, idp_port: u16) -> reqwest::Client {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.url().port() == Some(idp_port) {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static("text/html"),
             )]))
             .resolve("access.localhost", loopback)
             .resolve("app.localhost", loopback)
