@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::idp::{IdpError, IdpKeys};
+use crate::idp::{IdpError, IdpKeys, claim};
 use crate::ids::{GroupName, UserId};
 use crate::policy::Identity;
 use crate::time::Timestamp;
@@ -153,16 +153,6 @@ impl BearerVerifier {
     fn bad_groups(&self, problem: &str) -> BearerError {
         BearerError::BadClaim { claim: self.groups_claim.clone(), problem: problem.to_owned() }
     }
-}
-
-/// A claim by its exact name (Auth0's namespaced claims are URLs full of dots), or else by a
-/// dotted path into nested objects (Keycloak's `realm_access.roles`).
-fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    claims.get(name).or_else(|| {
-        let mut parts = name.split('.');
-        let first = claims.get(parts.next()?)?;
-        parts.try_fold(first, |value, part| value.get(part))
-    })
 }
 
 fn check_times(claims: &Map<String, Value>, now: Timestamp) -> Result<Timestamp, BearerError> {

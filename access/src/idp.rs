@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use thiserror::Error;
 use tokio::sync::{Mutex, RwLock};
 
@@ -175,4 +176,14 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
     let body = response.bytes().await.map_err(unreachable)?;
     serde_json::from_slice(&body)
         .map_err(|error| IdpError::BadAnswer { url: url.to_owned(), reason: error.to_string() })
+}
+
+/// A claim by its exact name (Auth0's namespaced claims are URLs full of dots), or else by a
+/// dotted path into nested objects (Keycloak's `realm_access.roles`).
+pub fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    claims.get(name).or_else(|| {
+        let mut parts = name.split('.');
+        let first = claims.get(parts.next()?)?;
+        parts.try_fold(first, |value, part| value.get(part))
+    })
 }

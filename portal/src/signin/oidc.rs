@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jitgate_access::config::{Config, IdentityConfig};
+use jitgate_access::idp::claim;
 use jitgate_access::ids::{GroupName, UserId};
 use jitgate_access::policy::Identity;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -283,15 +284,6 @@ async fn discover(
         })?;
     Ok(CoreClient::from_provider_metadata(metadata, client_id.clone(), Some(client_secret.clone()))
         .set_redirect_uri(redirect.clone()))
-}
-
-/// A claim by exact name, else by dotted path (as for bearer tokens).
-fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    claims.get(name).or_else(|| {
-        let mut parts = name.split('.');
-        let first = claims.get(parts.next()?)?;
-        parts.try_fold(first, |value, part| value.get(part))
-    })
 }
 
 fn payload(jwt: &str) -> Option<Map<String, Value>> {
