@@ -76,7 +76,7 @@ impl PortalError {
 }
 
 #[derive(Template)]
-#[template(path = "error.html")]
+#[template(path = "message.html")]
 struct ErrorPage<'a> {
     title: &'a str,
     message: String,

@@ -145,35 +145,25 @@ max_duration = "1h"
 
     /// A fresh browser: its own cookie jar, redirects followed, `*.localhost` on loopback.
     pub fn browser(&self) -> reqwest::Client {
-        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        reqwest::Client::builder()
-            .cookie_store(true)
-            .default_headers(reqwest::header::HeaderMap::from_iter([(
-                reqwest::header::ACCEPT,
-                reqwest::header::HeaderValue::from_static("text/html,application/xhtml+xml"),
-            )]))
-            .resolve("access.localhost", loopback)
-            .resolve("app.localhost", loopback)
-            .build()
-            .unwrap()
+        self.browser_with(reqwest::redirect::Policy::default())
     }
 
     /// A browser that stops before following a redirect to the IdP on `idp_port`, so the test
     /// can play the user there.
     pub fn browser_stopping_at(&self, idp_port: u16) -> reqwest::Client {
+        self.browser_with(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.url().port() == Some(idp_port) { attempt.stop() } else { attempt.follow() }
+        }))
+    }
+
+    fn browser_with(&self, redirects: reqwest::redirect::Policy) -> reqwest::Client {
         let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
         reqwest::Client::builder()
             .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.url().port() == Some(idp_port) {
-                    attempt.stop()
-                } else {
-                    attempt.follow()
-                }
-            }))
+            .redirect(redirects)
             .default_headers(reqwest::header::HeaderMap::from_iter([(
                 reqwest::header::ACCEPT,
-                reqwest::header::HeaderValue::from_static("text/html"),
+                reqwest::header::HeaderValue::from_static("text/html,application/xhtml+xml"),
             )]))
             .resolve("access.localhost", loopback)
             .resolve("app.localhost", loopback)
