@@ -41,6 +41,13 @@ impl CsrfKey {
     }
 }
 
+/// A form whose only field is its CSRF token (sign-out, cancel, end access).
+#[derive(serde::Deserialize)]
+pub struct CsrfField {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// A fresh value for [`PRESESSION_COOKIE`].
 pub fn presession_value() -> String {
     jitgate_access::session::SessionId::random().as_str().to_owned()

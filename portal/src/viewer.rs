@@ -31,6 +31,15 @@ impl Viewer {
     pub fn is_reviewer(&self) -> bool {
         !self.reviews.is_empty()
     }
+
+    /// Refuses a state change whose CSRF token is not this viewer's.
+    pub fn require_csrf(&self, portal: &Portal, token: &str) -> Result<(), PortalError> {
+        if portal.csrf.verify(self.session.id.as_str(), token) {
+            Ok(())
+        } else {
+            Err(PortalError::Csrf)
+        }
+    }
 }
 
 /// A cookie's value from the request's `Cookie` headers.

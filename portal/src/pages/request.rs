@@ -17,6 +17,7 @@ use jitgate_access::transition::MAX_TEXT_LEN;
 use serde::Deserialize;
 
 use super::{Nav, relative, render, time_left};
+use crate::csrf::CsrfField;
 use crate::error::PortalError;
 use crate::return_to::ReturnTo;
 use crate::state::Portal;
@@ -118,21 +119,6 @@ fn form_page(
     }
 }
 
-/// An already active grant goes straight on; a pending request shows its page.
-async fn existing(
-    portal: &Portal,
-    viewer: &Viewer,
-    resource: &ResourceName,
-    rd: &ReturnTo,
-) -> Result<Option<Response>, PortalError> {
-    let now = portal.clock.now();
-    let store = portal.service.store();
-    if store.active_grant(&viewer.identity().user, resource, now).await?.is_some() {
-        return Ok(Some(portal.continue_to(&viewer.session, rd)));
-    }
-    Ok(None)
-}
-
 /// `GET /request/{resource}?rd=…`.
 pub async fn form(
     State(portal): State<Portal>,
@@ -143,8 +129,11 @@ pub async fn form(
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
     let rd = ReturnTo::vet(&portal.config, query.get("rd").map(String::as_str));
-    if let Some(response) = existing(&portal, &viewer, &resource, &rd).await? {
-        return Ok(response);
+    // Already granted: nothing to ask for, go on to the app.
+    let now = portal.clock.now();
+    if portal.service.store().active_grant(&viewer.identity().user, &resource, now).await?.is_some()
+    {
+        return Ok(portal.continue_to(&viewer.session, &rd));
     }
     let page = form_page(
         portal.nav(&viewer).await?,
@@ -204,9 +193,7 @@ pub async fn submit(
     Path(resource): Path<String>,
     Form(submission): Form<Submission>,
 ) -> Result<Response, PortalError> {
-    if !portal.csrf.verify(viewer.session.id.as_str(), &submission.csrf) {
-        return Err(PortalError::Csrf);
-    }
+    viewer.require_csrf(&portal, &submission.csrf)?;
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
     let rd = ReturnTo::vet(&portal.config, Some(&submission.rd));
@@ -355,22 +342,14 @@ pub async fn status(
     render(&page)
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /requests/{id}/cancel`: the requester withdraws a pending request.
 pub async fn cancel(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<CsrfField>,
 ) -> Result<Response, PortalError> {
-    if !portal.csrf.verify(viewer.session.id.as_str(), &form.csrf) {
-        return Err(PortalError::Csrf);
-    }
+    viewer.require_csrf(&portal, &form.csrf)?;
     let request = portal.visible_request(&viewer, &id).await?;
     portal.service.cancel(viewer.identity(), request.id).await?;
     Ok(Redirect::to(&format!("/requests/{}", request.id)).into_response())
@@ -381,11 +360,9 @@ pub async fn end(
     State(portal): State<Portal>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<CsrfField>,
 ) -> Result<Response, PortalError> {
-    if !portal.csrf.verify(viewer.session.id.as_str(), &form.csrf) {
-        return Err(PortalError::Csrf);
-    }
+    viewer.require_csrf(&portal, &form.csrf)?;
     let request = portal.visible_request(&viewer, &id).await?;
     if request.requester != viewer.identity().user {
         return Err(PortalError::Forbidden(

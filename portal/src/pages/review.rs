@@ -258,9 +258,7 @@ fn checked(
     form: &Decision,
     id: &str,
 ) -> Result<RequestId, PortalError> {
-    if !portal.csrf.verify(viewer.session.id.as_str(), &form.csrf) {
-        return Err(PortalError::Csrf);
-    }
+    viewer.require_csrf(portal, &form.csrf)?;
     id.parse().map_err(|_| PortalError::NotFound)
 }
 

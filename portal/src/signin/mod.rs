@@ -14,8 +14,8 @@ use jitgate_access::config::LocalUser;
 use jitgate_access::policy::Identity;
 use jitgate_access::routes::{self, SESSION_COOKIE};
 use jitgate_access::session::{Session, SessionId};
-use serde::Deserialize;
 
+use crate::csrf::CsrfField;
 use crate::error::PortalError;
 use crate::return_to::ReturnTo;
 use crate::state::Portal;
@@ -87,22 +87,14 @@ impl Portal {
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /auth/sign-out`: ends the session on every host at once (the proxies hear of it
 /// through the store's change feed).
 pub async fn sign_out(
     State(portal): State<Portal>,
     viewer: Viewer,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfField>,
 ) -> Result<Response, PortalError> {
-    if !portal.csrf.verify(viewer.session.id.as_str(), &form.csrf) {
-        return Err(PortalError::Csrf);
-    }
+    viewer.require_csrf(&portal, &form.csrf)?;
     portal.service.store().end_session(&viewer.session.id).await?;
     tracing::info!(user = %viewer.identity().user, "signed out");
     let mut response = crate::pages::message(
