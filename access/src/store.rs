@@ -93,6 +93,11 @@ pub trait Store: Send + Sync + 'static {
         query: &RequestQuery,
     ) -> Result<Page<AccessRequest, RequestId>, StoreError>;
 
+    /// How many requests match `query` (its `before` and `limit` ignored), counting no
+    /// further than `cap`: tab counts and the reviewer's bell stay cheap however large the
+    /// store grows. Filters backed by an index count without loading records.
+    async fn count_requests(&self, query: &RequestQuery, cap: usize) -> Result<usize, StoreError>;
+
     /// Audit events matching `query`, newest first, one page at a time.
     async fn list_audit(&self, query: &AuditQuery)
     -> Result<Page<AuditEvent, AuditId>, StoreError>;

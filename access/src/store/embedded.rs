@@ -240,12 +240,8 @@ impl Filter {
     }
 }
 
-fn list_requests_in(
-    conn: &Connection,
-    path: &Path,
-    query: &RequestQuery,
-) -> Result<Page<AccessRequest, RequestId>, StoreError> {
-    let size = page_size(query.limit);
+/// Every filter of `query` except its cursor.
+fn request_filter(query: &RequestQuery) -> Filter {
     let mut filter = Filter::default();
     if !query.statuses.is_empty() {
         filter.push_in("status", query.statuses.iter().map(|s| s.as_str().to_owned()).collect());
@@ -269,6 +265,16 @@ fn list_requests_in(
             [needle.clone(), needle.clone(), needle],
         );
     }
+    filter
+}
+
+fn list_requests_in(
+    conn: &Connection,
+    path: &Path,
+    query: &RequestQuery,
+) -> Result<Page<AccessRequest, RequestId>, StoreError> {
+    let size = page_size(query.limit);
+    let mut filter = request_filter(query);
     if let Some(before) = query.before {
         filter.push("id < {?}", [Value::Text(before.to_string())]);
     }
@@ -279,6 +285,25 @@ fn list_requests_in(
     );
     let rows = fetch_json(conn, path, &sql, filter.params)?;
     Ok(Page::from_rows(rows, size, |r: &AccessRequest| r.id))
+}
+
+fn count_requests_in(
+    conn: &Connection,
+    path: &Path,
+    query: &RequestQuery,
+    cap: usize,
+) -> Result<usize, StoreError> {
+    let filter = request_filter(query);
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM requests {} LIMIT {})",
+        filter.sql(),
+        cap.min(i64::MAX as usize)
+    );
+    let err = sqlite_error(path);
+    let mut statement = conn.prepare_cached(&sql).map_err(&err)?;
+    let count: i64 =
+        statement.query_row(params_from_iter(filter.params), |row| row.get(0)).map_err(&err)?;
+    Ok(usize::try_from(count).unwrap_or(0))
 }
 
 fn list_audit_in(
@@ -399,6 +424,11 @@ impl Store for EmbeddedStore {
     ) -> Result<Page<AccessRequest, RequestId>, StoreError> {
         let query = query.clone();
         self.with_conn(move |conn, path| list_requests_in(conn, path, &query)).await
+    }
+
+    async fn count_requests(&self, query: &RequestQuery, cap: usize) -> Result<usize, StoreError> {
+        let query = query.clone();
+        self.with_conn(move |conn, path| count_requests_in(conn, path, &query, cap)).await
     }
 
     async fn list_audit(

@@ -195,6 +195,45 @@ impl RedisStore {
             upper = Some(last);
         }
     }
+
+    /// Up to `want` requests matching `query` below its cursor, newest first, walking the
+    /// narrowest index the query allows and filtering the rest in memory.
+    async fn matching(
+        &self,
+        query: &RequestQuery,
+        want: usize,
+    ) -> Result<Vec<AccessRequest>, StoreError> {
+        let index_keys: Vec<String> = if let Some(user) = &query.requester {
+            vec![self.keys.by_user(user)]
+        } else if let Some(group) = &query.group {
+            vec![self.keys.by_group(group)]
+        } else if !query.resources.is_empty() {
+            query.resources.iter().map(|r| self.keys.by_resource(r)).collect()
+        } else if !query.statuses.is_empty() {
+            query.statuses.iter().map(|s| self.keys.by_status(*s)).collect()
+        } else {
+            vec![self.keys.all_requests()]
+        };
+        let needle =
+            query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+        let keep = |request: &AccessRequest| {
+            (query.statuses.is_empty() || query.statuses.contains(&request.recorded_status()))
+                && query.requester.as_ref().is_none_or(|u| &request.requester == u)
+                && (query.resources.is_empty() || query.resources.contains(&request.resource))
+                && query.group.as_ref().is_none_or(|g| request.requester_groups.contains(g))
+                && needle.as_deref().is_none_or(|n| request.matches_search(n))
+        };
+        let load = |ids: Vec<String>| async move {
+            let keys: Vec<String> = ids
+                .iter()
+                .filter_map(|id| id.parse().ok())
+                .map(|id| self.keys.request(id))
+                .collect();
+            self.load_json::<AccessRequest>(&keys, Some("d")).await
+        };
+        let upper = query.before.map(|id| id.to_string());
+        self.walk(&index_keys, upper, None, want, load, keep).await
+    }
 }
 
 #[async_trait]
@@ -259,37 +298,51 @@ impl Store for RedisStore {
         query: &RequestQuery,
     ) -> Result<Page<AccessRequest, RequestId>, StoreError> {
         let size = page_size(query.limit);
-        let index_keys: Vec<String> = if let Some(user) = &query.requester {
-            vec![self.keys.by_user(user)]
-        } else if let Some(group) = &query.group {
-            vec![self.keys.by_group(group)]
-        } else if !query.resources.is_empty() {
-            query.resources.iter().map(|r| self.keys.by_resource(r)).collect()
-        } else if !query.statuses.is_empty() {
-            query.statuses.iter().map(|s| self.keys.by_status(*s)).collect()
-        } else {
-            vec![self.keys.all_requests()]
-        };
-        let needle =
-            query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-        let keep = |request: &AccessRequest| {
-            (query.statuses.is_empty() || query.statuses.contains(&request.recorded_status()))
-                && query.requester.as_ref().is_none_or(|u| &request.requester == u)
-                && (query.resources.is_empty() || query.resources.contains(&request.resource))
-                && query.group.as_ref().is_none_or(|g| request.requester_groups.contains(g))
-                && needle.as_deref().is_none_or(|n| request.matches_search(n))
-        };
-        let load = |ids: Vec<String>| async move {
-            let keys: Vec<String> = ids
-                .iter()
-                .filter_map(|id| id.parse().ok())
-                .map(|id| self.keys.request(id))
-                .collect();
-            self.load_json::<AccessRequest>(&keys, Some("d")).await
-        };
-        let upper = query.before.map(|id| id.to_string());
-        let rows = self.walk(&index_keys, upper, None, size + 1, load, keep).await?;
+        let rows = self.matching(query, size + 1).await?;
         Ok(Page::from_rows(rows, size, |r| r.id))
+    }
+
+    async fn count_requests(&self, query: &RequestQuery, cap: usize) -> Result<usize, StoreError> {
+        if cap == 0 {
+            return Ok(0);
+        }
+        let needs_records = query.requester.is_some()
+            || query.group.is_some()
+            || query.search.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if needs_records {
+            let all = RequestQuery { before: None, ..query.clone() };
+            return Ok(self.matching(&all, cap).await?.len());
+        }
+        // Status sets are disjoint (a request sits in exactly one), so per-status counts add
+        // up; with resources too, each pair is one ZINTERCARD.
+        let status_keys: Vec<String> = if query.statuses.is_empty() {
+            vec![self.keys.all_requests()]
+        } else {
+            query.statuses.iter().map(|s| self.keys.by_status(*s)).collect()
+        };
+        let mut pipe = redis::pipe();
+        for status_key in &status_keys {
+            if query.resources.is_empty() {
+                pipe.zcard(status_key);
+            } else {
+                for resource in &query.resources {
+                    pipe.cmd("ZINTERCARD")
+                        .arg(2)
+                        .arg(status_key)
+                        .arg(self.keys.by_resource(resource))
+                        .arg("LIMIT")
+                        .arg(cap.min(i64::MAX as usize));
+                }
+            }
+        }
+        let counts: Vec<usize> = self
+            .bounded(
+                RESPONSE_TIMEOUT,
+                "counting requests",
+                pipe.query_async(&mut self.conn.clone()),
+            )
+            .await?;
+        Ok(counts.into_iter().sum::<usize>().min(cap))
     }
 
     async fn list_audit(

@@ -84,6 +84,32 @@ pub async fn ten_thousand_requests_page_by_cursor(f: Fixture) {
     };
     let mine = f.store.list_requests(&one_user).await.unwrap();
     assert_eq!(mine.items.iter().map(|r| r.id).collect::<Vec<_>>(), vec![created[4242]]);
+
+    // Counts: exact below the cap, the cap above it, cursors ignored.
+    let count = |query: RequestQuery, cap: usize| {
+        let store = f.store.clone();
+        async move { store.count_requests(&query, cap).await.unwrap() }
+    };
+    let pending = RequestQuery { statuses: vec![Status::Pending], ..RequestQuery::default() };
+    assert_eq!(count(pending.clone(), 100_000).await, 10_000);
+    assert_eq!(count(pending.clone(), 99).await, 99);
+    assert_eq!(count(RequestQuery { before: Some(created[10]), ..pending }, 100_000).await, 10_000);
+    let reviewed = RequestQuery {
+        statuses: vec![Status::Pending, Status::Active],
+        resources: vec![resource("db"), resource("other")],
+        ..RequestQuery::default()
+    };
+    assert_eq!(count(reviewed, 100_000).await, 10_000);
+    let elsewhere = RequestQuery { resources: vec![resource("other")], ..RequestQuery::default() };
+    assert_eq!(count(elsewhere, 100_000).await, 0);
+    assert_eq!(
+        count(RequestQuery { statuses: vec![Status::Denied], ..RequestQuery::default() }, 10).await,
+        0
+    );
+    assert_eq!(count(search, 100_000).await, 100);
+    assert_eq!(count(by_group, 100_000).await, 1000);
+    assert_eq!(count(one_user, 100_000).await, 1);
+    assert_eq!(count(RequestQuery::default(), 0).await, 0);
 }
 
 pub async fn requests_filter_by_status_user_resource_and_group(f: Fixture) {

@@ -16,7 +16,7 @@ use crate::error::PortalError;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 
-/// The bell shows the exact count up to this, then "99+": counting further would cost a scan.
+/// The bell shows the exact count up to this, then "99+".
 const BELL_MAX: usize = 99;
 
 pub fn encode(value: &str) -> String {
@@ -36,24 +36,20 @@ pub struct Nav {
 impl Portal {
     pub async fn nav(&self, viewer: &Viewer) -> Result<Nav, PortalError> {
         let bell = if viewer.is_reviewer() {
-            let query = RequestQuery {
+            let pending = RequestQuery {
                 statuses: vec![Status::Pending],
                 resources: if viewer.is_admin { Vec::new() } else { viewer.reviews.clone() },
-                limit: BELL_MAX + 1,
                 ..RequestQuery::default()
             };
-            let now = self.clock.now();
-            let page = self.service.store().list_requests(&query).await?;
-            let count = page
-                .items
-                .iter()
-                .filter(|r| {
-                    r.status_at(now) == Status::Pending && r.requester != viewer.identity().user
-                })
-                .count();
-            match count {
+            let own =
+                RequestQuery { requester: Some(viewer.identity().user.clone()), ..pending.clone() };
+            let store = self.service.store();
+            // A reviewer's own requests are not theirs to decide (at most one per resource).
+            let mine = store.count_requests(&own, usize::MAX).await?;
+            let all = store.count_requests(&pending, BELL_MAX + 1 + mine).await?;
+            match all.saturating_sub(mine) {
                 0 => String::new(),
-                n if n > BELL_MAX || page.next.is_some() => format!("{BELL_MAX}+"),
+                n if n > BELL_MAX => format!("{BELL_MAX}+"),
                 n => n.to_string(),
             }
         } else {

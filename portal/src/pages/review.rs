@@ -21,8 +21,8 @@ use crate::viewer::Viewer;
 
 /// Rows per dashboard page.
 const PAGE_SIZE: usize = 50;
-/// Tab counts are exact up to this, then shown as "N+": counting all would cost a scan.
-const COUNT_MAX: usize = 100;
+/// Tab counts are exact up to this, then shown as "N+": a search has no index to count by.
+const COUNT_MAX: usize = 10_000;
 /// The longest search string taken.
 const MAX_SEARCH: usize = 200;
 
@@ -212,13 +212,10 @@ pub async fn dashboard(
     let store = portal.service.store();
     let mut tabs = Vec::new();
     for each in Tab::ALL {
-        let counted = store
-            .list_requests(&portal.query(&viewer, each, search_filter.clone(), COUNT_MAX))
-            .await?;
-        let count = if counted.next.is_some() {
-            format!("{COUNT_MAX}+")
-        } else {
-            counted.items.len().to_string()
+        let query = portal.query(&viewer, each, search_filter.clone(), PAGE_SIZE);
+        let count = match store.count_requests(&query, COUNT_MAX + 1).await? {
+            n if n > COUNT_MAX => format!("{COUNT_MAX}+"),
+            n => n.to_string(),
         };
         tabs.push(TabLink { key: each.key(), label: each.label(), count, current: each == tab });
     }
