@@ -15,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::config::IdentityConfig;
 use crate::idp::{IdpError, IdpKeys, claim};
 use crate::ids::{GroupName, UserId};
 use crate::policy::Identity;
@@ -84,6 +85,25 @@ impl BearerVerifier {
         groups_claim: String,
     ) -> Self {
         Self { keys, audiences, algorithms, groups_claim }
+    }
+
+    /// The verifier `identity` calls for, sharing `keys` (the IdP's key cache) when given:
+    /// scripts may present IdP-issued tokens only when there is an IdP.
+    pub fn for_identity(identity: &IdentityConfig, keys: Option<Arc<IdpKeys>>) -> Option<Self> {
+        match identity {
+            IdentityConfig::Oidc { issuer, groups_claim, bearer, .. } => Some(Self::new(
+                keys.unwrap_or_else(|| Arc::new(IdpKeys::new(issuer))),
+                bearer.audiences.clone(),
+                bearer.algorithms.clone(),
+                groups_claim.clone(),
+            )),
+            IdentityConfig::Local { .. } => None,
+        }
+    }
+
+    /// The IdP key cache, for other verifiers of the same process to share.
+    pub fn keys(&self) -> &Arc<IdpKeys> {
+        &self.keys
     }
 
     pub async fn verify(&self, token: &str, now: Timestamp) -> Result<Verified, BearerError> {

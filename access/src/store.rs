@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-pub use query::{AuditQuery, Page, RequestQuery};
+pub use query::{AuditQuery, MAX_PAGE, Page, RequestQuery};
 
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};

@@ -4,9 +4,12 @@
 //! In the one-binary deployment the proxy routes the portal's host to this app on a loopback
 //! port, so it sees the proxy's `X-Forwarded-*` headers; split out, it listens on its own.
 
+pub mod api;
 mod assets;
+mod audit_filter;
 mod csrf;
 mod error;
+mod export;
 mod pages;
 mod return_to;
 mod security;

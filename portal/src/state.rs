@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::{Config, IdentityConfig};
 use jitgate_access::routes::JWKS_PATH;
@@ -14,7 +15,7 @@ use jitgate_access::token::TokenKeys;
 use crate::csrf::CsrfKey;
 use crate::signin::SignIn;
 use crate::signin::oidc::{OidcError, OidcSignIn};
-use crate::{assets, pages, security, signin};
+use crate::{api, assets, pages, security, signin};
 
 /// Form bodies are a reason and a few fields: anything near this is hostile.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -25,6 +26,8 @@ pub struct PortalSettings {
     pub clock: Arc<dyn Clock>,
     /// The public keys of the upstream assertions, published at [`JWKS_PATH`].
     pub assertion_jwks: serde_json::Value,
+    /// Verifies IdP tokens presented to the API; `None` without an OIDC provider.
+    pub bearer: Option<BearerVerifier>,
 }
 
 /// The shared state behind a [`Portal`].
@@ -36,6 +39,7 @@ pub struct Inner {
     pub(crate) csrf: CsrfKey,
     pub(crate) sign_in: SignIn,
     pub(crate) assertion_jwks: serde_json::Value,
+    pub(crate) bearer: Option<BearerVerifier>,
     /// `https` when the portal's external URL is: cookies get `Secure`.
     pub(crate) secure: bool,
     /// The portal's host as browsers address it (`access.example.com[:port]`).
@@ -74,6 +78,7 @@ impl Portal {
             host: config.server.portal_host.clone(),
             csp: security::content_security_policy(&config),
             assertion_jwks: settings.assertion_jwks,
+            bearer: settings.bearer,
             service: settings.service,
             clock: settings.clock,
             config,
@@ -94,8 +99,10 @@ impl Portal {
             .route("/review/{id}/approve", post(pages::review::approve))
             .route("/review/{id}/deny", post(pages::review::deny))
             .route("/review/{id}/revoke", post(pages::review::revoke))
+            .route("/audit", get(pages::audit::page))
             .route("/assets/{file}", get(assets::serve))
             .route(JWKS_PATH, get(assertion_jwks))
+            .nest(api::PREFIX, api::routes())
             .fallback(pages::not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), security::headers))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -14,8 +14,7 @@ use anyhow::{Context, bail};
 use jitgate_access::assertion::AssertionSigner;
 use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{Config, HttpsListener, IdentityConfig, StoreConfig};
-use jitgate_access::idp::IdpKeys;
+use jitgate_access::config::{Config, HttpsListener, StoreConfig};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
@@ -86,12 +85,14 @@ async fn start_portal(
     service: AccessService,
     clock: Arc<dyn Clock>,
     assertion_jwks: serde_json::Value,
+    bearer: Option<BearerVerifier>,
 ) -> anyhow::Result<SocketAddr> {
     let settings = PortalSettings {
         config: Arc::new(config.clone()),
         service: Arc::new(service),
         clock,
         assertion_jwks,
+        bearer,
     };
     let portal = Portal::new(settings).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -146,31 +147,21 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
 
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
+    // One IdP key cache for every verifier in the process (proxy services and portal API).
+    let bearer = BearerVerifier::for_identity(&config.identity, None);
+    let idp_keys = bearer.as_ref().map(|verifier| verifier.keys().clone());
     let portal = runtime.block_on(start_portal(
         &config,
         AccessService::new(store, clock.clone(), policies),
         clock.clone(),
         signer.jwks(),
+        bearer,
     ))?;
     let assertions = Arc::new(Assertions::new(signer));
     let router = Arc::new(Router::new(&config.resources));
     runtime.spawn(router.clone().check_upstreams_forever());
-    // Scripts may present IdP-issued tokens only when there is an IdP.
-    let idp = match &config.identity {
-        IdentityConfig::Oidc { issuer, groups_claim, bearer, .. } => {
-            Some((Arc::new(IdpKeys::new(issuer)), groups_claim.clone(), bearer.clone()))
-        }
-        IdentityConfig::Local { .. } => None,
-    };
     let proxy = |tls: bool| {
-        let verifier = idp.as_ref().map(|(keys, groups_claim, bearer)| {
-            BearerVerifier::new(
-                keys.clone(),
-                bearer.audiences.clone(),
-                bearer.algorithms.clone(),
-                groups_claim.clone(),
-            )
-        });
+        let verifier = BearerVerifier::for_identity(&config.identity, idp_keys.clone());
         let gate =
             Gate::new(TokenKeys::new(&keys_secret), config.roles.clone(), cache.clone(), verifier);
         let settings = ProxySettings {

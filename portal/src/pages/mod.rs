@@ -2,6 +2,7 @@
 //! page shows (who is signed in, the reviewer's pending bell) and small helpers.
 
 pub mod access;
+pub mod audit;
 pub mod request;
 pub mod review;
 

@@ -1,0 +1,151 @@
+//! API failures as JSON: `{"error": {"code": "...", "message": "..."}}`. Codes are part of the
+//! API contract (scripts branch on them); messages are for people and may change.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jitgate_access::bearer::BearerError;
+use jitgate_access::service::ServiceError;
+use jitgate_access::store::StoreError;
+use jitgate_access::transition::TransitionError;
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send a session cookie or an Authorization: Bearer token",
+        )
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a session-authenticated change needs the X-CSRF-Token header from GET /api/v1/me",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(r#"Bearer realm="jitgate""#),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store error in the API");
+        Self::unavailable("jitgate cannot reach its store right now; retry shortly")
+    }
+}
+
+impl From<BearerError> for ApiError {
+    fn from(error: BearerError) -> Self {
+        if error.is_unavailable() {
+            tracing::warn!(%error, "cannot check a bearer token");
+            return Self::unavailable(
+                "the identity provider's keys cannot be fetched; retry shortly",
+            );
+        }
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let error = match error {
+            ServiceError::Store(store) => return store.into(),
+            other => other,
+        };
+        let message = error.to_string();
+        let (status, code) = match &error {
+            ServiceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ServiceError::RequestNotFound(_) | ServiceError::UnknownResource(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            ServiceError::NoAccess(_) | ServiceError::Forbidden(_) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
+            ServiceError::StandingAccess(_) => (StatusCode::CONFLICT, "standing_access"),
+            ServiceError::AlreadyPending { .. } => (StatusCode::CONFLICT, "already_pending"),
+            ServiceError::RequesterNoLongerEligible(_) => {
+                (StatusCode::CONFLICT, "requester_not_eligible")
+            }
+            ServiceError::Contention(_) => (StatusCode::SERVICE_UNAVAILABLE, "contention"),
+            ServiceError::Refused(refusal) => match refusal {
+                TransitionError::SelfReview => (StatusCode::FORBIDDEN, "self_review"),
+                TransitionError::NotRequester => (StatusCode::FORBIDDEN, "forbidden"),
+                TransitionError::NotPending(_) => (StatusCode::CONFLICT, "not_pending"),
+                TransitionError::NotActive(_) => (StatusCode::CONFLICT, "not_active"),
+                TransitionError::AlreadyApproved => (StatusCode::CONFLICT, "already_approved"),
+                TransitionError::NotDue => (StatusCode::CONFLICT, "not_due"),
+                TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
+                TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
+                TransitionError::DurationNotAllowed(_) => {
+                    (StatusCode::BAD_REQUEST, "duration_not_allowed")
+                }
+            },
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", rejection.body_text())
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ),
+            _ => Self::invalid(rejection.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::invalid(rejection.body_text())
+    }
+}
