@@ -15,6 +15,7 @@ mod return_to;
 mod security;
 mod signin;
 mod state;
+mod summary;
 mod viewer;
 
 pub use signin::oidc::OidcError;

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod directory;
 pub mod request;
 pub mod review;
 

@@ -1,0 +1,219 @@
+//! The directory: resources, groups and users, each with its access summary on screen and as
+//! a CSV download (`?format=csv`). Admins see every resource; reviewers the ones they review.
+
+use std::collections::BTreeSet;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use futures_util::stream;
+use jitgate_access::config::Resource;
+use jitgate_access::ids::{GroupName, ResourceName, UserId};
+use jitgate_access::policy::{AccessMode, Approval, Audience};
+use serde::Deserialize;
+
+use super::{Nav, encode, render};
+use crate::error::PortalError;
+use crate::export::csv_download;
+use crate::signin::SignIn;
+use crate::state::Portal;
+use crate::summary::{Scope, SummaryRow};
+use crate::viewer::Viewer;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Format {
+    #[serde(default)]
+    format: String,
+}
+
+pub struct ResourceLine {
+    pub name: String,
+    pub host: String,
+    pub policy: String,
+}
+
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct DirectoryPage {
+    nav: Nav,
+    resources: Vec<ResourceLine>,
+    groups: Vec<String>,
+    users: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "summary.html")]
+struct SummaryPage {
+    nav: Nav,
+    kind: &'static str,
+    name: String,
+    rows: Vec<SummaryRow>,
+    partial: bool,
+    csv: String,
+    oidc: bool,
+}
+
+impl Portal {
+    /// The resources `viewer` may see summaries of.
+    fn visible_resources(&self, viewer: &Viewer) -> Vec<&Resource> {
+        self.config
+            .resources
+            .iter()
+            .filter(|r| viewer.is_admin || viewer.reviews.contains(&r.name))
+            .collect()
+    }
+}
+
+fn require_reviewer(viewer: &Viewer) -> Result<(), PortalError> {
+    if viewer.is_reviewer() {
+        Ok(())
+    } else {
+        Err(PortalError::Forbidden("only admins and reviewers see the directory".into()))
+    }
+}
+
+fn policy_line(resource: &Resource) -> String {
+    let parts: Vec<String> = resource
+        .policy
+        .assignments
+        .iter()
+        .map(|assignment| {
+            let who = match &assignment.audience {
+                Audience::Everyone => "everyone".to_owned(),
+                Audience::Group(group) => group.to_string(),
+            };
+            let how = match &assignment.mode {
+                AccessMode::Standing => "standing".to_owned(),
+                AccessMode::Jit(policy) => match policy.approval {
+                    Approval::Auto => "JIT, automatic".to_owned(),
+                    Approval::Manual { approvals_needed } if approvals_needed.get() > 1 => {
+                        format!("JIT, {approvals_needed} approvals")
+                    }
+                    Approval::Manual { .. } => "JIT, approval".to_owned(),
+                },
+            };
+            format!("{who}: {how}")
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// `GET /access`.
+pub async fn index(State(portal): State<Portal>, viewer: Viewer) -> Result<Response, PortalError> {
+    require_reviewer(&viewer)?;
+    let visible = portal.visible_resources(&viewer);
+    let mut groups = BTreeSet::new();
+    for resource in &visible {
+        for assignment in &resource.policy.assignments {
+            if let Audience::Group(group) = &assignment.audience {
+                groups.insert(group.to_string());
+            }
+        }
+    }
+    let users = match &portal.sign_in {
+        SignIn::Local(users) => users.iter().map(|u| u.email.to_string()).collect(),
+        SignIn::Oidc(_) => Vec::new(),
+    };
+    let resources = visible
+        .iter()
+        .map(|r| ResourceLine {
+            name: r.name.to_string(),
+            host: r.host.clone(),
+            policy: policy_line(r),
+        })
+        .collect();
+    render(&DirectoryPage {
+        nav: portal.nav(&viewer).await?,
+        resources,
+        groups: groups.into_iter().collect(),
+        users,
+    })
+}
+
+async fn summary(
+    portal: Portal,
+    viewer: Viewer,
+    scope: Scope,
+    format: &str,
+) -> Result<Response, PortalError> {
+    require_reviewer(&viewer)?;
+    let (kind, name, path) = match &scope {
+        Scope::Resource(r) => {
+            ("Resource", r.to_string(), format!("/access/resources/{}", encode(r.as_str())))
+        }
+        Scope::Group(g) => {
+            ("Group", g.to_string(), format!("/access/groups/{}", encode(g.as_str())))
+        }
+        Scope::User(u) => ("User", u.to_string(), format!("/access/users/{}", encode(u.as_str()))),
+    };
+    let resources: Vec<&Resource> = match &scope {
+        Scope::Resource(wanted) => {
+            let found: Vec<&Resource> = portal
+                .visible_resources(&viewer)
+                .into_iter()
+                .filter(|r| &r.name == wanted)
+                .collect();
+            if found.is_empty() {
+                return Err(PortalError::NotFound);
+            }
+            found
+        }
+        _ => portal.visible_resources(&viewer),
+    };
+    let summary = portal.access_summary(&scope, &resources).await?;
+    match format {
+        "csv" => {
+            let rows: Vec<Vec<String>> = summary.rows.iter().map(SummaryRow::cells).collect();
+            let filename = format!("jitgate-{}-{}.csv", kind.to_lowercase(), sanitize(&name));
+            Ok(csv_download(&filename, &SummaryRow::COLUMNS, stream::once(async { Ok(rows) })))
+        }
+        "" => render(&SummaryPage {
+            nav: portal.nav(&viewer).await?,
+            kind,
+            name,
+            rows: summary.rows,
+            partial: summary.partial,
+            csv: format!("{path}?format=csv"),
+            oidc: matches!(portal.sign_in, SignIn::Oidc(_)),
+        }),
+        other => Err(PortalError::BadRequest(format!("{other:?} is not an export format"))),
+    }
+}
+
+/// A name made safe for a download's file name.
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+/// `GET /access/resources/{name}`.
+pub async fn resource(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Query(format): Query<Format>,
+) -> Result<Response, PortalError> {
+    let name = ResourceName::parse(&name).map_err(|_| PortalError::NotFound)?;
+    summary(portal, viewer, Scope::Resource(name), &format.format).await
+}
+
+/// `GET /access/groups/{name}`.
+pub async fn group(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+    Query(format): Query<Format>,
+) -> Result<Response, PortalError> {
+    let name = GroupName::parse(&name).map_err(|_| PortalError::NotFound)?;
+    summary(portal, viewer, Scope::Group(name), &format.format).await
+}
+
+/// `GET /access/users/{email}`.
+pub async fn user(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(email): Path<String>,
+    Query(format): Query<Format>,
+) -> Result<Response, PortalError> {
+    let user = UserId::parse(&email).map_err(|_| PortalError::NotFound)?;
+    summary(portal, viewer, Scope::User(user), &format.format).await
+}
