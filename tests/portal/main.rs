@@ -2,6 +2,7 @@
 //! portal in one process), its embedded store, a real upstream, and an HTTP client that keeps
 //! cookies per host the way a browser does.
 
+mod api;
 mod oidc;
 mod site;
 
