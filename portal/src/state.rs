@@ -15,6 +15,7 @@ use jitgate_access::token::TokenKeys;
 use crate::csrf::CsrfKey;
 use crate::signin::SignIn;
 use crate::signin::oidc::{OidcError, OidcSignIn};
+use crate::signin::throttle::Throttle;
 use crate::{api, assets, pages, security, signin};
 
 /// Form bodies are a reason and a few fields: anything near this is hostile.
@@ -38,6 +39,7 @@ pub struct Inner {
     pub(crate) keys: TokenKeys,
     pub(crate) csrf: CsrfKey,
     pub(crate) sign_in: SignIn,
+    pub(crate) throttle: Throttle,
     pub(crate) assertion_jwks: serde_json::Value,
     pub(crate) bearer: Option<BearerVerifier>,
     /// `https` when the portal's external URL is: cookies get `Secure`.
@@ -74,6 +76,7 @@ impl Portal {
             keys: TokenKeys::new(&secret),
             csrf: CsrfKey::derive(&secret),
             sign_in,
+            throttle: Throttle::default(),
             secure: config.server.portal_url.starts_with("https://"),
             host: config.server.portal_host.clone(),
             csp: security::content_security_policy(&config),

@@ -4,6 +4,7 @@
 
 mod api;
 mod oidc;
+mod signin;
 mod site;
 
 use site::{Site, csrf_of};

@@ -102,6 +102,10 @@ pub async fn submit(
         return Err(PortalError::BadRequest("the email or password is too long".into()));
     }
     let email = form.email.trim().to_ascii_lowercase();
+    let now = portal.clock.now();
+    if let Err(wait) = portal.throttle.check(&email, now) {
+        return Ok(locked_out(&portal, &headers, &rd, &email, wait));
+    }
     let user: Option<LocalUser> = users.iter().find(|u| u.email.as_str() == email).cloned();
     let hash = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password = form.password;
@@ -111,14 +115,39 @@ pub async fn submit(
         .unwrap_or(false);
     match user {
         Some(user) if matches => {
+            portal.throttle.succeeded(&email);
             let identity = Identity::new(user.email.clone(), user.groups.iter().cloned());
             portal.finish(identity, &rd).await
         }
         _ => {
             tracing::info!(email = %email, "local sign-in refused");
+            if let Some(ban) = portal.throttle.failed(&email, now) {
+                tracing::warn!(email = %email, "too many failed sign-ins; account paused");
+                return Ok(locked_out(&portal, &headers, &rd, &email, ban));
+            }
             Ok(form_again(&portal, &headers, &rd, &email))
         }
     }
+}
+
+fn locked_out(
+    portal: &Portal,
+    headers: &HeaderMap,
+    rd: &ReturnTo,
+    email: &str,
+    wait: std::time::Duration,
+) -> Response {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    let message = format!(
+        "Too many failed sign-ins for this account. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut response = form(portal, headers, rd, Some((email, &message)));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 fn form_again(portal: &Portal, headers: &HeaderMap, rd: &ReturnTo, email: &str) -> Response {

@@ -3,6 +3,7 @@
 
 pub mod local;
 pub mod oidc;
+pub mod throttle;
 
 use std::collections::HashMap;
 
