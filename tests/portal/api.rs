@@ -258,6 +258,18 @@ async fn the_api_runs_request_review_and_revoke_with_csrf_and_stable_errors() {
     let audit_page =
         carol.get(site.url("access", "/audit")).send().await.unwrap().text().await.unwrap();
     assert!(site::escaped(&audit_page, "<b>bold</b>") && !audit_page.contains("<b>bold</b>"));
+    let row = format!("id=\"r-{id}\"");
+    let narrowed = |query: &'static str| {
+        let carol = carol.clone();
+        let url = site.url("access", &format!("/review?{query}"));
+        async move { carol.get(url).send().await.unwrap() }
+    };
+    let hers = narrowed("tab=ended&user=alice%40example.com").await.text().await.unwrap();
+    assert!(hers.contains(&row) && hers.contains("For user alice@example.com"), "{hers}");
+    let his = narrowed("tab=ended&user=bob%40example.com").await.text().await.unwrap();
+    assert!(!his.contains(&row), "narrowed to bob, alice's request is not listed");
+    assert!(narrowed("tab=ended&resource=app").await.text().await.unwrap().contains(&row));
+    assert_eq!(narrowed("resource=elsewhere").await.status(), 403);
     let denied = alice.get(site.url("access", "/access")).send().await.unwrap();
     assert_eq!(denied.status(), 403, "the directory is for reviewers and admins");
 }

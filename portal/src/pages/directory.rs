@@ -50,6 +50,8 @@ struct SummaryPage {
     rows: Vec<SummaryRow>,
     partial: bool,
     csv: String,
+    /// The dashboard narrowed to this resource, group or user, to approve and deny from.
+    requests: String,
     oidc: bool,
 }
 
@@ -137,15 +139,13 @@ async fn summary(
     format: &str,
 ) -> Result<Response, PortalError> {
     require_reviewer(&viewer)?;
-    let (kind, name, path) = match &scope {
-        Scope::Resource(r) => {
-            ("Resource", r.to_string(), format!("/access/resources/{}", encode(r.as_str())))
-        }
-        Scope::Group(g) => {
-            ("Group", g.to_string(), format!("/access/groups/{}", encode(g.as_str())))
-        }
-        Scope::User(u) => ("User", u.to_string(), format!("/access/users/{}", encode(u.as_str()))),
+    let (kind, key, name) = match &scope {
+        Scope::Resource(r) => ("Resource", "resource", r.to_string()),
+        Scope::Group(g) => ("Group", "group", g.to_string()),
+        Scope::User(u) => ("User", "user", u.to_string()),
     };
+    let path = format!("/access/{key}s/{}", encode(&name));
+    let requests = format!("/review?tab=pending&{key}={}", encode(&name));
     let resources: Vec<&Resource> = match &scope {
         Scope::Resource(wanted) => {
             let found: Vec<&Resource> = portal
@@ -174,6 +174,7 @@ async fn summary(
             rows: summary.rows,
             partial: summary.partial,
             csv: format!("{path}?format=csv"),
+            requests,
             oidc: matches!(portal.sign_in, SignIn::Oidc(_)),
         }),
         other => Err(PortalError::BadRequest(format!("{other:?} is not an export format"))),

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use jitgate_access::ids::RequestId;
+use jitgate_access::ids::{GroupName, RequestId, ResourceName, UserId};
 use jitgate_access::request::{AccessRequest, RequestState, Status};
 use jitgate_access::store::RequestQuery;
 use jitgate_access::time::{Timestamp, format_duration};
@@ -103,6 +103,10 @@ struct Dashboard {
     tabs: Vec<TabLink>,
     tab: &'static str,
     search: String,
+    /// The filters as query parameters, kept by tab links and decisions.
+    params: String,
+    /// The resource, user or group the view is narrowed to, in words.
+    narrowed: String,
     rows: Vec<Row>,
     next: Option<String>,
 }
@@ -121,17 +125,18 @@ fn managed_by(request: &AccessRequest) -> String {
 }
 
 impl Portal {
-    fn query(
-        &self,
-        viewer: &Viewer,
-        tab: Tab,
-        search: Option<String>,
-        limit: usize,
-    ) -> RequestQuery {
+    fn query(&self, viewer: &Viewer, tab: Tab, filters: &Filters, limit: usize) -> RequestQuery {
+        let mut resources = if viewer.is_admin { Vec::new() } else { viewer.reviews.clone() };
+        if let Some(chosen) = &filters.resource {
+            // The handler refused a resource outside the viewer's own.
+            resources = vec![chosen.clone()];
+        }
         RequestQuery {
             statuses: tab.statuses(),
-            resources: if viewer.is_admin { Vec::new() } else { viewer.reviews.clone() },
-            search,
+            resources,
+            requester: filters.user.clone(),
+            group: filters.group.clone(),
+            search: (!filters.search.is_empty()).then(|| filters.search.clone()),
             limit,
             ..RequestQuery::default()
         }
@@ -189,7 +194,64 @@ impl Portal {
     }
 }
 
-/// `GET /review?tab=…&q=…&before=…`.
+/// What the dashboard is narrowed to besides the tab: a search, and the resource, user or
+/// group the directory's pages link here with.
+#[derive(Default)]
+pub struct Filters {
+    search: String,
+    resource: Option<ResourceName>,
+    user: Option<UserId>,
+    group: Option<GroupName>,
+}
+
+impl Filters {
+    fn parse(query: &HashMap<String, String>) -> Result<Self, PortalError> {
+        let get = |key: &str| query.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let bad = |what: &str| PortalError::BadRequest(format!("that is not a {what}"));
+        Ok(Self {
+            search: get("q").map(|q| q.chars().take(MAX_SEARCH).collect()).unwrap_or_default(),
+            resource: get("resource")
+                .map(|r| ResourceName::parse(r).map_err(|_| bad("resource name")))
+                .transpose()?,
+            user: get("user").map(|u| UserId::parse(u).map_err(|_| bad("user"))).transpose()?,
+            group: get("group")
+                .map(|g| GroupName::parse(g).map_err(|_| bad("group")))
+                .transpose()?,
+        })
+    }
+
+    /// The filters as query parameters (`&q=…&resource=…`), for links that keep them.
+    fn params(&self) -> String {
+        let mut out = format!("&q={}", encode(&self.search));
+        if let Some(resource) = &self.resource {
+            out.push_str(&format!("&resource={}", encode(resource.as_str())));
+        }
+        if let Some(user) = &self.user {
+            out.push_str(&format!("&user={}", encode(user.as_str())));
+        }
+        if let Some(group) = &self.group {
+            out.push_str(&format!("&group={}", encode(group.as_str())));
+        }
+        out
+    }
+
+    /// What the view is narrowed to, in words ("" when only by search).
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(resource) = &self.resource {
+            parts.push(format!("resource {resource}"));
+        }
+        if let Some(user) = &self.user {
+            parts.push(format!("user {user}"));
+        }
+        if let Some(group) = &self.group {
+            parts.push(format!("group {group}"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// `GET /review?tab=…&q=…&resource=…&user=…&group=…&before=…`.
 pub async fn dashboard(
     State(portal): State<Portal>,
     viewer: Viewer,
@@ -199,9 +261,13 @@ pub async fn dashboard(
         return Err(PortalError::Forbidden("only reviewers and admins see the dashboard".into()));
     }
     let tab = Tab::parse(query.get("tab"));
-    let search: String =
-        query.get("q").map(|q| q.trim().chars().take(MAX_SEARCH).collect()).unwrap_or_default();
-    let search_filter = (!search.is_empty()).then(|| search.clone());
+    let filters = Filters::parse(&query)?;
+    if let Some(resource) = &filters.resource
+        && !viewer.is_admin
+        && !viewer.reviews.contains(resource)
+    {
+        return Err(PortalError::Forbidden("you do not review that resource".into()));
+    }
     let before = match query.get("before").filter(|b| !b.is_empty()) {
         Some(raw) => Some(
             raw.parse::<RequestId>()
@@ -212,21 +278,30 @@ pub async fn dashboard(
     let store = portal.service.store();
     let mut tabs = Vec::new();
     for each in Tab::ALL {
-        let query = portal.query(&viewer, each, search_filter.clone(), PAGE_SIZE);
+        let query = portal.query(&viewer, each, &filters, PAGE_SIZE);
         let count = match store.count_requests(&query, COUNT_MAX + 1).await? {
             n if n > COUNT_MAX => format!("{COUNT_MAX}+"),
             n => n.to_string(),
         };
         tabs.push(TabLink { key: each.key(), label: each.label(), count, current: each == tab });
     }
-    let mut page_query = portal.query(&viewer, tab, search_filter, PAGE_SIZE);
+    let mut page_query = portal.query(&viewer, tab, &filters, PAGE_SIZE);
     page_query.before = before;
     let page = store.list_requests(&page_query).await?;
     let now = portal.clock.now();
     let rows = page.items.iter().map(|request| portal.row(&viewer, request, now)).collect();
-    let next =
-        page.next.map(|id| format!("/review?tab={}&q={}&before={id}", tab.key(), encode(&search)));
-    render(&Dashboard { nav: portal.nav(&viewer).await?, tabs, tab: tab.key(), search, rows, next })
+    let params = filters.params();
+    let next = page.next.map(|id| format!("/review?tab={}{params}&before={id}", tab.key()));
+    render(&Dashboard {
+        nav: portal.nav(&viewer).await?,
+        tabs,
+        tab: tab.key(),
+        narrowed: filters.describe(),
+        search: filters.search,
+        params,
+        rows,
+        next,
+    })
 }
 
 #[derive(Deserialize)]
