@@ -49,6 +49,8 @@ pub enum AuditAction {
     GrantSuperseded,
     GrantRevoked,
     GrantExpired,
+    /// A notification about this request could not be delivered after every retry.
+    NotificationFailed,
 }
 
 impl AuditAction {
@@ -63,6 +65,7 @@ impl AuditAction {
             AuditAction::GrantSuperseded => "grant_superseded",
             AuditAction::GrantRevoked => "grant_revoked",
             AuditAction::GrantExpired => "grant_expired",
+            AuditAction::NotificationFailed => "notification_failed",
         }
     }
 }

@@ -262,3 +262,8 @@ mod tests {
         assert!("nope".parse::<RequestId>().is_err());
     }
 }
+ulid_id!(
+    /// One notification in the outbox; doubles as its idempotency key (the webhook's
+    /// delivery header, the email's Message-ID), so a receiver can drop a repeat.
+    NotificationId
+);

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod idp;
 pub mod ids;
+pub mod outbox;
 pub mod policy;
 pub mod request;
 pub mod routes;

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::clock::Clock;
 use crate::ids::{IdGenerator, RequestId, ResourceName, UserId};
+use crate::outbox::{self, Routing, Silent};
 use crate::policy::{Access, Identity, JitPolicy, PolicySet, ResourcePolicy};
 use crate::request::{AccessRequest, Status};
 use crate::store::{RequestQuery, Store, StoreError};
@@ -53,11 +54,18 @@ pub struct AccessService {
     clock: Arc<dyn Clock>,
     policies: Arc<PolicySet>,
     ids: IdGenerator,
+    routing: Arc<dyn Routing>,
 }
 
 impl AccessService {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Arc<PolicySet>) -> Self {
-        Self { store, clock, policies, ids: IdGenerator::new() }
+        Self { store, clock, policies, ids: IdGenerator::new(), routing: Arc::new(Silent) }
+    }
+
+    /// Announces every change to whom `routing` names, through the store's outbox.
+    pub fn with_routing(mut self, routing: Arc<dyn Routing>) -> Self {
+        self.routing = routing;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -116,7 +124,9 @@ impl AccessService {
         Fut: Future<Output = Result<Change, ServiceError>>,
     {
         for _ in 0..MAX_ATTEMPTS {
-            let change = decide().await?;
+            let mut change = decide().await?;
+            let written: Vec<&AccessRequest> = change.requests.iter().map(|w| &w.request).collect();
+            change.outbox = outbox::items_for(&change.audit, &written, &*self.routing, &self.ids);
             match self.store.commit(&change).await {
                 Ok(()) => {
                     let written = change.requests.into_iter().find(|w| w.request.id == id);

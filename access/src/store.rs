@@ -12,6 +12,8 @@ pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
 pub mod redis;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -21,6 +23,7 @@ pub use query::{AuditQuery, MAX_PAGE, Page, RequestQuery};
 
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::outbox::{Notification, Outcome};
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
@@ -129,6 +132,30 @@ pub trait Store: Send + Sync + 'static {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Takes up to `limit` pending notifications due at `now`, oldest due first, and leases
+    /// them until `now + lease`: until then no other claim returns them, on any instance. A
+    /// worker that dies mid-delivery costs a lease's delay, never the notification.
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Records the outcome of one attempt at delivering `item` (as claimed): delivered items
+    /// leave the outbox; given-up items stay as failed and their audit event is appended.
+    async fn finish_notification(
+        &self,
+        item: &Notification,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError>;
+
+    /// Notifications that were given up on, newest first.
+    async fn failed_notifications(&self, limit: usize) -> Result<Vec<Notification>, StoreError>;
+
+    /// Notifications waiting for delivery (the queue depth), counting no further than `cap`.
+    async fn pending_notifications(&self, cap: usize) -> Result<usize, StoreError>;
 
     /// Cheap reachability check for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

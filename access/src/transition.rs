@@ -17,11 +17,13 @@ use crate::time::{Timestamp, format_duration};
 pub const MAX_TEXT_LEN: usize = 2_000;
 
 /// A set of writes that must land together or not at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
     pub requests: Vec<RequestWrite>,
     pub grant_pointer: Option<GrantPointerUpdate>,
     pub audit: Vec<AuditEvent>,
+    /// Notifications announcing this change, committed with it (added by the service).
+    pub outbox: Vec<crate::outbox::Notification>,
 }
 
 /// A request to store, valid only if the stored version still equals `expected_version`
@@ -196,6 +198,7 @@ pub fn open(
         requests: vec![RequestWrite { request, expected_version: None }],
         grant_pointer: None,
         audit: vec![created],
+        outbox: Vec::new(),
     })
 }
 
@@ -255,6 +258,7 @@ pub fn approve(
             requests: vec![write(updated)],
             grant_pointer: None,
             audit: vec![event],
+            outbox: Vec::new(),
         });
     }
     let shortest = updated.approvals.iter().map(|v| v.duration).min().unwrap_or(duration);
@@ -310,6 +314,7 @@ fn grant_now(
             expected: current_grant.map(|(c, _)| c.id),
         }),
         audit,
+        outbox: Vec::new(),
     }
 }
 
@@ -325,7 +330,12 @@ pub fn deny(
     updated.state = RequestState::Denied { by: reviewer.clone(), at: ctx.now, note: note.clone() };
     let event =
         ctx.audit(&updated, Actor::User(reviewer.clone()), AuditAction::RequestDenied, note);
-    Ok(Change { requests: vec![write(updated)], grant_pointer: None, audit: vec![event] })
+    Ok(Change {
+        requests: vec![write(updated)],
+        grant_pointer: None,
+        audit: vec![event],
+        outbox: Vec::new(),
+    })
 }
 
 /// The requester withdraws a pending request.
@@ -344,7 +354,12 @@ pub fn cancel(
     let mut updated = request.clone();
     updated.state = RequestState::Cancelled { by: by.clone(), at: ctx.now };
     let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::RequestCancelled, "");
-    Ok(Change { requests: vec![write(updated)], grant_pointer: None, audit: vec![event] })
+    Ok(Change {
+        requests: vec![write(updated)],
+        grant_pointer: None,
+        audit: vec![event],
+        outbox: Vec::new(),
+    })
 }
 
 /// Ends an active grant now. Who may do so (an admin, or the user ending their own access) is
@@ -368,7 +383,12 @@ pub fn revoke(
         return Err(TransitionError::NotActive(status));
     };
     let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::GrantRevoked, note);
-    Ok(Change { requests: vec![write(updated)], grant_pointer: Some(pointer), audit: vec![event] })
+    Ok(Change {
+        requests: vec![write(updated)],
+        grant_pointer: Some(pointer),
+        audit: vec![event],
+        outbox: Vec::new(),
+    })
 }
 
 /// Records what the clock already decided: a pending request past its deadline timed out, an
@@ -385,7 +405,12 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
                 AuditAction::RequestTimedOut,
                 "nobody decided in time",
             );
-            Ok(Change { requests: vec![write(updated)], grant_pointer: None, audit: vec![event] })
+            Ok(Change {
+                requests: vec![write(updated)],
+                grant_pointer: None,
+                audit: vec![event],
+                outbox: Vec::new(),
+            })
         }
         (RequestState::Approved { grant }, Status::Expired) if grant.end.is_none() => {
             let at = grant.expires_at;
@@ -396,6 +421,7 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
                 requests: vec![write(updated)],
                 grant_pointer: Some(pointer),
                 audit: vec![event],
+                outbox: Vec::new(),
             })
         }
         _ => Err(TransitionError::NotDue),

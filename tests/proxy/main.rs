@@ -413,7 +413,7 @@ async fn short_grant(
     let change = Change {
         requests: vec![RequestWrite { request, expected_version: None }],
         grant_pointer: Some(GrantPointerUpdate::Set { grant: grant.clone(), expected: None }),
-        audit: vec![],
+        ..Change::default()
     };
     stack.store.commit(&change).await.unwrap();
     grant.expires_at

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -15,12 +16,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, param
 use tokio::sync::mpsc;
 
 use super::codec::{decode, encode, parse_request_id};
-use super::query::page_size;
+use super::query::{MAX_PAGE, page_size};
 use super::{
     AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError, events_of,
 };
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::outbox::{Delivery, Notification, Outcome};
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
@@ -192,18 +194,101 @@ fn commit_in(conn: &mut Connection, path: &Path, change: &Change) -> Result<(), 
         None => {}
     }
     for event in &change.audit {
+        insert_audit(&tx, path, event)?;
+    }
+    for item in &change.outbox {
         tx.execute(
-            "INSERT INTO audit (id, at, actor, resource, request_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                event.id.to_string(),
-                event.at.as_millis(),
-                event.actor.key(),
-                event.resource.as_str(),
-                event.request_id.to_string(),
-                encode(event),
-            ],
+            "INSERT INTO outbox (id, state, next_at, data) VALUES (?1, 'pending', ?2, ?3)",
+            params![item.id.to_string(), item.next_attempt_at.as_millis(), encode(item)],
         )
         .map_err(&err)?;
+    }
+    tx.commit().map_err(&err)
+}
+
+fn insert_audit(conn: &Connection, path: &Path, event: &AuditEvent) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit (id, at, actor, resource, request_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            event.id.to_string(),
+            event.at.as_millis(),
+            event.actor.key(),
+            event.resource.as_str(),
+            event.request_id.to_string(),
+            encode(event),
+        ],
+    )
+    .map_err(sqlite_error(path))?;
+    Ok(())
+}
+
+fn claim_in(
+    conn: &mut Connection,
+    path: &Path,
+    now: Timestamp,
+    lease: Duration,
+    limit: usize,
+) -> Result<Vec<Notification>, StoreError> {
+    let err = sqlite_error(path);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+    let mut items: Vec<Notification> = fetch_json(
+        &tx,
+        path,
+        &format!(
+            "SELECT id, data FROM outbox WHERE state = 'pending' AND next_at <= ?1
+             ORDER BY next_at, id LIMIT {}",
+            limit.min(MAX_PAGE)
+        ),
+        vec![Value::Integer(now.as_millis())],
+    )?;
+    let until = now.plus(lease).as_millis();
+    for item in &mut items {
+        tx.execute(
+            "UPDATE outbox SET next_at = ?1 WHERE id = ?2",
+            params![until, item.id.to_string()],
+        )
+        .map_err(&err)?;
+    }
+    tx.commit().map_err(&err)?;
+    Ok(items)
+}
+
+fn finish_in(
+    conn: &mut Connection,
+    path: &Path,
+    item: &Notification,
+    outcome: &Outcome,
+) -> Result<(), StoreError> {
+    let err = sqlite_error(path);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+    let id = item.id.to_string();
+    match outcome {
+        Outcome::Delivered => {
+            tx.execute("DELETE FROM outbox WHERE id = ?1", [&id]).map_err(&err)?;
+        }
+        Outcome::RetryAt { at, error } => {
+            let mut next = item.clone();
+            next.attempts += 1;
+            next.next_attempt_at = *at;
+            next.last_error = Some(error.clone());
+            tx.execute(
+                "UPDATE outbox SET next_at = ?1, data = ?2 WHERE id = ?3",
+                params![at.as_millis(), encode(&next), id],
+            )
+            .map_err(&err)?;
+        }
+        Outcome::GaveUp { at, error, audit } => {
+            let mut failed = item.clone();
+            failed.attempts += 1;
+            failed.last_error = Some(error.clone());
+            failed.delivery = Delivery::Failed { at: *at };
+            tx.execute(
+                "UPDATE outbox SET state = 'failed', data = ?1 WHERE id = ?2",
+                params![encode(&failed), id],
+            )
+            .map_err(&err)?;
+            insert_audit(&tx, path, audit)?;
+        }
     }
     tx.commit().map_err(&err)
 }
@@ -544,6 +629,56 @@ impl Store for EmbeddedStore {
                 )
                 .map_err(&err)?;
             Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.with_conn(move |conn, path| claim_in(conn, path, now, lease, limit)).await
+    }
+
+    async fn finish_notification(
+        &self,
+        item: &Notification,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        let (item, outcome) = (item.clone(), outcome.clone());
+        self.with_conn(move |conn, path| finish_in(conn, path, &item, &outcome)).await
+    }
+
+    async fn failed_notifications(&self, limit: usize) -> Result<Vec<Notification>, StoreError> {
+        self.with_conn(move |conn, path| {
+            fetch_json(
+                conn,
+                path,
+                &format!(
+                    "SELECT id, data FROM outbox WHERE state = 'failed' ORDER BY id DESC LIMIT {}",
+                    limit.min(MAX_PAGE)
+                ),
+                Vec::new(),
+            )
+        })
+        .await
+    }
+
+    async fn pending_notifications(&self, cap: usize) -> Result<usize, StoreError> {
+        self.with_conn(move |conn, path| {
+            let count: i64 = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' LIMIT {})",
+                        cap.min(i64::MAX as usize)
+                    ),
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(sqlite_error(path))?;
+            Ok(usize::try_from(count).unwrap_or(0))
         })
         .await
     }

@@ -15,6 +15,9 @@
 //! | `{P}:session:<session id>` | string, `PEXPIREAT` at expiry | session JSON |
 //! | `{P}:usessions:<user>` | set | the user's session ids (for "sign out everywhere") |
 //! | `{P}:claim:<key>` | string, `PXAT` | a single-use claim (handoff token id) |
+//! | `{P}:outbox:<notification id>` | string | an outbox notification JSON |
+//! | `{P}:outbox:due` | sorted set | pending notification ids scored by next attempt (ms); a claim moves the score to the lease's end (`redis/claim.lua`) |
+//! | `{P}:outbox:failed` | sorted set, score 0 | notifications given up on |
 //! | `{P}:events` | pub/sub channel | change events JSON |
 //!
 //! Commits run `redis/commit.lua`: version and grant-holder checks first, then every write,
@@ -35,10 +38,11 @@ use tokio::sync::mpsc;
 
 use self::keys::Keys;
 use super::codec::{decode, encode, parse_request_id};
-use super::query::page_size;
+use super::query::{MAX_PAGE, page_size};
 use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::outbox::{Notification, Outcome};
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
@@ -57,6 +61,7 @@ pub struct RedisStore {
     conn: ConnectionManager,
     keys: Keys,
     commit_script: Script,
+    claim_script: Script,
     /// The URL without credentials, for error messages.
     shown_url: String,
 }
@@ -93,6 +98,7 @@ impl RedisStore {
             conn,
             keys: Keys::new(prefix),
             commit_script: Script::new(include_str!("redis/commit.lua")),
+            claim_script: Script::new(include_str!("redis/claim.lua")),
             shown_url: shown_url.clone(),
         };
         store.ping().await?;
@@ -196,6 +202,35 @@ impl RedisStore {
         }
     }
 
+    /// The outbox items with these ids; ids whose item is gone (delivered meanwhile) are
+    /// skipped.
+    async fn notifications(&self, ids: &[String]) -> Result<Vec<Notification>, StoreError> {
+        let keys: Vec<String> = ids
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .map(|id| self.keys.notification(id))
+            .collect();
+        Ok(self.load_json::<Notification>(&keys, None).await?.into_iter().flatten().collect())
+    }
+
+    /// Runs a commit plan through `commit.lua`: all of it, or nothing on a conflict.
+    async fn run(&self, plan: plan::Plan) -> Result<(), StoreError> {
+        let mut invocation = self.commit_script.prepare_invoke();
+        for key in plan.keys() {
+            invocation.key(key);
+        }
+        invocation.arg(plan.to_json());
+        let outcome: String = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        match outcome.as_str() {
+            "ok" => Ok(()),
+            "conflict" => Err(StoreError::Conflict),
+            other => Err(StoreError::Unavailable(format!("unexpected commit reply {other:?}"))),
+        }
+    }
+
     /// Up to `want` requests matching `query` below its cursor, newest first, walking the
     /// narrowest index the query allows and filtering the rest in memory.
     async fn matching(
@@ -239,21 +274,7 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn commit(&self, change: &Change) -> Result<(), StoreError> {
-        let plan = plan::plan(&self.keys, change);
-        let mut invocation = self.commit_script.prepare_invoke();
-        for key in plan.keys() {
-            invocation.key(key);
-        }
-        invocation.arg(plan.to_json());
-        let outcome: String = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        match outcome.as_str() {
-            "ok" => Ok(()),
-            "conflict" => Err(StoreError::Conflict),
-            other => Err(StoreError::Unavailable(format!("unexpected commit reply {other:?}"))),
-        }
+        self.run(plan::plan(&self.keys, change)).await
     }
 
     async fn request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError> {
@@ -499,6 +520,58 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.unavailable(e))?;
         Ok(claimed.is_some())
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let ids: Vec<String> = self
+            .claim_script
+            .key(self.keys.outbox_due())
+            .arg(now.as_millis())
+            .arg(now.plus(lease).as_millis())
+            .arg(limit.min(MAX_PAGE))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        self.notifications(&ids).await
+    }
+
+    async fn finish_notification(
+        &self,
+        item: &Notification,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        self.run(plan::finish(&self.keys, item, outcome)).await
+    }
+
+    async fn failed_notifications(&self, limit: usize) -> Result<Vec<Notification>, StoreError> {
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.keys.outbox_failed())
+            .arg("+")
+            .arg("-")
+            .arg("BYLEX")
+            .arg("REV")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit.min(MAX_PAGE))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        self.notifications(&ids).await
+    }
+
+    async fn pending_notifications(&self, cap: usize) -> Result<usize, StoreError> {
+        let count: usize = self
+            .conn
+            .clone()
+            .zcard(self.keys.outbox_due())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        Ok(count.min(cap))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 //! `redis-server` on a free port and stop it when they end.
 
 mod fixture;
+mod outbox;
 mod queries;
 mod redis_only;
 mod sessions;
@@ -57,4 +58,9 @@ conformance! {
     sessions::signing_out_everywhere_ends_only_that_users_sessions,
     sessions::sessions_survive_a_restart,
     sessions::a_claim_holds_once_across_instances,
+    outbox::notifications_commit_with_their_change,
+    outbox::a_lease_keeps_other_workers_off_until_it_ends,
+    outbox::concurrent_workers_never_share_an_item,
+    outbox::retries_wait_and_giving_up_is_audited,
+    outbox::undelivered_notifications_survive_a_restart,
 }

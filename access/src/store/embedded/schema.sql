@@ -59,3 +59,12 @@ CREATE TABLE IF NOT EXISTS claims (
     key   TEXT PRIMARY KEY NOT NULL,
     until INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- The notification outbox: pending items by next attempt, failed ones kept for the admin page.
+CREATE TABLE IF NOT EXISTS outbox (
+    id      TEXT PRIMARY KEY NOT NULL,
+    state   TEXT NOT NULL,
+    next_at INTEGER NOT NULL,
+    data    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);

@@ -2,7 +2,7 @@
 //! Cluster hash tag, so all of jitgate's keys share one slot and a commit can touch any of
 //! them atomically in one script.
 
-use crate::ids::{AuditId, GroupName, RequestId, ResourceName, UserId};
+use crate::ids::{AuditId, GroupName, NotificationId, RequestId, ResourceName, UserId};
 use crate::request::Status;
 use crate::session::SessionId;
 
@@ -52,6 +52,22 @@ impl Keys {
     /// Sorted set: score the next deadline (ms), member the request id.
     pub(super) fn due(&self) -> String {
         format!("{}:due", self.base)
+    }
+
+    /// String: an outbox notification as JSON.
+    pub(super) fn notification(&self, id: NotificationId) -> String {
+        format!("{}:outbox:{id}", self.base)
+    }
+
+    /// Sorted set: pending notification ids scored by their next attempt (ms); a claim moves
+    /// the score to the lease's end.
+    pub(super) fn outbox_due(&self) -> String {
+        format!("{}:outbox:due", self.base)
+    }
+
+    /// Sorted set, scores 0: failed notification ids (lexical = time order).
+    pub(super) fn outbox_failed(&self) -> String {
+        format!("{}:outbox:failed", self.base)
     }
 
     /// String: the audit event as JSON.

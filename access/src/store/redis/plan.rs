@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::keys::Keys;
+use crate::outbox::{Delivery, Notification, Outcome};
 use crate::request::Status;
 use crate::store::codec::encode;
 use crate::store::events_of;
 use crate::transition::{Change, GrantPointerUpdate};
 
 #[derive(Default, Serialize)]
-pub(super) struct Plan {
+pub(crate) struct Plan {
     #[serde(skip)]
     keys: Vec<String>,
     #[serde(skip)]
@@ -133,8 +134,51 @@ pub(super) fn plan(keys: &Keys, change: &Change) -> Plan {
         plan.index(keys.audit_by_resource(&event.resource), id.clone());
         plan.index(keys.audit_by_request(event.request_id), id);
     }
+    for item in &change.outbox {
+        plan.op("SET", keys.notification(item.id), &[encode(item)]);
+        plan.op(
+            "ZADD",
+            keys.outbox_due(),
+            &[item.next_attempt_at.as_millis().to_string(), item.id.to_string()],
+        );
+    }
     for event in events_of(change) {
         plan.op("PUBLISH", keys.events(), &[encode(&event)]);
+    }
+    plan
+}
+
+/// The plan recording one delivery attempt's outcome (and, on giving up, its audit event).
+pub(super) fn finish(keys: &Keys, item: &Notification, outcome: &Outcome) -> Plan {
+    let audit = match outcome {
+        Outcome::GaveUp { audit, .. } => vec![audit.clone()],
+        _ => Vec::new(),
+    };
+    let mut plan = plan(keys, &Change { audit, ..Change::default() });
+    let id = item.id.to_string();
+    let key = keys.notification(item.id);
+    match outcome {
+        Outcome::Delivered => {
+            plan.op("DEL", key, &[]);
+            plan.op("ZREM", keys.outbox_due(), std::slice::from_ref(&id));
+        }
+        Outcome::RetryAt { at, error } => {
+            let mut next = item.clone();
+            next.attempts += 1;
+            next.next_attempt_at = *at;
+            next.last_error = Some(error.clone());
+            plan.op("SET", key, &[encode(&next)]);
+            plan.op("ZADD", keys.outbox_due(), &[at.as_millis().to_string(), id]);
+        }
+        Outcome::GaveUp { at, error, .. } => {
+            let mut failed = item.clone();
+            failed.attempts += 1;
+            failed.last_error = Some(error.clone());
+            failed.delivery = Delivery::Failed { at: *at };
+            plan.op("SET", key, &[encode(&failed)]);
+            plan.op("ZREM", keys.outbox_due(), std::slice::from_ref(&id));
+            plan.index(keys.outbox_failed(), id);
+        }
     }
     plan
 }

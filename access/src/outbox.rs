@@ -1,0 +1,223 @@
+//! The notification outbox: what must be told to whom, recorded in the same atomic commit as
+//! the state change it reports, so a crash between "approved" and "email sent" loses nothing.
+//!
+//! One item per event *and* target (one reviewer's mailbox, one webhook): a delivery that
+//! fails for one target is retried for that target alone and never re-sends to the others.
+//! Workers on any number of instances take items with [`crate::store::Store::claim_notifications`],
+//! which leases them, so two instances never hold the same item at once.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Actor, AuditAction, AuditEvent};
+use crate::ids::{IdGenerator, NotificationId, UserId};
+use crate::request::AccessRequest;
+use crate::time::Timestamp;
+
+/// What happened, in the terms notifications speak (the webhook event names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "request.created")]
+    RequestCreated,
+    #[serde(rename = "request.approved")]
+    RequestApproved,
+    #[serde(rename = "request.denied")]
+    RequestDenied,
+    #[serde(rename = "request.cancelled")]
+    RequestCancelled,
+    #[serde(rename = "request.timed_out")]
+    RequestTimedOut,
+    #[serde(rename = "grant.revoked")]
+    GrantRevoked,
+    #[serde(rename = "grant.expired")]
+    GrantExpired,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::RequestCreated,
+        EventKind::RequestApproved,
+        EventKind::RequestDenied,
+        EventKind::RequestCancelled,
+        EventKind::RequestTimedOut,
+        EventKind::GrantRevoked,
+        EventKind::GrantExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RequestCreated => "request.created",
+            EventKind::RequestApproved => "request.approved",
+            EventKind::RequestDenied => "request.denied",
+            EventKind::RequestCancelled => "request.cancelled",
+            EventKind::RequestTimedOut => "request.timed_out",
+            EventKind::GrantRevoked => "grant.revoked",
+            EventKind::GrantExpired => "grant.expired",
+        }
+    }
+
+    /// The event an audit action announces; intermediate steps (one approval of several, a
+    /// grant superseded by a newer one) announce nothing.
+    pub fn of(action: AuditAction) -> Option<Self> {
+        match action {
+            AuditAction::RequestCreated => Some(EventKind::RequestCreated),
+            AuditAction::RequestApproved => Some(EventKind::RequestApproved),
+            AuditAction::RequestDenied => Some(EventKind::RequestDenied),
+            AuditAction::RequestCancelled => Some(EventKind::RequestCancelled),
+            AuditAction::RequestTimedOut => Some(EventKind::RequestTimedOut),
+            AuditAction::GrantRevoked => Some(EventKind::GrantRevoked),
+            AuditAction::GrantExpired => Some(EventKind::GrantExpired),
+            AuditAction::ApprovalRecorded
+            | AuditAction::GrantSuperseded
+            | AuditAction::NotificationFailed => None,
+        }
+    }
+}
+
+/// An event with the request as it was right after it, so what is sent later describes the
+/// moment it reports, not whatever happened since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationEvent {
+    pub kind: EventKind,
+    pub at: Timestamp,
+    pub actor: Actor,
+    /// The reviewer's note, or the requester's reason for a new request.
+    pub note: String,
+    pub request: AccessRequest,
+}
+
+/// Where one notification goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "to")]
+pub enum Target {
+    Email(UserId),
+    /// A webhook by its configured name.
+    Webhook(String),
+}
+
+/// Where an item stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Delivery {
+    /// Waiting for its next attempt at `next_attempt_at`.
+    Pending,
+    /// Gave up after the last attempt; kept for the admin page.
+    Failed { at: Timestamp },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: NotificationId,
+    pub event: NotificationEvent,
+    pub target: Target,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub delivery: Delivery,
+}
+
+impl Notification {
+    pub fn new(id: NotificationId, event: NotificationEvent, target: Target) -> Self {
+        Self {
+            id,
+            next_attempt_at: event.at,
+            event,
+            target,
+            attempts: 0,
+            last_error: None,
+            delivery: Delivery::Pending,
+        }
+    }
+}
+
+/// What a worker reports after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered: the item leaves the outbox.
+    Delivered,
+    /// Failed; try again at `at`.
+    RetryAt { at: Timestamp, error: String },
+    /// Failed for the last time: the item stays as failed and the audit trail records it.
+    GaveUp { at: Timestamp, error: String, audit: AuditEvent },
+}
+
+/// Decides who hears about an event. Built from configuration by the notifications layer;
+/// the access workflow only asks.
+pub trait Routing: Send + Sync {
+    fn targets(&self, event: &NotificationEvent) -> Vec<Target>;
+}
+
+/// No notifications configured.
+pub struct Silent;
+
+impl Routing for Silent {
+    fn targets(&self, _: &NotificationEvent) -> Vec<Target> {
+        Vec::new()
+    }
+}
+
+/// Retry schedule: exponential from `first`, capped at `max`, for `attempts` tries in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub first: Duration,
+    pub max: Duration,
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    /// 5 s, 10 s, 20 s … capped at 10 min, 12 attempts: about an hour of outage survived.
+    fn default() -> Self {
+        Self { first: Duration::from_secs(5), max: Duration::from_secs(600), attempts: 12 }
+    }
+}
+
+impl Backoff {
+    /// The wait after failed attempt number `attempt` (1-based), or `None` when that was the last.
+    pub fn after(&self, attempt: u32) -> Option<Duration> {
+        if attempt >= self.attempts {
+            return None;
+        }
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        Some(self.first.saturating_mul(factor).min(self.max))
+    }
+}
+
+/// The outbox items a committed change must carry: one per announced event and target.
+pub fn items_for(
+    audit: &[AuditEvent],
+    requests: &[&AccessRequest],
+    routing: &dyn Routing,
+    ids: &IdGenerator,
+) -> Vec<Notification> {
+    let mut items = Vec::new();
+    for event in audit {
+        let Some(kind) = EventKind::of(event.action) else { continue };
+        let Some(request) = requests.iter().find(|r| r.id == event.request_id) else { continue };
+        let event = NotificationEvent {
+            kind,
+            at: event.at,
+            actor: event.actor.clone(),
+            note: event.note.clone(),
+            request: (*request).clone(),
+        };
+        for target in routing.targets(&event) {
+            let id = NotificationId::from(ids.next(event.at));
+            items.push(Notification::new(id, event.clone(), target));
+        }
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_stops() {
+        let backoff =
+            Backoff { first: Duration::from_secs(5), max: Duration::from_secs(30), attempts: 5 };
+        let waits: Vec<_> = (1..=5).map(|n| backoff.after(n).map(|d| d.as_secs())).collect();
+        assert_eq!(waits, vec![Some(5), Some(10), Some(20), Some(30), None]);
+    }
+}
