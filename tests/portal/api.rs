@@ -6,20 +6,6 @@ use serde_json::{Value, json};
 
 use crate::site::{self, Site};
 
-async fn signed_in(site: &Site, email: &str) -> reqwest::Client {
-    let browser = site.browser();
-    let form = browser
-        .get(site.url("access", "/auth/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    site.sign_in(&browser, email, &form).await;
-    browser
-}
-
 /// The CSRF token the API hands a session caller.
 async fn csrf(site: &Site, browser: &reqwest::Client) -> String {
     let me: Value =
@@ -64,7 +50,7 @@ async fn the_api_runs_request_review_and_revoke_with_csrf_and_stable_errors() {
     let (status, body) = get(&site, &anonymous, "/api/v1/requests").await;
     assert_eq!((status, code(&body)), (401, "unauthenticated"));
 
-    let alice = signed_in(&site, "alice@example.com").await;
+    let alice = site.signed_in("alice@example.com").await;
     let token = csrf(&site, &alice).await;
     let ask = json!({ "resource": "app", "reason": "=HYPERLINK(\"http://x\") <b>bold</b>", "duration": "1h" });
     let (status, body) = post(&site, &alice, "/api/v1/requests", None, ask.clone()).await;
@@ -99,7 +85,7 @@ async fn the_api_runs_request_review_and_revoke_with_csrf_and_stable_errors() {
     assert_eq!(status, 403, "alice reviews nothing: {body}");
 
     // Carol reviews, and asked for access herself: she may not approve her own.
-    let carol = signed_in(&site, "carol@example.com").await;
+    let carol = site.signed_in("carol@example.com").await;
     let carol_token = csrf(&site, &carol).await;
     let (_, own) = post(
         &site,

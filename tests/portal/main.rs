@@ -3,6 +3,7 @@
 //! cookies per host the way a browser does.
 
 mod api;
+mod decisions;
 mod oidc;
 mod signin;
 mod site;

@@ -72,6 +72,7 @@ impl Site {
             ("bob@example.com", "sre"),
             ("alice@example.com", "dev"),
             ("carol@example.com", "security\", \"dev"),
+            ("dave@example.com", "security"),
         ]
         .iter()
         .map(|(email, groups)| {
@@ -116,6 +117,19 @@ group = "sre"
 approval = "auto"
 durations = ["15m", "1h"]
 max_duration = "1h"
+
+[[resource]]
+name = "vault"
+host = "vault.localhost:{port}"
+upstreams = ["{upstream}"]
+
+[resource.policy]
+durations = ["1h"]
+approval = "manual"
+approvals_needed = 2
+
+[[resource.assignment]]
+group = "dev"
 "#,
             upstream = upstream.url(),
             identity = identity(port).unwrap_or_else(|| {
@@ -167,8 +181,18 @@ max_duration = "1h"
             )]))
             .resolve("access.localhost", loopback)
             .resolve("app.localhost", loopback)
+            .resolve("vault.localhost", loopback)
             .build()
             .unwrap()
+    }
+
+    /// A fresh browser signed in as `email` through the local sign-in form.
+    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+        let browser = self.browser();
+        let url = self.url("access", "/auth/sign-in");
+        let form = browser.get(url).send().await.unwrap().text().await.unwrap();
+        self.sign_in(&browser, email, &form).await;
+        browser
     }
 
     /// Submits the sign-in form in `form_html` as `email`; the response after redirects.
