@@ -5,6 +5,7 @@
 mod api;
 mod decisions;
 mod oidc;
+mod review;
 mod signin;
 mod site;
 
