@@ -207,6 +207,8 @@ async fn the_vault_opens_only_after_two_different_reviewers_approve() {
     let after = first.text().await.unwrap();
     let listed = row(&after, &id).expect("one approval of two: still in the Pending tab");
     assert!(listed.contains(&pill("pending")), "{listed}");
+    assert!(listed.contains("approved by carol@example.com (1 of 2)"), "progress: {listed}");
+    assert!(!listed.contains(&format!("/review/{id}/approve")), "no second approve for carol");
 
     let status = page(&site, &alice, &format!("/requests/{id}")).await;
     assert!(status.contains("Waiting for approval") && status.contains(&pill("pending")));
@@ -226,6 +228,7 @@ async fn the_vault_opens_only_after_two_different_reviewers_approve() {
     let listed = row(&dashboard, &id).expect("pending on dave's dashboard too");
     assert!(listed.contains(&pill("pending")), "{listed}");
     assert!(listed.contains(&format!("/review/{id}/approve")), "dave may add the second");
+    assert!(listed.contains("(1 of 2)"), "{listed}");
     let second = decide(&site, &dave, &id, "approve", Some(&csrf_of(&dashboard)), "").await;
     assert_eq!(second.status(), 200);
     assert!(row(&second.text().await.unwrap(), &id).is_none(), "no longer pending");

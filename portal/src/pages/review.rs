@@ -111,9 +111,16 @@ struct Dashboard {
     next: Option<String>,
 }
 
-fn managed_by(request: &AccessRequest) -> String {
+/// Who decided, or for a request still collecting approvals, who approved so far ("1 of 2").
+fn managed_by(request: &AccessRequest, needed: Option<u32>) -> String {
     match &request.state {
-        RequestState::Pending => String::new(),
+        RequestState::Pending if request.approvals.is_empty() => String::new(),
+        RequestState::Pending => {
+            let names: Vec<String> =
+                request.approvals.iter().map(|v| v.reviewer.to_string()).collect();
+            let of = needed.map(|n| format!(" of {n}")).unwrap_or_default();
+            format!("approved by {} ({}{of})", names.join(", "), names.len())
+        }
         RequestState::Approved { .. } => {
             let names: Vec<String> =
                 request.approvals.iter().map(|v| v.reviewer.to_string()).collect();
@@ -156,6 +163,10 @@ impl Portal {
                 _ => None,
             }
         });
+        let needed = policy.as_ref().map(|p| p.approvals_needed());
+        // Their approval is recorded; only other reviewers can add the rest.
+        let approved_already =
+            request.approvals.iter().any(|v| v.reviewer == viewer.identity().user);
         let mut durations: Vec<Duration> = policy.map(|p| p.durations.clone()).unwrap_or_default();
         if !durations.contains(&request.requested_duration) {
             durations.push(request.requested_duration);
@@ -169,7 +180,7 @@ impl Portal {
             requested_at: request.created_at.to_string(),
             status: status.as_str().to_owned(),
             reason: request.reason.clone(),
-            managed_by: managed_by(request),
+            managed_by: managed_by(request, needed),
             time_left: match (&request.state, status) {
                 (RequestState::Approved { grant }, Status::Active) => {
                     time_left(grant.expires_at, now)
@@ -180,7 +191,7 @@ impl Portal {
                 _ => String::new(),
             },
             duration: format_duration(request.requested_duration),
-            can_decide: may_review && status == Status::Pending,
+            can_decide: may_review && status == Status::Pending && !approved_already,
             can_revoke: may_review && status == Status::Active,
             own,
             durations: durations
