@@ -166,9 +166,9 @@ pub struct Backoff {
 }
 
 impl Default for Backoff {
-    /// 5 s, 10 s, 20 s … capped at 10 min, 12 attempts: about an hour of outage survived.
+    /// 2 s, 4 s, 8 s … capped at 10 min, 12 attempts: about 37 minutes of outage survived.
     fn default() -> Self {
-        Self { first: Duration::from_secs(5), max: Duration::from_secs(600), attempts: 12 }
+        Self { first: Duration::from_secs(2), max: Duration::from_secs(600), attempts: 12 }
     }
 }
 

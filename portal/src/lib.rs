@@ -10,6 +10,7 @@ mod audit_filter;
 mod csrf;
 mod error;
 mod export;
+pub mod notify;
 mod pages;
 mod return_to;
 mod security;

@@ -14,10 +14,13 @@ use anyhow::{Context, bail};
 use jitgate_access::assertion::AssertionSigner;
 use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{Config, HttpsListener, StoreConfig};
+use jitgate_access::config::{Config, HttpsListener, IdentityConfig, StoreConfig};
+use jitgate_access::outbox::{Backoff, Routing};
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
+use jitgate_portal::notify::Notifier;
+use jitgate_portal::notify::routing::ConfigRouting;
 use jitgate_portal::{Portal, PortalSettings};
 use jitgate_proxy::{
     AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
@@ -142,8 +145,17 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let cache = Arc::new(AccessCache::new(store.clone(), metrics.clone()));
     runtime.spawn(cache.clone().follow_changes());
     let policies = Arc::new(config.policy_set());
-    let workflow = AccessService::new(store.clone(), clock.clone(), policies.clone());
+    let users = match &config.identity {
+        IdentityConfig::Local { users, .. } => users.clone(),
+        IdentityConfig::Oidc { .. } => Vec::new(),
+    };
+    let routing: Arc<dyn Routing> = Arc::new(ConfigRouting::new(Arc::new(config.clone()), users));
+    let workflow = AccessService::new(store.clone(), clock.clone(), policies.clone())
+        .with_routing(routing.clone());
     runtime.spawn(sweep_forever(workflow));
+    let notifier = Notifier::new(&config, store.clone(), clock.clone(), Backoff::default())
+        .map_err(|error| anyhow::anyhow!("notifications: {error}"))?;
+    runtime.spawn(notifier.run());
 
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
@@ -152,7 +164,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let idp_keys = bearer.as_ref().map(|verifier| verifier.keys().clone());
     let portal = runtime.block_on(start_portal(
         &config,
-        AccessService::new(store, clock.clone(), policies),
+        AccessService::new(store, clock.clone(), policies).with_routing(routing),
         clock.clone(),
         signer.jwks(),
         bearer,

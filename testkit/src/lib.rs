@@ -3,6 +3,7 @@
 //! what went over the wire; and a real OpenID provider.
 
 pub mod http;
+pub mod notify;
 pub mod oidc;
 mod redis_server;
 pub mod upstream;

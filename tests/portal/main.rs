@@ -4,6 +4,7 @@
 
 mod api;
 mod decisions;
+mod notify;
 mod oidc;
 mod review;
 mod signin;

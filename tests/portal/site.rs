@@ -13,8 +13,8 @@ pub const PASSWORD: &str = "portal-test-password";
 pub struct Site {
     pub port: u16,
     _upstream: EchoUpstream,
-    _dir: tempfile::TempDir,
-    _process: Child,
+    dir: tempfile::TempDir,
+    process: Child,
 }
 
 /// The value of the first hidden input named `name` in `html`.
@@ -64,6 +64,19 @@ impl Site {
     }
 
     pub async fn start_on(port: u16, identity: impl FnOnce(u16) -> Option<String>) -> Self {
+        Self::start_full(port, identity, "").await
+    }
+
+    /// A site whose config ends with `extra` (e.g. `[smtp]` and `[[webhook]]` sections).
+    pub async fn start_with_extra(extra: &str) -> Self {
+        Self::start_full(free_port(), |_| None, extra).await
+    }
+
+    async fn start_full(
+        port: u16,
+        identity: impl FnOnce(u16) -> Option<String>,
+        extra: &str,
+    ) -> Self {
         let upstream = EchoUpstream::start().await;
         let dir = tempfile::tempdir().unwrap();
         let hashed = hash(PASSWORD);
@@ -130,6 +143,8 @@ approvals_needed = 2
 
 [[resource.assignment]]
 group = "dev"
+
+{extra}
 "#,
             upstream = upstream.url(),
             identity = identity(port).unwrap_or_else(|| {
@@ -138,19 +153,19 @@ group = "dev"
         );
         std::fs::write(dir.path().join("secret"), "portal-test-secret-0123456789abcdefghij")
             .unwrap();
-        let path = dir.path().join("jitgate.toml");
-        std::fs::write(&path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("jitgate.log")).unwrap();
-        let process = Command::new(env!("CARGO_BIN_EXE_jitgate"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        std::fs::write(dir.path().join("jitgate.toml"), config).unwrap();
+        let process = spawn(dir.path());
         wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
-        Self { port, _upstream: upstream, _dir: dir, _process: process }
+        Self { port, _upstream: upstream, dir, process }
+    }
+
+    /// Kills jitgate (no graceful shutdown: a crash) and starts it again on the same config
+    /// and store.
+    pub async fn restart(&mut self) {
+        let _ = self.process.kill().await;
+        self.process = spawn(self.dir.path());
+        let port = self.port;
+        wait_until("jitgate to listen again", Duration::from_secs(20), || listening(port)).await;
     }
 
     pub fn url(&self, host: &str, path: &str) -> String {
@@ -219,11 +234,27 @@ group = "dev"
     }
 }
 
+fn spawn(dir: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("jitgate.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_jitgate"))
+        .args(["serve", "--config"])
+        .arg(dir.join("jitgate.toml"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 impl Drop for Site {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let log =
-                std::fs::read_to_string(self._dir.path().join("jitgate.log")).unwrap_or_default();
+                std::fs::read_to_string(self.dir.path().join("jitgate.log")).unwrap_or_default();
             eprintln!("--- jitgate log ---\n{log}");
         }
     }

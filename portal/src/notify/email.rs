@@ -1,0 +1,65 @@
+//! Email over SMTP with lettre: TLS none, STARTTLS or implicit TLS, optional login, a text and
+//! an HTML part. The outbox item's id becomes the Message-ID, so a retried send that did go
+//! through the first time is recognisable as the same message.
+
+use std::time::Duration;
+
+use askama::Template;
+use jitgate_access::config::{SmtpConfig, SmtpTls};
+use jitgate_access::ids::{NotificationId, UserId};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::message::Message;
+
+/// How long one SMTP conversation may take.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Template)]
+#[template(path = "email.html")]
+struct HtmlBody<'a> {
+    message: &'a Message,
+}
+
+pub struct EmailSender {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl EmailSender {
+    pub fn new(config: &SmtpConfig) -> Result<Self, String> {
+        let builder = match config.tls {
+            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
+            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
+                .map_err(|e| format!("smtp {}: {e}", config.host))?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
+                .map_err(|e| format!("smtp {}: {e}", config.host))?,
+        };
+        let mut builder = builder.port(config.port).timeout(Some(TIMEOUT));
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
+        }
+        let from = config.from.parse().map_err(|e| format!("smtp.from {:?}: {e}", config.from))?;
+        Ok(Self { transport: builder.build(), from })
+    }
+
+    pub async fn send(
+        &self,
+        id: NotificationId,
+        to: &UserId,
+        message: &Message,
+    ) -> Result<(), String> {
+        let html = HtmlBody { message }.render().map_err(|e| format!("email template: {e}"))?;
+        let to: Mailbox = to.as_str().parse().map_err(|e| format!("address {to}: {e}"))?;
+        let email = lettre::Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&message.subject)
+            .message_id(Some(format!("<{id}@jitgate>")))
+            .multipart(MultiPart::alternative_plain_html(message.text(), html))
+            .map_err(|e| format!("building the email: {e}"))?;
+        self.transport.send(email).await.map(|_| ()).map_err(|e| format!("smtp: {e}"))
+    }
+}

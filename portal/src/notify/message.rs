@@ -1,0 +1,97 @@
+//! What a notification says, independent of how it travels: a subject, a sentence, the facts
+//! and a link. Email (text and HTML) and Slack render this one description, so the channels
+//! never disagree.
+
+use jitgate_access::outbox::{EventKind, NotificationEvent};
+use jitgate_access::request::RequestState;
+use jitgate_access::time::format_duration;
+
+pub struct Message {
+    pub subject: String,
+    pub headline: String,
+    pub facts: Vec<(&'static str, String)>,
+    /// Where to act or read more: the review page for reviewers, the request page otherwise.
+    pub link: (&'static str, String),
+}
+
+impl Message {
+    pub fn of(event: &NotificationEvent, portal_url: &str) -> Self {
+        let request = &event.request;
+        let (user, resource) = (request.requester.as_str(), request.resource.as_str());
+        let portal = portal_url.trim_end_matches('/');
+        let page = format!("{portal}/requests/{}", request.id);
+        let review = format!("{portal}/review?tab=pending&resource={resource}#r-{}", request.id);
+        let by = event.actor.key().to_owned();
+        let mut facts = vec![("User", user.to_owned()), ("Resource", resource.to_owned())];
+        let (subject, headline, link) = match event.kind {
+            EventKind::RequestCreated => {
+                facts.push(("Reason", request.reason.clone()));
+                facts.push(("Duration", format_duration(request.requested_duration)));
+                facts.push(("Requested at", request.created_at.to_string()));
+                (
+                    format!("Access request: {user} → {resource}"),
+                    format!("{user} asks for access to {resource}."),
+                    ("Review the request", review),
+                )
+            }
+            EventKind::RequestApproved => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                let approvers: Vec<&str> =
+                    request.approvals.iter().map(|v| v.reviewer.as_str()).collect();
+                facts.push(("Approved by", approvers.join(", ")));
+                (
+                    format!("Approved: your access to {resource}"),
+                    format!("Your request for {resource} was approved."),
+                    ("Open your request", page),
+                )
+            }
+            EventKind::RequestDenied => {
+                facts.push(("Denied by", by));
+                facts.push(("Note", event.note.clone()));
+                (
+                    format!("Denied: your access to {resource}"),
+                    format!("Your request for {resource} was denied."),
+                    ("Open your request", page),
+                )
+            }
+            EventKind::RequestCancelled => (
+                format!("Cancelled: {user} → {resource}"),
+                format!("{user} cancelled their request for {resource}."),
+                ("Open the request", page),
+            ),
+            EventKind::RequestTimedOut => (
+                format!("Timed out: your access to {resource}"),
+                format!("Nobody decided on your request for {resource} in time."),
+                ("Open your request", page),
+            ),
+            EventKind::GrantRevoked => {
+                facts.push(("Revoked by", by));
+                facts.push(("Note", event.note.clone()));
+                (
+                    format!("Revoked: your access to {resource}"),
+                    format!("Your access to {resource} was revoked."),
+                    ("Open your request", page),
+                )
+            }
+            EventKind::GrantExpired => (
+                format!("Expired: {user} → {resource}"),
+                format!("{user}'s access to {resource} expired."),
+                ("Open the request", page),
+            ),
+        };
+        facts.retain(|(_, value)| !value.is_empty());
+        Self { subject, headline, facts, link }
+    }
+
+    /// Plain text: the email's text part and the Slack message.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}\n\n", self.headline);
+        for (label, value) in &self.facts {
+            out.push_str(&format!("{label}: {value}\n"));
+        }
+        out.push_str(&format!("\n{}: {}\n", self.link.0, self.link.1));
+        out
+    }
+}

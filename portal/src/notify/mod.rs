@@ -1,0 +1,141 @@
+//! Delivering the outbox: a worker claims due notifications from the store (leased, so
+//! several instances share the work without sending anything twice), sends each by email or
+//! webhook, and records the outcome: delivered, retry later with exponential backoff, or
+//! given up after the last attempt (kept for the admin page and written to the audit trail).
+
+pub mod email;
+mod message;
+pub mod routing;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jitgate_access::audit::{Actor, AuditAction, AuditEvent};
+use jitgate_access::clock::Clock;
+use jitgate_access::config::Config;
+use jitgate_access::ids::{AuditId, IdGenerator};
+use jitgate_access::outbox::{Backoff, Notification, Outcome, Target};
+use jitgate_access::store::Store;
+
+use self::email::EmailSender;
+use self::message::Message;
+use self::webhook::WebhookSender;
+
+/// How long a claimed item is this worker's before another may take it over.
+const LEASE: Duration = Duration::from_secs(120);
+/// Items claimed per round.
+const BATCH: usize = 20;
+/// Pause between rounds when the outbox is empty or the store is down.
+const IDLE: Duration = Duration::from_millis(500);
+
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    portal_url: String,
+    email: Option<EmailSender>,
+    webhooks: HashMap<String, WebhookSender>,
+    backoff: Backoff,
+    ids: IdGenerator,
+}
+
+impl Notifier {
+    pub fn new(
+        config: &Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        backoff: Backoff,
+    ) -> Result<Self, String> {
+        let email = config.smtp.as_ref().map(EmailSender::new).transpose()?;
+        let webhooks = config
+            .webhooks
+            .iter()
+            .map(|w| Ok((w.name.clone(), WebhookSender::new(w.clone())?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            store,
+            clock,
+            portal_url: config.server.portal_url.clone(),
+            email,
+            webhooks,
+            backoff,
+            ids: IdGenerator::new(),
+        })
+    }
+
+    /// Delivers forever; never returns.
+    pub async fn run(self) {
+        loop {
+            match self.round().await {
+                Ok(0) => tokio::time::sleep(IDLE).await,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "notifications: the store is unavailable");
+                    tokio::time::sleep(IDLE).await;
+                }
+            }
+        }
+    }
+
+    /// One claim-and-deliver round; how many items it handled.
+    pub async fn round(&self) -> Result<usize, jitgate_access::store::StoreError> {
+        let items = self.store.claim_notifications(self.clock.now(), LEASE, BATCH).await?;
+        for item in &items {
+            let outcome = self.attempt(item).await;
+            self.store.finish_notification(item, &outcome).await?;
+        }
+        Ok(items.len())
+    }
+
+    async fn attempt(&self, item: &Notification) -> Outcome {
+        let message = Message::of(&item.event, &self.portal_url);
+        let sent = match &item.target {
+            Target::Email(to) => match &self.email {
+                Some(sender) => sender.send(item.id, to, &message).await,
+                None => Err("email is no longer configured".into()),
+            },
+            Target::Webhook(name) => match self.webhooks.get(name) {
+                Some(sender) => sender.send(item.id, &item.event, &message, self.clock.now()).await,
+                None => Err(format!("webhook {name} is no longer configured")),
+            },
+        };
+        let now = self.clock.now();
+        let error = match sent {
+            Ok(()) => {
+                tracing::info!(id = %item.id, target = ?item.target, kind = item.event.kind.as_str(), "notification delivered");
+                return Outcome::Delivered;
+            }
+            Err(error) => error,
+        };
+        let attempt = item.attempts + 1;
+        match self.backoff.after(attempt) {
+            Some(wait) => {
+                tracing::warn!(id = %item.id, attempt, %error, "notification failed; will retry");
+                Outcome::RetryAt { at: now.plus(wait), error }
+            }
+            None => {
+                tracing::error!(id = %item.id, attempt, %error, "notification failed for good");
+                let target = match &item.target {
+                    Target::Email(to) => format!("email to {to}"),
+                    Target::Webhook(name) => format!("webhook {name}"),
+                };
+                let audit = AuditEvent {
+                    id: AuditId::from(self.ids.next(now)),
+                    at: now,
+                    actor: Actor::System,
+                    action: AuditAction::NotificationFailed,
+                    subject: item.event.request.requester.clone(),
+                    resource: item.event.request.resource.clone(),
+                    request_id: item.event.request.id,
+                    note: format!(
+                        "{} ({}) after {attempt} attempts: {error}",
+                        target,
+                        item.event.kind.as_str()
+                    ),
+                };
+                Outcome::GaveUp { at: now, error, audit }
+            }
+        }
+    }
+}

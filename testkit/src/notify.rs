@@ -1,0 +1,133 @@
+//! Real receivers for notifications: an SMTP server (`aiosmtpd` from Debian, delivering into a
+//! Maildir) and an HTTP webhook endpoint (Python's `http.server`), each recording what it got
+//! for the test to read.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// An SMTP server on a fixed port that can be stopped and started again (an outage).
+pub struct SmtpServer {
+    pub port: u16,
+    maildir: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self {
+            port: crate::free_port(),
+            maildir: dir.path().join("maildir"),
+            child: None,
+            _dir: dir,
+        };
+        server.resume().await;
+        server
+    }
+
+    /// Starts the server (again) on its port.
+    pub async fn resume(&mut self) {
+        let child = Command::new("aiosmtpd")
+            .args(["-n", "-l", &format!("127.0.0.1:{}", self.port)])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&self.maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("aiosmtpd runs (scripts/test installs python3-aiosmtpd)");
+        self.child = Some(child);
+        let port = self.port;
+        crate::wait_until("the SMTP server to listen", Duration::from_secs(10), || {
+            crate::listening(port)
+        })
+        .await;
+    }
+
+    /// Stops the server: connections are refused until [`SmtpServer::resume`].
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Every message received so far, as raw RFC 5322 text, in no particular order.
+    pub fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) else { continue };
+            for entry in entries.flatten() {
+                if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                    out.push(text);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One POST the webhook receiver got.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Received {
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+}
+
+pub struct WebhookReceiver {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    _child: Child,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let script = dir.path().join("webhook_receiver.py");
+        std::fs::write(&script, include_str!("webhook_receiver.py")).expect("write the script");
+        let port = crate::free_port();
+        let child = Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs the webhook receiver");
+        crate::wait_until("the webhook receiver to listen", Duration::from_secs(10), || {
+            crate::listening(port)
+        })
+        .await;
+        Self { port, dir, _child: child }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Makes every following POST answer `status` (and not be recorded unless 200).
+    pub fn answer(&self, status: u16) {
+        std::fs::write(self.dir.path().join("status"), status.to_string()).expect("status file");
+    }
+
+    /// What was received, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("receiver dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|text| serde_json::from_str(&text).ok())
+            .collect()
+    }
+}

@@ -1,0 +1,218 @@
+//! Notifications end to end: the real binary mails reviewers through a real SMTP server
+//! (aiosmtpd) and calls a real webhook endpoint, through the durable outbox: an SMTP outage
+//! delays mail without losing it, and a crash with mail undelivered sends each exactly once.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use jitgate_testkit::notify::{Received, SmtpServer, WebhookReceiver};
+use jitgate_testkit::wait_until;
+use reqwest::Client;
+use sha2::Sha256;
+
+use crate::site::{Site, csrf_of};
+
+const SECRET: &str = "webhook-test-secret";
+/// How old a webhook timestamp may be before the receiver refuses it as a replay.
+const TOLERANCE_SECS: i64 = 300;
+
+async fn site(smtp: &SmtpServer, hook: &WebhookReceiver) -> Site {
+    Site::start_with_extra(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"\n\n\
+         [[webhook]]\nname = \"siem\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"request.created\", \"request.approved\"]\n",
+        smtp.port,
+        hook.url("/hooks/jitgate"),
+    ))
+    .await
+}
+
+/// What a receiver does with a delivery: the signature must cover this timestamp and body,
+/// and the timestamp must be recent.
+fn verify(received: &Received, now: i64) -> Result<(), &'static str> {
+    let timestamp: i64 =
+        received.headers["x-jitgate-timestamp"].parse().map_err(|_| "timestamp")?;
+    if (now - timestamp).abs() > TOLERANCE_SECS {
+        return Err("stale timestamp: a replay");
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{}", received.body).as_bytes());
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    if received.headers["x-jitgate-signature"] == format!("sha256={expected}") {
+        Ok(())
+    } else {
+        Err("bad signature")
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Alice asks for `app` (manual approval); the request id.
+async fn ask(site: &Site, alice: &Client, reason: &str) -> String {
+    let form =
+        alice.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let pending = alice
+        .post(site.url("access", "/request/app"))
+        .form(&[
+            ("csrf", csrf_of(&form).as_str()),
+            ("rd", ""),
+            ("duration", "3600"),
+            ("reason", reason),
+        ])
+        .send()
+        .await
+        .unwrap();
+    pending.url().path().trim_start_matches("/requests/").to_owned()
+}
+
+async fn decide(site: &Site, reviewer: &Client, id: &str, action: &str, note: &str) {
+    let dashboard =
+        reviewer.get(site.url("access", "/review")).send().await.unwrap().text().await.unwrap();
+    let done = reviewer
+        .post(site.url("access", &format!("/review/{id}/{action}")))
+        .form(&[("csrf", csrf_of(&dashboard).as_str()), ("duration", "3600"), ("note", note)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+}
+
+fn to(message: &str) -> &str {
+    message.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or("")
+}
+
+fn mails_to<'a>(messages: &'a [String], who: &str, subject: &str) -> Vec<&'a String> {
+    messages.iter().filter(|m| to(m).contains(who) && m.contains(subject)).collect()
+}
+
+async fn arrives(smtp: &SmtpServer, what: &str, count: usize, pick: impl Fn(&[String]) -> usize) {
+    wait_until(what, Duration::from_secs(30), || {
+        let n = pick(&smtp.messages());
+        async move { n >= count }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let site = site(&smtp, &hook).await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = ask(&site, &alice, "rotate the <b>certs</b>").await;
+
+    // The reviewers of `app` are the global reviewers: carol and dave (not alice, not bob).
+    arrives(&smtp, "the reviewers' mail", 2, |m| mails_to(m, "", "Access request").len()).await;
+    let messages = smtp.messages();
+    for reviewer in ["carol@example.com", "dave@example.com"] {
+        let mine = mails_to(&messages, reviewer, "Access request: alice@example.com");
+        assert_eq!(mine.len(), 1, "one mail to {reviewer}");
+        let mail = mine[0];
+        assert!(mail.contains(&format!("#r-{id}")), "a direct link to the request: {mail}");
+        assert!(mail.contains("rotate the <b>certs</b>"), "the reason, in the text part");
+        assert!(
+            mail.contains("rotate the &lt;b&gt;certs&lt;/b&gt;") || mail.contains("&#60;b&#62;"),
+            "escaped in HTML: {mail}"
+        );
+        assert!(mail.contains("Message-ID: <"), "an idempotency key");
+    }
+    assert!(mails_to(&messages, "alice@example.com", "").is_empty(), "the requester is not asked");
+
+    let carol = site.signed_in("carol@example.com").await;
+    decide(&site, &carol, &id, "approve", "").await;
+    arrives(&smtp, "alice's approval mail", 1, |m| {
+        mails_to(m, "alice@example.com", "Approved").len()
+    })
+    .await;
+    let approval =
+        smtp.messages().into_iter().find(|m| to(m).contains("alice@example.com")).unwrap();
+    assert!(approval.contains("carol@example.com"), "who approved: {approval}");
+
+    let second = ask(&site, &alice, "again").await;
+    decide(&site, &carol, &second, "deny", "not twice").await;
+    arrives(&smtp, "alice's denial mail", 1, |m| mails_to(m, "alice@example.com", "Denied").len())
+        .await;
+    let denial = smtp.messages().into_iter().find(|m| m.contains("Denied:")).unwrap();
+    assert!(denial.contains("not twice"), "the note: {denial}");
+
+    // The webhook got what it subscribed to, signed.
+    wait_until("three webhook deliveries", Duration::from_secs(30), || {
+        let n = hook.received().len();
+        async move { n >= 3 }
+    })
+    .await;
+    let received = hook.received();
+    let kinds: Vec<String> = received
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["request.created", "request.approved", "request.created"],
+        "denials are not subscribed"
+    );
+    let first: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(first["request"]["id"], id.as_str());
+    assert_eq!(first["user"], "alice@example.com");
+    assert_eq!(
+        first["id"],
+        received[0].headers["x-jitgate-delivery"].as_str(),
+        "idempotency key in the header"
+    );
+    for delivery in &received {
+        assert_eq!(verify(delivery, unix_now()), Ok(()), "{delivery:?}");
+    }
+    let mut altered = received[0].clone();
+    altered.body = altered.body.replace("alice@example.com", "mallory@example.com");
+    assert_eq!(verify(&altered, unix_now()), Err("bad signature"));
+    assert_eq!(
+        verify(&received[0], unix_now() + TOLERANCE_SECS + 60),
+        Err("stale timestamp: a replay")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_waits_out_an_smtp_outage_and_a_crash_and_goes_out_once() {
+    let mut smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let mut site = site(&smtp, &hook).await;
+    smtp.stop().await;
+    hook.answer(503);
+    let alice = site.signed_in("alice@example.com").await;
+    let id = ask(&site, &alice, "during the outage").await;
+
+    // jitgate crashes with the mail still undelivered, and comes back.
+    site.restart().await;
+    smtp.resume().await;
+    hook.answer(200);
+    arrives(&smtp, "the mail after the outage", 2, |m| mails_to(m, "", "Access request").len())
+        .await;
+    wait_until("the webhook after the outage", Duration::from_secs(30), || {
+        let n = hook.received().len();
+        async move { n >= 1 }
+    })
+    .await;
+
+    // A later event goes through the same queue behind them; by the time it arrives, any
+    // duplicate of the earlier mail would have too.
+    let carol = site.signed_in("carol@example.com").await;
+    decide(&site, &carol, &id, "deny", "later").await;
+    arrives(&smtp, "the denial", 1, |m| mails_to(m, "alice@example.com", "Denied").len()).await;
+    let messages = smtp.messages();
+    for reviewer in ["carol@example.com", "dave@example.com"] {
+        assert_eq!(
+            mails_to(&messages, reviewer, "Access request").len(),
+            1,
+            "exactly once to {reviewer}"
+        );
+    }
+    let created: Vec<_> =
+        hook.received().into_iter().filter(|r| r.body.contains("request.created")).collect();
+    assert_eq!(created.len(), 1, "the webhook too, exactly once");
+}
