@@ -103,6 +103,7 @@ impl Portal {
             .route("/review/{id}/deny", post(pages::review::deny))
             .route("/review/{id}/revoke", post(pages::review::revoke))
             .route("/audit", get(pages::audit::page))
+            .route("/notifications", get(pages::notifications::failed))
             .route("/access", get(pages::directory::index))
             .route("/access/resources/{name}", get(pages::directory::resource))
             .route("/access/groups/{name}", get(pages::directory::group))

@@ -16,6 +16,11 @@ pub struct Metrics {
     pub leased_connections: IntGauge,
     /// 1 while the store's change feed is connected (the cache is in use), else 0.
     pub change_feed_up: IntGauge,
+    /// Notification delivery attempts by channel (`email`, `webhook`) and outcome
+    /// (`delivered`, `retry`, `failed`).
+    pub notifications: IntCounterVec,
+    /// Notifications waiting in the outbox.
+    pub notification_queue: IntGauge,
 }
 
 impl Default for Metrics {
@@ -50,16 +55,35 @@ impl Metrics {
         let change_feed_up =
             IntGauge::new("change_feed_up", "Whether the store change feed is connected")
                 .expect("valid metric");
+        let notifications = IntCounterVec::new(
+            Opts::new("notifications_total", "Notification delivery attempts"),
+            &["channel", "outcome"],
+        )
+        .expect("valid metric");
+        let notification_queue =
+            IntGauge::new("notification_queue", "Notifications waiting in the outbox")
+                .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cache.clone()),
             Box::new(store_seconds.clone()),
             Box::new(leased_connections.clone()),
             Box::new(change_feed_up.clone()),
+            Box::new(notifications.clone()),
+            Box::new(notification_queue.clone()),
         ] {
             registry.register(collector).expect("each metric is registered once");
         }
-        Self { registry, requests, cache, store_seconds, leased_connections, change_feed_up }
+        Self {
+            registry,
+            requests,
+            cache,
+            store_seconds,
+            leased_connections,
+            change_feed_up,
+            notifications,
+            notification_queue,
+        }
     }
 
     /// The Prometheus text exposition of every metric.

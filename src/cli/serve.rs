@@ -15,12 +15,12 @@ use jitgate_access::assertion::AssertionSigner;
 use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::config::{Config, HttpsListener, IdentityConfig, StoreConfig};
-use jitgate_access::outbox::{Backoff, Routing};
+use jitgate_access::outbox::Routing;
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_portal::notify::Notifier;
 use jitgate_portal::notify::routing::ConfigRouting;
+use jitgate_portal::notify::{Notifier, NotifyMetrics};
 use jitgate_portal::{Portal, PortalSettings};
 use jitgate_proxy::{
     AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
@@ -153,8 +153,12 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let workflow = AccessService::new(store.clone(), clock.clone(), policies.clone())
         .with_routing(routing.clone());
     runtime.spawn(sweep_forever(workflow));
-    let notifier = Notifier::new(&config, store.clone(), clock.clone(), Backoff::default())
-        .map_err(|error| anyhow::anyhow!("notifications: {error}"))?;
+    let notifier = Notifier::new(&config, store.clone(), clock.clone(), config.notifications)
+        .map_err(|error| anyhow::anyhow!("notifications: {error}"))?
+        .with_metrics(NotifyMetrics {
+            attempts: metrics.notifications.clone(),
+            queue: metrics.notification_queue.clone(),
+        });
     runtime.spawn(notifier.run());
 
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();

@@ -17,8 +17,12 @@ const SECRET: &str = "webhook-test-secret";
 const TOLERANCE_SECS: i64 = 300;
 
 async fn site(smtp: &SmtpServer, hook: &WebhookReceiver) -> Site {
+    site_with(smtp, hook, "").await
+}
+
+async fn site_with(smtp: &SmtpServer, hook: &WebhookReceiver, extra: &str) -> Site {
     Site::start_with_extra(&format!(
-        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"\n\n\
+        "{extra}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"\n\n\
          [[webhook]]\nname = \"siem\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"request.created\", \"request.approved\"]\n",
         smtp.port,
         hook.url("/hooks/jitgate"),
@@ -215,4 +219,49 @@ async fn mail_waits_out_an_smtp_outage_and_a_crash_and_goes_out_once() {
     let created: Vec<_> =
         hook.received().into_iter().filter(|r| r.body.contains("request.created")).collect();
     assert_eq!(created.len(), 1, "the webhook too, exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_keeps_failing_is_given_up_audited_and_shown_to_admins() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    hook.answer(500);
+    let retries = "[notifications]\nmax_attempts = 2\nfirst_retry = \"1s\"\n";
+    let site = site_with(&smtp, &hook, retries).await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = ask(&site, &alice, "needs a webhook").await;
+
+    let erin = site.signed_in("erin@example.com").await;
+    let failed_page = site.url("access", "/notifications");
+    wait_until("the failure on the admin page", Duration::from_secs(30), || {
+        let (erin, url) = (erin.clone(), failed_page.clone());
+        async move {
+            let page = erin.get(url).send().await.unwrap().text().await.unwrap();
+            page.contains("webhook siem")
+        }
+    })
+    .await;
+    let page = erin.get(&failed_page).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("/requests/{id}")) && page.contains("answered 500"), "{page}");
+    assert!(page.contains("request.created"));
+    let audit: serde_json::Value = erin
+        .get(site.url("access", &format!("/api/v1/audit?request={id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failure = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "notification_failed")
+        .unwrap_or_else(|| panic!("audited: {audit}"));
+    assert!(failure["note"].as_str().unwrap().contains("webhook siem"), "{failure}");
+    assert!(hook.received().is_empty(), "nothing was accepted");
+    // Mail is a separate target: it went out regardless.
+    assert!(!mails_to(&smtp.messages(), "carol@example.com", "Access request").is_empty());
+    let others = alice.get(&failed_page).send().await.unwrap();
+    assert_eq!(others.status(), 403, "admins only");
 }

@@ -86,6 +86,7 @@ impl Site {
             ("alice@example.com", "dev"),
             ("carol@example.com", "security\", \"dev"),
             ("dave@example.com", "security"),
+            ("erin@example.com", "admins"),
         ]
         .iter()
         .map(|(email, groups)| {
@@ -106,6 +107,7 @@ secret = {{ file = "secret" }}
 
 [roles]
 reviewers = {{ groups = ["security"] }}
+admins = {{ groups = ["admins"] }}
 
 [store]
 backend = "embedded"

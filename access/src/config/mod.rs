@@ -44,6 +44,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub store: StoreConfig,
     pub requests: RequestDefaults,
+    /// How the outbox retries failed deliveries.
+    pub notifications: crate::outbox::Backoff,
     pub smtp: Option<SmtpConfig>,
     pub webhooks: Vec<WebhookConfig>,
     pub resources: Vec<Resource>,

@@ -21,6 +21,8 @@ pub(crate) struct RawConfig {
     pub store: RawStore,
     #[serde(default)]
     pub requests: RawRequests,
+    #[serde(default)]
+    pub notifications: RawNotifications,
     pub smtp: Option<RawSmtp>,
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<RawWebhook>,
@@ -97,6 +99,14 @@ pub(crate) struct RawStore {
     pub path: Option<S<String>>,
     pub url: Option<S<RawSecret>>,
     pub prefix: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotifications {
+    pub max_attempts: Option<S<i64>>,
+    pub first_retry: Option<S<String>>,
+    pub max_retry: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

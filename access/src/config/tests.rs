@@ -205,7 +205,7 @@ fn unknown_keys_are_reported_where_they_are() {
         .err()
         .unwrap()
         .to_string();
-    assert!(top.ends_with("j.toml:1: unknown field `colour`, expected one of `server`, `identity`, `session`, `roles`, `store`, `requests`, `smtp`, `webhook`, `resource`"), "{top}");
+    assert!(top.ends_with("j.toml:1: unknown field `colour`, expected one of `server`, `identity`, `session`, `roles`, `store`, `requests`, `notifications`, `smtp`, `webhook`, `resource`"), "{top}");
     assert_eq!(
         scratch.error("[roles]\ncolour = \"blue\"\n"),
         "jitgate.toml:12: unknown field `colour`, expected one of `admins`, `reviewers`, `admins_bypass_jit`"
@@ -236,6 +236,27 @@ fn durations_are_checked_with_their_field() {
     assert_eq!(
         scratch.error(&preset_over_max),
         "jitgate.toml:17: resource \"app\": duration \"12h\" exceeds max_duration 8h"
+    );
+}
+
+#[test]
+fn notification_retries_are_configurable_within_bounds() {
+    let scratch = Scratch::new();
+    let config = scratch.parse(RESOURCE).unwrap();
+    assert_eq!(config.notifications, crate::outbox::Backoff::default());
+    let tuned = format!(
+        "[notifications]\nmax_attempts = 3\nfirst_retry = \"1s\"\nmax_retry = \"1m\"\n{RESOURCE}"
+    );
+    let backoff = scratch.parse(&tuned).unwrap().notifications;
+    assert_eq!((backoff.attempts, backoff.first, backoff.max), (3, Duration::from_secs(1), m(1)));
+    assert_eq!(
+        scratch.error(&format!("[notifications]\nmax_attempts = 0\n{RESOURCE}")),
+        "jitgate.toml:12: notifications.max_attempts must be between 1 and 100"
+    );
+    assert!(
+        scratch
+            .error(&format!("[notifications]\nfirst_retry = \"soon\"\n{RESOURCE}"))
+            .starts_with("jitgate.toml:12: notifications.first_retry \"soon\" is not a duration")
     );
 }
 

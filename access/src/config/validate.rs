@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::error::Problems;
 use super::raw::{
-    RawConfig, RawHeaders, RawIdentity, RawPrincipals, RawServer, RawSmtp, RawStore, RawWebhook, S,
+    RawConfig, RawHeaders, RawIdentity, RawNotifications, RawPrincipals, RawServer, RawSmtp,
+    RawStore, RawWebhook, S,
 };
 use super::secret::{RawSecret, Resolved, Secret};
 use super::{
@@ -17,6 +18,7 @@ use super::{
     WebhookConfig, WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
+use crate::outbox::Backoff;
 use crate::policy::{Principals, Roles};
 
 const DEFAULT_PENDING_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -118,6 +120,7 @@ pub(crate) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         Some(value) => ctx.duration(value, "requests.pending_timeout"),
         None => Some(DEFAULT_PENDING_TIMEOUT),
     };
+    let notifications = notifications(&mut ctx, &raw.notifications);
     let smtp = raw.smtp.as_ref().and_then(|s| smtp(&mut ctx, s));
     let webhooks = webhooks(&mut ctx, &raw.webhooks);
     let resources = super::policy::resources(
@@ -148,11 +151,32 @@ pub(crate) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
         session: SessionConfig { secret, ttl },
         store,
         requests: RequestDefaults { pending_timeout },
+        notifications,
         smtp,
         webhooks,
         resources,
         warnings: ctx.warnings,
     })
+}
+
+/// The outbox's retry schedule; the defaults ride out about 37 minutes of outage.
+fn notifications(ctx: &mut Ctx<'_>, raw: &RawNotifications) -> Backoff {
+    let mut backoff = Backoff::default();
+    if let Some(value) = &raw.max_attempts {
+        match u32::try_from(*value.get_ref()) {
+            Ok(n @ 1..=100) => backoff.attempts = n,
+            _ => ctx
+                .problems
+                .add(value.span(), "notifications.max_attempts must be between 1 and 100"),
+        }
+    }
+    if let Some(value) = &raw.first_retry {
+        backoff.first = ctx.duration(value, "notifications.first_retry").unwrap_or(backoff.first);
+    }
+    if let Some(value) = &raw.max_retry {
+        backoff.max = ctx.duration(value, "notifications.max_retry").unwrap_or(backoff.max);
+    }
+    backoff
 }
 
 /// `http://host[:port]` or `https://host[:port]` with an optional trailing `/`: the scheme

@@ -30,6 +30,14 @@ const BATCH: usize = 20;
 /// Pause between rounds when the outbox is empty or the store is down.
 const IDLE: Duration = Duration::from_millis(500);
 
+/// Where the worker reports what it does (Prometheus handles, owned by the ops registry).
+#[derive(Clone)]
+pub struct NotifyMetrics {
+    /// Labels `channel` (`email`, `webhook`) and `outcome` (`delivered`, `retry`, `failed`).
+    pub attempts: prometheus::IntCounterVec,
+    pub queue: prometheus::IntGauge,
+}
+
 pub struct Notifier {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -38,6 +46,7 @@ pub struct Notifier {
     webhooks: HashMap<String, WebhookSender>,
     backoff: Backoff,
     ids: IdGenerator,
+    metrics: Option<NotifyMetrics>,
 }
 
 impl Notifier {
@@ -61,7 +70,13 @@ impl Notifier {
             webhooks,
             backoff,
             ids: IdGenerator::new(),
+            metrics: None,
         })
+    }
+
+    pub fn with_metrics(mut self, metrics: NotifyMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Delivers forever; never returns.
@@ -80,10 +95,26 @@ impl Notifier {
 
     /// One claim-and-deliver round; how many items it handled.
     pub async fn round(&self) -> Result<usize, jitgate_access::store::StoreError> {
+        if let Some(metrics) = &self.metrics {
+            let waiting = self.store.pending_notifications(1_000_000).await?;
+            metrics.queue.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+        }
         let items = self.store.claim_notifications(self.clock.now(), LEASE, BATCH).await?;
         for item in &items {
             let outcome = self.attempt(item).await;
             self.store.finish_notification(item, &outcome).await?;
+            if let Some(metrics) = &self.metrics {
+                let channel = match item.target {
+                    Target::Email(_) => "email",
+                    Target::Webhook(_) => "webhook",
+                };
+                let result = match outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::RetryAt { .. } => "retry",
+                    Outcome::GaveUp { .. } => "failed",
+                };
+                metrics.attempts.with_label_values(&[channel, result]).inc();
+            }
         }
         Ok(items.len())
     }

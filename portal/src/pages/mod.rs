@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod directory;
+pub mod notifications;
 pub mod request;
 pub mod review;
 
