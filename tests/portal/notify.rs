@@ -265,3 +265,78 @@ async fn a_webhook_that_keeps_failing_is_given_up_audited_and_shown_to_admins() 
     let others = alice.get(&failed_page).send().await.unwrap();
     assert_eq!(others.status(), 403, "admins only");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_redis_send_each_mail_once() {
+    let redis = jitgate_testkit::RedisServer::start().await;
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let config = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate@example.com\"\nnotify_admins = false\n\n\
+         [[webhook]]\nname = \"siem\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
+        smtp.port,
+        hook.url("/hooks/jitgate"),
+    );
+    let first = Site::start_on_redis(&redis.url(), &config).await;
+    let second = Site::start_on_redis(&redis.url(), &config).await;
+    // Requests made on both instances; both instances' workers drain the one outbox.
+    let mut ids = Vec::new();
+    for (i, site) in [&first, &second, &first, &second].into_iter().enumerate() {
+        let user = ["alice@example.com", "carol@example.com"][i % 2];
+        let browser = site.signed_in(user).await;
+        let resource = if i < 2 { "app" } else { "vault" };
+        let form = browser
+            .get(site.url("access", &format!("/request/{resource}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let pending = browser
+            .post(site.url("access", &format!("/request/{resource}")))
+            .form(&[
+                ("csrf", csrf_of(&form).as_str()),
+                ("rd", ""),
+                ("duration", "3600"),
+                ("reason", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        ids.push(pending.url().path().trim_start_matches("/requests/").to_owned());
+    }
+    // Reviewers: carol and dave for alice's two requests, dave for carol's two (never herself).
+    arrives(&smtp, "every reviewer's mail", 6, |m| mails_to(m, "", "Access request").len()).await;
+    wait_until("every webhook call", Duration::from_secs(30), || {
+        let n = hook.received().len();
+        async move { n >= 4 }
+    })
+    .await;
+    // One more event through the same queue: anything sent twice would be in by then.
+    let dave = first.signed_in("dave@example.com").await;
+    let dashboard =
+        dave.get(first.url("access", "/review")).send().await.unwrap().text().await.unwrap();
+    let denied = dave
+        .post(first.url("access", &format!("/review/{}/deny", ids[0])))
+        .form(&[("csrf", csrf_of(&dashboard).as_str()), ("note", "no")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 200);
+    arrives(&smtp, "the denial", 1, |m| mails_to(m, "alice@example.com", "Denied").len()).await;
+    wait_until("the denial's webhook", Duration::from_secs(30), || {
+        let n = hook.received().len();
+        async move { n >= 5 }
+    })
+    .await;
+
+    let messages = smtp.messages();
+    assert_eq!(mails_to(&messages, "dave@example.com", "Access request").len(), 4, "once each");
+    assert_eq!(mails_to(&messages, "carol@example.com", "Access request").len(), 2, "once each");
+    assert_eq!(messages.len(), 7, "six requests to review and one denial, nothing twice");
+    let deliveries: std::collections::BTreeSet<String> =
+        hook.received().iter().map(|r| r.headers["x-jitgate-delivery"].clone()).collect();
+    assert_eq!(deliveries.len(), 5, "five events, five distinct deliveries");
+    assert_eq!(hook.received().len(), 5, "and no repeats");
+}

@@ -9,6 +9,7 @@ use jitgate_testkit::{free_port, listening, wait_until};
 use tokio::process::{Child, Command};
 
 pub const PASSWORD: &str = "portal-test-password";
+const EMBEDDED: &str = "[store]\nbackend = \"embedded\"\npath = \"jitgate.db\"";
 
 pub struct Site {
     pub port: u16,
@@ -64,17 +65,26 @@ impl Site {
     }
 
     pub async fn start_on(port: u16, identity: impl FnOnce(u16) -> Option<String>) -> Self {
-        Self::start_full(port, identity, "").await
+        Self::start_full(port, identity, EMBEDDED, "").await
     }
 
     /// A site whose config ends with `extra` (e.g. `[smtp]` and `[[webhook]]` sections).
     pub async fn start_with_extra(extra: &str) -> Self {
-        Self::start_full(free_port(), |_| None, extra).await
+        Self::start_full(free_port(), |_| None, EMBEDDED, extra).await
+    }
+
+    /// One of several instances sharing the Redis store at `redis_url`, with `extra` config.
+    pub async fn start_on_redis(redis_url: &str, extra: &str) -> Self {
+        let store = format!(
+            "[store]\nbackend = \"redis\"\nurl = \"{redis_url}\"\nprefix = \"portaltest\"\n"
+        );
+        Self::start_full(free_port(), |_| None, &store, extra).await
     }
 
     async fn start_full(
         port: u16,
         identity: impl FnOnce(u16) -> Option<String>,
+        store: &str,
         extra: &str,
     ) -> Self {
         let upstream = EchoUpstream::start().await;
@@ -109,9 +119,7 @@ secret = {{ file = "secret" }}
 reviewers = {{ groups = ["security"] }}
 admins = {{ groups = ["admins"] }}
 
-[store]
-backend = "embedded"
-path = "jitgate.db"
+{store}
 
 [[resource]]
 name = "app"
