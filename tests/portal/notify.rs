@@ -23,9 +23,11 @@ async fn site(smtp: &SmtpServer, hook: &WebhookReceiver) -> Site {
 async fn site_with(smtp: &SmtpServer, hook: &WebhookReceiver, extra: &str) -> Site {
     Site::start_with_extra(&format!(
         "{extra}\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"\n\n\
-         [[webhook]]\nname = \"siem\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"request.created\", \"request.approved\"]\n",
+         [[webhook]]\nname = \"siem\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"request.created\", \"request.approved\"]\n\n\
+         [[webhook]]\nname = \"chat\"\nurl = \"{}\"\nformat = \"slack\"\nevents = [\"request.created\"]\n",
         smtp.port,
         hook.url("/hooks/jitgate"),
+        hook.url("/slack"),
     ))
     .await
 }
@@ -141,12 +143,19 @@ async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
     assert!(denial.contains("not twice"), "the note: {denial}");
 
     // The webhook got what it subscribed to, signed.
-    wait_until("three webhook deliveries", Duration::from_secs(30), || {
+    wait_until("five webhook deliveries", Duration::from_secs(30), || {
         let n = hook.received().len();
-        async move { n >= 3 }
+        async move { n >= 5 }
     })
     .await;
-    let received = hook.received();
+    let (received, chat): (Vec<Received>, Vec<Received>) =
+        hook.received().into_iter().partition(|r| r.path == "/hooks/jitgate");
+    assert_eq!(chat.len(), 2, "the Slack-format hook hears of both new requests");
+    let slack: serde_json::Value = serde_json::from_str(&chat[0].body).unwrap();
+    let text = slack["text"].as_str().unwrap();
+    assert!(text.contains("Access request: alice@example.com → app"), "{text}");
+    assert!(text.contains(&format!("#r-{id}")), "a link to review it: {text}");
+    assert!(!chat[0].headers.contains_key("x-jitgate-signature"), "no secret, no signature");
     let kinds: Vec<String> = received
         .iter()
         .map(|r| {
@@ -256,7 +265,10 @@ async fn a_webhook_that_keeps_failing_is_given_up_audited_and_shown_to_admins() 
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["action"] == "notification_failed")
+        .find(|e| {
+            e["action"] == "notification_failed"
+                && e["note"].as_str().is_some_and(|n| n.contains("webhook siem"))
+        })
         .unwrap_or_else(|| panic!("audited: {audit}"));
     assert!(failure["note"].as_str().unwrap().contains("webhook siem"), "{failure}");
     assert!(hook.received().is_empty(), "nothing was accepted");

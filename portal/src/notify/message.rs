@@ -2,6 +2,7 @@
 //! and a link. Email (text and HTML) and Slack render this one description, so the channels
 //! never disagree.
 
+use askama::Template;
 use jitgate_access::outbox::{EventKind, NotificationEvent};
 use jitgate_access::request::RequestState;
 use jitgate_access::time::format_duration;
@@ -87,11 +88,13 @@ impl Message {
 
     /// Plain text: the email's text part and the Slack message.
     pub fn text(&self) -> String {
-        let mut out = format!("{}\n\n", self.headline);
-        for (label, value) in &self.facts {
-            out.push_str(&format!("{label}: {value}\n"));
-        }
-        out.push_str(&format!("\n{}: {}\n", self.link.0, self.link.1));
-        out
+        // The template has no fallible parts; an error would be a bug, so fall back visibly.
+        TextBody { message: self }.render().unwrap_or_else(|_| self.headline.clone())
     }
+}
+
+#[derive(Template)]
+#[template(path = "email.txt")]
+struct TextBody<'a> {
+    message: &'a Message,
 }
