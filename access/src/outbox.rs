@@ -32,10 +32,13 @@ pub enum EventKind {
     GrantRevoked,
     #[serde(rename = "grant.expired")]
     GrantExpired,
+    /// A reminder, scheduled when the grant is approved, that it ends soon.
+    #[serde(rename = "grant.expiring")]
+    GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -43,6 +46,7 @@ impl EventKind {
         EventKind::RequestTimedOut,
         EventKind::GrantRevoked,
         EventKind::GrantExpired,
+        EventKind::GrantExpiring,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,7 @@ impl EventKind {
             EventKind::RequestTimedOut => "request.timed_out",
             EventKind::GrantRevoked => "grant.revoked",
             EventKind::GrantExpired => "grant.expired",
+            EventKind::GrantExpiring => "grant.expiring",
         }
     }
 
@@ -146,6 +151,11 @@ pub enum Outcome {
 /// the access workflow only asks.
 pub trait Routing: Send + Sync {
     fn targets(&self, event: &NotificationEvent) -> Vec<Target>;
+
+    /// How long before a grant expires its holder is reminded; `None`: never.
+    fn remind_before(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// No notifications configured.
@@ -205,8 +215,63 @@ pub fn items_for(
             let id = NotificationId::from(ids.next(event.at));
             items.push(Notification::new(id, event.clone(), target));
         }
+        items.extend(reminders(&event, routing, ids));
     }
     items
+}
+
+/// For a new grant, the reminder its holder gets `remind_before` its end, scheduled now so it
+/// is as durable as the grant; the worker drops it if the grant has changed by then.
+fn reminders(
+    event: &NotificationEvent,
+    routing: &dyn Routing,
+    ids: &IdGenerator,
+) -> Vec<Notification> {
+    let (EventKind::RequestApproved, Some(lead)) = (event.kind, routing.remind_before()) else {
+        return Vec::new();
+    };
+    let crate::request::RequestState::Approved { grant } = &event.request.state else {
+        return Vec::new();
+    };
+    let due = Timestamp::from_millis(
+        grant.expires_at.as_millis() - i64::try_from(lead.as_millis()).unwrap_or(i64::MAX),
+    );
+    if due <= event.at {
+        return Vec::new();
+    }
+    let reminder = NotificationEvent {
+        kind: EventKind::GrantExpiring,
+        at: event.at,
+        actor: Actor::System,
+        note: String::new(),
+        request: event.request.clone(),
+    };
+    routing
+        .targets(&reminder)
+        .into_iter()
+        .map(|target| {
+            let mut item = Notification::new(
+                NotificationId::from(ids.next(event.at)),
+                reminder.clone(),
+                target,
+            );
+            item.next_attempt_at = due;
+            item
+        })
+        .collect()
+}
+
+impl NotificationEvent {
+    /// For a reminder: whether the grant it announces still ends when it did at scheduling.
+    pub fn still_expiring(&self, current: &crate::request::AccessRequest, now: Timestamp) -> bool {
+        use crate::request::RequestState::Approved;
+        match (&self.request.state, &current.state) {
+            (Approved { grant: then }, Approved { grant: now_grant }) => {
+                now_grant.is_active_at(now) && now_grant.expires_at == then.expires_at
+            }
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -153,7 +153,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let workflow = AccessService::new(store.clone(), clock.clone(), policies.clone())
         .with_routing(routing.clone());
     runtime.spawn(sweep_forever(workflow));
-    let notifier = Notifier::new(&config, store.clone(), clock.clone(), config.notifications)
+    let notifier = Notifier::new(&config, store.clone(), clock.clone(), config.notifications.retry)
         .map_err(|error| anyhow::anyhow!("notifications: {error}"))?
         .with_metrics(NotifyMetrics {
             attempts: metrics.notifications.clone(),

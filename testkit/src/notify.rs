@@ -55,19 +55,42 @@ impl SmtpServer {
         }
     }
 
-    /// Every message received so far, as raw RFC 5322 text, in no particular order.
+    /// Every message received so far, as RFC 5322 text with quoted-printable bodies decoded
+    /// (so a test can search for a long link), in no particular order.
     pub fn messages(&self) -> Vec<String> {
         let mut out = Vec::new();
         for sub in ["new", "cur"] {
             let Ok(entries) = std::fs::read_dir(self.maildir.join(sub)) else { continue };
             for entry in entries.flatten() {
                 if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                    out.push(text);
+                    out.push(unquote(&text));
                 }
             }
         }
         out
     }
+}
+
+/// Undoes quoted-printable: soft line breaks and `=XX` escapes.
+fn unquote(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One POST the webhook receiver got.

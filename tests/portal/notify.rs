@@ -352,3 +352,76 @@ async fn two_instances_on_one_redis_send_each_mail_once() {
     assert_eq!(deliveries.len(), 5, "five events, five distinct deliveries");
     assert_eq!(hook.received().len(), 5, "and no repeats");
 }
+
+/// The ops port's value of the metric line starting with `series`, 0 when absent.
+async fn metric(site: &Site, series: &str) -> i64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", site.ops_port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Bob asks for 15 minutes of `app` (approved automatically); the request id.
+async fn bob_asks(site: &Site, bob: &Client) -> String {
+    let token: serde_json::Value =
+        bob.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let created: serde_json::Value = bob
+        .post(site.url("access", "/api/v1/requests"))
+        .header("x-csrf-token", token["csrf_token"].as_str().unwrap())
+        .json(&serde_json::json!({ "resource": "app", "reason": "deploy", "duration": "15m" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["status"], "active", "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_are_reminded_before_expiry_unless_the_grant_ended() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    // Bob's grants last 15 minutes: the reminder is due 3 seconds after each approval.
+    let site = site_with(&smtp, &hook, "[notifications]\nremind_before = \"14m57s\"\n").await;
+    let bob = site.signed_in("bob@example.com").await;
+    let skipped = "jitgate_notifications_total{channel=\"email\",outcome=\"skipped\"}";
+    let delivered = "jitgate_notifications_total{channel=\"email\",outcome=\"delivered\"}";
+
+    // Bob ends his access at once: the reminder, when due, is dropped.
+    let ended = bob_asks(&site, &bob).await;
+    let token: serde_json::Value =
+        bob.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let revoked = bob
+        .post(site.url("access", &format!("/api/v1/requests/{ended}/revoke")))
+        .header("x-csrf-token", token["csrf_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    wait_until("the stale reminder to be dropped", Duration::from_secs(30), || {
+        let site = &site;
+        async move { metric(site, skipped).await == 1 }
+    })
+    .await;
+    assert!(mails_to(&smtp.messages(), "bob@example.com", "Ending soon").is_empty());
+
+    // A grant that runs on gets its reminder.
+    let running = bob_asks(&site, &bob).await;
+    arrives(&smtp, "the reminder", 1, |m| mails_to(m, "bob@example.com", "Ending soon").len())
+        .await;
+    let reminder = smtp.messages().into_iter().find(|m| m.contains("Ending soon")).unwrap();
+    assert!(reminder.contains(&format!("/requests/{running}")), "{reminder}");
+    assert_eq!(mails_to(&smtp.messages(), "bob@example.com", "Ending soon").len(), 1);
+    assert_eq!(metric(&site, skipped).await, 1);
+    assert!(metric(&site, delivered).await >= 1, "deliveries are counted");
+    wait_until("the queue to drain", Duration::from_secs(30), || {
+        let site = &site;
+        async move { metric(site, "jitgate_notification_queue").await == 0 }
+    })
+    .await;
+}

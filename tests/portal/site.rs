@@ -13,6 +13,8 @@ const EMBEDDED: &str = "[store]\nbackend = \"embedded\"\npath = \"jitgate.db\"";
 
 pub struct Site {
     pub port: u16,
+    /// Where `/metrics`, `/healthz` and `/readyz` answer.
+    pub ops_port: u16,
     _upstream: EchoUpstream,
     dir: tempfile::TempDir,
     process: Child,
@@ -88,6 +90,7 @@ impl Site {
         extra: &str,
     ) -> Self {
         let upstream = EchoUpstream::start().await;
+        let ops_port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let hashed = hash(PASSWORD);
         std::fs::write(dir.path().join("client.secret"), "portal-oidc-client-secret").unwrap();
@@ -109,6 +112,7 @@ impl Site {
 [server]
 listen_http = "127.0.0.1:{port}"
 portal_url = "http://access.localhost:{port}"
+ops_listen = "127.0.0.1:{ops_port}"
 
 {identity}
 
@@ -166,7 +170,7 @@ group = "dev"
         std::fs::write(dir.path().join("jitgate.toml"), config).unwrap();
         let process = spawn(dir.path());
         wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
-        Self { port, _upstream: upstream, dir, process }
+        Self { port, ops_port, _upstream: upstream, dir, process }
     }
 
     /// Kills jitgate (no graceful shutdown: a crash) and starts it again on the same config

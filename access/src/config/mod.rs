@@ -25,7 +25,7 @@ use crate::ids::ResourceName;
 use crate::policy::{PolicySet, ResourcePolicy, Roles};
 
 /// Events a webhook can subscribe to.
-pub const WEBHOOK_EVENTS: [&str; 7] = [
+pub const WEBHOOK_EVENTS: [&str; 8] = [
     "request.created",
     "request.approved",
     "request.denied",
@@ -33,6 +33,7 @@ pub const WEBHOOK_EVENTS: [&str; 7] = [
     "request.timed_out",
     "grant.revoked",
     "grant.expired",
+    "grant.expiring",
 ];
 
 #[derive(Debug, Clone)]
@@ -44,8 +45,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub store: StoreConfig,
     pub requests: RequestDefaults,
-    /// How the outbox retries failed deliveries.
-    pub notifications: crate::outbox::Backoff,
+    pub notifications: NotificationSettings,
     pub smtp: Option<SmtpConfig>,
     pub webhooks: Vec<WebhookConfig>,
     pub resources: Vec<Resource>,
@@ -145,6 +145,14 @@ pub struct SessionConfig {
 pub enum StoreConfig {
     Embedded { path: PathBuf },
     Redis { url: Secret, prefix: String },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationSettings {
+    /// How the outbox retries failed deliveries.
+    pub retry: crate::outbox::Backoff,
+    /// Remind a grant's holder this long before it expires; `None`: no reminders.
+    pub remind_before: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -107,6 +107,7 @@ pub(crate) struct RawNotifications {
     pub max_attempts: Option<S<i64>>,
     pub first_retry: Option<S<String>>,
     pub max_retry: Option<S<String>>,
+    pub remind_before: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

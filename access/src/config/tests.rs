@@ -243,11 +243,14 @@ fn durations_are_checked_with_their_field() {
 fn notification_retries_are_configurable_within_bounds() {
     let scratch = Scratch::new();
     let config = scratch.parse(RESOURCE).unwrap();
-    assert_eq!(config.notifications, crate::outbox::Backoff::default());
+    assert_eq!(config.notifications.retry, crate::outbox::Backoff::default());
+    assert_eq!(config.notifications.remind_before, None);
     let tuned = format!(
-        "[notifications]\nmax_attempts = 3\nfirst_retry = \"1s\"\nmax_retry = \"1m\"\n{RESOURCE}"
+        "[notifications]\nmax_attempts = 3\nfirst_retry = \"1s\"\nmax_retry = \"1m\"\nremind_before = \"15m\"\n{RESOURCE}"
     );
-    let backoff = scratch.parse(&tuned).unwrap().notifications;
+    let settings = scratch.parse(&tuned).unwrap().notifications;
+    assert_eq!(settings.remind_before, Some(m(15)));
+    let backoff = settings.retry;
     assert_eq!((backoff.attempts, backoff.first, backoff.max), (3, Duration::from_secs(1), m(1)));
     assert_eq!(
         scratch.error(&format!("[notifications]\nmax_attempts = 0\n{RESOURCE}")),

@@ -14,8 +14,8 @@ use super::raw::{
 use super::secret::{RawSecret, Resolved, Secret};
 use super::{
     BearerSettings, Config, ConfigError, HttpsListener, IdentityConfig, IdentityHeaders,
-    RequestDefaults, ServerConfig, SessionConfig, SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS,
-    WebhookConfig, WebhookFormat,
+    NotificationSettings, RequestDefaults, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
 use crate::outbox::Backoff;
@@ -159,8 +159,9 @@ pub(crate) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
     })
 }
 
-/// The outbox's retry schedule; the defaults ride out about 37 minutes of outage.
-fn notifications(ctx: &mut Ctx<'_>, raw: &RawNotifications) -> Backoff {
+/// The outbox's retry schedule (the defaults ride out about 37 minutes of outage) and the
+/// optional expiry reminder.
+fn notifications(ctx: &mut Ctx<'_>, raw: &RawNotifications) -> NotificationSettings {
     let mut backoff = Backoff::default();
     if let Some(value) = &raw.max_attempts {
         match u32::try_from(*value.get_ref()) {
@@ -176,7 +177,9 @@ fn notifications(ctx: &mut Ctx<'_>, raw: &RawNotifications) -> Backoff {
     if let Some(value) = &raw.max_retry {
         backoff.max = ctx.duration(value, "notifications.max_retry").unwrap_or(backoff.max);
     }
-    backoff
+    let remind_before =
+        raw.remind_before.as_ref().and_then(|v| ctx.duration(v, "notifications.remind_before"));
+    NotificationSettings { retry: backoff, remind_before }
 }
 
 /// `http://host[:port]` or `https://host[:port]` with an optional trailing `/`: the scheme

@@ -76,6 +76,18 @@ impl Message {
                     ("Open your request", page),
                 )
             }
+            EventKind::GrantExpiring => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Ends at", grant.expires_at.to_string()));
+                }
+                (
+                    format!("Ending soon: your access to {resource}"),
+                    format!(
+                        "Your access to {resource} ends soon. Ask again if you need more time."
+                    ),
+                    ("Open your request", page),
+                )
+            }
             EventKind::GrantExpired => (
                 format!("Expired: {user} → {resource}"),
                 format!("{user}'s access to {resource} expired."),

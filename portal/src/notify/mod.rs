@@ -16,7 +16,7 @@ use jitgate_access::audit::{Actor, AuditAction, AuditEvent};
 use jitgate_access::clock::Clock;
 use jitgate_access::config::Config;
 use jitgate_access::ids::{AuditId, IdGenerator};
-use jitgate_access::outbox::{Backoff, Notification, Outcome, Target};
+use jitgate_access::outbox::{Backoff, EventKind, Notification, Outcome, Target};
 use jitgate_access::store::Store;
 
 use self::email::EmailSender;
@@ -33,7 +33,8 @@ const IDLE: Duration = Duration::from_millis(500);
 /// Where the worker reports what it does (Prometheus handles, owned by the ops registry).
 #[derive(Clone)]
 pub struct NotifyMetrics {
-    /// Labels `channel` (`email`, `webhook`) and `outcome` (`delivered`, `retry`, `failed`).
+    /// Labels `channel` (`email`, `webhook`) and `outcome` (`delivered`, `retry`, `failed`,
+    /// `skipped` for a reminder whose grant changed).
     pub attempts: prometheus::IntCounterVec,
     pub queue: prometheus::IntGauge,
 }
@@ -101,22 +102,40 @@ impl Notifier {
         }
         let items = self.store.claim_notifications(self.clock.now(), LEASE, BATCH).await?;
         for item in &items {
-            let outcome = self.attempt(item).await;
+            let (outcome, label) = if self.obsolete(item).await? {
+                tracing::info!(id = %item.id, "reminder dropped: the grant changed since");
+                (Outcome::Delivered, "skipped")
+            } else {
+                let outcome = self.attempt(item).await;
+                let label = match outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::RetryAt { .. } => "retry",
+                    Outcome::GaveUp { .. } => "failed",
+                };
+                (outcome, label)
+            };
             self.store.finish_notification(item, &outcome).await?;
             if let Some(metrics) = &self.metrics {
                 let channel = match item.target {
                     Target::Email(_) => "email",
                     Target::Webhook(_) => "webhook",
                 };
-                let result = match outcome {
-                    Outcome::Delivered => "delivered",
-                    Outcome::RetryAt { .. } => "retry",
-                    Outcome::GaveUp { .. } => "failed",
-                };
-                metrics.attempts.with_label_values(&[channel, result]).inc();
+                metrics.attempts.with_label_values(&[channel, label]).inc();
             }
         }
         Ok(items.len())
+    }
+
+    /// Whether `item` is a reminder for a grant that has since ended or changed its expiry.
+    async fn obsolete(
+        &self,
+        item: &Notification,
+    ) -> Result<bool, jitgate_access::store::StoreError> {
+        if item.event.kind != EventKind::GrantExpiring {
+            return Ok(false);
+        }
+        let current = self.store.request(item.event.request.id).await?;
+        Ok(!current.is_some_and(|now| item.event.still_expiring(&now, self.clock.now())))
     }
 
     async fn attempt(&self, item: &Notification) -> Outcome {

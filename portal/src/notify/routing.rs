@@ -2,6 +2,7 @@
 //! - a new request: every reviewer of it by email (the policy's reviewers, else the global
 //!   ones; admins too when `smtp.notify_admins`), never the requester;
 //! - a decision, a revocation, a timeout: the requester by email;
+//! - a grant about to expire (with `notifications.remind_before`): its holder by email;
 //! - every webhook subscribed to the event.
 //!
 //! Email needs addresses, and a reviewer named by group is only known by address when the
@@ -64,6 +65,10 @@ impl ConfigRouting {
 }
 
 impl Routing for ConfigRouting {
+    fn remind_before(&self) -> Option<std::time::Duration> {
+        self.config.notifications.remind_before
+    }
+
     fn targets(&self, event: &NotificationEvent) -> Vec<Target> {
         let mut targets = Vec::new();
         if self.config.smtp.is_some() {
@@ -76,6 +81,9 @@ impl Routing for ConfigRouting {
                     targets.extend(self.reviewers(event).into_iter().map(Target::Email));
                 }
                 EventKind::RequestApproved if event.actor == Actor::System => {}
+                EventKind::GrantExpiring => {
+                    targets.push(Target::Email(event.request.requester.clone()));
+                }
                 // Telling people what they did themselves is noise.
                 EventKind::RequestApproved
                 | EventKind::RequestDenied
