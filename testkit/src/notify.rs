@@ -8,20 +8,50 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+/// How the SMTP server speaks TLS.
+pub enum SmtpTls {
+    None,
+    /// STARTTLS required before mail is accepted, with this certificate and key (PEM files).
+    StartTls {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// TLS from the first byte (SMTPS).
+    Implicit {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+}
+
 /// An SMTP server on a fixed port that can be stopped and started again (an outage).
 pub struct SmtpServer {
     pub port: u16,
     maildir: PathBuf,
+    tls_args: Vec<std::ffi::OsString>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl SmtpServer {
     pub async fn start() -> Self {
+        Self::start_with(SmtpTls::None).await
+    }
+
+    pub async fn start_with(tls: SmtpTls) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let tls_args = match tls {
+            SmtpTls::None => Vec::new(),
+            SmtpTls::StartTls { cert, key } => {
+                vec!["--tlscert".into(), cert.into(), "--tlskey".into(), key.into()]
+            }
+            SmtpTls::Implicit { cert, key } => {
+                vec!["--smtpscert".into(), cert.into(), "--smtpskey".into(), key.into()]
+            }
+        };
         let mut server = Self {
             port: crate::free_port(),
             maildir: dir.path().join("maildir"),
+            tls_args,
             child: None,
             _dir: dir,
         };
@@ -33,6 +63,7 @@ impl SmtpServer {
     pub async fn resume(&mut self) {
         let child = Command::new("aiosmtpd")
             .args(["-n", "-l", &format!("127.0.0.1:{}", self.port)])
+            .args(&self.tls_args)
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(&self.maildir)
             .stdout(Stdio::null())

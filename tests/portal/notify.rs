@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use jitgate_testkit::notify::{Received, SmtpServer, WebhookReceiver};
+use jitgate_testkit::notify::{Received, SmtpServer, SmtpTls, WebhookReceiver};
 use jitgate_testkit::wait_until;
 use reqwest::Client;
 use sha2::Sha256;
@@ -424,4 +424,98 @@ async fn holders_are_reminded_before_expiry_unless_the_grant_ended() {
         async move { metric(site, "jitgate_notification_queue").await == 0 }
     })
     .await;
+}
+
+/// A private CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`:
+/// (ca, cert, key).
+fn private_ca(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let path = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl makes test certificates");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=jitgate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "smtp.key",
+        "-out",
+        "smtp.csr",
+    ]);
+    std::fs::write(path("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "smtp.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "smtp.pem",
+    ]);
+    (path("ca.pem").to_string_lossy().into_owned(), path("smtp.pem"), path("smtp.key"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_and_implicit_tls_to_a_relay_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(certs.path());
+    let modes = [
+        ("starttls", SmtpTls::StartTls { cert: cert.clone(), key: key.clone() }),
+        ("tls", SmtpTls::Implicit { cert, key }),
+    ];
+    for (mode, tls) in modes {
+        let smtp = SmtpServer::start_with(tls).await;
+        let site = Site::start_with_extra(&format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{mode}\"\nca_file = \"{ca}\"\n\
+             from = \"jitgate@example.com\"\nnotify_admins = false\n",
+            smtp.port
+        ))
+        .await;
+        let alice = site.signed_in("alice@example.com").await;
+        ask(&site, &alice, &format!("over {mode}")).await;
+        arrives(&smtp, &format!("mail over {mode}"), 2, |m| {
+            mails_to(m, "", "Access request").len()
+        })
+        .await;
+        assert!(smtp.messages().iter().all(|m| m.contains(&format!("over {mode}"))));
+    }
 }

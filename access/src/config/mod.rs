@@ -176,6 +176,9 @@ pub struct SmtpConfig {
     pub password: Option<Secret>,
     pub from: String,
     pub notify_admins: bool,
+    /// Extra trusted CA (PEM) for a relay with a private certificate; the public roots
+    /// are trusted either way.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -126,6 +126,7 @@ pub(crate) struct RawSmtp {
     pub password: Option<S<RawSecret>>,
     pub from: S<String>,
     pub notify_admins: Option<bool>,
+    pub ca_file: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -264,6 +264,20 @@ fn notification_retries_are_configurable_within_bounds() {
 }
 
 #[test]
+fn an_smtp_ca_file_must_exist() {
+    let scratch = Scratch::new();
+    let smtp =
+        "[smtp]\nhost = \"mail.internal\"\nfrom = \"jitgate@example.com\"\nca_file = \"ca.pem\"\n";
+    assert_eq!(
+        scratch.error(&format!("{smtp}{RESOURCE}")),
+        "jitgate.toml:14: smtp.ca_file: ca.pem does not exist"
+    );
+    std::fs::write(scratch.dir.path().join("ca.pem"), "pem").unwrap();
+    let config = scratch.parse(&format!("{smtp}{RESOURCE}")).unwrap();
+    assert_eq!(config.smtp.unwrap().ca_file, Some(scratch.dir.path().join("ca.pem")));
+}
+
+#[test]
 fn policy_rules_are_enforced() {
     let scratch = Scratch::new();
     let auto_without_reason = format!(

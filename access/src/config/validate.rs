@@ -509,7 +509,20 @@ fn smtp(ctx: &mut Ctx<'_>, raw: &RawSmtp) -> Option<SmtpConfig> {
         Some(password) => Some(ctx.secret(password, "smtp.password")?),
         None => None,
     };
+    let ca_file = match &raw.ca_file {
+        Some(value) => {
+            let path = ctx.path(value.get_ref());
+            if !path.is_file() {
+                ctx.problems
+                    .add(value.span(), format!("smtp.ca_file: {} does not exist", path.display()));
+                return None;
+            }
+            Some(path)
+        }
+        None => None,
+    };
     Some(SmtpConfig {
+        ca_file,
         host: raw.host.get_ref().clone(),
         port,
         tls,

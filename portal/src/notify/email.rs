@@ -9,6 +9,7 @@ use jitgate_access::config::{SmtpConfig, SmtpTls};
 use jitgate_access::ids::{NotificationId, UserId};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::message::Message;
@@ -29,14 +30,25 @@ pub struct EmailSender {
 
 impl EmailSender {
     pub fn new(config: &SmtpConfig) -> Result<Self, String> {
-        let builder = match config.tls {
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
-                .map_err(|e| format!("smtp {}: {e}", config.host))?,
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
-                .map_err(|e| format!("smtp {}: {e}", config.host))?,
-        };
-        let mut builder = builder.port(config.port).timeout(Some(TIMEOUT));
+        let fail = |e: &dyn std::fmt::Display| format!("smtp {}: {e}", config.host);
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .timeout(Some(TIMEOUT));
+        if config.tls != SmtpTls::None {
+            let mut params = TlsParameters::builder(config.host.clone());
+            if let Some(path) = &config.ca_file {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                let ca = Certificate::from_pem(&pem)
+                    .map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                params = params.add_root_certificate(ca);
+            }
+            let params = params.build_rustls().map_err(|e| fail(&e))?;
+            builder = builder.tls(match config.tls {
+                SmtpTls::StartTls => Tls::Required(params),
+                _ => Tls::Wrapper(params),
+            });
+        }
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder =
                 builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
