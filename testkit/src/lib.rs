@@ -1,6 +1,6 @@
 //! Real peers for integration tests, each started on a free loopback port and stopped when
 //! dropped: `redis-server`, an HTTP upstream, and a raw HTTP/1.1 client that shows exactly
-//! what went over the wire; and a real OpenID provider.
+//! what went over the wire; a real OpenID provider; a real SMTP server and webhook receiver.
 
 pub mod http;
 pub mod notify;

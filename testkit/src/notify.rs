@@ -26,51 +26,56 @@ pub enum SmtpTls {
 /// An SMTP server on a fixed port that can be stopped and started again (an outage).
 pub struct SmtpServer {
     pub port: u16,
+    /// The arguments of `smtp_server.py` after the port.
+    args: Vec<std::ffi::OsString>,
     maildir: PathBuf,
-    tls_args: Vec<std::ffi::OsString>,
     child: Option<Child>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl SmtpServer {
     pub async fn start() -> Self {
-        Self::start_with(SmtpTls::None).await
+        Self::start_with(SmtpTls::None, None).await
     }
 
-    pub async fn start_with(tls: SmtpTls) -> Self {
+    /// A server speaking `tls`, and requiring AUTH with `login` (user, password) when given.
+    pub async fn start_with(tls: SmtpTls, login: Option<(&str, &str)>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let tls_args = match tls {
-            SmtpTls::None => Vec::new(),
-            SmtpTls::StartTls { cert, key } => {
-                vec!["--tlscert".into(), cert.into(), "--tlskey".into(), key.into()]
-            }
-            SmtpTls::Implicit { cert, key } => {
-                vec!["--smtpscert".into(), cert.into(), "--smtpskey".into(), key.into()]
-            }
+        std::fs::write(dir.path().join("smtp_server.py"), include_str!("smtp_server.py"))
+            .expect("write the SMTP server script");
+        let maildir = dir.path().join("maildir");
+        let (mode, cert, key) = match tls {
+            SmtpTls::None => ("plain", PathBuf::new(), PathBuf::new()),
+            SmtpTls::StartTls { cert, key } => ("starttls", cert, key),
+            SmtpTls::Implicit { cert, key } => ("tls", cert, key),
         };
-        let mut server = Self {
-            port: crate::free_port(),
-            maildir: dir.path().join("maildir"),
-            tls_args,
-            child: None,
-            _dir: dir,
-        };
+        let (user, password) = login.unwrap_or(("", ""));
+        let args = vec![
+            maildir.clone().into(),
+            mode.into(),
+            cert.into(),
+            key.into(),
+            user.into(),
+            password.into(),
+        ];
+        let mut server = Self { port: crate::free_port(), args, maildir, child: None, dir };
         server.resume().await;
         server
     }
 
     /// Starts the server (again) on its port.
     pub async fn resume(&mut self) {
-        let child = Command::new("aiosmtpd")
-            .args(["-n", "-l", &format!("127.0.0.1:{}", self.port)])
-            .args(&self.tls_args)
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&self.maildir)
+        // Debian's python3, which python3-aiosmtpd installs into (a pyenv python3 earlier on
+        // PATH would not have it).
+        let child = Command::new("/usr/bin/python3")
+            .arg(self.dir.path().join("smtp_server.py"))
+            .arg(self.port.to_string())
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("aiosmtpd runs (scripts/test installs python3-aiosmtpd)");
+            .expect("python3 with aiosmtpd runs (scripts/test installs python3-aiosmtpd)");
         self.child = Some(child);
         let port = self.port;
         crate::wait_until("the SMTP server to listen", Duration::from_secs(10), || {

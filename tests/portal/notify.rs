@@ -495,7 +495,7 @@ fn private_ca(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mail_goes_over_starttls_and_implicit_tls_to_a_relay_with_a_private_ca() {
+async fn mail_goes_over_starttls_and_implicit_tls_with_a_login_to_a_relay_with_a_private_ca() {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(certs.path());
     let modes = [
@@ -503,9 +503,11 @@ async fn mail_goes_over_starttls_and_implicit_tls_to_a_relay_with_a_private_ca()
         ("tls", SmtpTls::Implicit { cert, key }),
     ];
     for (mode, tls) in modes {
-        let smtp = SmtpServer::start_with(tls).await;
+        // The relay demands a login, which jitgate gives once TLS is up.
+        let smtp = SmtpServer::start_with(tls, Some(("jitgate", "mail-pass"))).await;
         let site = Site::start_with_extra(&format!(
             "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"{mode}\"\nca_file = \"{ca}\"\n\
+             username = \"jitgate\"\npassword = \"mail-pass\"\n\
              from = \"jitgate@example.com\"\nnotify_admins = false\n",
             smtp.port
         ))
