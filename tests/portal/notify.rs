@@ -135,6 +135,14 @@ async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
         smtp.messages().into_iter().find(|m| to(m).contains("alice@example.com")).unwrap();
     assert!(approval.contains("carol@example.com"), "who approved: {approval}");
 
+    decide(&site, &carol, &id, "revoke", "work is done").await;
+    arrives(&smtp, "alice's revocation mail", 1, |m| {
+        mails_to(m, "alice@example.com", "Revoked").len()
+    })
+    .await;
+    let revocation = smtp.messages().into_iter().find(|m| m.contains("Revoked:")).unwrap();
+    assert!(revocation.contains("work is done") && revocation.contains("carol@example.com"));
+
     let second = ask(&site, &alice, "again").await;
     decide(&site, &carol, &second, "deny", "not twice").await;
     arrives(&smtp, "alice's denial mail", 1, |m| mails_to(m, "alice@example.com", "Denied").len())
