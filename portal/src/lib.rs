@@ -8,6 +8,7 @@ pub mod api;
 mod assets;
 mod audit_filter;
 mod csrf;
+pub mod demo;
 mod error;
 mod export;
 pub mod notify;

@@ -129,6 +129,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     if let Some(ops) = config.server.ops_listen {
         ensure_can_listen(ops)?;
     }
+    if let Some(demo) = config.server.demo_listen {
+        ensure_can_listen(demo)?;
+    }
 
     // The store's connections, the change feed and the portal live on a runtime of their own,
     // alive for the whole process: Pingora gives each service its own runtime, and a Redis connection
@@ -160,6 +163,14 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             queue: metrics.notification_queue.clone(),
         });
     runtime.spawn(notifier.run());
+    if let Some(listen) = config.server.demo_listen {
+        runtime.spawn(async move {
+            if let Err(error) = jitgate_portal::demo::serve(listen).await {
+                tracing::error!(%error, "the demo app stopped");
+            }
+        });
+        tracing::info!(%listen, "demo app listening");
+    }
 
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);

@@ -77,6 +77,9 @@ pub struct ServerConfig {
     pub portal_host: String,
     /// Where `/healthz`, `/readyz` and `/metrics` are served, apart from user traffic.
     pub ops_listen: Option<SocketAddr>,
+    /// Where the built-in demo app listens (the quickstart's protected resource): a page
+    /// showing the identity headers each request arrived with.
+    pub demo_listen: Option<SocketAddr>,
     pub headers: IdentityHeaders,
 }
 

@@ -39,6 +39,7 @@ pub(crate) struct RawServer {
     pub tls_key: Option<S<String>>,
     pub portal_url: S<String>,
     pub ops_listen: Option<S<String>>,
+    pub demo_listen: Option<S<String>>,
     #[serde(default)]
     pub headers: RawHeaders,
 }

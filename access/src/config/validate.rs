@@ -258,8 +258,24 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
     {
         ctx.problems.add(value.span(), "server.ops_listen must differ from the proxy's listeners");
     }
+    let demo_listen =
+        raw.demo_listen.as_ref().and_then(|v| socket_addr(ctx, v, "server.demo_listen"));
+    if let (Some(demo), Some(value)) = (demo_listen, &raw.demo_listen)
+        && [listen_http, ops_listen, https.as_ref().map(|h| h.listen)].contains(&Some(demo))
+    {
+        ctx.problems
+            .add(value.span(), "server.demo_listen must differ from jitgate's other listeners");
+    }
     let headers = identity_headers(ctx, &raw.headers);
-    Some(ServerConfig { listen_http, https, portal_url, portal_host, ops_listen, headers })
+    Some(ServerConfig {
+        listen_http,
+        https,
+        portal_url,
+        portal_host,
+        ops_listen,
+        demo_listen,
+        headers,
+    })
 }
 
 fn identity_headers(ctx: &mut Ctx<'_>, raw: &RawHeaders) -> IdentityHeaders {
