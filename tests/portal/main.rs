@@ -3,7 +3,6 @@
 //! cookies per host the way a browser does.
 
 mod api;
-mod decisions;
 mod notify;
 mod oidc;
 mod review;

@@ -54,36 +54,6 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-/// Alice asks for `app` (manual approval); the request id.
-async fn ask(site: &Site, alice: &Client, reason: &str) -> String {
-    let form =
-        alice.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
-    let pending = alice
-        .post(site.url("access", "/request/app"))
-        .form(&[
-            ("csrf", csrf_of(&form).as_str()),
-            ("rd", ""),
-            ("duration", "3600"),
-            ("reason", reason),
-        ])
-        .send()
-        .await
-        .unwrap();
-    pending.url().path().trim_start_matches("/requests/").to_owned()
-}
-
-async fn decide(site: &Site, reviewer: &Client, id: &str, action: &str, note: &str) {
-    let dashboard =
-        reviewer.get(site.url("access", "/review")).send().await.unwrap().text().await.unwrap();
-    let done = reviewer
-        .post(site.url("access", &format!("/review/{id}/{action}")))
-        .form(&[("csrf", csrf_of(&dashboard).as_str()), ("duration", "3600"), ("note", note)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 200);
-}
-
 fn to(message: &str) -> &str {
     message.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or("")
 }
@@ -106,7 +76,7 @@ async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
     let hook = WebhookReceiver::start().await;
     let site = site(&smtp, &hook).await;
     let alice = site.signed_in("alice@example.com").await;
-    let id = ask(&site, &alice, "rotate the <b>certs</b>").await;
+    let id = site.ask(&alice, "app", "rotate the <b>certs</b>").await;
 
     // The reviewers of `app` are the global reviewers: carol and dave (not alice, not bob).
     arrives(&smtp, "the reviewers' mail", 2, |m| mails_to(m, "", "Access request").len()).await;
@@ -126,7 +96,7 @@ async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
     assert!(mails_to(&messages, "alice@example.com", "").is_empty(), "the requester is not asked");
 
     let carol = site.signed_in("carol@example.com").await;
-    decide(&site, &carol, &id, "approve", "").await;
+    assert_eq!(site.decide(&carol, &id, "approve", "").await.status(), 200);
     arrives(&smtp, "alice's approval mail", 1, |m| {
         mails_to(m, "alice@example.com", "Approved").len()
     })
@@ -135,7 +105,7 @@ async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
         smtp.messages().into_iter().find(|m| to(m).contains("alice@example.com")).unwrap();
     assert!(approval.contains("carol@example.com"), "who approved: {approval}");
 
-    decide(&site, &carol, &id, "revoke", "work is done").await;
+    assert_eq!(site.decide(&carol, &id, "revoke", "work is done").await.status(), 200);
     arrives(&smtp, "alice's revocation mail", 1, |m| {
         mails_to(m, "alice@example.com", "Revoked").len()
     })
@@ -143,8 +113,8 @@ async fn reviewers_are_mailed_each_request_and_the_requester_each_decision() {
     let revocation = smtp.messages().into_iter().find(|m| m.contains("Revoked:")).unwrap();
     assert!(revocation.contains("work is done") && revocation.contains("carol@example.com"));
 
-    let second = ask(&site, &alice, "again").await;
-    decide(&site, &carol, &second, "deny", "not twice").await;
+    let second = site.ask(&alice, "app", "again").await;
+    assert_eq!(site.decide(&carol, &second, "deny", "not twice").await.status(), 200);
     arrives(&smtp, "alice's denial mail", 1, |m| mails_to(m, "alice@example.com", "Denied").len())
         .await;
     let denial = smtp.messages().into_iter().find(|m| m.contains("Denied:")).unwrap();
@@ -206,7 +176,7 @@ async fn mail_waits_out_an_smtp_outage_and_a_crash_and_goes_out_once() {
     smtp.stop().await;
     hook.answer(503);
     let alice = site.signed_in("alice@example.com").await;
-    let id = ask(&site, &alice, "during the outage").await;
+    let id = site.ask(&alice, "app", "during the outage").await;
 
     // jitgate crashes with the mail still undelivered, and comes back.
     site.restart().await;
@@ -223,7 +193,7 @@ async fn mail_waits_out_an_smtp_outage_and_a_crash_and_goes_out_once() {
     // A later event goes through the same queue behind them; by the time it arrives, any
     // duplicate of the earlier mail would have too.
     let carol = site.signed_in("carol@example.com").await;
-    decide(&site, &carol, &id, "deny", "later").await;
+    assert_eq!(site.decide(&carol, &id, "deny", "later").await.status(), 200);
     arrives(&smtp, "the denial", 1, |m| mails_to(m, "alice@example.com", "Denied").len()).await;
     let messages = smtp.messages();
     for reviewer in ["carol@example.com", "dave@example.com"] {
@@ -246,7 +216,7 @@ async fn a_webhook_that_keeps_failing_is_given_up_audited_and_shown_to_admins() 
     let retries = "[notifications]\nmax_attempts = 2\nfirst_retry = \"1s\"\n";
     let site = site_with(&smtp, &hook, retries).await;
     let alice = site.signed_in("alice@example.com").await;
-    let id = ask(&site, &alice, "needs a webhook").await;
+    let id = site.ask(&alice, "app", "needs a webhook").await;
 
     let erin = site.signed_in("erin@example.com").await;
     let failed_page = site.url("access", "/notifications");
@@ -305,26 +275,7 @@ async fn two_instances_on_one_redis_send_each_mail_once() {
         let user = ["alice@example.com", "carol@example.com"][i % 2];
         let browser = site.signed_in(user).await;
         let resource = if i < 2 { "app" } else { "vault" };
-        let form = browser
-            .get(site.url("access", &format!("/request/{resource}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let pending = browser
-            .post(site.url("access", &format!("/request/{resource}")))
-            .form(&[
-                ("csrf", csrf_of(&form).as_str()),
-                ("rd", ""),
-                ("duration", "3600"),
-                ("reason", "x"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        ids.push(pending.url().path().trim_start_matches("/requests/").to_owned());
+        ids.push(site.ask(&browser, resource, "x").await);
     }
     // Reviewers: carol and dave for alice's two requests, dave for carol's two (never herself).
     arrives(&smtp, "every reviewer's mail", 6, |m| mails_to(m, "", "Access request").len()).await;
@@ -521,7 +472,7 @@ async fn mail_goes_over_starttls_and_implicit_tls_with_a_login_to_a_relay_with_a
         ))
         .await;
         let alice = site.signed_in("alice@example.com").await;
-        ask(&site, &alice, &format!("over {mode}")).await;
+        site.ask(&alice, "app", &format!("over {mode}")).await;
         arrives(&smtp, &format!("mail over {mode}"), 2, |m| {
             mails_to(m, "", "Access request").len()
         })

@@ -60,27 +60,6 @@ async fn page(site: &Site, browser: &Client, path: &str) -> String {
     response.text().await.unwrap()
 }
 
-/// `who` asks for `resource` through the form; the new request's id.
-async fn ask(site: &Site, who: &Client, resource: &str) -> String {
-    let path = format!("/request/{resource}");
-    let form = page(site, who, &path).await;
-    let pending = who
-        .post(site.url("access", &path))
-        .form(&[
-            ("csrf", csrf_of(&form).as_str()),
-            ("rd", ""),
-            ("duration", "3600"),
-            ("reason", "rotate the INC-42 credentials"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(pending.status(), 200);
-    let path = pending.url().path().to_owned();
-    assert!(path.starts_with("/requests/"), "a waiting page: {path}");
-    path.trim_start_matches("/requests/").to_owned()
-}
-
 /// The CSRF token on `reviewer`'s dashboard.
 async fn token(site: &Site, reviewer: &Client) -> String {
     csrf_of(&page(site, reviewer, "/review").await)
@@ -122,7 +101,7 @@ fn pill(status: &str) -> String {
 async fn a_denial_with_a_note_reaches_the_requester_escaped_and_the_app_stays_locked() {
     let site = Site::start().await;
     let alice = site.signed_in("alice@example.com").await;
-    let id = ask(&site, &alice, "app").await;
+    let id = site.ask(&alice, "app", "rotate the INC-42 credentials").await;
     let carol = site.signed_in("carol@example.com").await;
     let dashboard = page(&site, &carol, "/review").await;
     let pending = row(&dashboard, &id).expect("alice's request is pending");
@@ -152,7 +131,7 @@ async fn a_denial_with_a_note_reaches_the_requester_escaped_and_the_app_stays_lo
     assert!(!listed.contains("/approve") && !listed.contains("/revoke"), "nothing to decide");
 
     // A denial is not a lock-out: alice may ask again, and that is a new request.
-    let again = ask(&site, &alice, "app").await;
+    let again = site.ask(&alice, "app", "rotate the INC-42 credentials").await;
     assert_ne!(again, id);
 }
 
@@ -160,7 +139,7 @@ async fn a_denial_with_a_note_reaches_the_requester_escaped_and_the_app_stays_lo
 async fn a_revoked_grant_stops_the_very_next_request_and_is_listed_as_revoked() {
     let site = Site::start().await;
     let alice = site.signed_in("alice@example.com").await;
-    let id = ask(&site, &alice, "app").await;
+    let id = site.ask(&alice, "app", "rotate the INC-42 credentials").await;
     locked_out(&site, &alice, "app").await;
     let carol = site.signed_in("carol@example.com").await;
     let csrf = token(&site, &carol).await;
@@ -198,7 +177,7 @@ async fn the_vault_opens_only_after_two_different_reviewers_approve() {
     let alice = site.signed_in("alice@example.com").await;
     let form = page(&site, &alice, "/request/vault").await;
     assert!(form.contains("2 reviewers must approve your request"), "{form}");
-    let id = ask(&site, &alice, "vault").await;
+    let id = site.ask(&alice, "vault", "rotate the INC-42 credentials").await;
 
     let carol = site.signed_in("carol@example.com").await;
     let csrf = token(&site, &carol).await;
@@ -246,7 +225,7 @@ async fn the_vault_opens_only_after_two_different_reviewers_approve() {
 async fn a_decision_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
     let site = Site::start().await;
     let alice = site.signed_in("alice@example.com").await;
-    let id = ask(&site, &alice, "app").await;
+    let id = site.ask(&alice, "app", "rotate the INC-42 credentials").await;
     let carol = site.signed_in("carol@example.com").await;
     let dave = site.signed_in("dave@example.com").await;
     let carols = token(&site, &carol).await;
@@ -288,7 +267,7 @@ async fn a_decision_without_the_sessions_csrf_token_is_refused_and_changes_nothi
 async fn a_reviewer_cannot_decide_her_own_request() {
     let site = Site::start().await;
     let carol = site.signed_in("carol@example.com").await;
-    let own = ask(&site, &carol, "app").await;
+    let own = site.ask(&carol, "app", "rotate the INC-42 credentials").await;
     let dashboard = page(&site, &carol, "/review").await;
     let listed = row(&dashboard, &own).expect("her own request is listed");
     assert!(listed.contains("Your request") && listed.contains(&pill("pending")), "{listed}");

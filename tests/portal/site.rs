@@ -224,6 +224,47 @@ group = "dev"
         browser
     }
 
+    /// `who` asks for `resource` (one hour, `reason`) through the form and lands on the
+    /// waiting page of a manual request; the new request's id.
+    pub async fn ask(&self, who: &reqwest::Client, resource: &str, reason: &str) -> String {
+        let path = format!("/request/{resource}");
+        let form = who.get(self.url("access", &path)).send().await.unwrap().text().await.unwrap();
+        let pending = who
+            .post(self.url("access", &path))
+            .form(&[
+                ("csrf", csrf_of(&form).as_str()),
+                ("rd", ""),
+                ("duration", "3600"),
+                ("reason", reason),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pending.status(), 200);
+        let path = pending.url().path().to_owned();
+        assert!(path.starts_with("/requests/"), "a waiting page: {path}");
+        path.trim_start_matches("/requests/").to_owned()
+    }
+
+    /// `reviewer` posts `action` (approve, deny, revoke) on request `id` from the dashboard,
+    /// with its CSRF token; the page the browser ends on.
+    pub async fn decide(
+        &self,
+        reviewer: &reqwest::Client,
+        id: &str,
+        action: &str,
+        note: &str,
+    ) -> reqwest::Response {
+        let url = self.url("access", "/review");
+        let dashboard = reviewer.get(url).send().await.unwrap().text().await.unwrap();
+        reviewer
+            .post(self.url("access", &format!("/review/{id}/{action}")))
+            .form(&[("csrf", csrf_of(&dashboard).as_str()), ("duration", "3600"), ("note", note)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Submits the sign-in form in `form_html` as `email`; the response after redirects.
     pub async fn sign_in(
         &self,
