@@ -151,6 +151,13 @@ impl FromStr for Status {
 }
 
 impl AccessRequest {
+    /// [`Self::approvers`] comma-separated, for display ("" when none: auto-approved, or
+    /// nobody yet).
+    pub fn approved_by(&self) -> String {
+        let names: Vec<&str> = self.approvers().map(UserId::as_str).collect();
+        names.join(", ")
+    }
+
     /// The status as last recorded by a transition.
     pub fn recorded_status(&self) -> Status {
         match &self.state {

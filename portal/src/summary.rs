@@ -76,13 +76,9 @@ fn audience(audience: &Audience) -> String {
     }
 }
 
-fn granted_by(request: &AccessRequest) -> String {
-    if request.approvals.is_empty() {
-        "auto-approved".into()
-    } else {
-        let names: Vec<String> = request.approvals.iter().map(|v| v.reviewer.to_string()).collect();
-        names.join(", ")
-    }
+/// Who approved a grant, or `auto-approved`.
+pub(crate) fn granted_by(request: &AccessRequest) -> String {
+    if request.approvals.is_empty() { "auto-approved".into() } else { request.approved_by() }
 }
 
 /// What the requests in scope say about one person and resource.

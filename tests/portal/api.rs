@@ -200,14 +200,7 @@ async fn the_api_runs_request_review_and_revoke_with_csrf_and_stable_errors() {
     assert_eq!(json_export.as_array().unwrap().len(), 3);
     assert_eq!(json_export[0]["action"], "grant_revoked");
 
-    let summary = carol
-        .get(site.url("access", "/access/resources/app?format=csv"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let summary = site.page(&carol, "/access/resources/app?format=csv").await;
     let mut rows = summary.lines();
     assert_eq!(
         rows.next(),
@@ -217,32 +210,17 @@ async fn the_api_runs_request_review_and_revoke_with_csrf_and_stable_errors() {
     assert!(rows.contains(&r#"alice@example.com,app,dev,jit (manual),locked,,,"'=HYPERLINK(""http://x"") <b>bold</b>""#), "{summary}");
     assert!(rows.contains(&"bob@example.com,app,sre,jit (auto),locked,,,"), "{summary}");
     assert!(rows.contains(&"carol@example.com,app,dev,jit (manual),pending,,,mine"), "{summary}");
-    let page = carol
-        .get(site.url("access", "/access/resources/app"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = site.page(&carol, "/access/resources/app").await;
     assert!(
         site::escaped(&page, "<b>bold</b>") && !page.contains("<b>bold</b>"),
         "escaped on the page"
     );
-    let group = carol
-        .get(site.url("access", "/access/groups/sre?format=csv"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let group = site.page(&carol, "/access/groups/sre?format=csv").await;
     assert_eq!(group.lines().count(), 2, "one member of sre, one resource: {group}");
     let user =
         carol.get(site.url("access", "/access/users/alice%40example.com")).send().await.unwrap();
     assert_eq!(user.status(), 200);
-    let audit_page =
-        carol.get(site.url("access", "/audit")).send().await.unwrap().text().await.unwrap();
+    let audit_page = site.page(&carol, "/audit").await;
     assert!(site::escaped(&audit_page, "<b>bold</b>") && !audit_page.contains("<b>bold</b>"));
     let row = format!("id=\"r-{id}\"");
     let narrowed = |query: &'static str| {

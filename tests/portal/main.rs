@@ -44,7 +44,7 @@ async fn sign_in_then_an_auto_approved_request_leads_back_to_the_app() {
     let echo: serde_json::Value = granted.json().await.unwrap();
     assert_eq!(echo["headers"]["x-jitgate-email"], serde_json::json!(["bob@example.com"]));
 
-    let home = bob.get(site.url("access", "/")).send().await.unwrap().text().await.unwrap();
+    let home = site.page(&bob, "/").await;
     assert!(home.contains("Active") && home.contains("End access now"), "{home}");
 }
 
@@ -52,11 +52,9 @@ async fn sign_in_then_an_auto_approved_request_leads_back_to_the_app() {
 async fn a_manual_request_waits_for_a_reviewer_who_cannot_review_their_own() {
     let site = Site::start().await;
     let alice = site.browser();
-    let html =
-        alice.get(site.url("access", "/auth/sign-in")).send().await.unwrap().text().await.unwrap();
+    let html = site.page(&alice, "/auth/sign-in").await;
     site.sign_in(&alice, "alice@example.com", &html).await;
-    let form =
-        alice.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let form = site.page(&alice, "/request/app").await;
     let reason = "<script>alert('x')</script> =cmd|' /C calc'!A0";
     let pending = alice
         .post(site.url("access", "/request/app"))
@@ -81,11 +79,9 @@ async fn a_manual_request_waits_for_a_reviewer_who_cannot_review_their_own() {
 
     // Carol reviews, and has a pending request of her own.
     let carol = site.browser();
-    let html =
-        carol.get(site.url("access", "/auth/sign-in")).send().await.unwrap().text().await.unwrap();
+    let html = site.page(&carol, "/auth/sign-in").await;
     site.sign_in(&carol, "carol@example.com", &html).await;
-    let form =
-        carol.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let form = site.page(&carol, "/request/app").await;
     let own = carol
         .post(site.url("access", "/request/app"))
         .form(&[
@@ -98,8 +94,7 @@ async fn a_manual_request_waits_for_a_reviewer_who_cannot_review_their_own() {
         .await
         .unwrap();
     let own_id = own.url().path().trim_start_matches("/requests/").to_owned();
-    let dashboard =
-        carol.get(site.url("access", "/review")).send().await.unwrap().text().await.unwrap();
+    let dashboard = site.page(&carol, "/review").await;
     assert!(
         dashboard.contains(&format!("/review/{id}/approve")),
         "alice's request can be approved"
@@ -144,14 +139,7 @@ async fn a_manual_request_waits_for_a_reviewer_who_cannot_review_their_own() {
 async fn bad_input_is_refused_with_a_reason() {
     let site = Site::start().await;
     let bob = site.browser();
-    let html = bob
-        .get(site.url("access", "/auth/sign-in?rd=http%3A%2F%2Fevil.example.com%2F"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = site.page(&bob, "/auth/sign-in?rd=http%3A%2F%2Fevil.example.com%2F").await;
     assert!(!html.contains("evil.example.com"), "a foreign rd is dropped");
     let wrong = bob
         .post(site.url("access", "/auth/sign-in"))
@@ -169,8 +157,7 @@ async fn bad_input_is_refused_with_a_reason() {
     let home = site.sign_in(&bob, "bob@example.com", &html).await;
     assert_eq!(home.url().path(), "/", "signed in, a foreign rd lands on the portal home");
 
-    let form =
-        bob.get(site.url("access", "/request/app")).send().await.unwrap().text().await.unwrap();
+    let form = site.page(&bob, "/request/app").await;
     let too_long = bob
         .post(site.url("access", "/request/app"))
         .form(&[

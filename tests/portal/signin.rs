@@ -6,14 +6,7 @@ use crate::site::{self, Site};
 async fn five_wrong_passwords_pause_the_account_even_for_the_right_one() {
     let site = Site::start().await;
     let guesser = site.browser();
-    let form = guesser
-        .get(site.url("access", "/auth/sign-in"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let form = site.page(&guesser, "/auth/sign-in").await;
     let attempt = |password: &'static str| {
         let csrf = site::csrf_of(&form);
         let guesser = guesser.clone();
@@ -44,7 +37,6 @@ async fn five_wrong_passwords_pause_the_account_even_for_the_right_one() {
 
     // Other accounts are not affected.
     let bob = site.browser();
-    let form =
-        bob.get(site.url("access", "/auth/sign-in")).send().await.unwrap().text().await.unwrap();
+    let form = site.page(&bob, "/auth/sign-in").await;
     site.sign_in(&bob, "bob@example.com", &form).await;
 }

@@ -218,17 +218,22 @@ group = "dev"
     /// A fresh browser signed in as `email` through the local sign-in form.
     pub async fn signed_in(&self, email: &str) -> reqwest::Client {
         let browser = self.browser();
-        let url = self.url("access", "/auth/sign-in");
-        let form = browser.get(url).send().await.unwrap().text().await.unwrap();
+        let form = self.page(&browser, "/auth/sign-in").await;
         self.sign_in(&browser, email, &form).await;
         browser
+    }
+
+    /// The text of the portal page at `path`, as `browser` sees it.
+    pub async fn page(&self, browser: &reqwest::Client, path: &str) -> String {
+        let url = self.url("access", path);
+        browser.get(url).send().await.unwrap().text().await.unwrap()
     }
 
     /// `who` asks for `resource` (one hour, `reason`) through the form and lands on the
     /// waiting page of a manual request; the new request's id.
     pub async fn ask(&self, who: &reqwest::Client, resource: &str, reason: &str) -> String {
         let path = format!("/request/{resource}");
-        let form = who.get(self.url("access", &path)).send().await.unwrap().text().await.unwrap();
+        let form = self.page(who, &path).await;
         let pending = who
             .post(self.url("access", &path))
             .form(&[
@@ -255,8 +260,7 @@ group = "dev"
         action: &str,
         note: &str,
     ) -> reqwest::Response {
-        let url = self.url("access", "/review");
-        let dashboard = reviewer.get(url).send().await.unwrap().text().await.unwrap();
+        let dashboard = self.page(reviewer, "/review").await;
         reviewer
             .post(self.url("access", &format!("/review/{id}/{action}")))
             .form(&[("csrf", csrf_of(&dashboard).as_str()), ("duration", "3600"), ("note", note)])

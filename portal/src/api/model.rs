@@ -107,9 +107,7 @@ impl RequestView {
                 by: if request.approvals.is_empty() {
                     "system".into()
                 } else {
-                    let names: Vec<String> =
-                        request.approvals.iter().map(|a| a.reviewer.to_string()).collect();
-                    names.join(", ")
+                    request.approved_by()
                 },
                 at: time(grant.granted_at),
                 note: String::new(),

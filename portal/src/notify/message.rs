@@ -39,9 +39,7 @@ impl Message {
                 if let RequestState::Approved { grant } = &request.state {
                     facts.push(("Until", grant.expires_at.to_string()));
                 }
-                let approvers: Vec<&str> =
-                    request.approvals.iter().map(|v| v.reviewer.as_str()).collect();
-                facts.push(("Approved by", approvers.join(", ")));
+                facts.push(("Approved by", request.approved_by()));
                 (
                     format!("Approved: your access to {resource}"),
                     format!("Your request for {resource} was approved."),

@@ -116,16 +116,10 @@ fn managed_by(request: &AccessRequest, needed: Option<u32>) -> String {
     match &request.state {
         RequestState::Pending if request.approvals.is_empty() => String::new(),
         RequestState::Pending => {
-            let names: Vec<String> =
-                request.approvals.iter().map(|v| v.reviewer.to_string()).collect();
             let of = needed.map(|n| format!(" of {n}")).unwrap_or_default();
-            format!("approved by {} ({}{of})", names.join(", "), names.len())
+            format!("approved by {} ({}{of})", request.approved_by(), request.approvals.len())
         }
-        RequestState::Approved { .. } => {
-            let names: Vec<String> =
-                request.approvals.iter().map(|v| v.reviewer.to_string()).collect();
-            if names.is_empty() { "auto-approved".into() } else { names.join(", ") }
-        }
+        RequestState::Approved { .. } => crate::summary::granted_by(request),
         RequestState::Denied { by, .. } | RequestState::Cancelled { by, .. } => by.to_string(),
         RequestState::TimedOut { .. } => "timed out".into(),
     }
@@ -166,7 +160,7 @@ impl Portal {
         let needed = policy.as_ref().map(|p| p.approvals_needed());
         // Their approval is recorded; only other reviewers can add the rest.
         let approved_already =
-            request.approvals.iter().any(|v| v.reviewer == viewer.identity().user);
+            request.approvers().any(|reviewer| *reviewer == viewer.identity().user);
         let mut durations: Vec<Duration> = policy.map(|p| p.durations.clone()).unwrap_or_default();
         if !durations.contains(&request.requested_duration) {
             durations.push(request.requested_duration);
