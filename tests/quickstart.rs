@@ -2,11 +2,9 @@
 //! ports and a scratch store), its users file, the built-in demo app. Visit the app, sign in,
 //! request access, get in.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use jitgate_testkit::{free_port, listening, wait_until};
-use tokio::process::Command;
+use jitgate_testkit::{Jitgate, free_port, listening, wait_until};
 
 fn field<'a>(html: &'a str, name: &str) -> &'a str {
     let marker = format!(r#"name="{name}" value=""#);
@@ -26,15 +24,8 @@ async fn a_newcomer_signs_in_requests_access_and_sees_the_demo_app() {
     std::fs::write(dir.path().join("quickstart.toml"), config).unwrap();
     std::fs::copy("config/quickstart-users.toml", dir.path().join("quickstart-users.toml"))
         .unwrap();
-    let _jitgate = Command::new(env!("CARGO_BIN_EXE_jitgate"))
-        .args(["serve", "--config"])
-        .arg(dir.path().join("quickstart.toml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
+    let config = dir.path().join("quickstart.toml");
+    let _jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &config, &[], port).await;
     wait_until("the demo app to listen", Duration::from_secs(20), || listening(demo)).await;
 
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));

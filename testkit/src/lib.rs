@@ -1,13 +1,16 @@
 //! Real peers for integration tests, each started on a free loopback port and stopped when
 //! dropped: `redis-server`, an HTTP upstream, and a raw HTTP/1.1 client that shows exactly
-//! what went over the wire; a real OpenID provider; a real SMTP server and webhook receiver.
+//! what went over the wire; a real OpenID provider; a real SMTP server and webhook receiver;
+//! and the `jitgate serve` process itself.
 
 pub mod http;
+mod jitgate;
 pub mod notify;
 pub mod oidc;
 mod redis_server;
 pub mod upstream;
 
+pub use jitgate::Jitgate;
 pub use redis_server::RedisServer;
 
 /// A port nothing listens on right now.

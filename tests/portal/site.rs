@@ -2,11 +2,9 @@
 //! `*.localhost` hosts (which glibc does not resolve) on the loopback address.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use jitgate_testkit::upstream::EchoUpstream;
-use jitgate_testkit::{free_port, listening, wait_until};
-use tokio::process::{Child, Command};
+use jitgate_testkit::{Jitgate, free_port};
 
 pub const PASSWORD: &str = "portal-test-password";
 const EMBEDDED: &str = "[store]\nbackend = \"embedded\"\npath = \"jitgate.db\"";
@@ -16,8 +14,9 @@ pub struct Site {
     /// Where `/metrics`, `/healthz` and `/readyz` answer.
     pub ops_port: u16,
     _upstream: EchoUpstream,
-    dir: tempfile::TempDir,
-    process: Child,
+    /// Declared before the directory it logs to, so a failing test can still print the log.
+    jitgate: Jitgate,
+    _dir: tempfile::TempDir,
 }
 
 /// The value of the first hidden input named `name` in `html`.
@@ -168,18 +167,15 @@ group = "dev"
         std::fs::write(dir.path().join("secret"), "portal-test-secret-0123456789abcdefghij")
             .unwrap();
         std::fs::write(dir.path().join("jitgate.toml"), config).unwrap();
-        let process = spawn(dir.path());
-        wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
-        Self { port, ops_port, _upstream: upstream, dir, process }
+        let config = dir.path().join("jitgate.toml");
+        let jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &config, &[], port).await;
+        Self { port, ops_port, _upstream: upstream, _dir: dir, jitgate }
     }
 
     /// Kills jitgate (no graceful shutdown: a crash) and starts it again on the same config
     /// and store.
     pub async fn restart(&mut self) {
-        let _ = self.process.kill().await;
-        self.process = spawn(self.dir.path());
-        let port = self.port;
-        wait_until("jitgate to listen again", Duration::from_secs(20), || listening(port)).await;
+        self.jitgate.restart().await;
     }
 
     pub fn url(&self, host: &str, path: &str) -> String {
@@ -290,31 +286,5 @@ group = "dev"
             .unwrap();
         assert_eq!(response.status(), 200, "signed in as {email}");
         response
-    }
-}
-
-fn spawn(dir: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("jitgate.log"))
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_jitgate"))
-        .args(["serve", "--config"])
-        .arg(dir.join("jitgate.toml"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log =
-                std::fs::read_to_string(self.dir.path().join("jitgate.log")).unwrap_or_default();
-            eprintln!("--- jitgate log ---\n{log}");
-        }
     }
 }

@@ -3,7 +3,6 @@
 //! in for the portal until it exists.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,22 +14,22 @@ use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{RedisStore, Store};
 use jitgate_access::token::TokenKeys;
 use jitgate_testkit::upstream::EchoUpstream;
-use jitgate_testkit::{RedisServer, free_port, listening, wait_until};
-use tokio::process::{Child, Command};
+use jitgate_testkit::{Jitgate, RedisServer, free_port};
 
 pub const SECRET: &str = "proxy-test-session-secret-0123456789abcdef";
 
 pub struct Instance {
     pub port: u16,
     pub ops_port: u16,
-    _process: Child,
+    _jitgate: Jitgate,
 }
 
 pub struct Stack {
+    /// First, so instances stop (and can print their logs) before the directory goes.
+    pub instances: Vec<Instance>,
     pub redis: RedisServer,
     pub upstream: EchoUpstream,
     pub dir: tempfile::TempDir,
-    pub instances: Vec<Instance>,
     pub store: Arc<dyn Store>,
     pub service: AccessService,
     pub keys: TokenKeys,
@@ -153,38 +152,16 @@ impl Stack {
         let (port, ops_port) = (free_port(), free_port());
         let path = self.config_path(self.instances.len());
         std::fs::write(&path, config_text(port, ops_port, &self.upstream.url(), None)).unwrap();
-        let log = std::fs::File::create(
-            self.dir.path().join(format!("jitgate-{}.log", self.instances.len())),
-        )
-        .unwrap();
-        let process = Command::new(env!("CARGO_BIN_EXE_jitgate"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
-        self.instances.push(Instance { port, ops_port, _process: process });
+        let jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, &[], port).await;
+        self.instances.push(Instance { port, ops_port, _jitgate: jitgate });
     }
 
     /// Runs `jitgate serve` on a config of the test's own (written as `name`), waiting until
     /// `port` listens. The process ends with the returned handle.
-    pub async fn serve(&self, name: &str, config: &str, port: u16) -> Child {
+    pub async fn serve(&self, name: &str, config: &str, port: u16) -> Jitgate {
         let path = self.dir.path().join(name);
         std::fs::write(&path, config).unwrap();
-        let process = Command::new(env!("CARGO_BIN_EXE_jitgate"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        wait_until("jitgate to listen", Duration::from_secs(20), || listening(port)).await;
-        process
+        Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, &[], port).await
     }
 
     pub fn port(&self) -> u16 {
@@ -212,20 +189,5 @@ impl Stack {
         self.store.create_session(&session).await.unwrap();
         let cookie = self.keys.session_cookie(&session.id, host, session.expires_at);
         (session.id, format!("jitgate_session={cookie}"))
-    }
-}
-
-/// A failing test shows what each jitgate instance logged: the first thing anyone debugging
-/// it needs, and gone with the temp dir otherwise.
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        for index in 0..self.instances.len() {
-            let log = std::fs::read_to_string(self.dir.path().join(format!("jitgate-{index}.log")))
-                .unwrap_or_default();
-            eprintln!("--- jitgate instance {index} log ---\n{log}");
-        }
     }
 }
