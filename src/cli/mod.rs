@@ -30,11 +30,14 @@ enum Command {
     },
     /// Hash a password for a `local` users file (reads the password from standard input).
     HashPassword,
-    /// Run jitgate: the proxy in front of every configured resource.
+    /// Run jitgate: the proxy in front of every configured resource, and the portal.
     Serve {
         /// The config file.
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
+        /// Which parts to run; `proxy` and `portal` share state through Redis.
+        #[arg(long, value_enum, default_value_t = serve::Role::All)]
+        role: serve::Role,
     },
 }
 
@@ -42,9 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::CheckConfig { config } => check_config::run(&config),
         Command::HashPassword => hash_password::run(),
-        Command::Serve { config } => {
+        Command::Serve { config, role } => {
             init_logging();
-            serve::run(&config)
+            serve::run(&config, role)
         }
     }
 }

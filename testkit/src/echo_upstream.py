@@ -1,13 +1,14 @@
 """A real HTTP/1.1 upstream for jitgate's tests: answers every request with a JSON echo of
 what it received (method, path, headers), so a test sees exactly what the proxy forwarded.
-/stream sends a chunk every 100 ms for 30 s, for tests of long responses. A WebSocket
-upgrade gets a proper 101 handshake, after which every byte received is sent back."""
+/stream sends a chunk every 100 ms for 30 s (or ?ticks=N chunks), for tests of long responses.
+A WebSocket upgrade gets a proper 101 handshake, after which every byte received is sent back."""
 import base64
 import hashlib
 import json
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -37,12 +38,14 @@ class Echo(BaseHTTPRequestHandler):
             self._websocket()
             return
         if self.path.startswith("/stream"):
+            query = parse_qs(urlparse(self.path).query)
+            ticks = int(query.get("ticks", ["300"])[0])
             self.send_response(200)
             self.send_header("content-type", "text/plain")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             try:
-                for i in range(300):
+                for i in range(ticks):
                     chunk = f"tick {i}\n".encode()
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     self.wfile.flush()

@@ -97,18 +97,28 @@ impl Jitgate {
         self.process.as_ref().and_then(Child::id).expect("a running jitgate")
     }
 
-    /// Sends SIGTERM and waits (up to `limit`) for the process to exit; returns how it ended.
-    pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
+    /// Sends SIGTERM, as systemd or Kubernetes stop a service.
+    pub fn sigterm(&self) {
         let signal = std::process::Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(signal.success(), "kill -TERM failed");
+    }
+
+    /// Waits (up to `limit`) for the process to exit; returns how it ended.
+    pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
         let mut process = self.process.take().expect("a running jitgate");
         tokio::time::timeout(limit, process.wait())
             .await
-            .unwrap_or_else(|_| panic!("jitgate did not exit within {limit:?} of SIGTERM"))
+            .unwrap_or_else(|_| panic!("jitgate did not exit within {limit:?}"))
             .expect("wait for jitgate")
+    }
+
+    /// Sends SIGTERM and waits (up to `limit`) for the process to exit.
+    pub async fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        self.sigterm();
+        self.wait(limit).await
     }
 
     /// What the process has logged so far.

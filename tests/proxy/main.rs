@@ -3,6 +3,7 @@
 //! access through the store and token keys, exactly as the portal will.
 
 mod bearer;
+mod roles;
 mod stack;
 mod tls;
 

@@ -21,7 +21,7 @@ pub const SECRET: &str = "proxy-test-session-secret-0123456789abcdef";
 pub struct Instance {
     pub port: u16,
     pub ops_port: u16,
-    _jitgate: Jitgate,
+    pub jitgate: Jitgate,
 }
 
 pub struct Stack {
@@ -57,6 +57,7 @@ pub fn config_text(
 [server]
 {listeners}
 ops_listen = "127.0.0.1:{ops_port}"
+shutdown_grace = "3s"
 
 [identity]
 provider = "local"
@@ -153,7 +154,7 @@ impl Stack {
         let path = self.config_path(self.instances.len());
         std::fs::write(&path, config_text(port, ops_port, &self.upstream.url(), None)).unwrap();
         let jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, &[], port).await;
-        self.instances.push(Instance { port, ops_port, _jitgate: jitgate });
+        self.instances.push(Instance { port, ops_port, jitgate });
     }
 
     /// Runs `jitgate serve` on a config of the test's own (written as `name`), waiting until

@@ -80,8 +80,20 @@ pub struct ServerConfig {
     /// Where the built-in demo app listens (the quickstart's protected resource): a page
     /// showing the identity headers each request arrived with.
     pub demo_listen: Option<SocketAddr>,
+    /// Where the portal serves HTTP itself. Needed by `serve --role portal`; without it, a
+    /// single-process jitgate runs the portal on a loopback port only its proxy reaches.
+    pub portal_listen: Option<SocketAddr>,
+    /// `host:port` of the portal, for `serve --role proxy`: proxies forward the portal's
+    /// host there, so one DNS name and one TLS certificate front everything.
+    pub portal_upstream: Option<String>,
+    /// How long requests in flight may finish after SIGTERM (whole seconds, default 10 s,
+    /// like Traefik's). The process exits after it even when nothing is in flight.
+    pub shutdown_grace: Duration,
     pub headers: IdentityHeaders,
 }
+
+/// What `server.shutdown_grace` defaults to.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// The request headers that tell an upstream who the user is (lower-case names). Whatever a
 /// client sends under these names is dropped at the edge.

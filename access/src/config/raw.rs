@@ -40,6 +40,9 @@ pub(crate) struct RawServer {
     pub portal_url: S<String>,
     pub ops_listen: Option<S<String>>,
     pub demo_listen: Option<S<String>>,
+    pub portal_listen: Option<S<String>>,
+    pub portal_upstream: Option<S<String>>,
+    pub shutdown_grace: Option<S<String>>,
     #[serde(default)]
     pub headers: RawHeaders,
 }

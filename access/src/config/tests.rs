@@ -379,6 +379,41 @@ fn https_needs_its_certificate_pair() {
 }
 
 #[test]
+fn split_roles_name_where_the_portal_is() {
+    let scratch = Scratch::new();
+    let with = |server_lines: &str| {
+        let text = HEAD
+            .replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }")
+            .replace("[identity]", &format!("{server_lines}\n\n[identity]"));
+        let path = scratch.dir.path().join("j.toml");
+        parse(&path, &(text + RESOURCE)).map_err(|e| e.to_string())
+    };
+    let config =
+        with("portal_listen = \"10.0.0.5:8088\"\nportal_upstream = \"portal.internal:8088\"")
+            .unwrap();
+    assert_eq!(config.server.portal_listen, Some("10.0.0.5:8088".parse().unwrap()));
+    assert_eq!(config.server.portal_upstream.as_deref(), Some("portal.internal:8088"));
+
+    let clash = with("portal_listen = \"127.0.0.1:8080\"").unwrap_err();
+    assert!(
+        clash.contains("j.toml:5: server.portal_listen must differ from jitgate's other listeners"),
+        "{clash}"
+    );
+    assert_eq!(config.server.shutdown_grace, Duration::from_secs(10), "the default");
+    let grace = with("shutdown_grace = \"30s\"").unwrap();
+    assert_eq!(grace.server.shutdown_grace, Duration::from_secs(30));
+    for bad in ["1500ms", "6m"] {
+        let error = with(&format!("shutdown_grace = \"{bad}\"")).unwrap_err();
+        assert!(error.contains("j.toml:5: server.shutdown_grace must be whole seconds"), "{error}");
+    }
+    for bad in ["http://portal:8088", "portal", "portal:0", ":8088"] {
+        let error = with(&format!("portal_upstream = \"{bad}\"")).unwrap_err();
+        assert!(error.contains("j.toml:5: server.portal_upstream"), "{bad}: {error}");
+        assert!(error.contains("must be host:port"), "{bad}: {error}");
+    }
+}
+
+#[test]
 fn identity_header_names_are_configurable_within_reason() {
     let scratch = Scratch::new();
     let custom = HEAD

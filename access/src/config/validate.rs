@@ -13,9 +13,9 @@ use super::raw::{
 };
 use super::secret::{RawSecret, Resolved, Secret};
 use super::{
-    BearerSettings, Config, ConfigError, HttpsListener, IdentityConfig, IdentityHeaders,
-    NotificationSettings, RequestDefaults, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
+    BearerSettings, Config, ConfigError, DEFAULT_SHUTDOWN_GRACE, HttpsListener, IdentityConfig,
+    IdentityHeaders, NotificationSettings, RequestDefaults, ServerConfig, SessionConfig,
+    SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
 use crate::outbox::Backoff;
@@ -266,6 +266,44 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
         ctx.problems
             .add(value.span(), "server.demo_listen must differ from jitgate's other listeners");
     }
+    let portal_listen =
+        raw.portal_listen.as_ref().and_then(|v| socket_addr(ctx, v, "server.portal_listen"));
+    if let (Some(portal), Some(value)) = (portal_listen, &raw.portal_listen)
+        && [listen_http, ops_listen, demo_listen, https.as_ref().map(|h| h.listen)]
+            .contains(&Some(portal))
+    {
+        ctx.problems
+            .add(value.span(), "server.portal_listen must differ from jitgate's other listeners");
+    }
+    let portal_upstream = raw.portal_upstream.as_ref().and_then(|value| {
+        let text = value.get_ref();
+        let well_formed = text.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if well_formed && !text.contains('/') {
+            Some(text.clone())
+        } else {
+            ctx.problems.add(
+                value.span(),
+                format!(
+                    "server.portal_upstream {text:?} must be host:port, like \"10.0.0.5:8088\""
+                ),
+            );
+            None
+        }
+    });
+    let shutdown_grace = match &raw.shutdown_grace {
+        None => DEFAULT_SHUTDOWN_GRACE,
+        Some(value) => match ctx.duration(value, "server.shutdown_grace") {
+            Some(grace) if grace <= Duration::from_secs(300) && grace.subsec_nanos() == 0 => grace,
+            Some(_) => {
+                ctx.problems
+                    .add(value.span(), "server.shutdown_grace must be whole seconds, at most 5m");
+                DEFAULT_SHUTDOWN_GRACE
+            }
+            None => DEFAULT_SHUTDOWN_GRACE,
+        },
+    };
     let headers = identity_headers(ctx, &raw.headers);
     Some(ServerConfig {
         listen_http,
@@ -274,6 +312,9 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
         portal_host,
         ops_listen,
         demo_listen,
+        portal_listen,
+        portal_upstream,
+        shutdown_grace,
         headers,
     })
 }

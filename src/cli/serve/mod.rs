@@ -1,0 +1,288 @@
+//! `jitgate serve`: the proxy and the portal, in one process or split by `--role`.
+//!
+//! Everything an operator can get wrong is checked before anything listens (the config, the
+//! role, the listen addresses, the store); then Pingora takes over the main thread, and its
+//! signal handling is the process's: SIGTERM stops accepting, lets requests in flight finish
+//! and exits 0; SIGINT exits at once.
+
+mod portal_service;
+mod preflight;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use jitgate_access::assertion::AssertionSigner;
+use jitgate_access::bearer::BearerVerifier;
+use jitgate_access::clock::{Clock, SystemClock};
+use jitgate_access::config::{Config, IdentityConfig, StoreConfig};
+use jitgate_access::outbox::Routing;
+use jitgate_access::service::AccessService;
+use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
+use jitgate_access::token::TokenKeys;
+use jitgate_portal::notify::routing::ConfigRouting;
+use jitgate_portal::notify::{Notifier, NotifyMetrics};
+use jitgate_portal::{Portal, PortalSettings};
+use jitgate_proxy::{
+    AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
+    Router,
+};
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::Server;
+use pingora::server::configuration::ServerConf;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+
+use self::portal_service::PortalService;
+
+/// How often expiries and timeouts are recorded in the store (and its audit log). Access
+/// itself never waits for this: every check compares expiry with the clock.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Which parts of jitgate this process runs. Split roles share state through Redis: any
+/// number of proxies at the edge, and the portal (with the sweeper and the notification
+/// worker) where it suits, each scaled and restarted on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Proxy and portal in one process (the default; the only role for the embedded store).
+    All,
+    /// Only the proxy: checks every request, forwards the portal's host to
+    /// `server.portal_upstream`.
+    Proxy,
+    /// Only the portal, on `server.portal_listen`, with the expiry sweeper and notifications.
+    Portal,
+}
+
+impl Role {
+    fn runs_proxy(self) -> bool {
+        self != Role::Portal
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::All => "all",
+            Role::Proxy => "proxy",
+            Role::Portal => "portal",
+        })
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.store {
+        StoreConfig::Embedded { path } => Arc::new(EmbeddedStore::open(path)?),
+        StoreConfig::Redis { url, prefix } => {
+            Arc::new(RedisStore::connect(url.expose(), prefix).await?)
+        }
+    })
+}
+
+/// Records what the clock has decided (expiries, timeouts), for the audit log and the portal.
+async fn sweep_forever(service: AccessService) {
+    loop {
+        if let Err(error) = service.sweep(500).await {
+            tracing::warn!(%error, "cannot record expiries yet");
+        }
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+    }
+}
+
+/// Builds the portal's app. With an OIDC provider, discovery happens now: an unreachable IdP
+/// stops the start.
+async fn build_portal(
+    config: &Config,
+    service: AccessService,
+    clock: Arc<dyn Clock>,
+    assertion_jwks: serde_json::Value,
+    bearer: Option<BearerVerifier>,
+) -> anyhow::Result<axum::Router> {
+    let settings = PortalSettings {
+        config: Arc::new(config.clone()),
+        service: Arc::new(service),
+        clock,
+        assertion_jwks,
+        bearer,
+    };
+    Ok(Portal::new(settings).await?.router())
+}
+
+/// The work only the portal role does: recording expiries, delivering notifications, the
+/// demo app (single-process only: it is the quickstart's).
+fn start_background_work(
+    config: &Config,
+    role: Role,
+    runtime: &tokio::runtime::Runtime,
+    workflow: AccessService,
+    notifier: Notifier,
+) {
+    runtime.spawn(sweep_forever(workflow));
+    runtime.spawn(notifier.run());
+    if role == Role::All
+        && let Some(listen) = config.server.demo_listen
+    {
+        runtime.spawn(async move {
+            if let Err(error) = jitgate_portal::demo::serve(listen).await {
+                tracing::error!(%error, "the demo app stopped");
+            }
+        });
+        tracing::info!(%listen, "demo app listening");
+    }
+}
+
+pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
+    let Some(config) = super::load_config(path) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let ready = preflight::check(&config, role)?;
+
+    // The store's connections and the change feed live on a runtime of their own, alive for
+    // the whole process: Pingora gives each service its own runtime, and a Redis connection
+    // must outlive the one it was created on.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("jitgate-store")
+        .enable_all()
+        .build()
+        .context("cannot start the store runtime")?;
+    let store = runtime.block_on(open_store(&config))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let metrics = Arc::new(Metrics::new());
+    let cache = Arc::new(AccessCache::new(store.clone(), metrics.clone()));
+    let policies = Arc::new(config.policy_set());
+    let keys_secret = config.session.secret.expose().as_bytes().to_vec();
+    let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
+    // One IdP key cache for every verifier in the process (proxy services and portal API).
+    let bearer = BearerVerifier::for_identity(&config.identity, None);
+    let idp_keys = bearer.as_ref().map(|verifier| verifier.keys().clone());
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let conf = ServerConf {
+        threads,
+        // Pingora drains for the grace period, then stops its runtimes, dropping whatever
+        // is still running; the timeout only bounds that stop.
+        grace_period_seconds: Some(config.server.shutdown_grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    if let Some(listener) = ready.portal {
+        let users = match &config.identity {
+            IdentityConfig::Local { users, .. } => users.clone(),
+            IdentityConfig::Oidc { .. } => Vec::new(),
+        };
+        let routing: Arc<dyn Routing> =
+            Arc::new(ConfigRouting::new(Arc::new(config.clone()), users));
+        let service = || {
+            AccessService::new(store.clone(), clock.clone(), policies.clone())
+                .with_routing(routing.clone())
+        };
+        let notifier =
+            Notifier::new(&config, store.clone(), clock.clone(), config.notifications.retry)
+                .map_err(|error| anyhow::anyhow!("notifications: {error}"))?
+                .with_metrics(NotifyMetrics {
+                    attempts: metrics.notifications.clone(),
+                    queue: metrics.notification_queue.clone(),
+                });
+        let app = runtime.block_on(build_portal(
+            &config,
+            service(),
+            clock.clone(),
+            signer.jwks(),
+            bearer,
+        ))?;
+        tracing::info!(address = %listener.local_addr()?, "portal listening");
+        start_background_work(&config, role, &runtime, service(), notifier);
+        let mut portal = background_service("jitgate portal", PortalService::new(listener, app));
+        portal.threads = Some(threads);
+        server.add_service(portal);
+    }
+
+    if role.runs_proxy() {
+        runtime.spawn(cache.clone().follow_changes());
+        let assertions = Arc::new(Assertions::new(signer));
+        let router = Arc::new(Router::new(&config.resources));
+        runtime.spawn(router.clone().check_upstreams_forever());
+        let proxy = |tls: bool| {
+            let verifier = BearerVerifier::for_identity(&config.identity, idp_keys.clone());
+            let gate = Gate::new(
+                TokenKeys::new(&keys_secret),
+                config.roles.clone(),
+                cache.clone(),
+                verifier,
+            );
+            let settings = ProxySettings {
+                router: router.clone(),
+                gate,
+                portal_url: config.server.portal_url.clone(),
+                portal_host: config.server.portal_host.clone(),
+                headers: config.server.headers.clone(),
+                assertions: assertions.clone(),
+                tls,
+                portal: ready.portal_address,
+            };
+            JitgateProxy::new(settings, clock.clone())
+        };
+        add_proxy_services(&mut server, &config, proxy)?;
+    }
+    if let Some(ops) = config.server.ops_listen {
+        let mut service =
+            Service::new("jitgate ops".into(), HttpServer::new_app(OpsApp { metrics, cache }));
+        service.add_tcp(&ops.to_string());
+        server.add_service(service);
+    }
+    tracing::info!(
+        %role,
+        http = ?config.server.listen_http.filter(|_| role.runs_proxy()),
+        https = ?config.server.https.as_ref().filter(|_| role.runs_proxy()).map(|h| h.listen),
+        config = %path.display(),
+        "jitgate is serving"
+    );
+    // Pingora exits the process itself; the store runtime must simply outlive it.
+    std::mem::forget(runtime);
+    server.run_forever()
+}
+
+/// The user-facing listeners: HTTPS with HTTP redirecting to it, or plain HTTP alone.
+fn add_proxy_services(
+    server: &mut Server,
+    config: &Config,
+    proxy: impl Fn(bool) -> JitgateProxy,
+) -> anyhow::Result<()> {
+    if let Some(https) = &config.server.https {
+        let mut service = http_proxy_service_with_name(
+            &server.configuration,
+            proxy(true),
+            "jitgate proxy (https)",
+        );
+        let (cert, key) = (https.cert.to_string_lossy(), https.key.to_string_lossy());
+        let settings = TlsSettings::intermediate(&cert, &key).context("TLS settings")?;
+        service.add_tls_with_settings(&https.listen.to_string(), None, settings);
+        server.add_service(service);
+        if let Some(listen) = config.server.listen_http {
+            let redirect = HttpsRedirect {
+                router: Router::new(&config.resources),
+                https_port: https.listen.port(),
+            };
+            let mut service =
+                Service::new("jitgate http to https".into(), HttpServer::new_app(redirect));
+            service.add_tcp(&listen.to_string());
+            server.add_service(service);
+        }
+    } else if let Some(listen) = config.server.listen_http {
+        let mut service =
+            http_proxy_service_with_name(&server.configuration, proxy(false), "jitgate proxy");
+        service.add_tcp(&listen.to_string());
+        server.add_service(service);
+    }
+    Ok(())
+}
