@@ -125,6 +125,9 @@ fn production_example_golden() {
     assert_eq!(config.webhooks[1].format, WebhookFormat::Slack);
     assert_eq!(config.webhooks[1].events, vec!["request.created", "grant.revoked"]);
     assert_eq!(config.server.https.as_ref().unwrap().listen, "0.0.0.0:443".parse().unwrap());
+    assert_eq!(config.server.portal_upstream.as_deref(), Some("10.0.0.5:8088"));
+    assert_eq!(config.server.portal_listen, Some("10.0.0.5:8088".parse().unwrap()));
+    assert_eq!(config.server.shutdown_grace, Duration::from_secs(10));
 
     let names: Vec<&str> = config.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["grafana", "prod-db-admin", "wiki"]);
