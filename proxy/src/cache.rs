@@ -3,7 +3,8 @@
 //! Entries (including "no grant") live until a change event says otherwise; every grant entry
 //! carries its `expires_at`, which is compared with the clock on every request, so expiry never
 //! waits for an event. While the change feed is down nothing is cached and every request asks
-//! the store, which fails closed when the store is down too.
+//! the store, which fails closed when the store is down too. Ended sessions and grants are
+//! pruned every minute, so the maps hold what is live, not everyone ever seen.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use jitgate_access::clock::Clock;
 use jitgate_access::ids::{ResourceName, UserId};
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{ChangeEvent, Store, StoreError};
@@ -18,6 +20,8 @@ use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast;
 
 use crate::metrics::Metrics;
+
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct AccessCache {
     store: Arc<dyn Store>,
@@ -175,6 +179,29 @@ impl AccessCache {
         self.metrics.change_feed_up.set(1);
     }
 
+    /// Drops sessions and grants that have ended by `now`. Correctness never depends on it
+    /// (every lookup compares expiry with the clock); memory does.
+    pub fn prune(&self, now: Timestamp) {
+        write(&self.sessions).retain(|_, session| session.is_valid_at(now));
+        write(&self.grants).retain(|_, by_resource| {
+            by_resource.retain(|_, expires_at| expires_at.is_none_or(|at| now < at));
+            !by_resource.is_empty()
+        });
+    }
+
+    /// How many sessions and users with grant entries are held.
+    pub fn entries(&self) -> (usize, usize) {
+        (read(&self.sessions).len(), read(&self.grants).len())
+    }
+
+    /// Prunes every minute for as long as the process runs.
+    pub async fn prune_forever(self: Arc<Self>, clock: Arc<dyn Clock>) {
+        loop {
+            tokio::time::sleep(PRUNE_INTERVAL).await;
+            self.prune(clock.now());
+        }
+    }
+
     /// Follows the store's change feed for as long as the process runs, resubscribing with
     /// backoff whenever it is lost.
     pub async fn follow_changes(self: Arc<Self>) {
@@ -196,5 +223,64 @@ impl AccessCache {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jitgate_access::clock::{Clock, SystemClock};
+    use jitgate_access::policy::Identity;
+    use jitgate_access::session::{Session, SessionId};
+    use jitgate_access::store::{EmbeddedStore, Store};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn prune_drops_what_has_ended_and_keeps_what_is_live() {
+        let dir = std::env::temp_dir().join(format!("jitgate-cache-test-{}", std::process::id()));
+        let path = dir.join("store.db");
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path).unwrap());
+        let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
+        tokio::spawn(cache.clone().follow_changes());
+        let following = async {
+            while !cache.is_live() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), following).await.expect("the feed starts");
+        let now = SystemClock.now();
+        let session = |email: &str, lasts: u64| Session {
+            id: SessionId::random(),
+            identity: Identity::new(email.parse().unwrap(), []),
+            created_at: now,
+            expires_at: now.plus(Duration::from_secs(lasts)),
+        };
+        let (short, long) = (session("a@example.com", 60), session("b@example.com", 3600));
+        for session in [&short, &long] {
+            store.create_session(session).await.unwrap();
+            assert!(cache.session(&session.id, now).await.unwrap().is_some());
+        }
+        let app: ResourceName = "app".parse().unwrap();
+        for user in ["a@example.com", "b@example.com"] {
+            let none = cache.grant_expiry(&user.parse().unwrap(), &app, now).await.unwrap();
+            assert_eq!(none, None);
+        }
+        {
+            // A grant entry that ends in two minutes, as a lookup would have cached it.
+            let mut grants = write(&cache.grants);
+            let a = grants.get_mut(&"a@example.com".parse::<UserId>().unwrap()).unwrap();
+            a.insert(app.clone(), Some(now.plus(Duration::from_secs(120))));
+        }
+        assert_eq!(cache.entries(), (2, 2));
+
+        cache.prune(now.plus(Duration::from_secs(90)));
+        assert_eq!(cache.entries(), (1, 2), "the ended session goes; grants and 'no grant' stay");
+        cache.prune(now.plus(Duration::from_secs(121)));
+        assert_eq!(cache.entries(), (1, 1), "the ended grant goes, and its user with it");
+        let b = "b@example.com".parse().unwrap();
+        assert_eq!(read(&cache.grants)[&b].get(&app), Some(&None), "'no grant' is kept");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -209,6 +209,7 @@ pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
 
     if role.runs_proxy() {
         runtime.spawn(cache.clone().follow_changes());
+        runtime.spawn(cache.clone().prune_forever(clock.clone()));
         let assertions = Arc::new(Assertions::new(signer));
         let router = Arc::new(Router::new(&config.resources));
         runtime.spawn(router.clone().check_upstreams_forever());
