@@ -1,0 +1,69 @@
+//! A plain Pingora pass-through: every request goes to one upstream, nothing is checked or
+//! added. The baseline of the load benchmark (`benches/load/run`): what Pingora costs before
+//! jitgate does anything.
+//!
+//! ```sh
+//! cargo run --release -p jitgate-proxy --example passthrough -- \
+//!     --listen 127.0.0.1:8090 --upstream 127.0.0.1:8081 [--threads N]
+//! ```
+//!
+//! Threads default to what jitgate's `serve` uses: the available parallelism (which respects
+//! `taskset`).
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
+use pingora::server::Server;
+use pingora::server::configuration::ServerConf;
+
+struct Passthrough {
+    upstream: SocketAddr,
+}
+
+#[async_trait]
+impl ProxyHttp for Passthrough {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut (),
+    ) -> pingora::Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: passthrough --listen ADDR --upstream ADDR [--threads N]");
+    std::process::exit(2)
+}
+
+fn main() {
+    let mut listen = None;
+    let mut upstream = None;
+    let mut threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--listen" => listen = Some(value),
+            "--upstream" => upstream = value.parse::<SocketAddr>().ok(),
+            "--threads" => threads = value.parse().unwrap_or_else(|_| usage()),
+            _ => usage(),
+        }
+    }
+    let (Some(listen), Some(upstream)) = (listen, upstream) else { usage() };
+
+    let conf = ServerConf { threads, ..ServerConf::default() };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = http_proxy_service(&server.configuration, Passthrough { upstream });
+    service.add_tcp(&listen);
+    server.add_service(service);
+    eprintln!("passthrough: {listen} -> {upstream}, {threads} threads");
+    server.run_forever()
+}
