@@ -3,6 +3,7 @@
 //! what went over the wire; a real OpenID provider; a real SMTP server and webhook receiver;
 //! and the `jitgate serve` process itself.
 
+pub mod browser;
 pub mod http;
 mod jitgate;
 pub mod notify;

@@ -1,0 +1,207 @@
+//! What a scenario runs against: the peers a company already has (an OpenID provider, Redis,
+//! a mail relay, the app behind jitgate) and one or more `jitgate serve` processes with their
+//! configs, all on free loopback ports and all stopped when the test ends.
+//!
+//! [`Stack`] is the usual single-process deployment. Scenarios with several jitgate processes
+//! (e.g. `--role proxy` instances and a `--role portal` sharing one Redis) start [`Peers`]
+//! themselves, compose configs from [`server_section`] and [`shared_sections`], and start each
+//! process with [`Deployment::serve`].
+
+use std::path::PathBuf;
+
+use jitgate_testkit::notify::SmtpServer;
+use jitgate_testkit::oidc::{OidcClient, OidcProvider, OidcUser};
+use jitgate_testkit::upstream::EchoUpstream;
+use jitgate_testkit::{Jitgate, RedisServer, free_port};
+
+/// The people at the IdP. Any password signs in at its development login form.
+pub const ALICE: &str = "alice@example.com";
+pub const BOB: &str = "bob@example.com";
+pub const DAVE: &str = "dave@example.com";
+
+const CLIENT_SECRET: &str = "e2e-oidc-client-secret";
+
+fn people() -> Vec<OidcUser> {
+    let person = |sub: &str, email: &str, group: &str, name: &str| OidcUser {
+        sub: sub.into(),
+        email: email.into(),
+        groups: vec![group.into()],
+        name: name.into(),
+    };
+    vec![
+        // Asks for access; a reviewer decides.
+        person("u-alice", ALICE, "dev", "Alice Developer"),
+        // Asks for access and gets it at once.
+        person("u-bob", BOB, "sre", "Bob SRE"),
+        // Reviews everything (the global reviewers are the `security` group).
+        person("u-dave", DAVE, "security", "Dave Reviewer"),
+    ]
+}
+
+/// The services around jitgate, each on its own free port.
+pub struct Peers {
+    /// The port browsers reach jitgate on (`app.localhost`, `access.localhost`).
+    pub port: u16,
+    pub idp: OidcProvider,
+    pub redis: RedisServer,
+    pub smtp: SmtpServer,
+    pub upstream: EchoUpstream,
+}
+
+impl Peers {
+    /// Peers for a deployment that browsers reach on `port`: the IdP knows jitgate's callback
+    /// there.
+    pub async fn start(port: u16) -> Self {
+        let client = OidcClient {
+            client_id: "jitgate".into(),
+            client_secret: CLIENT_SECRET.into(),
+            redirect_uris: vec![format!("http://access.localhost:{port}/auth/callback")],
+        };
+        let idp = OidcProvider::start(vec![client], people()).await;
+        let redis = RedisServer::start().await;
+        let smtp = SmtpServer::start().await;
+        let upstream = EchoUpstream::start().await;
+        Self { port, idp, redis, smtp, upstream }
+    }
+}
+
+/// `[server]` for a process listening on `listen` that browsers reach on `public_port`.
+pub fn server_section(listen: u16, public_port: u16, ops: u16) -> String {
+    format!(
+        "[server]\nlisten_http = \"127.0.0.1:{listen}\"\n\
+         portal_url = \"http://access.localhost:{public_port}\"\nops_listen = \"127.0.0.1:{ops}\"\n"
+    )
+}
+
+/// Everything but `[server]`: sign-in at the IdP, sessions, reviewers, the Redis store, mail,
+/// and the app with its policy. `app` is the upstream URL the app resource forwards to.
+/// Secrets are read from files [`Deployment::new`] writes.
+pub fn shared_sections(peers: &Peers, app: &str) -> String {
+    format!(
+        r#"
+[identity]
+provider = "oidc"
+issuer = "{issuer}"
+client_id = "jitgate"
+client_secret = {{ file = "client.secret" }}
+scopes = ["openid", "email", "profile", "groups"]
+
+[session]
+secret = {{ file = "session.secret" }}
+
+[roles]
+# jitgate cannot list an IdP group's members, so the reviewer to mail is named by email too.
+reviewers = {{ groups = ["security"], emails = ["{dave}"] }}
+
+[store]
+backend = "redis"
+url = "{redis}"
+prefix = "e2e"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+from = "jitgate <jitgate@example.com>"
+
+[[resource]]
+name = "app"
+host = "app.localhost:{port}"
+upstreams = ["{app}"]
+
+[resource.policy]
+durations = ["15m", "1h"]
+# One minute, the shortest grant jitgate allows, lets a test watch a grant expire.
+allow_custom_duration = true
+max_duration = "8h"
+approval = "manual"
+reason_required = true
+
+[[resource.assignment]]
+group = "dev"
+
+[[resource.assignment]]
+group = "sre"
+approval = "auto"
+"#,
+        issuer = peers.idp.issuer(),
+        redis = peers.redis.url(),
+        smtp = peers.smtp.port,
+        port = peers.port,
+        dave = DAVE,
+    )
+}
+
+/// A scratch directory of configs and the jitgate processes running them.
+pub struct Deployment {
+    /// Dropped first: each prints its log if the test failed, while the directory still exists.
+    instances: Vec<Jitgate>,
+    dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    /// An empty directory holding the secrets [`shared_sections`] refers to.
+    pub fn new() -> Self {
+        let deployment =
+            Self { instances: Vec::new(), dir: tempfile::tempdir().expect("a temp dir") };
+        deployment.write("client.secret", CLIENT_SECRET);
+        deployment.write("session.secret", "e2e-session-secret-0123456789abcdefghijklmn");
+        deployment
+    }
+
+    /// Writes `contents` to `name` in the directory; its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
+    /// Writes `config` to `name` and runs `jitgate serve --config name args…` (e.g.
+    /// `["--role", "proxy"]`) until `ready_port` accepts connections. Several processes may
+    /// run side by side, each on its own config.
+    pub async fn serve(
+        &mut self,
+        name: &str,
+        config: &str,
+        args: &[&str],
+        ready_port: u16,
+    ) -> &mut Jitgate {
+        let path = self.write(name, config);
+        let jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, args, ready_port).await;
+        self.instances.push(jitgate);
+        self.instances.last_mut().expect("the process just started")
+    }
+}
+
+/// The usual deployment: one `jitgate serve` (proxy and portal in one process) on Redis, in
+/// front of the echo upstream.
+pub struct Stack {
+    pub port: u16,
+    /// Declared first, so jitgate stops (and shows its log on failure) before its peers.
+    _deployment: Deployment,
+    pub peers: Peers,
+}
+
+impl Stack {
+    /// In front of the echo upstream.
+    pub async fn start() -> Self {
+        Self::start_in_front_of(None).await
+    }
+
+    /// In front of the app at `app` (an upstream URL), or of the echo upstream.
+    pub async fn start_in_front_of(app: Option<&str>) -> Self {
+        let port = free_port();
+        let peers = Peers::start(port).await;
+        let app = app.map_or_else(|| peers.upstream.url(), str::to_owned);
+        let config =
+            format!("{}{}", server_section(port, port, free_port()), shared_sections(&peers, &app));
+        let mut deployment = Deployment::new();
+        deployment.serve("jitgate.toml", &config, &[], port).await;
+        Self { port, _deployment: deployment, peers }
+    }
+
+    /// `http://{host}.localhost:{port}{path}`: `app` or `access`.
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}.localhost:{}{path}", self.port)
+    }
+}

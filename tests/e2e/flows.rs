@@ -1,0 +1,130 @@
+//! What a person does in the browser, step by step, each step checked on the page they see.
+
+use std::time::{Duration, Instant};
+
+use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT, Page};
+use jitgate_testkit::notify::SmtpServer;
+use serde_json::Value;
+
+/// At the IdP's own sign-in form (the `oidc-provider` development login), signs in as
+/// `email`. The browser must be on its way there.
+pub async fn sign_in_at_idp(browser: &Browser, email: &str) {
+    let form = browser
+        .wait_for_page("the IdP's sign-in form", PAGE_LIMIT, |page| {
+            page.host() == "127.0.0.1" && page.shows("Sign-in")
+        })
+        .await;
+    assert!(form.path().starts_with("/interaction/"), "the IdP's login interaction: {form}");
+    browser.fill(Locator::Css("input[name=login]"), email).await;
+    browser.fill(Locator::Css("input[name=password]"), "any password").await;
+    browser.screenshot("idp-sign-in").await;
+    browser.click(Locator::Css("button[type=submit]")).await;
+}
+
+/// At jitgate's own sign-in form (the `local` provider), signs in.
+pub async fn sign_in_locally(browser: &Browser, email: &str, password: &str) {
+    browser.wait_for_text("access.localhost", &["Sign in", "Password"]).await;
+    browser.fill(Locator::Id("email"), email).await;
+    browser.fill(Locator::Id("password"), password).await;
+    browser.screenshot("sign-in").await;
+    browser.click(Locator::Css("form[action='/auth/sign-in'] button[type=submit]")).await;
+}
+
+/// The portal's page for a locked app: the request form for `resource`.
+pub async fn expect_locked(browser: &Browser, resource: &str) -> Page {
+    let page = browser
+        .wait_for_page(&format!("the locked page of {resource}"), PAGE_LIMIT, |page| {
+            page.host() == "access.localhost"
+                && page.path() == format!("/request/{resource}")
+                && page.shows(&format!("Request access to {resource}"))
+        })
+        .await;
+    assert!(page.shows("Request access"), "a button to ask: {page}");
+    page
+}
+
+/// How long to ask for, as the request form offers it.
+pub enum Asking<'a> {
+    /// One of the offered durations, by its label (`15m`, `1h`).
+    Preset(&'a str),
+    /// "Custom…" with this text in the custom duration field.
+    Custom(&'a str),
+}
+
+/// Fills in the request form (duration and reason) and submits it.
+pub async fn ask(browser: &Browser, duration: Asking<'_>, reason: &str) {
+    match duration {
+        Asking::Preset(label) => {
+            let radio = format!(
+                "//label[contains(@class,'choice')][normalize-space()='{label}']/input[@name='duration']"
+            );
+            browser.click(Locator::XPath(&radio)).await;
+        }
+        Asking::Custom(text) => {
+            browser.click(Locator::Css("input[name=duration][value=custom]")).await;
+            browser.fill(Locator::Id("custom"), text).await;
+        }
+    }
+    browser.fill(Locator::Id("reason"), reason).await;
+    browser.screenshot("request-form").await;
+    browser.click(Locator::XPath("//button[normalize-space()='Request access']")).await;
+}
+
+/// The requester's waiting page for a manual request; the request's id, from its URL.
+pub async fn expect_waiting(browser: &Browser, reason: &str) -> String {
+    let page = browser.wait_for_text("access.localhost", &["Waiting for approval", reason]).await;
+    assert!(page.path().starts_with("/requests/"), "the request's own page: {page}");
+    assert!(page.shows("pending"), "its status: {page}");
+    page.path().trim_start_matches("/requests/").to_owned()
+}
+
+/// The app (the echo upstream's JSON of the request it got) as `email`: the identity headers
+/// jitgate added. The headers object.
+pub async fn expect_echo_app(browser: &Browser, email: &str) -> Value {
+    let page = browser
+        .wait_for_page(&format!("the app, as {email}"), PAGE_LIMIT, |page| {
+            page.host() == "app.localhost" && page.shows("x-jitgate-email")
+        })
+        .await;
+    let json = page.text.find('{').zip(page.text.rfind('}')).map(|(a, b)| &page.text[a..=b]);
+    let echo: Value = json
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_else(|| panic!("the app's JSON echo: {page}"));
+    let headers = &echo["headers"];
+    assert_eq!(headers["x-jitgate-email"], serde_json::json!([email]), "{page}");
+    assert_eq!(headers["x-jitgate-user"], serde_json::json!([email]), "{page}");
+    let assertion = headers["x-jitgate-assertion"][0].as_str().unwrap_or("");
+    assert_eq!(assertion.split('.').count(), 3, "a signed assertion (a JWT): {page}");
+    let cookies = headers["cookie"].to_string();
+    assert!(!cookies.contains("jitgate"), "jitgate's own cookie stays with jitgate: {cookies}");
+    headers.clone()
+}
+
+/// The first mail to `to` whose text has every one of `texts`, waited for up to 30 s.
+pub async fn mail(smtp: &SmtpServer, to: &str, texts: &[&str]) -> String {
+    let wanted = |message: &String| {
+        let recipient = message.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or("");
+        recipient.contains(to) && texts.iter().all(|text| message.contains(text))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let messages = smtp.messages();
+        if let Some(message) = messages.iter().find(|m| wanted(m)) {
+            return message.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no mail to {to} with {texts:?} within 30 s; the SMTP server got:\n{}",
+            messages.join("\n-----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The first link in `mail` that starts with `prefix`, `&amp;` undone.
+pub fn link(mail: &str, prefix: &str) -> String {
+    let start = mail.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {mail}"));
+    let rest = &mail[start..];
+    let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '<').unwrap_or(rest.len());
+    rest[..end].replace("&amp;", "&")
+}

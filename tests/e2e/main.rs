@@ -1,0 +1,26 @@
+//! jitgate end to end in a real browser: Debian's headless Chromium, driven over WebDriver,
+//! against the real `jitgate serve` binary, a real OpenID provider, Redis, an SMTP server and
+//! the app behind jitgate. Every scenario starts its own peers on free ports and stops them,
+//! and saves a screenshot of each page it reaches under
+//! `target/e2e-screenshots/<scenario>/<NN>-<step>.png` (the README's pictures come from there).
+
+mod auto_approval;
+mod deny;
+mod deployment;
+mod flows;
+mod manual_approval;
+mod quickstart;
+mod revoke_websocket;
+mod websocket_upstream;
+
+use std::path::PathBuf;
+
+use jitgate_testkit::browser::Screenshots;
+
+/// `target/e2e-screenshots/<scenario>`, or under `$CARGO_TARGET_DIR` when that is set.
+fn screenshots(scenario: &str) -> Screenshots {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    Screenshots::new(&target.join("e2e-screenshots"), scenario)
+}

@@ -1,0 +1,94 @@
+//! Scenario 4: a reviewer revokes a grant while the user's page holds a WebSocket to the app
+//! through jitgate; the browser sees the socket close, and the app is locked again.
+
+use std::time::Duration;
+
+use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT};
+use serde_json::json;
+
+use crate::deployment::{BOB, DAVE, Stack};
+use crate::flows::{Asking, ask, expect_echo_app, expect_locked, sign_in_at_idp};
+use crate::websocket_upstream::WebSocketUpstream;
+
+/// Opens a WebSocket from the page to `arguments[0]` and sends "ping" once it is open;
+/// records what happens in `window.socket`, and on the page for the screenshots.
+const OPEN_SOCKET: &str = r#"
+const url = arguments[0];
+const log = document.createElement('pre');
+log.id = 'socket-log';
+log.style = 'font-size:20px;border:2px solid #0969da;padding:12px;margin:12px;white-space:pre-wrap';
+document.body.prepend(log);
+const note = (line) => { log.textContent += new Date().toISOString().slice(11, 23) + '  ' + line + '\n'; };
+const state = { open: false, echoed: null, closed: false, code: null, error: false };
+window.socket = state;
+const ws = new WebSocket(url);
+ws.onopen = () => { state.open = true; note('WebSocket open: ' + url); ws.send('ping'); note('sent: ping'); };
+ws.onmessage = (event) => { state.echoed = String(event.data); note('the app echoed: ' + event.data); };
+ws.onerror = () => { state.error = true; note('WebSocket error'); };
+ws.onclose = (event) => { state.closed = true; state.code = event.code; note('WebSocket closed (code ' + event.code + ')'); };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
+    let shots = crate::screenshots("revoke_websocket");
+    let app = WebSocketUpstream::start().await;
+    let stack = Stack::start_in_front_of(Some(&app.url())).await;
+    let bob = Browser::start("bob", &shots).await;
+    bob.goto(&stack.url("app", "/live")).await;
+    sign_in_at_idp(&bob, BOB).await;
+    expect_locked(&bob, "app").await;
+    ask(&bob, Asking::Preset("1h"), "INC-5000: tailing the live log").await;
+    expect_echo_app(&bob, BOB).await;
+
+    let socket_url = format!("ws://app.localhost:{}/ws", stack.port);
+    bob.execute(OPEN_SOCKET, vec![json!(socket_url)]).await;
+    bob.wait_for_script(
+        "the app to echo over the WebSocket",
+        PAGE_LIMIT,
+        "return window.socket.echoed !== null || window.socket.closed;",
+    )
+    .await;
+    let state = bob.execute("return window.socket;", vec![]).await;
+    assert_eq!(state["echoed"], json!("ping"), "echoed through jitgate: {state}");
+    assert_eq!(state["closed"], json!(false), "and still open: {state}");
+    bob.screenshot("websocket-open").await;
+
+    // The reviewer revokes bob's grant from the dashboard's Approved / Active tab.
+    let dave = Browser::start("dave", &shots).await;
+    dave.goto(&stack.url("access", "/review?tab=active")).await;
+    sign_in_at_idp(&dave, DAVE).await;
+    let dashboard = dave.wait_for_text("access.localhost", &["Requests", BOB, "active"]).await;
+    assert!(dashboard.shows("INC-5000: tailing the live log"), "bob's reason: {dashboard}");
+    dave.screenshot("review-active").await;
+    let state = bob.execute("return window.socket;", vec![]).await;
+    assert_eq!(state["closed"], json!(false), "open until the revocation: {state}");
+    let revoke = format!(
+        "//tr[td[normalize-space()='{BOB}']]//form[contains(@action,'/revoke')]//button[normalize-space()='Revoke']"
+    );
+    dave.click(Locator::XPath(&revoke)).await;
+    let revoked = dave
+        .wait_for_page("the dashboard after the revocation", PAGE_LIMIT, |page| {
+            page.host() == "access.localhost" && page.path() == "/review" && !page.shows(BOB)
+        })
+        .await;
+    assert!(revoked.shows("Nothing here."), "no active grant is left: {revoked}");
+    dave.goto(&stack.url("access", "/review?tab=ended")).await;
+    dave.wait_for_text("access.localhost", &["Expired / Revoked", BOB]).await;
+    let row = dave.text_of(Locator::XPath(&format!("//tr[td[normalize-space()='{BOB}']]"))).await;
+    assert!(row.contains("revoked") && row.contains("INC-5000"), "bob's grant, revoked: {row}");
+    dave.screenshot("review-revoked").await;
+
+    // The browser's socket closes by itself, soon.
+    bob.wait_for_script(
+        "the WebSocket to close after the revocation",
+        Duration::from_secs(10),
+        "return window.socket.closed;",
+    )
+    .await;
+    bob.screenshot("websocket-closed").await;
+    bob.refresh().await;
+    expect_locked(&bob, "app").await;
+    bob.screenshot("locked-again").await;
+    bob.close().await;
+    dave.close().await;
+}
