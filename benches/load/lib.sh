@@ -172,13 +172,19 @@ wait_for() {
   die "$name did not answer on $url"
 }
 
-# The CPU time (user + system, in clock ticks) of PID and its child processes.
-cpu_ticks() {
-  local pid total=0 stat fields
-  for pid in "$@" $(pgrep -P "$(
+# PIDS and their child processes (nginx's workers), one per line.
+with_children() {
+  printf '%s\n' "$@"
+  pgrep -P "$(
     IFS=,
     echo "$*"
-  )" 2>/dev/null); do
+  )" 2>/dev/null || true
+}
+
+# The CPU time (user + system, in clock ticks) of PIDS and their child processes.
+cpu_ticks() {
+  local pid total=0 stat fields
+  for pid in $(with_children "$@"); do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     # Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
     read -ra fields <<<"${stat##*) }"

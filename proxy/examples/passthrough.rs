@@ -58,7 +58,13 @@ fn main() {
     }
     let (Some(listen), Some(upstream)) = (listen, upstream) else { usage() };
 
-    let conf = ServerConf { threads, ..ServerConf::default() };
+    // As jitgate's `serve` configures its server.
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(&server.configuration, Passthrough { upstream });
