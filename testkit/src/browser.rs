@@ -37,8 +37,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// The window every screenshot shows.
 const WINDOW: (u32, u32) = (1280, 800);
 
-/// Numbered screenshots of one scenario, `<root>/<scenario>/<NN>-<step>.png`, shared by every
-/// browser in it so the numbers follow the story across profiles.
+/// Numbered screenshots of one scenario, `<root>/<scenario>/<NN>-<who>-<step>.png`, shared by
+/// every browser in it so the numbers follow the story across profiles.
 #[derive(Clone)]
 pub struct Screenshots {
     dir: PathBuf,
@@ -214,17 +214,27 @@ impl Browser {
         reqwest::Url::parse(url.as_str()).expect("a URL")
     }
 
-    /// Where the browser is and what it shows, now.
+    /// Where the browser is and what it shows, now: both read by one script in one document,
+    /// so a navigation in between cannot pair one page's URL with another page's text.
     pub async fn page(&self) -> Page {
-        let url = self.url().await;
-        let text = self
-            .client
-            .execute("return document.body ? document.body.innerText : '';", vec![])
-            .await
-            .ok()
-            .and_then(|text| text.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        Page { url, text }
+        let script = "return [location.href, document.body ? document.body.innerText : ''];";
+        let deadline = Instant::now() + PAGE_LIMIT;
+        loop {
+            // A script sent while a page is being replaced can fail; the next one finds the new
+            // page.
+            let read = self.client.execute(script, vec![]).await;
+            let parsed = read.as_ref().ok().and_then(|pair| {
+                let url = reqwest::Url::parse(pair[0].as_str()?).ok()?;
+                Some(Page { url, text: pair[1].as_str()?.to_owned() })
+            });
+            match parsed {
+                Some(page) => return page,
+                None if Instant::now() > deadline => {
+                    panic!("{}: cannot read the page within {PAGE_LIMIT:?}: {read:?}", self.name)
+                }
+                None => tokio::time::sleep(POLL).await,
+            }
+        }
     }
 
     /// The page's HTML as the browser holds it now.
@@ -371,13 +381,14 @@ impl Browser {
         }
     }
 
-    /// Saves a PNG of the window as the scenario's next numbered step; its path.
+    /// Saves a PNG of the window as the scenario's next numbered step,
+    /// `<NN>-<browser name>-<step>.png`; its path.
     pub async fn screenshot(&self, step: &str) -> PathBuf {
         let png = match self.client.screenshot().await {
             Ok(png) => png,
             Err(error) => panic!("{}: screenshot failed: {error}", self.name),
         };
-        let path = self.shots.next(step);
+        let path = self.shots.next(&format!("{}-{step}", self.name));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         path
     }
@@ -441,7 +452,7 @@ impl Browser {
             .blocking_get("screenshot")
             .and_then(|png| STANDARD.decode(png.as_str()?).ok())
             .map(|png| {
-                let path = self.shots.next(&format!("failed-{}", self.name));
+                let path = self.shots.next(&format!("{}-failed", self.name));
                 let _ = std::fs::write(&path, png);
                 path.display().to_string()
             });

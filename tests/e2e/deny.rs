@@ -33,6 +33,7 @@ async fn a_denial_with_a_note_reaches_the_waiting_page_and_the_app_stays_locked(
         page.host() == "access.localhost" && page.path() == "/review" && page.shows("Nothing here.")
     })
     .await;
+    dave.screenshot("review-after-deny").await;
     dave.goto(&stack.url("access", "/review?tab=denied")).await;
     dave.wait_for_text("access.localhost", &["Denied", ALICE]).await;
     let row = dave.text_of(Locator::Id(&format!("r-{id}"))).await;

@@ -54,7 +54,7 @@ async fn a_reviewer_approves_from_the_mail_the_waiting_page_moves_on_and_the_gra
         })
         .await;
     assert!(after.shows("Nothing here."), "no request is left pending: {after}");
-    dave.screenshot("review-approved").await;
+    dave.screenshot("review-after-approve").await;
 
     // Alice's waiting page takes her to the app without a click.
     let page = alice
@@ -81,7 +81,6 @@ async fn a_reviewer_approves_from_the_mail_the_waiting_page_moves_on_and_the_gra
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let lasted = approved_at.elapsed();
-    assert!(visits > 1, "the app answered after the approval");
     assert!(
         lasted >= Duration::from_secs(59),
         "the one-minute grant ended after {lasted:?}, at visit {visits}"

@@ -65,6 +65,7 @@ async fn a_newcomer_asks_a_reviewer_approves_and_the_demo_app_opens() {
             page.path() == "/review" && page.shows("Nothing here.")
         })
         .await;
+    reviewer.screenshot("review-after-approve").await;
     reviewer.goto(&url("access", "/review?tab=active")).await;
     let active = reviewer.wait_for_text("access.localhost", &["Approved / Active", ALICE]).await;
     assert!(active.shows(REVIEWER) && active.shows("Revoke"), "approved by the reviewer: {active}");

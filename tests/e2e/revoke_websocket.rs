@@ -72,6 +72,7 @@ async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
         })
         .await;
     assert!(revoked.shows("Nothing here."), "no active grant is left: {revoked}");
+    dave.screenshot("review-after-revoke").await;
     dave.goto(&stack.url("access", "/review?tab=ended")).await;
     dave.wait_for_text("access.localhost", &["Expired / Revoked", BOB]).await;
     let row = dave.text_of(Locator::XPath(&format!("//tr[td[normalize-space()='{BOB}']]"))).await;
