@@ -11,16 +11,18 @@ use crate::flows::{Asking, ask, expect_echo_app, expect_locked, sign_in_at_idp};
 use crate::websocket_upstream::WebSocketUpstream;
 
 /// Opens a WebSocket from the page to `arguments[0]` and sends "ping" once it is open;
-/// records what happens in `window.socket`, and on the page for the screenshots.
+/// records what happens in `window.socket`, and on the page (`window.note` adds a line) for the
+/// screenshots.
 const OPEN_SOCKET: &str = r#"
 const url = arguments[0];
 const log = document.createElement('pre');
 log.id = 'socket-log';
-log.style = 'font-size:20px;border:2px solid #0969da;padding:12px;margin:12px;white-space:pre-wrap';
+log.style = 'font-size:20px;border:2px solid #0969da;padding:12px;margin:40px 12px 12px;white-space:pre-wrap';
 document.body.prepend(log);
 const note = (line) => { log.textContent += new Date().toISOString().slice(11, 23) + '  ' + line + '\n'; };
 const state = { open: false, echoed: null, closed: false, code: null, error: false };
 window.socket = state;
+window.note = note;
 const ws = new WebSocket(url);
 ws.onopen = () => { state.open = true; note('WebSocket open: ' + url); ws.send('ping'); note('sent: ping'); };
 ws.onmessage = (event) => { state.echoed = String(event.data); note('the app echoed: ' + event.data); };
@@ -65,6 +67,7 @@ async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
     let revoke = format!(
         "//tr[td[normalize-space()='{BOB}']]//form[contains(@action,'/revoke')]//button[normalize-space()='Revoke']"
     );
+    bob.execute("window.note('the reviewer revokes the grant');", vec![]).await;
     dave.click(Locator::XPath(&revoke)).await;
     let revoked = dave
         .wait_for_page("the dashboard after the revocation", PAGE_LIMIT, |page| {
