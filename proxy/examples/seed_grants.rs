@@ -2,8 +2,9 @@
 //! jitgate hold them: the memory figure of the load benchmark (`benches/load/figures`).
 //!
 //! ```sh
-//! # N sessions, each with an auto-approved grant on the resource, through the same access
-//! # workflow the portal uses; one session cookie per line (for the resource's host) to FILE.
+//! # N sessions, each with an auto-approved grant on the resource, made by the same state
+//! # machine (`transition::open`) and store commit the portal's workflow uses; one session
+//! # cookie per line (for the resource's host) to FILE.
 //! seed_grants seed --config jitgate.toml --count N --cookies FILE [--group G] [--resource R]
 //! # One request per cookie through the proxy at ADDR (keep-alive connections); every answer
 //! # must be the upstream's 200.
@@ -12,6 +13,11 @@
 //!
 //! The proxy caches a session and a grant the first time a request presents them (see
 //! `AccessCache`), so "held" means: seeded in the store, then requested once each.
+//!
+//! Seeding skips one step of `AccessService::request_access`: its check for an open request
+//! by the same user, which lists the user's pending requests. The users are new, so there is
+//! none, and in the embedded store that query scans every request for the resource (SQLite
+//! picks the resource index), which makes seeding 100 000 requests quadratic.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,14 +28,14 @@ use std::time::{Duration, Instant};
 
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::config::StoreConfig;
-use jitgate_access::ids::{GroupName, ResourceName, UserId};
-use jitgate_access::policy::Identity;
+use jitgate_access::ids::{GroupName, IdGenerator, RequestId, ResourceName, UserId};
+use jitgate_access::policy::{Access, Identity};
 use jitgate_access::request::Status;
 use jitgate_access::routes::SESSION_COOKIE;
-use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
+use jitgate_access::transition::{self, Context, NewRequest};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -88,8 +94,8 @@ fn seed(args: &Args) -> Result<(), Error> {
         })
     })?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let service =
-        Arc::new(AccessService::new(store.clone(), clock.clone(), Arc::new(config.policy_set())));
+    let policies = Arc::new(config.policy_set());
+    let ids = Arc::new(IdGenerator::new());
     let keys = Arc::new(TokenKeys::new(config.session.secret.expose().as_bytes()));
     let ttl = config.session.ttl;
     let done = Arc::new(AtomicUsize::new(0));
@@ -98,8 +104,14 @@ fn seed(args: &Args) -> Result<(), Error> {
     let cookies: Vec<(usize, String)> = runtime.block_on(async {
         let mut tasks = Vec::new();
         for task in 0..SEED_TASKS {
-            let (store, service, keys, clock, done) =
-                (store.clone(), service.clone(), keys.clone(), clock.clone(), done.clone());
+            let (store, policies, ids, keys, clock, done) = (
+                store.clone(),
+                policies.clone(),
+                ids.clone(),
+                keys.clone(),
+                clock.clone(),
+                done.clone(),
+            );
             let (name, host, group) = (name.clone(), host.clone(), group.clone());
             tasks.push(tokio::spawn(async move {
                 let mut cookies = Vec::new();
@@ -114,14 +126,34 @@ fn seed(args: &Args) -> Result<(), Error> {
                         expires_at: now.plus(ttl),
                     };
                     store.create_session(&session).await?;
-                    let request =
-                        service.request_access(&identity, &name, "load benchmark", GRANT).await?;
-                    if request.status_at(clock.now()) != Status::Active {
+                    let resource_policy = &policies.resources[&name];
+                    let Access::Jit { policy, .. } =
+                        resource_policy.resolve(&policies.roles, &identity)
+                    else {
+                        return Err(format!("{group} has no just-in-time access to {name}").into());
+                    };
+                    let ctx = Context { now, ids: &ids };
+                    let new = NewRequest {
+                        requester: identity.clone(),
+                        resource: name.clone(),
+                        reason: "load benchmark".into(),
+                        duration: GRANT,
+                    };
+                    let id = RequestId::from(ids.next(now));
+                    let change = transition::open(&ctx, new, id, policy, None)?;
+                    store.commit(&change).await?;
+                    let request = change
+                        .requests
+                        .iter()
+                        .find(|written| written.request.id == id)
+                        .map(|written| &written.request)
+                        .ok_or("the transition wrote no request")?;
+                    if request.status_at(now) != Status::Active {
                         return Err(format!(
                             "{} on {name} is {:?}, not auto-approved: use a group whose \
                              assignment has approval = \"auto\"",
                             identity.user,
-                            request.status_at(clock.now())
+                            request.status_at(now)
                         )
                         .into());
                     }
