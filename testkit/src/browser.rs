@@ -34,8 +34,11 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const PAGE_LIMIT: Duration = Duration::from_secs(20);
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(100);
-/// The window every screenshot shows.
+/// The page area every screenshot shows.
 const WINDOW: (u32, u32) = (1280, 800);
+/// How much wider and taller the window is than the page in it.
+const FRAME_SIZE: &str =
+    "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];";
 
 /// Numbered screenshots of one scenario, `<root>/<scenario>/<NN>-<who>-<step>.png`, shared by
 /// every browser in it so the numbers follow the story across profiles.
@@ -57,10 +60,6 @@ impl Screenshots {
             }
         }
         Self { dir, taken: Arc::new(AtomicU32::new(0)) }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     fn next(&self, step: &str) -> PathBuf {
@@ -104,8 +103,8 @@ pub struct Browser {
     client: Client,
     session: String,
     driver_port: u16,
-    /// chromedriver, leader of a process group that holds Chromium's processes too.
-    driver: Child,
+    /// Stops chromedriver and its Chromium when the browser goes.
+    _driver: Driver,
     shots: Screenshots,
     log: tempfile::NamedTempFile,
     closed: bool,
@@ -135,6 +134,8 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+        // From here on, whatever happens, the driver and its browser go when this does.
+        let driver = Driver(driver);
         let status_url = format!("http://127.0.0.1:{driver_port}/status");
         let status_url = &status_url;
         crate::wait_until("chromedriver to be ready", PAGE_LIMIT, || async move {
@@ -168,10 +169,7 @@ impl Browser {
             client.session_id().await.ok().flatten().expect("chromedriver names the new session");
         // --window-size is the whole window; make the page itself (what a screenshot shows)
         // WINDOW by adding what the window's frame takes.
-        let frame = client
-            .execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];", vec![])
-            .await
-            .expect("the window's frame size");
+        let frame = client.execute(FRAME_SIZE, vec![]).await.expect("the window's frame size");
         let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
         client
             .set_window_size(WINDOW.0 + extra(0), WINDOW.1 + extra(1))
@@ -182,7 +180,7 @@ impl Browser {
             client,
             session,
             driver_port,
-            driver,
+            _driver: driver,
             shots: shots.clone(),
             log,
             closed: false,
@@ -207,11 +205,6 @@ impl Browser {
         if let Err(error) = self.client.refresh().await {
             panic!("{}: reload failed: {error}\n{}", self.name, self.describe().await);
         }
-    }
-
-    pub async fn url(&self) -> reqwest::Url {
-        let url = self.client.current_url().await.expect("the current URL");
-        reqwest::Url::parse(url.as_str()).expect("a URL")
     }
 
     /// Where the browser is and what it shows, now: both read by one script in one document,
@@ -459,13 +452,17 @@ impl Browser {
         let source = source.as_ref().and_then(Value::as_str).unwrap_or("(unavailable)");
         let source: String = source.chars().take(20_000).collect();
         eprintln!(
-            "--- browser {} at the failure ---\nURL: {}\nscreenshot: {}\npage source:\n{source}\n\
-             --- chromedriver log: {} ---",
+            "--- browser {} at the failure ---\nURL: {}\nscreenshot: {}\npage source:\n{source}",
             self.name,
             url.as_ref().and_then(Value::as_str).unwrap_or("(unavailable)"),
             screenshot.as_deref().unwrap_or("(unavailable)"),
-            self.log.path().display(),
         );
+        // Keep chromedriver's log to read: the temp file goes with the browser.
+        let _ = self.log.as_file().sync_all();
+        let kept = std::env::temp_dir().join(format!("chromedriver-{}.log", self.session));
+        if std::fs::copy(self.log.path(), &kept).is_ok() {
+            eprintln!("--- chromedriver's log: {} ---", kept.display());
+        }
     }
 }
 
@@ -474,22 +471,23 @@ impl Drop for Browser {
         if std::thread::panicking() && !self.closed {
             self.report_failure();
         }
-        // chromedriver leads the process group Chromium's processes are in: end them all, by
-        // the group's id. (Chromium's crash handler leaves the group but exits with it.)
-        if let Some(group) = self.driver.id() {
+    }
+}
+
+/// chromedriver, leader of a process group that holds the Chromium it started too.
+struct Driver(Child);
+
+impl Drop for Driver {
+    /// Ends the whole group, by its id. (Chromium's crash handler leaves the group, but exits
+    /// with the browser.)
+    fn drop(&mut self) {
+        if let Some(group) = self.0.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", "--", &format!("-{group}")])
                 .stderr(Stdio::null())
                 .status();
         }
-        let _ = self.driver.start_kill();
-        if std::thread::panicking() {
-            // Keep the log to read: the temp file would vanish with the browser.
-            let _ = self.log.as_file().sync_all();
-            let kept = std::env::temp_dir().join(format!("chromedriver-{}.log", self.session));
-            let _ = std::fs::copy(self.log.path(), &kept);
-            eprintln!("(chromedriver log kept at {})", kept.display());
-        }
+        let _ = self.0.start_kill();
     }
 }
 
