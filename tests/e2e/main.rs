@@ -1,8 +1,12 @@
-//! jitgate end to end in a real browser: Debian's headless Chromium, driven over WebDriver,
-//! against the real `jitgate serve` binary, a real OpenID provider, Redis, an SMTP server and
-//! the app behind jitgate. Every scenario starts its own peers on free ports and stops them,
-//! and saves a screenshot of each page it reaches under
-//! `target/e2e-screenshots/<scenario>/<NN>-<step>.png` (the README's pictures come from there).
+//! jitgate end to end in a real browser: Debian's headless Chromium, driven over WebDriver
+//! (`testkit::browser`), against the real `jitgate serve` binary, a real OpenID provider, Redis,
+//! an SMTP server and the app behind jitgate. Every scenario starts its own peers on free ports
+//! and stops them, and saves a screenshot of each page it reaches under
+//! `target/e2e-screenshots/<scenario>/<NN>-<who>-<step>.png`; `docs/screenshots/` holds copies
+//! for the README.
+//!
+//! `deployment.rs` has what scenarios run against, including several jitgate processes on one
+//! Redis; `flows.rs` has the steps people take (sign in, ask, wait), each checked on the page.
 
 mod auto_approval;
 mod deny;

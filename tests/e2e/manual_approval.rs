@@ -38,7 +38,11 @@ async fn a_reviewer_approves_from_the_mail_the_waiting_page_moves_on_and_the_gra
     let dave = Browser::start("dave", &shots).await;
     dave.goto(&review_link).await;
     sign_in_at_idp(&dave, DAVE).await;
-    dave.wait_for_text("access.localhost", &["Requests", ALICE, REASON]).await;
+    let dashboard = dave.wait_for_text("access.localhost", &["Requests", ALICE, REASON]).await;
+    assert!(
+        dashboard.shows("For resource app"),
+        "signed in, still on the mail's link: {dashboard}"
+    );
     let row = dave.text_of(Locator::Id(&format!("r-{id}"))).await;
     assert!(row.contains(ALICE) && row.contains("for 1m") && row.contains("pending"), "{row}");
     dave.screenshot("review-from-mail").await;
