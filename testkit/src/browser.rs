@@ -115,6 +115,12 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium with an empty profile.
     pub async fn start(name: &str, shots: &Screenshots) -> Self {
+        Self::start_with(name, shots, &[]).await
+    }
+
+    /// Like [`Browser::start`], with Chromium's `extra` flags, e.g. `--host-resolver-rules`
+    /// to send a host to one of several proxies, as a sticky load balancer would.
+    pub async fn start_with(name: &str, shots: &Screenshots, extra: &[String]) -> Self {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -153,7 +159,7 @@ impl Browser {
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert(
             "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": chromium_args(profile.path()) }),
+            json!({ "binary": CHROMIUM, "args": chromium_args(profile.path(), extra) }),
         );
         let limit = PAGE_LIMIT.as_millis() as u64;
         capabilities.insert("timeouts".into(), json!({ "pageLoad": limit, "script": limit }));
@@ -493,7 +499,7 @@ impl Drop for Driver {
 
 /// What Chromium runs with: headless, this profile, and none of its own background traffic,
 /// which a closed network refuses (and which has no place in a test).
-fn chromium_args(profile: &Path) -> Vec<String> {
+fn chromium_args(profile: &Path, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = [
         "--headless",
         // The sandbox needs user namespaces or a setuid helper, which containers and root
@@ -518,5 +524,6 @@ fn chromium_args(profile: &Path) -> Vec<String> {
     .collect();
     args.push(format!("--window-size={},{}", WINDOW.0, WINDOW.1));
     args.push(format!("--user-data-dir={}", profile.display()));
+    args.extend_from_slice(extra);
     args
 }

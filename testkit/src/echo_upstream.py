@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, urlparse
 
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # proxy's delayed ACK (about 40 ms) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def _websocket(self):
         key = self.headers.get("sec-websocket-key", "")

@@ -15,6 +15,7 @@ mod flows;
 mod manual_approval;
 mod quickstart;
 mod revoke_websocket;
+mod split_roles;
 mod websocket_upstream;
 
 use std::path::PathBuf;
