@@ -246,6 +246,14 @@ fn jit_policy(
                 valid = false;
                 limit
             }
+            Some(max) if max < JitPolicy::MIN_DURATION => {
+                ctx.problems.add(
+                    value.span(),
+                    format!("{label}: max_duration {:?} is shorter than 1m", value.get_ref()),
+                );
+                valid = false;
+                limit
+            }
             Some(max) => max,
             None => {
                 valid = false;

@@ -305,6 +305,15 @@ fn policy_rules_are_enforced() {
         scratch.error(&zero),
         "jitgate.toml:17: resource \"app\": approvals_needed must be at least 1"
     );
+    // Presets are at least 1m; so is the ceiling they and custom durations live under.
+    let too_short = format!("{RESOURCE}[resource.policy]\nmax_duration = \"10s\"\n");
+    assert!(
+        scratch.error(&too_short).starts_with(
+            "jitgate.toml:17: resource \"app\": max_duration \"10s\" is shorter than 1m"
+        ),
+        "{}",
+        scratch.error(&too_short)
+    );
 }
 
 #[test]
