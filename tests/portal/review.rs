@@ -161,6 +161,7 @@ async fn a_revoked_grant_stops_the_very_next_request_and_is_listed_as_revoked() 
     let ended = page(&site, &carol, "/review?tab=ended").await;
     let listed = row(&ended, &id).expect("listed under Expired / Revoked");
     assert!(listed.contains(&pill("revoked")), "{listed}");
+    assert!(listed.contains("revoked by carol@example.com"), "who ended it: {listed}");
     assert!(!listed.contains("/revoke"), "nothing left to revoke: {listed}");
     let active = page(&site, &carol, "/review?tab=active").await;
     assert!(row(&active, &id).is_none(), "gone from the Active tab");

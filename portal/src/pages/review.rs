@@ -9,7 +9,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jitgate_access::ids::{GroupName, RequestId, ResourceName, UserId};
-use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
 use jitgate_access::store::RequestQuery;
 use jitgate_access::time::{Timestamp, format_duration};
 use serde::Deserialize;
@@ -111,7 +111,8 @@ struct Dashboard {
     next: Option<String>,
 }
 
-/// Who decided, or for a request still collecting approvals, who approved so far ("1 of 2").
+/// Who decided (and who ended the grant early), or for a request still collecting approvals,
+/// who approved so far ("1 of 2").
 fn managed_by(request: &AccessRequest, needed: Option<u32>) -> String {
     match &request.state {
         RequestState::Pending if request.approvals.is_empty() => String::new(),
@@ -119,7 +120,12 @@ fn managed_by(request: &AccessRequest, needed: Option<u32>) -> String {
             let of = needed.map(|n| format!(" of {n}")).unwrap_or_default();
             format!("approved by {} ({}{of})", request.approved_by(), request.approvals.len())
         }
-        RequestState::Approved { .. } => crate::summary::granted_by(request),
+        RequestState::Approved { grant } => match &grant.end {
+            Some(GrantEnd::Revoked { by, .. }) => {
+                format!("{}; revoked by {by}", crate::summary::granted_by(request))
+            }
+            _ => crate::summary::granted_by(request),
+        },
         RequestState::Denied { by, .. } | RequestState::Cancelled { by, .. } => by.to_string(),
         RequestState::TimedOut { .. } => "timed out".into(),
     }
