@@ -1,6 +1,7 @@
 # Shared by benches/load/run and benches/load/figures: tools, builds, free ports, the processes
 # a run starts (all stopped on exit), the upstream, jitgate configs and a real portal sign-in.
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables set here are read by run and figures
 
 LOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$LOAD_DIR/../.." && pwd)
