@@ -168,5 +168,19 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, resolve, embedded_lookup, proxy_decision_cache_hit);
+/// The upstream assertion a request needs when the proxy's memo of it has none (a user's first
+/// request, then every 30 s): one ES256 signature.
+fn assertion_sign(c: &mut Criterion) {
+    let signer = jitgate_access::assertion::AssertionSigner::from_secret(
+        b"benchmark-secret-benchmark-secret-benchmark",
+        "https://access.example.com",
+    );
+    let identity = Identity::new(UserId::parse("ada@example.com").unwrap(), [group("ops")]);
+    let now = ManualClock::starting_now().now();
+    c.bench_function("assertion_sign", |b| {
+        b.iter(|| signer.sign(std::hint::black_box(&identity), "db.localhost", now))
+    });
+}
+
+criterion_group!(benches, resolve, embedded_lookup, proxy_decision_cache_hit, assertion_sign);
 criterion_main!(benches);
