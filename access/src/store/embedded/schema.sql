@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, id);
 CREATE INDEX IF NOT EXISTS requests_by_requester ON requests (requester, id);
 CREATE INDEX IF NOT EXISTS requests_by_resource ON requests (resource, id);
+-- Someone's requests for one resource: the "already pending?" check on every new request
+-- (without it SQLite walks the resource's whole history).
+CREATE INDEX IF NOT EXISTS requests_by_requester_resource ON requests (requester, resource, status, id);
 CREATE INDEX IF NOT EXISTS requests_by_deadline ON requests (deadline) WHERE deadline IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS request_groups (
