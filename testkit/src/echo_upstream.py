@@ -1,14 +1,76 @@
 """A real HTTP/1.1 upstream for jitgate's tests: answers every request with a JSON echo of
 what it received (method, path, headers), so a test sees exactly what the proxy forwarded.
 /stream sends a chunk every 100 ms for 30 s (or ?ticks=N chunks), for tests of long responses.
-A WebSocket upgrade gets a proper 101 handshake, after which every byte received is sent back."""
+A WebSocket upgrade gets a proper 101 handshake. On /frames the connection is then an RFC 6455
+echo a browser accepts (each frame comes back unmasked, pings are answered); on any other path
+every byte received is sent back as it came, for raw test clients that check the proxy's pipe."""
 import base64
 import hashlib
 import json
+import struct
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+
+CLOSE, PING, PONG = 0x8, 0x9, 0xA
+
+
+def read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("the peer went away")
+        data += chunk
+    return data
+
+
+def read_frame(sock):
+    """(first byte: FIN and opcode, unmasked payload)."""
+    first, second = read_exact(sock, 2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack(">H", read_exact(sock, 2))[0]
+    elif length == 127:
+        length = struct.unpack(">Q", read_exact(sock, 8))[0]
+    mask = read_exact(sock, 4) if second & 0x80 else b"\0\0\0\0"
+    payload = read_exact(sock, length)
+    return first, bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+
+
+def frame(first, payload):
+    """A server frame: never masked."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack(">BB", first, n)
+    elif n < 65536:
+        head = struct.pack(">BBH", first, 126, n)
+    else:
+        head = struct.pack(">BBQ", first, 127, n)
+    return head + payload
+
+
+def echo_frames(sock):
+    while True:
+        first, payload = read_frame(sock)
+        opcode = first & 0x0F
+        if opcode == CLOSE:
+            sock.sendall(frame(0x80 | CLOSE, payload[:2]))
+            return
+        if opcode == PING:
+            sock.sendall(frame(0x80 | PONG, payload))
+        elif opcode != PONG:
+            sock.sendall(frame(first, payload))
+
+
+def echo_bytes(sock):
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return
+        sock.sendall(data)
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -27,13 +89,10 @@ class Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True
+        echo = echo_frames if self.path.startswith("/frames") else echo_bytes
         try:
-            while True:
-                data = self.connection.recv(65536)
-                if not data:
-                    break
-                self.connection.sendall(data)
-        except OSError:
+            echo(self.connection)
+        except (OSError, ConnectionError):
             pass
 
     def _echo(self):

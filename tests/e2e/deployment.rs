@@ -74,9 +74,9 @@ pub fn server_section(listen: u16, public_port: u16, ops: u16) -> String {
 }
 
 /// Everything but `[server]`: sign-in at the IdP, sessions, reviewers, the Redis store, mail,
-/// and the app with its policy. `app` is the upstream URL the app resource forwards to.
+/// and the app (the echo upstream) with its policy.
 /// Secrets are read from files [`Deployment::new`] writes.
-pub fn shared_sections(peers: &Peers, app: &str) -> String {
+pub fn shared_sections(peers: &Peers) -> String {
     format!(
         r#"
 [identity]
@@ -128,6 +128,7 @@ approval = "auto"
         redis = peers.redis.url(),
         smtp = peers.smtp.port,
         port = peers.port,
+        app = peers.upstream.url(),
         dave = DAVE,
     )
 }
@@ -185,16 +186,10 @@ pub struct Stack {
 impl Stack {
     /// In front of the echo upstream.
     pub async fn start() -> Self {
-        Self::start_in_front_of(None).await
-    }
-
-    /// In front of the app at `app` (an upstream URL), or of the echo upstream.
-    pub async fn start_in_front_of(app: Option<&str>) -> Self {
         let port = free_port();
         let peers = Peers::start(port).await;
-        let app = app.map_or_else(|| peers.upstream.url(), str::to_owned);
         let config =
-            format!("{}{}", server_section(port, port, free_port()), shared_sections(&peers, &app));
+            format!("{}{}", server_section(port, port, free_port()), shared_sections(&peers));
         let mut deployment = Deployment::new();
         deployment.serve("jitgate.toml", &config, &[], port).await;
         Self { port, _deployment: deployment, peers }

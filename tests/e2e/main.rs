@@ -16,7 +16,6 @@ mod manual_approval;
 mod quickstart;
 mod revoke_websocket;
 mod split_roles;
-mod websocket_upstream;
 
 use std::path::PathBuf;
 

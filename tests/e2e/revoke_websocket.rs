@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::deployment::{BOB, DAVE, Stack};
 use crate::flows::{Asking, ask, expect_echo_app, expect_locked, sign_in_at_idp};
-use crate::websocket_upstream::WebSocketUpstream;
 
 /// Opens a WebSocket from the page to `arguments[0]` and sends "ping" once it is open;
 /// records what happens in `window.socket`, and on the page (`window.note` adds a line) for the
@@ -33,8 +32,7 @@ ws.onclose = (event) => { state.closed = true; state.code = event.code; note('We
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
     let shots = crate::screenshots("revoke_websocket");
-    let app = WebSocketUpstream::start().await;
-    let stack = Stack::start_in_front_of(Some(&app.url())).await;
+    let stack = Stack::start().await;
     let bob = Browser::start("bob", &shots).await;
     bob.goto(&stack.url("app", "/live")).await;
     sign_in_at_idp(&bob, BOB).await;
@@ -42,7 +40,8 @@ async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
     ask(&bob, Asking::Preset("1h"), "INC-5000: tailing the live log").await;
     expect_echo_app(&bob, BOB).await;
 
-    let socket_url = format!("ws://app.localhost:{}/ws", stack.port);
+    // `/frames`: the echo upstream's WebSocket echo that speaks RFC 6455 frames to a browser.
+    let socket_url = format!("ws://app.localhost:{}/frames", stack.port);
     bob.execute(OPEN_SOCKET, vec![json!(socket_url)]).await;
     bob.wait_for_script(
         "the app to echo over the WebSocket",

@@ -48,7 +48,7 @@ async fn two_proxies_and_one_portal_on_redis_grant_and_revoke_together() {
     // it. The proxies listen on their own ports, the portal on a third.
     let (public, proxy_a, proxy_b, portal) = (free_port(), free_port(), free_port(), free_port());
     let peers = Peers::start(public).await;
-    let shared = shared_sections(&peers, &peers.upstream.url());
+    let shared = shared_sections(&peers);
     let mut deployment = Deployment::new();
     let portal_config = format!(
         "{}portal_listen = \"127.0.0.1:{portal}\"\n{shared}",
