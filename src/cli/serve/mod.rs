@@ -63,13 +63,12 @@ impl Role {
     }
 }
 
+/// As the command line spells it, so messages name the flag value the operator typed.
 impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::All => "all",
-            Role::Proxy => "proxy",
-            Role::Portal => "portal",
-        })
+        use clap::ValueEnum;
+        let value = self.to_possible_value().expect("no role is hidden");
+        f.write_str(value.get_name())
     }
 }
 
