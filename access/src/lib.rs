@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bearer;
 pub mod clock;
 pub mod config;
+pub mod cookies;
 pub mod idp;
 pub mod ids;
 pub mod outbox;

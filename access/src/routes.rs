@@ -10,16 +10,25 @@ pub const HANDOFF_PATH: &str = "/.jitgate/handoff";
 /// Where the portal publishes the public key of upstream assertions, as a JWKS.
 pub const JWKS_PATH: &str = "/.well-known/jitgate/jwks.json";
 
-/// The host-only cookie naming a session on a resource host.
-pub const SESSION_COOKIE: &str = "jitgate_session";
+/// The query parameter carrying a sign-in state's digest from a resource host, through the
+/// portal's sign-in, into the handoff token (see [`crate::token::state_digest`]).
+pub const STATE_PARAM: &str = "state";
 
 fn encode(value: &str) -> String {
     utf8_percent_encode(value, NON_ALPHANUMERIC).to_string()
 }
 
-/// The portal's sign-in page, returning to `return_to` afterwards.
-pub fn sign_in_url(portal_url: &str, return_to: &str) -> String {
-    format!("{portal_url}/auth/sign-in?rd={}", encode(return_to))
+/// The portal's sign-in page, returning to `return_to` afterwards. `state` is the digest of
+/// the sign-in state cookie a resource host set, when the sign-in started there.
+pub fn sign_in_url(portal_url: &str, return_to: &str, state: Option<&str>) -> String {
+    match state {
+        Some(state) => format!(
+            "{portal_url}/auth/sign-in?rd={}&{STATE_PARAM}={}",
+            encode(return_to),
+            encode(state)
+        ),
+        None => format!("{portal_url}/auth/sign-in?rd={}", encode(return_to)),
+    }
 }
 
 /// The portal's request form for `resource`, returning to `return_to` once access is granted.
@@ -49,7 +58,7 @@ mod tests {
     #[test]
     fn return_urls_are_encoded() {
         assert_eq!(
-            sign_in_url("http://access.localhost:8080", "http://app.localhost:8080/a?b=c&d"),
+            sign_in_url("http://access.localhost:8080", "http://app.localhost:8080/a?b=c&d", None),
             "http://access.localhost:8080/auth/sign-in?rd=http%3A%2F%2Fapp%2Elocalhost%3A8080%2Fa%3Fb%3Dc%26d"
         );
     }

@@ -3,8 +3,12 @@
 //! - the **session cookie**: names a server-side [`Session`](crate::session::Session) and the
 //!   host it was issued for, nothing else, so it stays small whatever the user's groups;
 //! - the **handoff token**: how a resource host, possibly on an unrelated domain, learns that
-//!   the portal signed someone in. It is short-lived (60 s), bound to one host, and single-use
-//!   (its `jti` is claimed in the store by the proxy that redeems it).
+//!   the portal signed someone in. It is short-lived (60 s), bound to one host, single-use
+//!   (its `jti` is claimed in the store by the proxy that redeems it), and bound to the browser
+//!   that started the sign-in: it carries the digest of the sign-in state cookie the proxy set
+//!   on the resource host ([`state_digest`]), and the proxy redeems it only for a browser that
+//!   presents that cookie. Without that binding, a signed-in attacker could mint a handoff link
+//!   for themselves and make any browser that opens it act as them (login CSRF).
 //!
 //! Both are HS256 JWTs under different keys derived from the session secret, so one can never
 //! be passed off as the other. Expiry is checked against the injected clock, not the system's.
@@ -73,6 +77,23 @@ pub struct HandoffClaims {
     pub jti: String,
     /// Where to send the browser after the cookie is set (a path on `aud`).
     pub rd: String,
+    /// [`state_digest`] of the sign-in state cookie of the browser this token is for.
+    pub state: String,
+}
+
+/// The digest of a sign-in state (the cookie's value), as it travels through the portal and
+/// the handoff token: URL-safe, and useless for forging the cookie it stands for.
+pub fn state_digest(state: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(state.as_bytes()))
+}
+
+/// Whether `state` (a cookie's value) is the one `digest` stands for, in constant time.
+pub fn state_matches(state: &str, digest: &str) -> bool {
+    let expected = state_digest(state);
+    expected.len() == digest.len()
+        && expected.bytes().zip(digest.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 impl HandoffClaims {
@@ -151,14 +172,23 @@ impl TokenKeys {
         Ok((data.claims.sid, Timestamp::from_millis(data.claims.exp.saturating_mul(1000))))
     }
 
-    /// A handoff token for `host` that returns the browser to `return_to`.
-    pub fn handoff(&self, sid: &SessionId, host: &str, return_to: &str, now: Timestamp) -> String {
+    /// A handoff token for `host` that returns the browser to `return_to`, redeemable only by
+    /// the browser whose sign-in state has the digest `state`.
+    pub fn handoff(
+        &self,
+        sid: &SessionId,
+        host: &str,
+        return_to: &str,
+        state: &str,
+        now: Timestamp,
+    ) -> String {
         let claims = HandoffClaims {
             sid: sid.clone(),
             aud: host.to_owned(),
             exp: seconds(now.plus(HANDOFF_LIFETIME)),
             jti: SessionId::random().as_str().to_owned(),
             rd: return_to.to_owned(),
+            state: state.to_owned(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.handoff.encoding)
             .unwrap_or_default()
@@ -236,9 +266,13 @@ mod tests {
     fn a_handoff_token_is_not_a_session_cookie() {
         let keys = keys();
         let sid = SessionId::random();
-        let handoff = keys.handoff(&sid, "app.localhost", "/dashboard?x=1", NOW);
+        let digest = state_digest("browser-secret");
+        let handoff = keys.handoff(&sid, "app.localhost", "/dashboard?x=1", &digest, NOW);
         let claims = keys.verify_handoff(&handoff, "app.localhost", NOW).unwrap();
         assert_eq!((claims.sid, claims.rd.as_str()), (sid, "/dashboard?x=1"));
+        assert!(state_matches("browser-secret", &claims.state));
+        assert!(!state_matches("another-browser", &claims.state));
+        assert!(!state_matches("", &claims.state));
         assert_eq!(
             keys.verify_session_cookie(&handoff, "app.localhost", NOW),
             Err(TokenError::BadSignature)
