@@ -89,6 +89,21 @@ pub fn state_digest(state: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(state.as_bytes()))
 }
 
+/// A fresh sign-in state for a browser's state cookie: 256 random bits, URL-safe.
+pub fn new_sign_in_state() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    // The OS random source failing leaves no safe way on; an all-zero state would be shared.
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether a state cookie's value looks like one [`new_sign_in_state`] made, so it can be
+/// reused across tabs rather than replaced (which would break the other tab's sign-in).
+pub fn is_sign_in_state(value: &str) -> bool {
+    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `state` (a cookie's value) is the one `digest` stands for, in constant time.
 pub fn state_matches(state: &str, digest: &str) -> bool {
     let expected = state_digest(state);

@@ -20,6 +20,10 @@ pub enum Decision {
     #[default]
     Undecided,
     UnknownHost,
+    /// A request-target or Host with no canonical form (see [`crate::request_path`]).
+    BadRequest,
+    /// A WebSocket handshake from a page of a foreign origin.
+    CrossOrigin,
     Handoff,
     /// For the portal in this process, which checks for itself.
     Portal,

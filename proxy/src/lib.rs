@@ -5,10 +5,13 @@
 mod assertions;
 mod cache;
 mod gate;
+mod handoff;
 mod lease;
 mod metrics;
 mod ops;
 mod redirect;
+mod refuse;
+mod request_path;
 mod respond;
 mod route;
 mod service;
@@ -22,3 +25,4 @@ pub use ops::OpsApp;
 pub use redirect::HttpsRedirect;
 pub use route::Router;
 pub use service::{JitgateProxy, ProxySettings, RequestCtx};
+pub use upstream_headers::UpstreamHeaders;

@@ -1,6 +1,7 @@
 //! The plain-HTTP listener when HTTPS is configured too: every request is sent to the same
-//! address over HTTPS (308 keeps the method and body). Only hosts jitgate serves are
-//! redirected, so the listener cannot be used to bounce browsers elsewhere.
+//! address over HTTPS (308 keeps the method and body). Only hosts jitgate serves (its
+//! resources' and the portal's) are redirected, so the listener cannot be used to bounce
+//! browsers elsewhere.
 
 use async_trait::async_trait;
 use http::Response;
@@ -11,6 +12,8 @@ use crate::route::{Router, normalize_host};
 
 pub struct HttpsRedirect {
     pub router: Router,
+    /// The portal's host as browsers reach it over HTTPS (with its port unless 443).
+    pub portal_host: String,
     /// The HTTPS port browsers use (443 is left out of URLs).
     pub https_port: u16,
 }
@@ -28,7 +31,8 @@ impl ServeHttp for HttpsRedirect {
         let path = header.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let builder =
             Response::builder().header("cache-control", "no-store").header("content-length", 0);
-        let response = if self.router.find(&target_host, header.uri.path()).is_some() {
+        let served = self.router.serves_host(&target_host) || target_host == self.portal_host;
+        let response = if served {
             builder.status(308).header("location", format!("https://{target_host}{path}"))
         } else {
             builder.status(404)

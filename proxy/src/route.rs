@@ -1,4 +1,5 @@
-//! Which resource a request is for: by Host, then by the longest matching path prefix; and
+//! Which resource a request is for: by Host, then by the longest path prefix that matches the
+//! canonical path (see [`crate::request_path`]) on whole segments; and
 //! which of its upstreams gets the request: round-robin over the healthy ones.
 
 use std::collections::HashMap;
@@ -6,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use jitgate_access::config::{Resource, Upstream};
+
+use crate::request_path::{CanonicalPath, PathRefusal, PrefixMatch, match_prefix};
 
 /// One configured resource as the proxy serves it.
 #[derive(Debug)]
@@ -68,14 +71,6 @@ pub fn normalize_host(host: &str, tls: bool) -> String {
     host.strip_suffix(default_port).map(str::to_owned).unwrap_or(host)
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    prefix == "/"
-        || path == prefix
-        || path.strip_prefix(prefix).is_some_and(|rest| {
-            prefix.ends_with('/') || rest.starts_with('/') || rest.starts_with('?')
-        })
-}
-
 impl Router {
     pub fn new(resources: &[Resource]) -> Self {
         let mut router = Router::default();
@@ -92,13 +87,25 @@ impl Router {
         router
     }
 
-    /// The route for a normalised host and a request path, as an index for [`Router::get`].
-    pub fn find(&self, host: &str, path: &str) -> Option<usize> {
-        self.by_host
-            .get(host)?
-            .iter()
-            .copied()
-            .find(|i| prefix_matches(&self.routes[*i].resource.path_prefix, path))
+    /// The route for a normalised host and a canonical request path, as an index for
+    /// [`Router::get`]: the longest prefix that matches on whole segments. A path that a
+    /// longer prefix matches only loosely (`/Admin`, `/admin;x`) is refused rather than given
+    /// to a shorter prefix, since a lenient upstream would serve the longer prefix's content.
+    pub fn find(&self, host: &str, path: &CanonicalPath<'_>) -> Result<Option<usize>, PathRefusal> {
+        let Some(indexes) = self.by_host.get(host) else { return Ok(None) };
+        for index in indexes.iter().copied() {
+            match match_prefix(&self.routes[index].resource.path_prefix, path) {
+                PrefixMatch::Exact => return Ok(Some(index)),
+                PrefixMatch::Loose => return Err(PathRefusal::AmbiguousPrefix),
+                PrefixMatch::No => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether some resource is served on `host` (normalised), whatever its path.
+    pub fn serves_host(&self, host: &str) -> bool {
+        self.by_host.contains_key(host)
     }
 
     pub fn get(&self, index: usize) -> &Route {
@@ -136,6 +143,8 @@ mod tests {
             name,
             host: host.into(),
             path_prefix: prefix.into(),
+            allow_encoded_slashes: false,
+            websocket_origins: vec![],
             upstreams: vec![
                 Upstream {
                     address: "10.0.0.1:80".into(),
@@ -159,14 +168,22 @@ mod tests {
             resource("site", "db.example.com", "/"),
             resource("admin", "db.example.com", "/admin"),
         ]);
-        let name = |path: &str| {
-            router.find("db.example.com", path).map(|i| router.get(i).resource.name.to_string())
+        let find = |host: &str, path: &str| {
+            let path = crate::request_path::canonicalize(path).unwrap();
+            router.find(host, &path).map(|i| i.map(|i| router.get(i).resource.name.to_string()))
         };
+        let name = |path: &str| find("db.example.com", path).unwrap();
         assert_eq!(name("/admin").as_deref(), Some("admin"));
-        assert_eq!(name("/admin/users?x=1").as_deref(), Some("admin"));
+        assert_eq!(name("/admin/users").as_deref(), Some("admin"));
+        assert_eq!(name("/%61dmin/users").as_deref(), Some("admin"));
+        assert_eq!(name("//admin/users").as_deref(), Some("admin"));
+        assert_eq!(name("/x/../admin").as_deref(), Some("admin"));
         assert_eq!(name("/administrator").as_deref(), Some("site"));
         assert_eq!(name("/").as_deref(), Some("site"));
-        assert_eq!(router.find("other.example.com", "/"), None);
+        assert_eq!(find("db.example.com", "/ADMIN/users"), Err(PathRefusal::AmbiguousPrefix));
+        assert_eq!(find("db.example.com", "/admin;x/users"), Err(PathRefusal::AmbiguousPrefix));
+        assert_eq!(find("other.example.com", "/"), Ok(None));
+        assert!(router.serves_host("db.example.com") && !router.serves_host("x.example.com"));
     }
 
     #[test]

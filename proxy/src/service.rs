@@ -9,8 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use jitgate_access::clock::Clock;
-use jitgate_access::config::IdentityHeaders;
-use jitgate_access::routes::{self, HANDOFF_PATH, JWKS_PATH, SESSION_COOKIE};
+use jitgate_access::config::Resource;
+use jitgate_access::cookies::{CookieName, Cookies};
+use jitgate_access::routes::{HANDOFF_PATH, JWKS_PATH};
 use jitgate_access::time::Timestamp;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
@@ -22,9 +23,11 @@ use crate::assertions::Assertions;
 use crate::cache::AccessCache;
 use crate::gate::{Credential, Decision, Gate, Principal};
 use crate::lease::{Lease, LeasedConnect};
+use crate::refuse;
+use crate::request_path::{self, PathRefusal};
 use crate::respond::{Client, Reply};
 use crate::route::{Router, normalize_host};
-use crate::upstream_headers::{self, Asserted, Forwarded};
+use crate::upstream_headers::{Asserted, Forwarded, UpstreamHeaders};
 
 /// What the proxy needs, built once at start-up.
 pub struct ProxySettings {
@@ -33,7 +36,8 @@ pub struct ProxySettings {
     pub portal_url: String,
     /// The portal's host: until the portal serves it, the proxy answers its JWKS there.
     pub portal_host: String,
-    pub headers: IdentityHeaders,
+    /// Identity and forwarding headers as the upstream gets them.
+    pub headers: UpstreamHeaders,
     pub assertions: Arc<Assertions>,
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
@@ -47,18 +51,25 @@ pub struct ProxySettings {
 static NEXT_LEASE: AtomicU64 = AtomicU64::new(1 << 32);
 
 pub struct JitgateProxy {
-    settings: ProxySettings,
-    clock: Arc<dyn Clock>,
+    pub(crate) settings: ProxySettings,
+    pub(crate) clock: Arc<dyn Clock>,
+    cookies: Cookies,
 }
 
 /// Per-request state, filled in `request_filter` and read by later phases.
 #[derive(Default)]
 pub struct RequestCtx {
-    route: Option<usize>,
-    host: String,
+    pub(crate) route: Option<usize>,
+    pub(crate) host: String,
+    /// The canonical path the request was decided on, which the upstream gets; `None` until
+    /// known, and for the portal (which reads its own paths).
+    pub(crate) path: Option<String>,
+    /// The path differs from the client's: the upstream request is rewritten.
+    rewrite_path: bool,
+    pub(crate) query: Option<String>,
     principal: Option<Principal>,
     /// Why a bearer token was refused, told to the client.
-    token_problem: Option<jitgate_access::bearer::BearerError>,
+    pub(crate) token_problem: Option<jitgate_access::bearer::BearerError>,
     /// When the grant that let this request through ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
     /// A connection that may stay open long (WebSocket, event stream): its upstream socket is
@@ -74,8 +85,11 @@ pub struct RequestCtx {
     pub decision: Decision,
 }
 
-fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').map(str::trim).find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+impl RequestCtx {
+    fn refuse_path(&mut self, why: PathRefusal) {
+        tracing::debug!(%why, "request target refused");
+        self.decision = Decision::BadRequest;
+    }
 }
 
 /// The token of an `Authorization: Bearer` header (the scheme is case-insensitive).
@@ -84,147 +98,54 @@ fn bearer_token(header: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-}
-
 impl JitgateProxy {
     pub fn new(settings: ProxySettings, clock: Arc<dyn Clock>) -> Self {
-        Self { settings, clock }
+        let cookies = Cookies::new(settings.tls);
+        Self { settings, clock, cookies }
     }
 
-    fn cache(&self) -> &AccessCache {
+    pub(crate) fn cache(&self) -> &AccessCache {
         self.settings.gate.cache()
     }
 
-    fn scheme(&self) -> &'static str {
+    pub(crate) fn cookies(&self) -> Cookies {
+        self.cookies
+    }
+
+    pub(crate) fn scheme(&self) -> &'static str {
         if self.settings.tls { "https" } else { "http" }
     }
 
-    fn original_url(&self, host: &str, session: &Session) -> String {
-        let uri = &session.req_header().uri;
-        let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        format!("{}://{host}{path}", self.scheme())
-    }
-
-    async fn handoff(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let now = self.clock.now();
-        let query = session.req_header().uri.query().unwrap_or("");
-        let token = query_param(query, "token").map(percent_decode);
-        let claims =
-            match token
-                .as_deref()
-                .map(|t| self.settings.gate.keys().verify_handoff(t, &ctx.host, now))
-            {
-                Some(Ok(claims)) => claims,
-                _ => return Reply::page(
-                    400,
-                    "This sign-in link is not valid",
-                    "It may have expired or been meant for another site. Go back and try again.",
-                )
-                .send(session)
-                .await,
-            };
-        match self.cache().store().claim_once(&claims.jti, claims.expires_at(), now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Reply::page(
-                    400,
-                    "This sign-in link was already used",
-                    "Go back to the app's address to continue.",
-                )
-                .send(session)
-                .await;
-            }
-            Err(_) => return unavailable(session, Client::Browser).await,
-        }
-        let signed_in = match self.cache().session(&claims.sid, now).await {
-            Ok(Some(signed_in)) => signed_in,
-            Ok(None) => {
-                let back =
-                    format!("{}://{}{}", self.scheme(), ctx.host, routes::local_path(&claims.rd));
-                return Reply::redirect(&routes::sign_in_url(&self.settings.portal_url, &back))
-                    .send(session)
-                    .await;
-            }
-            Err(_) => return unavailable(session, Client::Browser).await,
-        };
-        let cookie = self.settings.gate.keys().session_cookie(
-            &signed_in.id,
-            &ctx.host,
-            signed_in.expires_at,
-        );
-        let max_age = now.until(signed_in.expires_at).as_secs();
-        let secure = if self.settings.tls { "; Secure" } else { "" };
-        let set_cookie = format!(
-            "{SESSION_COOKIE}={cookie}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-        );
-        Reply::redirect(routes::local_path(&claims.rd))
-            .with_header("set-cookie", set_cookie)
-            .send(session)
-            .await
-    }
-
-    async fn refuse(&self, session: &mut Session, ctx: &RequestCtx, client: Client) -> Result<()> {
-        let route = ctx.route.map(|i| self.settings.router.get(i));
-        match ctx.decision {
-            Decision::SignIn => match client {
-                Client::Browser => {
-                    let back = self.original_url(&ctx.host, session);
-                    Reply::redirect(&routes::sign_in_url(&self.settings.portal_url, &back)).send(session).await
-                }
-                Client::Api => {
-                    let sign_in = routes::sign_in_url(&self.settings.portal_url, &self.original_url(&ctx.host, session));
-                    Reply::json(401, "unauthenticated", "sign in first", Some(("sign_in_url", &sign_in))).send(session).await
-                }
-                Client::WebSocket => Reply::text(401, "sign in first").send(session).await,
-            },
-            Decision::Locked => {
-                // Locked is only decided for a routed request; without a route, fail closed.
-                let Some(route) = route else { return unavailable(session, client).await };
-                let resource = &route.resource.name;
-                let request_url = routes::request_url(&self.settings.portal_url, resource, &self.original_url(&ctx.host, session));
-                match client {
-                    Client::Browser => Reply::redirect(&request_url).send(session).await,
-                    Client::Api => Reply::json(403, "locked", &format!("{resource} needs a just-in-time grant"), Some(("request_url", &request_url))).send(session).await,
-                    Client::WebSocket => Reply::text(403, "no active grant").send(session).await,
-                }
-            }
-            Decision::BadToken => {
-                let problem = ctx.token_problem.as_ref().map_or_else(|| "invalid token".to_owned(), ToString::to_string);
-                // RFC 6750: tell the client in the challenge too, quotes kept out of it.
-                let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", problem.replace('"', "'"));
-                match client {
-                    Client::WebSocket => Reply::text(401, &problem),
-                    _ => Reply::json(401, "invalid_token", &problem, None),
-                }
-                .with_header("www-authenticate", challenge)
-                .send(session)
-                .await
-            }
-            Decision::IdpUnavailable => match client {
-                Client::WebSocket => Reply::text(503, "the token could not be verified").send(session).await,
-                _ => Reply::json(503, "unavailable", "the token could not be verified: the identity provider is unreachable", None).send(session).await,
-            },
-            Decision::NoAccess => match client {
-                Client::Browser => Reply::page(403, "You don't have access to this app", "No policy gives you access. Ask your administrator if you think you should have it.").send(session).await,
-                Client::Api => Reply::json(403, "forbidden", "no policy gives you access to this resource", None).send(session).await,
-                Client::WebSocket => Reply::text(403, "no access").send(session).await,
-            },
-            _ => unavailable(session, client).await,
+    /// The URL the browser asked for, in canonical form, to come back to after the portal.
+    pub(crate) fn original_url(&self, ctx: &RequestCtx) -> String {
+        let path = ctx.path.as_deref().unwrap_or("/");
+        match &ctx.query {
+            Some(query) => format!("{}://{}{path}?{query}", self.scheme(), ctx.host),
+            None => format!("{}://{}{path}", self.scheme(), ctx.host),
         }
     }
-}
 
-fn percent_decode(value: &str) -> String {
-    percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()
-}
+    /// The one `Host` a request names: several (which upstreams resolve differently) or one
+    /// that is not text is refused.
+    fn host_of(session: &Session) -> Result<&str, PathRefusal> {
+        let header = session.req_header();
+        let mut hosts = header.headers.get_all("host").iter();
+        match (hosts.next(), hosts.next()) {
+            (Some(host), None) => host.to_str().map_err(|_| PathRefusal::AuthorityMismatch),
+            (None, _) => Ok(header.uri.host().unwrap_or("")),
+            (Some(_), Some(_)) => Err(PathRefusal::AuthorityMismatch),
+        }
+    }
 
-async fn unavailable(session: &mut Session, client: Client) -> Result<()> {
-    match client {
-        Client::Browser => Reply::page(503, "Access could not be verified", "jitgate cannot reach its store right now, so it cannot check your access. Try again in a moment.").send(session).await,
-        Client::Api => Reply::json(503, "unavailable", "access could not be verified: the store is unreachable", None).send(session).await,
-        Client::WebSocket => Reply::text(503, "access could not be verified").send(session).await,
+    /// A WebSocket handshake from a page of another origin rides the user's cookie into the
+    /// app (cross-site WebSocket hijacking): only the resource's own origin and the ones it
+    /// lists may open one. Clients that send no `Origin` (scripts) are not browsers.
+    fn origin_allowed(&self, session: &Session, ctx: &RequestCtx, resource: &Resource) -> bool {
+        let Some(origin) = session.req_header().headers.get("origin") else { return true };
+        let Ok(origin) = origin.to_str() else { return false };
+        let origin = origin.trim().to_ascii_lowercase();
+        let own = format!("{}://{}", self.scheme(), ctx.host);
+        origin == own || resource.websocket_origins.iter().any(|allowed| *allowed == origin)
     }
 }
 
@@ -236,19 +157,21 @@ impl ProxyHttp for JitgateProxy {
         RequestCtx::default()
     }
 
-    /// Routes the request and decides on it: answered here (`Ok(true)`) unless it may pass.
+    /// Canonicalises the request, routes it and decides on it: answered here (`Ok(true)`)
+    /// unless it may pass, in which case the context holds what later phases need.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.started = Some(std::time::Instant::now());
-        let header = session.req_header();
-        let raw_host = header
-            .headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| header.uri.host())
-            .unwrap_or("");
-        ctx.host = normalize_host(raw_host, self.settings.tls);
-        let path = header.uri.path().to_owned();
         let client = Client::of(session);
+        let host = match Self::host_of(session) {
+            Ok(host) => normalize_host(host, self.settings.tls),
+            Err(why) => {
+                ctx.refuse_path(why);
+                refuse::bad_path(session, client, why).await?;
+                return Ok(true);
+            }
+        };
+        ctx.host = host;
+        let header = session.req_header();
         ctx.body_sent = (client == Client::WebSocket).then(|| watch::channel(false).0);
         ctx.long_lived = ctx.body_sent.is_some()
             || header
@@ -260,22 +183,60 @@ impl ProxyHttp for JitgateProxy {
             ctx.decision = Decision::Portal;
             return Ok(false);
         }
-        if ctx.host == self.settings.portal_host && path == JWKS_PATH {
+        // The path as the client sent it: anything not UTF-8 has no canonical form.
+        let target =
+            std::str::from_utf8(header.raw_path()).ok().filter(|_| header.raw_path_is_utf8());
+        let canonical = target
+            .ok_or(PathRefusal::NotUtf8)
+            .and_then(|target| request_path::target_path(target, &ctx.host, self.settings.tls))
+            .and_then(request_path::canonicalize);
+        let path = match canonical {
+            Ok(path) => path,
+            Err(why) => {
+                ctx.refuse_path(why);
+                refuse::bad_path(session, client, why).await?;
+                return Ok(true);
+            }
+        };
+        ctx.rewrite_path = path.is_rewritten() || !header.raw_path().starts_with(b"/");
+        ctx.path = Some(path.as_str().to_owned());
+        ctx.query = header.uri.query().map(str::to_owned);
+        if ctx.host == self.settings.portal_host && path.as_str() == JWKS_PATH {
             let jwks = self.settings.assertions.signer().jwks().to_string();
             Reply::raw(200, "application/jwk-set+json", jwks).send(session).await?;
             return Ok(true);
         }
-        let Some(index) = self.settings.router.find(&ctx.host, &path) else {
-            ctx.decision = Decision::UnknownHost;
-            Reply::page(404, "Nothing here", "jitgate does not serve this address.")
-                .send(session)
-                .await?;
+        // Answered on every host jitgate serves, whichever path prefixes its resources have.
+        if path.as_str() == HANDOFF_PATH && self.settings.router.serves_host(&ctx.host) {
+            ctx.decision = Decision::Handoff;
+            self.redeem_handoff(session, &ctx.host.clone()).await?;
             return Ok(true);
+        }
+        let index = match self.settings.router.find(&ctx.host, &path) {
+            Ok(Some(index)) => index,
+            Ok(None) => {
+                ctx.decision = Decision::UnknownHost;
+                Reply::page(404, "Nothing here", "jitgate does not serve this address.")
+                    .send(session)
+                    .await?;
+                return Ok(true);
+            }
+            Err(why) => {
+                ctx.refuse_path(why);
+                refuse::bad_path(session, client, why).await?;
+                return Ok(true);
+            }
         };
         ctx.route = Some(index);
-        if path == HANDOFF_PATH {
-            ctx.decision = Decision::Handoff;
-            self.handoff(session, ctx).await?;
+        let resource = &self.settings.router.get(index).resource;
+        if path.has_encoded_separator() && !resource.allow_encoded_slashes {
+            ctx.refuse_path(PathRefusal::EncodedSeparator);
+            refuse::bad_path(session, client, PathRefusal::EncodedSeparator).await?;
+            return Ok(true);
+        }
+        if client == Client::WebSocket && !self.origin_allowed(session, ctx, resource) {
+            ctx.decision = Decision::CrossOrigin;
+            Reply::text(403, "this origin may not open a WebSocket here").send(session).await?;
             return Ok(true);
         }
         let now = self.clock.now();
@@ -285,14 +246,14 @@ impl ProxyHttp for JitgateProxy {
             match headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token)
             {
                 Some(token) => Credential::Bearer(token),
-                None => headers
-                    .get_all("cookie")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find_map(|c| cookie_value(c, SESSION_COOKIE))
+                None => self
+                    .cookies
+                    .find(
+                        CookieName::Session,
+                        headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok()),
+                    )
                     .map_or(Credential::None, Credential::Cookie),
             };
-        let resource = &self.settings.router.get(index).resource;
         let verdict = self.settings.gate.check(credential, &ctx.host, resource, now).await;
         ctx.decision = verdict.decision;
         ctx.principal = verdict.principal;
@@ -354,29 +315,39 @@ impl ProxyHttp for JitgateProxy {
         Ok(Box::new(peer))
     }
 
+    /// Sends the upstream exactly what was decided on: the canonical path (origin-form) on
+    /// the routed host, jitgate's identity and forwarding headers, none of the client's copies
+    /// of them and none of jitgate's cookies.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
-        let forwarded = Forwarded { client_ip, proto: self.scheme(), host: &ctx.host };
+        if ctx.decision != Decision::Portal {
+            if ctx.rewrite_path {
+                let path = ctx.path.as_deref().unwrap_or("/");
+                let target = match &ctx.query {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path.to_owned(),
+                };
+                let uri = http::Uri::try_from(target)
+                    .map_err(|e| Error::because(ErrorType::InternalError, "canonical path", e))?;
+                request.set_uri(uri);
+            }
+            request.insert_header("host", ctx.host.as_str())?;
+        }
+        let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let forwarded = Forwarded { peer, proto: self.scheme(), host: &ctx.host };
         let asserted = ctx.principal.as_ref().map(|principal| Asserted {
             identity: principal.identity(),
             assertion: self.settings.assertions.for_request(principal, &ctx.host, self.clock.now()),
             // The IdP's token was meant for jitgate; the upstream gets the assertion instead.
             strip_authorization: matches!(principal, Principal::Bearer { .. }),
         });
-        // The portal reads its own session cookie; resource upstreams never see it.
-        let keep_session_cookie = ctx.decision == Decision::Portal;
-        upstream_headers::rewrite(
-            request,
-            &self.settings.headers,
-            asserted,
-            &forwarded,
-            keep_session_cookie,
-        )
+        // The portal reads its own cookies; resource upstreams never see them.
+        let keep_jitgate_cookies = ctx.decision == Decision::Portal;
+        self.settings.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
     }
 
     async fn request_body_filter(

@@ -90,6 +90,10 @@ pub struct ServerConfig {
     /// like Traefik's). The process exits after it even when nothing is in flight.
     pub shutdown_grace: Duration,
     pub headers: IdentityHeaders,
+    /// Load balancers in front of jitgate (CIDRs): from one of these, the client address is
+    /// taken from the `X-Forwarded-For` it sends; from anyone else, forwarding headers are
+    /// replaced, never trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What `server.shutdown_grace` defaults to.
@@ -218,10 +222,19 @@ pub struct Resource {
     pub name: ResourceName,
     /// Lower-case host, with `:port` when the resource is reached on a non-default port.
     pub host: String,
-    /// Starts with `/`; `/` serves the whole host.
+    /// `/` serves the whole host; otherwise `/segment[/segment…]` without a trailing slash,
+    /// matched on whole segments of the canonical request path.
     pub path_prefix: String,
     pub upstreams: Vec<Upstream>,
     pub policy: ResourcePolicy,
+    /// Pass `%2F` and `%5C` in paths to the upstream, encoded, instead of refusing them (for
+    /// apps that put slashes in path segments, e.g. GitLab project paths). Off by default:
+    /// upstreams disagree on whether they separate segments.
+    pub allow_encoded_slashes: bool,
+    /// Origins besides the resource's own whose pages may open WebSockets to it
+    /// (`scheme://host[:port]`, lower-case). Other cross-origin handshakes are refused, so a
+    /// hostile page cannot ride the user's cookie into the app's socket.
+    pub websocket_origins: Vec<String>,
 }
 
 /// One upstream address, written in the config as `http://host:port` or `https://host:port`.

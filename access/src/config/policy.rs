@@ -50,6 +50,7 @@ pub(crate) fn resources(
             }
         }
         let upstreams = upstreams(ctx, entry, &label);
+        let websocket_origins = websocket_origins(ctx, entry, &label);
         if entry.policy.group.is_some() {
             let span = entry.policy.group.as_ref().map(|g| g.span()).unwrap_or(entry.name.span());
             ctx.problems.add(
@@ -69,6 +70,8 @@ pub(crate) fn resources(
                 host,
                 path_prefix,
                 upstreams,
+                allow_encoded_slashes: entry.allow_encoded_slashes.unwrap_or(false),
+                websocket_origins,
             });
         }
     }
@@ -97,19 +100,49 @@ fn host(ctx: &mut Ctx<'_>, value: &S<String>, label: &str) -> Option<String> {
     }
 }
 
+/// A prefix in the canonical form the proxy matches request paths in: whole segments of
+/// characters that need no escaping, no `.`/`..`/empty segments, no trailing slash. `;` is
+/// left out because some upstreams cut a segment there.
 fn path_prefix(ctx: &mut Ctx<'_>, value: Option<&S<String>>, label: &str) -> String {
     let Some(value) = value else { return "/".into() };
     let prefix = value.get_ref();
-    let ok = prefix.starts_with('/')
-        && !prefix.contains(['?', '#', ' ', '\\'])
-        && !prefix.contains("..");
-    if !ok {
+    let trimmed = prefix.trim_end_matches('/');
+    if prefix.starts_with('/') && trimmed.is_empty() {
+        return "/".into();
+    }
+    let segment_ok = |segment: &str| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment.chars().all(|c| c.is_ascii_alphanumeric() || "-._~!$&'()*+,=:@".contains(c))
+    };
+    if !prefix.starts_with('/') || !trimmed[1..].split('/').all(segment_ok) {
         ctx.problems.add(
             value.span(),
-            format!("{label}: path_prefix {prefix:?} must start with '/' and hold only a path"),
+            format!(
+                "{label}: path_prefix {prefix:?} must be a plain path like \"/admin\" (segments of letters, digits and -._~!$&'()*+,=:@; no '%', ';', '.' or '..' segments, no '//')"
+            ),
         );
     }
-    prefix.clone()
+    trimmed.to_owned()
+}
+
+/// `websocket_origins`: full origins, lower-case, as browsers send them in `Origin`.
+fn websocket_origins(ctx: &mut Ctx<'_>, entry: &RawResource, label: &str) -> Vec<String> {
+    let mut origins = Vec::new();
+    for value in entry.websocket_origins.iter().flatten() {
+        match split_base_url(value.get_ref()) {
+            Some((scheme, authority)) => origins.push(format!("{scheme}://{authority}")),
+            _ => ctx.problems.add(
+                value.span(),
+                format!(
+                    "{label}: websocket_origins entry {:?} must be an origin like \"https://app.example.com\"",
+                    value.get_ref()
+                ),
+            ),
+        }
+    }
+    origins
 }
 
 fn upstreams(ctx: &mut Ctx<'_>, entry: &RawResource, label: &str) -> Vec<Upstream> {

@@ -43,6 +43,7 @@ pub(crate) struct RawServer {
     pub portal_listen: Option<S<String>>,
     pub portal_upstream: Option<S<String>>,
     pub shutdown_grace: Option<S<String>>,
+    pub trusted_proxies: Option<Vec<S<String>>>,
     #[serde(default)]
     pub headers: RawHeaders,
 }
@@ -154,6 +155,8 @@ pub(crate) struct RawResource {
     pub upstreams: S<Vec<S<String>>>,
     pub upstream_tls_verify: Option<bool>,
     pub upstream_sni: Option<S<String>>,
+    pub allow_encoded_slashes: Option<bool>,
+    pub websocket_origins: Option<Vec<S<String>>>,
     #[serde(default)]
     pub policy: RawPolicy,
     #[serde(default, rename = "assignment")]

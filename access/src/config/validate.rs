@@ -305,6 +305,26 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
         },
     };
     let headers = identity_headers(ctx, &raw.headers);
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .flatten()
+        .filter_map(|value| {
+            let text = value.get_ref().trim();
+            let parsed = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => Some(net.trunc()),
+                Err(_) => {
+                    ctx.problems.add(value.span(), format!(
+                        "server.trusted_proxies: {text:?} is not an address or CIDR like \"10.0.0.0/8\""
+                    ));
+                    None
+                }
+            }
+        })
+        .collect();
     Some(ServerConfig {
         listen_http,
         https,
@@ -316,6 +336,7 @@ fn server(ctx: &mut Ctx<'_>, raw: &RawServer) -> Option<ServerConfig> {
         portal_upstream,
         shutdown_grace,
         headers,
+        trusted_proxies,
     })
 }
 

@@ -27,6 +27,7 @@ use jitgate_portal::notify::{Notifier, NotifyMetrics};
 use jitgate_portal::{Portal, PortalSettings};
 use jitgate_proxy::{
     AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
+    UpstreamHeaders,
     Router,
 };
 use pingora::apps::http_app::HttpServer;
@@ -225,7 +226,10 @@ pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
                 gate,
                 portal_url: config.server.portal_url.clone(),
                 portal_host: config.server.portal_host.clone(),
-                headers: config.server.headers.clone(),
+                headers: UpstreamHeaders::new(
+                    &config.server.headers,
+                    config.server.trusted_proxies.clone(),
+                ),
                 assertions: assertions.clone(),
                 tls,
                 portal: ready.portal_address,
@@ -271,6 +275,7 @@ fn add_proxy_services(
         if let Some(listen) = config.server.listen_http {
             let redirect = HttpsRedirect {
                 router: Router::new(&config.resources),
+                portal_host: config.server.portal_host.clone(),
                 https_port: https.listen.port(),
             };
             let mut service =
