@@ -15,6 +15,7 @@ pub mod ids;
 pub mod outbox;
 pub mod policy;
 pub mod request;
+pub mod return_to;
 pub mod routes;
 pub mod service;
 pub mod session;
