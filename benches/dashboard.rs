@@ -41,7 +41,7 @@ use jitgate_access::clock::ManualClock;
 use jitgate_access::config::{Config, StoreConfig};
 use jitgate_access::ids::{GroupName, IdGenerator, RequestId, UserId};
 use jitgate_access::policy::{Access, Identity};
-use jitgate_access::routes::SESSION_COOKIE;
+const SESSION_COOKIE: &str = "jitgate_session";
 use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, Store};

@@ -31,7 +31,7 @@ use jitgate_access::config::StoreConfig;
 use jitgate_access::ids::{GroupName, IdGenerator, RequestId, ResourceName, UserId};
 use jitgate_access::policy::{Access, Identity};
 use jitgate_access::request::Status;
-use jitgate_access::routes::SESSION_COOKIE;
+const SESSION_COOKIE: &str = "jitgate_session";
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;

@@ -35,8 +35,22 @@ pub struct AccessCache {
     live: AtomicBool,
     /// Bumped on every invalidation, so a lookup that raced an event does not cache stale data.
     generation: AtomicU64,
-    /// Grant changes as they arrive, for the leases of open connections.
-    grant_changes: broadcast::Sender<(UserId, ResourceName)>,
+    /// Changes as they arrive, for the leases of open connections.
+    changes: broadcast::Sender<LeaseEvent>,
+}
+
+/// What an open connection's lease is woken by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseEvent {
+    GrantChanged {
+        user: UserId,
+        resource: ResourceName,
+    },
+    SessionEnded(SessionId),
+    SessionsEndedFor(UserId),
+    /// The change feed dropped or came back: events may have been missed, so every lease
+    /// looks again at once.
+    Resync,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -56,7 +70,7 @@ impl AccessCache {
             sessions: RwLock::default(),
             live: AtomicBool::new(false),
             generation: AtomicU64::new(0),
-            grant_changes: broadcast::channel(1024).0,
+            changes: broadcast::channel(1024).0,
         }
     }
 
@@ -72,9 +86,14 @@ impl AccessCache {
         self.metrics.cache.with_label_values(&[kind, if hit { "hit" } else { "miss" }]).inc();
     }
 
-    /// Every grant change from now on. A lagging receiver must re-check what it cares about.
-    pub fn grant_changes(&self) -> broadcast::Receiver<(UserId, ResourceName)> {
-        self.grant_changes.subscribe()
+    /// Every change from now on. A lagging receiver must re-check what it cares about.
+    pub fn changes(&self) -> broadcast::Receiver<LeaseEvent> {
+        self.changes.subscribe()
+    }
+
+    /// Tells open connections; nobody listening is fine (no connection is open).
+    fn announce(&self, event: LeaseEvent) {
+        let _ = self.changes.send(event);
     }
 
     pub fn is_live(&self) -> bool {
@@ -151,14 +170,18 @@ impl AccessCache {
                 if let Some(by_resource) = write(&self.grants).get_mut(user) {
                     by_resource.remove(resource);
                 }
-                // Nobody listening is fine: no connection is open under a grant.
-                let _ = self.grant_changes.send((user.clone(), resource.clone()));
+                self.announce(LeaseEvent::GrantChanged {
+                    user: user.clone(),
+                    resource: resource.clone(),
+                });
             }
             ChangeEvent::SessionEnded { session } => {
                 write(&self.sessions).remove(session);
+                self.announce(LeaseEvent::SessionEnded(session.clone()));
             }
             ChangeEvent::SessionsEndedFor { user } => {
                 write(&self.sessions).retain(|_, s| &s.identity.user != user);
+                self.announce(LeaseEvent::SessionsEndedFor(user.clone()));
             }
         }
     }
@@ -168,6 +191,7 @@ impl AccessCache {
         self.live.store(false, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
         write(&self.grants).clear();
+        self.announce(LeaseEvent::Resync);
     }
 
     fn feed_restored(&self) {
@@ -177,6 +201,7 @@ impl AccessCache {
         write(&self.sessions).clear();
         self.live.store(true, Ordering::Release);
         self.metrics.change_feed_up.set(1);
+        self.announce(LeaseEvent::Resync);
     }
 
     /// Drops sessions and grants that have ended by `now`. Correctness never depends on it

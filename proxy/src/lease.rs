@@ -1,11 +1,12 @@
-//! Ending open connections with the grant.
+//! Ending open connections with the access they were opened under: the grant, and the
+//! session (sign-out, an admin ending it, its expiry), standing access included.
 //!
 //! A WebSocket (or an event stream) can sit idle for hours, and an idle connection runs no
 //! Pingora filter, so checking on each chunk cannot end it. Instead, for such requests the
 //! upstream connection is made through `PeerOptions::custom_l4`: the TCP stream becomes a
 //! virtual socket whose reads and writes fail once its lease ends. A supervisor task ends the
-//! lease at the grant's expiry, or as soon as a change event shows the grant is gone (checking
-//! every second while the change feed is down). Pingora is waiting on the upstream read
+//! lease at the grant's or session's expiry, or as soon as a change event shows either is gone
+//! (checking every second while the change feed is down, and at once when it drops or returns). Pingora is waiting on the upstream read
 //! whenever the connection is idle, so the failure surfaces at once and it closes both sides.
 //! Ordinary requests never take this path: their connections stay pooled and unwrapped.
 
@@ -18,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jitgate_access::clock::Clock;
 use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::session::SessionId;
 use jitgate_access::time::Timestamp;
 use pingora::connectors::L4Connect;
 use pingora::protocols::l4::socket::SocketAddr;
@@ -28,49 +30,119 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
-use crate::cache::AccessCache;
+use crate::cache::{AccessCache, LeaseEvent};
 
 /// How often a lease re-checks its grant while the change feed is down.
 const RECHECK_WITHOUT_FEED: Duration = Duration::from_secs(1);
 /// With the feed up, events wake a lease; this is only a backstop.
 const IDLE_RECHECK: Duration = Duration::from_secs(60);
 
-/// The grant a connection lives under.
+/// What a connection lives under: the session that opened it (browsers), and the grant when
+/// access is just-in-time. The connection ends when either does.
 #[derive(Clone)]
 pub struct Lease {
-    pub user: UserId,
-    pub resource: ResourceName,
-    pub expires_at: Timestamp,
+    pub session: Option<LeasedSession>,
+    pub grant: Option<LeasedGrant>,
     pub cache: Arc<AccessCache>,
     pub clock: Arc<dyn Clock>,
 }
 
+#[derive(Debug, Clone)]
+pub struct LeasedSession {
+    pub id: SessionId,
+    pub user: UserId,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct LeasedGrant {
+    pub user: UserId,
+    pub resource: ResourceName,
+    pub expires_at: Timestamp,
+}
+
 impl fmt::Debug for Lease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Lease({} on {} until {})", self.user, self.resource, self.expires_at)
+        f.debug_struct("Lease").field("session", &self.session).field("grant", &self.grant).finish()
+    }
+}
+
+impl fmt::Display for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.grant, &self.session) {
+            (Some(grant), _) => write!(f, "{} on {}", grant.user, grant.resource),
+            (None, Some(session)) => write!(f, "session of {}", session.user),
+            (None, None) => f.write_str("nothing"),
+        }
     }
 }
 
 impl Lease {
-    /// Resolves when the grant has ended: expired, revoked, or no longer findable.
+    /// When the lease runs out unless something ends it sooner.
+    fn ends_at(&self) -> Option<Timestamp> {
+        let session = self.session.as_ref().map(|s| s.expires_at);
+        let grant = self.grant.as_ref().map(|g| g.expires_at);
+        match (session, grant) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether `event` may have ended this lease.
+    fn concerns(&self, event: &LeaseEvent) -> bool {
+        match event {
+            LeaseEvent::GrantChanged { user, resource } => {
+                self.grant.as_ref().is_some_and(|g| &g.user == user && &g.resource == resource)
+            }
+            LeaseEvent::SessionEnded(id) => self.session.as_ref().is_some_and(|s| &s.id == id),
+            LeaseEvent::SessionsEndedFor(user) => {
+                self.session.as_ref().is_some_and(|s| &s.user == user)
+            }
+            LeaseEvent::Resync => true,
+        }
+    }
+
+    /// Looks the session and grant up again; `false` once either is gone. A grant that cannot
+    /// be verified counts as gone (fail closed); a session seen before survives a store outage
+    /// (identity is not access, see [`AccessCache::session`]).
+    async fn still_held(&mut self) -> bool {
+        let now = self.clock.now();
+        if let Some(session) = &mut self.session {
+            match self.cache.session(&session.id, now).await {
+                Ok(Some(found)) => session.expires_at = found.expires_at,
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        if let Some(grant) = &mut self.grant {
+            match self.cache.grant_expiry(&grant.user, &grant.resource, now).await {
+                Ok(Some(expires_at)) => grant.expires_at = expires_at,
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Resolves when the lease has ended: expiry, sign-out, revocation, or no longer findable.
     async fn ended(mut self) {
-        let mut changes = self.cache.grant_changes();
+        let mut changes = self.cache.changes();
         loop {
-            let remaining = self.clock.now().until(self.expires_at);
+            let remaining = match self.ends_at() {
+                Some(at) if self.clock.now() >= at => return,
+                Some(at) => self.clock.now().until(at),
+                None => IDLE_RECHECK,
+            };
             let recheck = if self.cache.is_live() { IDLE_RECHECK } else { RECHECK_WITHOUT_FEED };
             tokio::select! {
                 () = tokio::time::sleep(remaining) => {}
                 () = tokio::time::sleep(recheck) => {}
                 changed = changes.recv() => match changed {
-                    Ok((user, resource)) if user != self.user || resource != self.resource => continue,
+                    Ok(event) if !self.concerns(&event) => continue,
                     // Ours, or events were missed: look again below.
                     _ => {}
                 },
             }
-            match self.cache.grant_expiry(&self.user, &self.resource, self.clock.now()).await {
-                Ok(Some(expires_at)) => self.expires_at = expires_at,
-                // Gone, or it cannot be verified: fail closed.
-                Ok(None) | Err(_) => return,
+            if !self.still_held().await {
+                return;
             }
         }
     }
@@ -128,10 +200,10 @@ fn supervise(lease: Lease) -> oneshot::Receiver<()> {
     let open = lease.cache.metrics().leased_connections.clone();
     open.inc();
     tokio::spawn(async move {
-        let who = format!("{} on {}", lease.user, lease.resource);
+        let who = lease.to_string();
         tokio::select! {
             () = lease.ended() => {
-                tracing::info!(grant = %who, "grant ended: closing an open connection");
+                tracing::info!(lease = %who, "access ended: closing an open connection");
                 let _ = end.send(());
             }
             // The connection closed first: nothing left to supervise.

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::assertions::Assertions;
 use crate::cache::AccessCache;
 use crate::gate::{Credential, Decision, Gate, Principal};
-use crate::lease::{Lease, LeasedConnect};
+use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession};
 use crate::refuse;
 use crate::request_path::{self, PathRefusal};
 use crate::respond::{Client, Reply};
@@ -295,16 +295,28 @@ impl ProxyHttp for JitgateProxy {
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         if ctx.long_lived {
             let route = self.settings.router.get(index);
-            let lease = match (ctx.deadline, &ctx.principal) {
-                (Some(expires_at), Some(principal)) => Some(Lease {
-                    user: principal.identity().user.clone(),
-                    resource: route.resource.name.clone(),
-                    expires_at,
-                    cache: self.settings.gate.cache().clone(),
-                    clock: self.clock.clone(),
+            let session = match &ctx.principal {
+                Some(Principal::Session(session)) => Some(LeasedSession {
+                    id: session.id.clone(),
+                    user: session.identity.user.clone(),
+                    expires_at: session.expires_at,
                 }),
                 _ => None,
             };
+            let grant = match (ctx.deadline, &ctx.principal) {
+                (Some(expires_at), Some(principal)) => Some(LeasedGrant {
+                    user: principal.identity().user.clone(),
+                    resource: route.resource.name.clone(),
+                    expires_at,
+                }),
+                _ => None,
+            };
+            let lease = (session.is_some() || grant.is_some()).then(|| Lease {
+                session,
+                grant,
+                cache: self.settings.gate.cache().clone(),
+                clock: self.clock.clone(),
+            });
             peer.options.custom_l4 = Some(Arc::new(LeasedConnect {
                 lease,
                 body_sent: ctx.body_sent.as_ref().map(watch::Sender::subscribe),
