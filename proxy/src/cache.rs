@@ -2,15 +2,26 @@
 //!
 //! Entries (including "no grant") live until a change event says otherwise; every grant entry
 //! carries its `expires_at`, which is compared with the clock on every request, so expiry never
-//! waits for an event. While the change feed is down nothing is cached and every request asks
-//! the store, which fails closed when the store is down too. Ended sessions and grants are
-//! pruned every minute, so the maps hold what is live, not everyone ever seen.
+//! waits for an event. Ended sessions and grants are pruned every minute, so the maps hold what
+//! is live, not everyone ever seen.
+//!
+//! **Trust.** A feed that looks connected proves nothing: a frozen or partitioned Redis keeps
+//! the subscriber's socket open while revocations go unheard. So the cache publishes its own
+//! heartbeat through the store every [`HEARTBEAT_EVERY`] and reads it back from the feed;
+//! hearing beat *n* proves every change published before *n* was sent has been applied. The
+//! cache is trusted for [`TRUST_BOUND`] after the sending of the newest beat it heard. Past
+//! that, every decision asks the store, which fails closed (503) when it does not answer within
+//! its timeout, and every open connection's lease looks again at once.
+//!
+//! **Races.** A lookup that loaded from the store must not cache what an event invalidated
+//! meanwhile. Each map has a generation, bumped under the map's write lock by every
+//! invalidation; a lookup compares it under the same write lock before it inserts, so "load,
+//! then event, then insert" cannot leave a stale entry behind (see the tests).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::RwLock;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use jitgate_access::clock::Clock;
 use jitgate_access::ids::{ResourceName, UserId};
@@ -22,21 +33,50 @@ use tokio::sync::broadcast;
 use crate::metrics::Metrics;
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the cache probes its feed.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+/// How long after sending the newest beat it heard back the cache is trusted: the longest a
+/// revocation can go unheard before this proxy stops using what it cached.
+pub const TRUST_BOUND: Duration = Duration::from_secs(2);
+
+/// A map with the generation of its last invalidation, both under one lock.
+struct Versioned<T> {
+    map: T,
+    generation: u64,
+}
+
+impl<T: Default> Default for Versioned<T> {
+    fn default() -> Self {
+        Self { map: T::default(), generation: 0 }
+    }
+}
+
+type GrantMap = HashMap<UserId, HashMap<ResourceName, Option<Timestamp>>>;
 
 pub struct AccessCache {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     /// User → resource → the grant's expiry, or `None` for "no grant". Nested so a lookup
     /// borrows its keys instead of allocating them.
-    grants: RwLock<HashMap<UserId, HashMap<ResourceName, Option<Timestamp>>>>,
+    grants: RwLock<Versioned<GrantMap>>,
     /// Shared, not cloned, per request: a session may carry hundreds of groups.
-    sessions: RwLock<HashMap<SessionId, Arc<Session>>>,
-    /// The change feed is connected: cached entries can be trusted.
-    live: AtomicBool,
-    /// Bumped on every invalidation, so a lookup that raced an event does not cache stale data.
-    generation: AtomicU64,
+    sessions: RwLock<Versioned<HashMap<SessionId, Arc<Session>>>>,
+    /// The change feed is connected (necessary for trust, not sufficient).
+    connected: AtomicBool,
+    /// Names this process's heartbeats among every instance's.
+    instance: String,
+    /// Monotonic time base for `trusted_until_ms`.
+    epoch: Instant,
+    /// Milliseconds after `epoch` until which cached entries may be used.
+    trusted_until_ms: AtomicU64,
+    /// Beats sent and not yet heard, with when they were sent.
+    beats: Mutex<VecDeque<(u64, Instant)>>,
+    next_beat: AtomicU64,
     /// Changes as they arrive, for the leases of open connections.
     changes: broadcast::Sender<LeaseEvent>,
+    /// Runs between a lookup's load and its insert: where the tests put a racing event.
+    #[cfg(test)]
+    after_load: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 /// What an open connection's lease is woken by.
@@ -48,7 +88,7 @@ pub enum LeaseEvent {
     },
     SessionEnded(SessionId),
     SessionsEndedFor(UserId),
-    /// The change feed dropped or came back: events may have been missed, so every lease
+    /// Trust in the cache was lost or regained: events may have been missed, so every lease
     /// looks again at once.
     Resync,
 }
@@ -68,9 +108,15 @@ impl AccessCache {
             metrics,
             grants: RwLock::default(),
             sessions: RwLock::default(),
-            live: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            instance: SessionId::random().as_str().to_owned(),
+            epoch: Instant::now(),
+            trusted_until_ms: AtomicU64::new(0),
+            beats: Mutex::default(),
+            next_beat: AtomicU64::new(0),
             changes: broadcast::channel(1024).0,
+            #[cfg(test)]
+            after_load: Mutex::default(),
         }
     }
 
@@ -96,11 +142,18 @@ impl AccessCache {
         let _ = self.changes.send(event);
     }
 
-    pub fn is_live(&self) -> bool {
-        self.live.load(Ordering::Acquire)
+    fn millis_since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The grant in force for `user` on `resource` at `now`.
+    /// Whether cached entries may be used now: the feed is connected and was heard live
+    /// within [`TRUST_BOUND`].
+    pub fn is_live(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+            && self.millis_since_epoch(Instant::now())
+                < self.trusted_until_ms.load(Ordering::Acquire)
+    }
+
     /// When the grant in force for `user` on `resource` at `now` expires, if there is one.
     pub async fn grant_expiry(
         &self,
@@ -110,18 +163,23 @@ impl AccessCache {
     ) -> Result<Option<Timestamp>, StoreError> {
         if self.is_live()
             && let Some(entry) =
-                read(&self.grants).get(user).and_then(|by_resource| by_resource.get(resource))
+                read(&self.grants).map.get(user).and_then(|by_resource| by_resource.get(resource))
         {
             self.count("grant", true);
             return Ok(entry.filter(|expires_at| now < *expires_at));
         }
         self.count("grant", false);
         let _timer = self.metrics.store_seconds.start_timer();
-        let generation = self.generation.load(Ordering::Acquire);
+        let generation = read(&self.grants).generation;
         let fetched =
             self.store.active_grant(user, resource, now).await?.map(|grant| grant.expires_at);
-        if self.is_live() && self.generation.load(Ordering::Acquire) == generation {
-            write(&self.grants).entry(user.clone()).or_default().insert(resource.clone(), fetched);
+        #[cfg(test)]
+        if let Some(hook) = self.after_load.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            hook();
+        }
+        let mut grants = write(&self.grants);
+        if grants.generation == generation && self.is_live() {
+            grants.map.entry(user.clone()).or_default().insert(resource.clone(), fetched);
         }
         Ok(fetched)
     }
@@ -134,7 +192,10 @@ impl AccessCache {
         id: &SessionId,
         now: Timestamp,
     ) -> Result<Option<Arc<Session>>, StoreError> {
-        let cached = read(&self.sessions).get(id).cloned();
+        let (cached, generation) = {
+            let sessions = read(&self.sessions);
+            (sessions.map.get(id).cloned(), sessions.generation)
+        };
         if self.is_live()
             && let Some(session) = &cached
         {
@@ -143,17 +204,17 @@ impl AccessCache {
         }
         self.count("session", false);
         let _timer = self.metrics.store_seconds.start_timer();
-        let generation = self.generation.load(Ordering::Acquire);
         match self.store.session(id, now).await {
             Ok(Some(session)) => {
                 let session = Arc::new(session);
-                if self.generation.load(Ordering::Acquire) == generation {
-                    write(&self.sessions).insert(id.clone(), session.clone());
+                let mut sessions = write(&self.sessions);
+                if sessions.generation == generation {
+                    sessions.map.insert(id.clone(), session.clone());
                 }
                 Ok(Some(session))
             }
             Ok(None) => {
-                write(&self.sessions).remove(id);
+                write(&self.sessions).map.remove(id);
                 Ok(None)
             }
             Err(StoreError::Unavailable(_)) if cached.is_some() => {
@@ -164,11 +225,14 @@ impl AccessCache {
     }
 
     pub fn apply(&self, event: &ChangeEvent) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         match event {
             ChangeEvent::GrantChanged { user, resource } => {
-                if let Some(by_resource) = write(&self.grants).get_mut(user) {
-                    by_resource.remove(resource);
+                {
+                    let mut grants = write(&self.grants);
+                    grants.generation += 1;
+                    if let Some(by_resource) = grants.map.get_mut(user) {
+                        by_resource.remove(resource);
+                    }
                 }
                 self.announce(LeaseEvent::GrantChanged {
                     user: user.clone(),
@@ -176,39 +240,98 @@ impl AccessCache {
                 });
             }
             ChangeEvent::SessionEnded { session } => {
-                write(&self.sessions).remove(session);
+                {
+                    let mut sessions = write(&self.sessions);
+                    sessions.generation += 1;
+                    sessions.map.remove(session);
+                }
                 self.announce(LeaseEvent::SessionEnded(session.clone()));
             }
             ChangeEvent::SessionsEndedFor { user } => {
-                write(&self.sessions).retain(|_, s| &s.identity.user != user);
+                {
+                    let mut sessions = write(&self.sessions);
+                    sessions.generation += 1;
+                    sessions.map.retain(|_, s| &s.identity.user != user);
+                }
                 self.announce(LeaseEvent::SessionsEndedFor(user.clone()));
+            }
+            ChangeEvent::Heartbeat { instance, beat } if *instance == self.instance => {
+                self.heard(*beat);
+            }
+            ChangeEvent::Heartbeat { .. } => {}
+        }
+    }
+
+    /// Beat `beat` came back: the feed was live when it was sent.
+    fn heard(&self, beat: u64) {
+        let sent = {
+            let mut beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sent = None;
+            while let Some(&(number, at)) = beats.front() {
+                if number > beat {
+                    break;
+                }
+                beats.pop_front();
+                if number == beat {
+                    sent = Some(at);
+                }
+            }
+            sent
+        };
+        if let Some(sent) = sent {
+            let until = self.millis_since_epoch(sent + TRUST_BOUND);
+            let before = self.trusted_until_ms.fetch_max(until, Ordering::AcqRel);
+            if before <= self.millis_since_epoch(Instant::now()) {
+                self.trust_changed(true);
             }
         }
     }
 
-    fn feed_lost(&self) {
-        self.metrics.change_feed_up.set(0);
-        self.live.store(false, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        write(&self.grants).clear();
+    fn trust_changed(&self, trusted: bool) {
+        self.metrics.change_feed_up.set(i64::from(trusted));
         self.announce(LeaseEvent::Resync);
+        if trusted {
+            tracing::info!("store change feed is live: grant cache in use");
+        } else {
+            tracing::warn!(
+                bound_ms = TRUST_BOUND.as_millis() as u64,
+                "store change feed not heard from: every decision asks the store"
+            );
+        }
+    }
+
+    fn invalidate_all(&self, sessions_too: bool) {
+        {
+            let mut grants = write(&self.grants);
+            grants.generation += 1;
+            grants.map.clear();
+        }
+        if sessions_too {
+            let mut sessions = write(&self.sessions);
+            sessions.generation += 1;
+            sessions.map.clear();
+        }
+    }
+
+    fn feed_lost(&self) {
+        self.connected.store(false, Ordering::Release);
+        self.trusted_until_ms.store(0, Ordering::Release);
+        self.invalidate_all(false);
+        self.trust_changed(false);
     }
 
     fn feed_restored(&self) {
-        // Anything cached before the feed (re)started may have missed events.
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        write(&self.grants).clear();
-        write(&self.sessions).clear();
-        self.live.store(true, Ordering::Release);
-        self.metrics.change_feed_up.set(1);
-        self.announce(LeaseEvent::Resync);
+        // Anything cached before the feed (re)started may have missed events. Trust comes
+        // with the first heartbeat heard on the new feed.
+        self.invalidate_all(true);
+        self.connected.store(true, Ordering::Release);
     }
 
     /// Drops sessions and grants that have ended by `now`. Correctness never depends on it
     /// (every lookup compares expiry with the clock); memory does.
     pub fn prune(&self, now: Timestamp) {
-        write(&self.sessions).retain(|_, session| session.is_valid_at(now));
-        write(&self.grants).retain(|_, by_resource| {
+        write(&self.sessions).map.retain(|_, session| session.is_valid_at(now));
+        write(&self.grants).map.retain(|_, by_resource| {
             by_resource.retain(|_, expires_at| expires_at.is_none_or(|at| now < at));
             !by_resource.is_empty()
         });
@@ -216,7 +339,7 @@ impl AccessCache {
 
     /// How many sessions and users with grant entries are held.
     pub fn entries(&self) -> (usize, usize) {
-        (read(&self.sessions).len(), read(&self.grants).len())
+        (read(&self.sessions).map.len(), read(&self.grants).map.len())
     }
 
     /// Prunes every minute for as long as the process runs.
@@ -227,16 +350,52 @@ impl AccessCache {
         }
     }
 
+    /// Sends one heartbeat through the store; a failure to send is a missed beat.
+    async fn beat(&self) {
+        let beat = self.next_beat.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut beats = self.beats.lock().unwrap_or_else(|p| p.into_inner());
+            beats.push_back((beat, Instant::now()));
+            // Beats that never come back are forgotten after a while.
+            while beats.len() > 64 {
+                beats.pop_front();
+            }
+        }
+        if let Err(error) = self.store.publish_heartbeat(&self.instance, beat).await {
+            tracing::debug!(%error, "heartbeat not sent");
+        }
+    }
+
+    /// Probes the feed every [`HEARTBEAT_EVERY`] and notices when trust lapses, for as long as
+    /// the process runs.
+    async fn heartbeat_forever(&self) {
+        let mut trusted = false;
+        loop {
+            // Bounded, so a hung store delays no later beat.
+            let probe = self.beat();
+            let _ = tokio::time::timeout(HEARTBEAT_EVERY, probe).await;
+            let now_trusted = self.is_live();
+            if trusted && !now_trusted {
+                self.trust_changed(false);
+            }
+            trusted = now_trusted;
+            tokio::time::sleep(HEARTBEAT_EVERY.saturating_sub(Duration::from_millis(1))).await;
+        }
+    }
+
     /// Follows the store's change feed for as long as the process runs, resubscribing with
-    /// backoff whenever it is lost.
+    /// backoff whenever it is lost, and probes it with heartbeats.
     pub async fn follow_changes(self: Arc<Self>) {
+        let heartbeat = self.clone();
+        tokio::spawn(async move { heartbeat.heartbeat_forever().await });
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.store.subscribe().await {
                 Ok(mut feed) => {
                     self.feed_restored();
                     backoff = Duration::from_millis(100);
-                    tracing::info!("following store changes; grant cache enabled");
+                    tracing::info!("following store changes");
+                    self.beat().await;
                     while let Some(event) = feed.recv().await {
                         self.apply(&event);
                     }
@@ -262,19 +421,73 @@ mod tests {
 
     use super::*;
 
+    async fn following(store: &Arc<dyn Store>) -> Arc<AccessCache> {
+        let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
+        tokio::spawn(cache.clone().follow_changes());
+        let live = async {
+            while !cache.is_live() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), live).await.expect("the feed is heard");
+        cache
+    }
+
+    /// "Load, then an event, then insert" must not cache what the event invalidated: here an
+    /// approval lands between loading "no grant" and caching it, which would otherwise lock
+    /// the user out until the next change.
+    #[tokio::test]
+    async fn a_lookup_that_raced_an_event_caches_nothing() {
+        let dir = tempfile_dir("race");
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("store.db")).unwrap());
+        let cache = following(&store).await;
+        let (user, app): (UserId, ResourceName) =
+            ("a@example.com".parse().unwrap(), "app".parse().unwrap());
+        let racing = cache.clone();
+        let event = ChangeEvent::GrantChanged { user: user.clone(), resource: app.clone() };
+        *cache.after_load.lock().unwrap() = Some(Box::new(move || racing.apply(&event)));
+        let now = SystemClock.now();
+        assert_eq!(cache.grant_expiry(&user, &app, now).await.unwrap(), None);
+        assert!(cache.after_load.lock().unwrap().is_none(), "the hook ran");
+        let cached = read(&cache.grants).map.get(&user).and_then(|r| r.get(&app)).is_some();
+        assert!(!cached, "the stale 'no grant' was cached after the event");
+        // Without a race, the same lookup is cached.
+        cache.grant_expiry(&user, &app, now).await.unwrap();
+        assert!(read(&cache.grants).map.get(&user).and_then(|r| r.get(&app)).is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Trust comes from heartbeats heard back through the feed, and lapses without them.
+    #[tokio::test]
+    async fn trust_needs_heartbeats_heard_back() {
+        let dir = tempfile_dir("trust");
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("store.db")).unwrap());
+        let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
+        cache.feed_restored();
+        assert!(!cache.is_live(), "connected is not enough");
+        let beat = cache.next_beat.load(Ordering::Acquire);
+        cache.beat().await;
+        assert!(!cache.is_live(), "sent is not enough");
+        cache.apply(&ChangeEvent::Heartbeat { instance: "another".into(), beat });
+        assert!(!cache.is_live(), "another instance's beat proves nothing about ours");
+        cache.apply(&ChangeEvent::Heartbeat { instance: cache.instance.clone(), beat });
+        assert!(cache.is_live(), "our beat came back");
+        // As if the beat had been sent longer ago than the bound.
+        cache.trusted_until_ms.store(cache.millis_since_epoch(Instant::now()), Ordering::Release);
+        assert!(!cache.is_live(), "trust lapses at the bound");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("jitgate-cache-{name}-{}", std::process::id()))
+    }
+
     #[tokio::test]
     async fn prune_drops_what_has_ended_and_keeps_what_is_live() {
         let dir = std::env::temp_dir().join(format!("jitgate-cache-test-{}", std::process::id()));
         let path = dir.join("store.db");
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path).unwrap());
-        let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
-        tokio::spawn(cache.clone().follow_changes());
-        let following = async {
-            while !cache.is_live() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), following).await.expect("the feed starts");
+        let cache = following(&store).await;
         let now = SystemClock.now();
         let session = |email: &str, lasts: u64| Session {
             id: SessionId::random(),
@@ -295,6 +508,7 @@ mod tests {
         {
             // A grant entry that ends in two minutes, as a lookup would have cached it.
             let mut grants = write(&cache.grants);
+            let grants = &mut grants.map;
             let a = grants.get_mut(&"a@example.com".parse::<UserId>().unwrap()).unwrap();
             a.insert(app.clone(), Some(now.plus(Duration::from_secs(120))));
         }
@@ -305,7 +519,7 @@ mod tests {
         cache.prune(now.plus(Duration::from_secs(121)));
         assert_eq!(cache.entries(), (1, 1), "the ended grant goes, and its user with it");
         let b = "b@example.com".parse().unwrap();
-        assert_eq!(read(&cache.grants)[&b].get(&app), Some(&None), "'no grant' is kept");
+        assert_eq!(read(&cache.grants).map[&b].get(&app), Some(&None), "'no grant' is kept");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -144,6 +144,7 @@ mod tests {
             host: host.into(),
             path_prefix: prefix.into(),
             allow_encoded_slashes: false,
+            accept_bearer: true,
             websocket_origins: vec![],
             upstreams: vec![
                 Upstream {

@@ -241,20 +241,30 @@ impl ProxyHttp for JitgateProxy {
         }
         let now = self.clock.now();
         let headers = &session.req_header().headers;
-        // A script's explicit token wins over any cookie it may also carry.
-        let credential =
-            match headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token)
-            {
-                Some(token) => Credential::Bearer(token),
-                None => self
-                    .cookies
-                    .find(
-                        CookieName::Session,
-                        headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok()),
-                    )
-                    .map_or(Credential::None, Credential::Cookie),
-            };
-        let verdict = self.settings.gate.check(credential, &ctx.host, resource, now).await;
+        let cookie = self.cookies.find(
+            CookieName::Session,
+            headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok()),
+        );
+        let bearer = resource
+            .accept_bearer
+            .then(|| {
+                headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token)
+            })
+            .flatten();
+        // A valid session cookie is the credential, and `Authorization` is then the app's own;
+        // an IdP token counts only without one, where the resource accepts tokens.
+        let mut verdict = match cookie {
+            Some(cookie) => {
+                self.settings.gate.check(Credential::Cookie(cookie), &ctx.host, resource, now).await
+            }
+            None => self.settings.gate.check(Credential::None, &ctx.host, resource, now).await,
+        };
+        if verdict.decision == Decision::SignIn
+            && let Some(token) = bearer
+        {
+            verdict =
+                self.settings.gate.check(Credential::Bearer(token), &ctx.host, resource, now).await;
+        }
         ctx.decision = verdict.decision;
         ctx.principal = verdict.principal;
         ctx.token_problem = verdict.token_problem;

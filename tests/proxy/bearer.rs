@@ -143,3 +143,24 @@ async fn an_unreachable_idp_fails_closed_for_tokens_only() {
     let (_, cookie) = stack.sign_in_on(&person("bob@example.com", &["sre"]), &wiki).await;
     assert_eq!(get(port, &wiki, "/", &[("cookie", &cookie)]).await.status, 200);
 }
+
+/// An app's own `Authorization` header (an API key, its SPA's JWT) rides along with the
+/// session cookie: the cookie is jitgate's credential, the header the app's, untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cookie_wins_and_the_apps_own_authorization_passes_through() {
+    let stack = Stack::start(1).await;
+    let wiki = stack.host("wiki");
+    let (_, cookie) = stack.sign_in(&person("bob@example.com", &["sre"]), "wiki").await;
+    let app_token = "Bearer app-api-key-0123456789";
+    let response =
+        get(stack.port(), &wiki, "/api", &[("cookie", &cookie), ("authorization", app_token)])
+            .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    let seen = parse(&response.body);
+    assert_eq!(seen["headers"]["authorization"], json!([app_token]), "{seen}");
+    assert_eq!(seen["headers"]["x-jitgate-user"], json!(["bob@example.com"]), "{seen}");
+    // Without the cookie, that header is no credential of jitgate's (the local provider issues
+    // no tokens): the script is asked to sign in, never let through.
+    let alone = get(stack.port(), &wiki, "/api", &[("authorization", app_token)]).await;
+    assert_eq!(alone.status, 401, "{}", alone.body);
+}

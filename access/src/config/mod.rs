@@ -231,6 +231,11 @@ pub struct Resource {
     /// apps that put slashes in path segments, e.g. GitLab project paths). Off by default:
     /// upstreams disagree on whether they separate segments.
     pub allow_encoded_slashes: bool,
+    /// Whether an IdP-issued `Authorization: Bearer` token is a credential here (scripts),
+    /// when the request has no valid session cookie; default true. A session cookie always
+    /// wins, and with it the `Authorization` header passes to the app untouched (apps with
+    /// API keys or their own JWTs). Off: the header is always the app's.
+    pub accept_bearer: bool,
     /// Origins besides the resource's own whose pages may open WebSockets to it
     /// (`scheme://host[:port]`, lower-case). Other cross-origin handshakes are refused, so a
     /// hostile page cannot ride the user's cookie into the app's socket.

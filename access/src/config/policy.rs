@@ -71,6 +71,7 @@ pub(crate) fn resources(
                 path_prefix,
                 upstreams,
                 allow_encoded_slashes: entry.allow_encoded_slashes.unwrap_or(false),
+                accept_bearer: entry.accept_bearer.unwrap_or(true),
                 websocket_origins,
             });
         }

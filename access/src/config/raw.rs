@@ -156,6 +156,7 @@ pub(crate) struct RawResource {
     pub upstream_tls_verify: Option<bool>,
     pub upstream_sni: Option<S<String>>,
     pub allow_encoded_slashes: Option<bool>,
+    pub accept_bearer: Option<bool>,
     pub websocket_origins: Option<Vec<S<String>>>,
     #[serde(default)]
     pub policy: RawPolicy,

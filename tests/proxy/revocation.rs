@@ -1,0 +1,150 @@
+//! Revocations under faults (issue 13): a frozen Redis, a proxy partitioned from Redis while
+//! the revocation goes through another path, and a change feed killed just before a
+//! revocation. The proxy must stop honouring what it cached within its trust bound (2 s, the
+//! heartbeat's; see `proxy/src/cache.rs`) plus the store's response timeout, and an open
+//! WebSocket under a revoked grant must close.
+
+use std::time::{Duration, Instant};
+
+use jitgate_access::clock::{Clock, SystemClock};
+use jitgate_testkit::http::{Connection, open_websocket};
+use jitgate_testkit::relay::Relay;
+use jitgate_testkit::{free_port, wait_until};
+
+use super::stack::{Stack, config_text, person};
+use super::{closes_after, echoes};
+
+/// The proxy's trust bound (2 s after the newest heartbeat it heard was sent) plus one
+/// heartbeat interval of slack.
+const STOPS_TRUSTING_WITHIN: Duration = Duration::from_millis(2_600);
+
+/// Sends requests on one kept-alive connection until one is not 200; returns how long after
+/// `since` the last 200 was answered (`None` if there was none) and the first other status.
+async fn last_allowed(
+    connection: &mut Connection,
+    host: &str,
+    cookie: &str,
+    since: Instant,
+    limit: Duration,
+) -> (Option<Duration>, u16) {
+    let mut last = None;
+    loop {
+        let status = connection.send("GET", host, "/", &[("cookie", cookie)]).await.unwrap().status;
+        if status != 200 {
+            return (last, status);
+        }
+        last = Some(since.elapsed());
+        assert!(since.elapsed() < limit, "still allowed {:?} later", since.elapsed());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_store_fails_closed_within_the_trust_bound_and_recovers() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    let host = stack.host("app");
+    let mut connection = Connection::open(stack.port()).await.unwrap();
+    assert_eq!(connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status, 200);
+
+    stack.redis.freeze();
+    let frozen = Instant::now();
+    let (last, status) =
+        last_allowed(&mut connection, &host, &cookie, frozen, STOPS_TRUSTING_WITHIN).await;
+    eprintln!("frozen store: last 200 {last:?} after the freeze, then {status}");
+    assert_eq!(status, 503, "a store that does not answer means 503 for JIT access");
+
+    stack.redis.thaw();
+    wait_until("access to work again after the thaw", Duration::from_secs(10), || async {
+        let mut fresh = Connection::open(stack.port()).await.unwrap();
+        fresh.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status == 200
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_proxy_stops_honouring_a_grant_revoked_elsewhere() {
+    let stack = Stack::start(0).await;
+    let relay = Relay::start(stack.redis.port).await;
+    std::fs::write(
+        stack.dir.path().join("relay.url"),
+        format!("redis://127.0.0.1:{}", relay.port),
+    )
+    .unwrap();
+    let (port, ops_port) = (free_port(), free_port());
+    let config = config_text(port, ops_port, &stack.upstream.url(), None)
+        .replace("\"redis.url\"", "\"relay.url\"");
+    let _jitgate = stack.serve("partitioned.toml", &config, port).await;
+    let host = format!("app.localhost:{port}");
+
+    let bob = person("bob@example.com", &["sre"]);
+    let request = stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in_on(&bob, &host).await;
+    let mut connection = Connection::open(port).await.unwrap();
+    assert_eq!(connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status, 200);
+    let mut socket = open_websocket(port, &host, "/ws", &[("cookie", &cookie)]).await.unwrap();
+    echoes(&mut socket).await;
+
+    relay.pause();
+    let admin = person("admin@example.com", &["admins"]);
+    let revoked_at = SystemClock.now();
+    stack.service.revoke(&admin, request.id, "incident").await.unwrap();
+    let revoked = Instant::now();
+    let (last, status) =
+        last_allowed(&mut connection, &host, &cookie, revoked, STOPS_TRUSTING_WITHIN).await;
+    eprintln!("partitioned proxy: last 200 {last:?} after the revocation, then {status}");
+    assert_eq!(status, 503, "the partitioned proxy cannot verify access: 503");
+    let late = closes_after(socket, revoked_at).await;
+    eprintln!("partitioned proxy: WebSocket closed {late:?} after the revocation");
+    assert!(late < STOPS_TRUSTING_WITHIN + Duration::from_secs(1), "closed {late:?} after");
+
+    relay.resume();
+    wait_until("the healed proxy to see the revocation", Duration::from_secs(10), || async {
+        let mut fresh = Connection::open(port).await.unwrap();
+        fresh.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status == 403
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_closes_when_revoked_while_the_feed_reconnects() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let request = stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    let mut socket =
+        open_websocket(stack.port(), &stack.host("app"), "/ws", &[("cookie", &cookie)])
+            .await
+            .unwrap();
+    echoes(&mut socket).await;
+
+    let client = redis::Client::open(stack.redis.url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "the proxy's change feed was connected");
+    let admin = person("admin@example.com", &["admins"]);
+    let revoked_at = SystemClock.now();
+    stack.service.revoke(&admin, request.id, "incident").await.unwrap();
+    let late = closes_after(socket, revoked_at).await;
+    eprintln!("feed reconnecting: WebSocket closed {late:?} after the revocation");
+    assert!(late < Duration::from_secs(1), "closed {late:?} after the revocation");
+}
