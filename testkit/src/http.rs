@@ -18,6 +18,14 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+
+    /// Every header with this (case-insensitive) name, in order (e.g. each `Set-Cookie`).
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// One keep-alive connection that can carry several requests.
@@ -44,7 +52,15 @@ impl Connection {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        self.reader.get_mut().write_all(request.as_bytes()).await?;
+        self.send_raw(request.as_bytes()).await
+    }
+
+    /// Sends `request` byte for byte (request line, headers, blank line, any body: nothing is
+    /// added, checked or normalised, so hostile request lines reach the server as written) and
+    /// reads the response. A response without `Content-Length` is read to the end of the
+    /// connection.
+    pub async fn send_raw(&mut self, request: &[u8]) -> std::io::Result<Response> {
+        self.reader.get_mut().write_all(request).await?;
         tokio::time::timeout(Duration::from_secs(10), self.read_response()).await.map_err(|_| {
             std::io::Error::new(std::io::ErrorKind::TimedOut, "no response within 10 s")
         })?
@@ -75,15 +91,36 @@ impl Connection {
         let length = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-            .unwrap_or(0);
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body).await?;
+            .and_then(|(_, v)| v.parse::<usize>().ok());
+        let closes = headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+        let mut body = Vec::new();
+        match length {
+            Some(length) => {
+                body.resize(length, 0);
+                self.reader.read_exact(&mut body).await?;
+            }
+            // No length on a closing connection: the body runs to its end.
+            None if closes && status != 101 => {
+                self.reader.read_to_end(&mut body).await?;
+            }
+            None => {}
+        }
         Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
     }
 }
 
-/// One request on a fresh connection.
+/// `request`, byte for byte, on a fresh connection (see [`Connection::send_raw`]).
+pub async fn raw(port: u16, request: &[u8]) -> Response {
+    let mut connection = Connection::open(port).await.expect("connect to the proxy");
+    connection.send_raw(request).await.unwrap_or_else(|error| {
+        panic!("no response to {:?}: {error}", String::from_utf8_lossy(request))
+    })
+}
+
+/// One request on a fresh connection. `path` goes into the request line exactly as given (no
+/// encoding or normalisation), so hostile paths reach the server unaltered.
 pub async fn get(port: u16, host: &str, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut connection = Connection::open(port).await.expect("connect to the proxy");
     connection.send("GET", host, path, headers).await.expect("a response")

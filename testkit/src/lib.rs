@@ -1,11 +1,12 @@
 //! Real peers for integration tests, each started on a free loopback port and stopped when
-//! dropped: `redis-server`, an HTTP upstream, and a raw HTTP/1.1 client that shows exactly
-//! what went over the wire; a real OpenID provider; a real SMTP server and webhook receiver;
-//! and the `jitgate serve` process itself.
+//! dropped: `redis-server`, two HTTP upstreams (a Python echo and nginx, which normalises
+//! paths), and a raw HTTP/1.1 client that shows exactly what went over the wire; a real OpenID
+//! provider; a real SMTP server and webhook receiver; and the `jitgate serve` process itself.
 
 pub mod browser;
 pub mod http;
 mod jitgate;
+pub mod nginx;
 pub mod notify;
 pub mod oidc;
 mod redis_server;

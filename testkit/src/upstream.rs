@@ -1,9 +1,12 @@
-//! A real HTTP upstream: Python's `http.server`, echoing each request as JSON.
+//! A real HTTP upstream: Python's `http.server`, echoing each request as JSON. nginx, the
+//! other upstream, lives in [`crate::nginx`].
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
+
+pub use crate::nginx::NginxUpstream;
 
 pub struct EchoUpstream {
     pub port: u16,

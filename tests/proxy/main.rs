@@ -3,6 +3,9 @@
 //! access through the store and token keys, exactly as the portal will.
 
 mod bearer;
+mod edge_headers;
+mod edge_paths;
+mod edge_sessions;
 mod roles;
 mod stack;
 mod tls;
