@@ -244,7 +244,7 @@ struct Callers {
 }
 
 impl Callers {
-    fn each<'a>(&'a self) -> [(&'static str, Vec<(&'static str, &'a str)>); 4] {
+    fn each(&self) -> [(&'static str, Vec<(&'static str, &str)>); 4] {
         [
             ("anonymous script", vec![]),
             ("anonymous browser", vec![BROWSER]),
