@@ -12,8 +12,8 @@ use crate::clock::Clock;
 use crate::ids::{IdGenerator, RequestId, ResourceName, UserId};
 use crate::outbox::{self, Routing, Silent};
 use crate::policy::{Access, Identity, JitPolicy, PolicySet, ResourcePolicy};
-use crate::request::{AccessRequest, Status};
-use crate::store::{RequestQuery, Store, StoreError};
+use crate::request::AccessRequest;
+use crate::store::{Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
 /// How often a transition is recomputed after losing a race before giving up.
@@ -140,6 +140,11 @@ impl AccessService {
     }
 
     /// Opens a request for `who`. Under automatic approval it comes back already approved.
+    ///
+    /// One request per user and resource may be pending: the store refuses, in the commit
+    /// itself, a change opening a second one (the change's pending pointer), so of two racing
+    /// submits exactly one opens a request and mails reviewers; the other gets
+    /// [`ServiceError::AlreadyPending`] naming it.
     pub async fn request_access(
         &self,
         who: &Identity,
@@ -148,34 +153,26 @@ impl AccessService {
         duration: Duration,
     ) -> Result<AccessRequest, ServiceError> {
         let policy = self.jit_policy(who, resource)?;
-        let pending = RequestQuery {
-            statuses: vec![Status::Pending],
-            requester: Some(who.user.clone()),
-            resources: vec![resource.clone()],
-            limit: 1,
-            ..RequestQuery::default()
-        };
-        let now = self.clock.now();
-        let open = self.store.list_requests(&pending).await?;
-        if let Some(existing) = open.items.iter().find(|r| r.status_at(now) == Status::Pending) {
-            return Err(ServiceError::AlreadyPending {
-                resource: resource.clone(),
-                id: existing.id,
-            });
+        let id = RequestId::from(self.ids.next(self.clock.now()));
+        let opened = self
+            .commit_with_retry(id, || async {
+                let current = self.current_holder(&who.user, resource).await?;
+                let ctx = Context { now: self.clock.now(), ids: &self.ids };
+                let new = NewRequest {
+                    requester: who.clone(),
+                    resource: resource.clone(),
+                    reason: reason.to_owned(),
+                    duration,
+                };
+                Ok(transition::open(&ctx, new, id, policy, current.as_ref())?)
+            })
+            .await;
+        match opened {
+            Err(ServiceError::Store(StoreError::AlreadyPending(existing))) => {
+                Err(ServiceError::AlreadyPending { resource: resource.clone(), id: existing })
+            }
+            other => other,
         }
-        let id = RequestId::from(self.ids.next(now));
-        self.commit_with_retry(id, || async {
-            let current = self.current_holder(&who.user, resource).await?;
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            let new = NewRequest {
-                requester: who.clone(),
-                resource: resource.clone(),
-                reason: reason.to_owned(),
-                duration,
-            };
-            Ok(transition::open(&ctx, new, id, policy, current.as_ref())?)
-        })
-        .await
     }
 
     /// Re-resolves the policy the request falls under now, from the requester's groups as

@@ -35,6 +35,10 @@ pub enum StoreError {
     /// instance). Reload and decide again.
     #[error("the record changed underneath this update; reload and retry")]
     Conflict,
+    /// The change opens a request (or auto-approves one) while request `0` of the same user
+    /// for the same resource is pending: its pending pointer check failed. Nothing was written.
+    #[error("request {0} of this user for this resource is already pending")]
+    AlreadyPending(RequestId),
     /// The backend cannot be reached or refused to work. Access decisions fail closed on it.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -67,8 +71,10 @@ pub trait Store: Send + Sync + 'static {
     /// Applies every write of `change` or none of them. Refuses with [`StoreError::Conflict`]
     /// when a request's stored version differs from its `expected_version` (or the request
     /// exists when it was expected not to), or when a `Set` grant pointer's `expected` holder
-    /// is not the current one. Audit events are appended in order; grant pointer changes are
-    /// published to subscribers after the commit.
+    /// is not the current one. Refuses with [`StoreError::AlreadyPending`] when its pending
+    /// pointer update requires that nothing be pending for the user and resource and a request
+    /// is. Audit events are appended in order; grant pointer changes are published to
+    /// subscribers after the commit.
     async fn commit(&self, change: &Change) -> Result<(), StoreError>;
 
     /// The request, or `None` when no request has this id.

@@ -21,6 +21,7 @@ pub const MAX_TEXT_LEN: usize = 2_000;
 pub struct Change {
     pub requests: Vec<RequestWrite>,
     pub grant_pointer: Option<GrantPointerUpdate>,
+    pub pending_pointer: Option<PendingPointerUpdate>,
     pub audit: Vec<AuditEvent>,
     /// Notifications announcing this change, committed with it (added by the service).
     pub outbox: Vec<crate::outbox::Notification>,
@@ -42,6 +43,38 @@ pub enum GrantPointerUpdate {
     Set { grant: Grant, expected: Option<RequestId> },
     /// Remove the pointer if it still names `request_id`; a no-op otherwise.
     ClearIf { user: UserId, resource: ResourceName, request_id: RequestId },
+}
+
+/// The per-(user, resource) pointer to the one pending request. A new request takes it in the
+/// same atomic commit that stores the request, so of two racing submits for one user and
+/// resource exactly one commits; every transition out of pending clears it in its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingPointerUpdate {
+    /// Point at `request_id`, pending until `pending_until`; valid only if no request of
+    /// `user` for `resource` is pending at `at` (a pointer whose request's deadline is at or
+    /// before `at` counts as absent: the clock decides timeouts, not the sweeper having run).
+    Set {
+        user: UserId,
+        resource: ResourceName,
+        request_id: RequestId,
+        pending_until: Timestamp,
+        at: Timestamp,
+    },
+    /// Only the check of [`PendingPointerUpdate::Set`]: nothing is pending at `at`.
+    Vacant { user: UserId, resource: ResourceName, at: Timestamp },
+    /// Remove the pointer if it still names `request_id`; a no-op otherwise.
+    ClearIf { user: UserId, resource: ResourceName, request_id: RequestId },
+}
+
+impl PendingPointerUpdate {
+    /// The pointer clear for `request`, which is leaving pending.
+    fn clear(request: &AccessRequest) -> Self {
+        PendingPointerUpdate::ClearIf {
+            user: request.requester.clone(),
+            resource: request.resource.clone(),
+            request_id: request.id,
+        }
+    }
 }
 
 /// Why a transition was refused. Each is something a user or reviewer can be told.
@@ -163,6 +196,7 @@ pub fn open(
         return Err(TransitionError::ReasonRequired);
     }
     check_requested_duration(policy, new.duration)?;
+    let (user, resource) = (new.requester.user.clone(), new.resource.clone());
     let request = AccessRequest {
         id,
         version: 1,
@@ -192,11 +226,21 @@ pub fn open(
             first.expected_version = None;
         }
         change.audit.insert(0, created);
+        // Never pending itself, it still may not pass a request that is.
+        change.pending_pointer = Some(PendingPointerUpdate::Vacant { user, resource, at: ctx.now });
         return Ok(change);
     }
+    let pointer = PendingPointerUpdate::Set {
+        user,
+        resource,
+        request_id: request.id,
+        pending_until: request.pending_until,
+        at: ctx.now,
+    };
     Ok(Change {
         requests: vec![RequestWrite { request, expected_version: None }],
         grant_pointer: None,
+        pending_pointer: Some(pointer),
         audit: vec![created],
         outbox: Vec::new(),
     })
@@ -257,6 +301,7 @@ pub fn approve(
         return Ok(Change {
             requests: vec![write(updated)],
             grant_pointer: None,
+            pending_pointer: None,
             audit: vec![event],
             outbox: Vec::new(),
         });
@@ -306,6 +351,7 @@ fn grant_now(
     let summary = format!("granted until {expires_at}");
     let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
     audit.insert(0, ctx.audit(&request, actor, AuditAction::RequestApproved, note));
+    let pending_pointer = Some(PendingPointerUpdate::clear(&request));
     writes.insert(0, write(request));
     Change {
         requests: writes,
@@ -313,6 +359,7 @@ fn grant_now(
             grant,
             expected: current_grant.map(|(c, _)| c.id),
         }),
+        pending_pointer,
         audit,
         outbox: Vec::new(),
     }
@@ -331,6 +378,7 @@ pub fn deny(
     let event =
         ctx.audit(&updated, Actor::User(reviewer.clone()), AuditAction::RequestDenied, note);
     Ok(Change {
+        pending_pointer: Some(PendingPointerUpdate::clear(&updated)),
         requests: vec![write(updated)],
         grant_pointer: None,
         audit: vec![event],
@@ -355,6 +403,7 @@ pub fn cancel(
     updated.state = RequestState::Cancelled { by: by.clone(), at: ctx.now };
     let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::RequestCancelled, "");
     Ok(Change {
+        pending_pointer: Some(PendingPointerUpdate::clear(&updated)),
         requests: vec![write(updated)],
         grant_pointer: None,
         audit: vec![event],
@@ -386,6 +435,7 @@ pub fn revoke(
     Ok(Change {
         requests: vec![write(updated)],
         grant_pointer: Some(pointer),
+        pending_pointer: None,
         audit: vec![event],
         outbox: Vec::new(),
     })
@@ -406,6 +456,7 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
                 "nobody decided in time",
             );
             Ok(Change {
+                pending_pointer: Some(PendingPointerUpdate::clear(&updated)),
                 requests: vec![write(updated)],
                 grant_pointer: None,
                 audit: vec![event],
@@ -420,6 +471,7 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
             Ok(Change {
                 requests: vec![write(updated)],
                 grant_pointer: Some(pointer),
+                pending_pointer: None,
                 audit: vec![event],
                 outbox: Vec::new(),
             })
@@ -522,6 +574,47 @@ mod tests {
         let id = RequestId::from(ids.next(ctx.now));
         let refused = open(&ctx, new, id, &jit(manual(1)), None).unwrap_err();
         assert!(matches!(refused, TransitionError::TextTooLong { what: "reason", .. }));
+    }
+
+    #[test]
+    fn the_pending_pointer_is_taken_on_opening_and_cleared_by_every_way_out_of_pending() {
+        let ids = IdGenerator::new();
+        let policy = jit(manual(2));
+        let change = opened(&ids, &policy, 1_000, None);
+        let request = change.requests[0].request.clone();
+        let (user, resource) = (request.requester.clone(), request.resource.clone());
+        assert_eq!(
+            change.pending_pointer,
+            Some(PendingPointerUpdate::Set {
+                user: user.clone(),
+                resource: resource.clone(),
+                request_id: request.id,
+                pending_until: request.pending_until,
+                at: Timestamp::from_millis(1_000),
+            })
+        );
+        let cleared =
+            Some(PendingPointerUpdate::ClearIf { user, resource, request_id: request.id });
+        let (rev1, rev2) = (UserId::parse("r1@x.io").unwrap(), UserId::parse("r2@x.io").unwrap());
+        let at = ctx(&ids, 2_000);
+        let first = approve(&at, &request, &rev1, None, "", &policy, None).unwrap();
+        assert_eq!(first.pending_pointer, None, "one approval of two: still pending");
+        let half = first.requests[0].request.clone();
+        let approved = approve(&at, &half, &rev2, None, "", &policy, None).unwrap();
+        assert_eq!(approved.pending_pointer, cleared);
+        assert_eq!(deny(&at, &request, &rev1, "").unwrap().pending_pointer, cleared);
+        assert_eq!(cancel(&at, &request, &request.requester).unwrap().pending_pointer, cleared);
+        let late = ctx(&ids, request.pending_until.as_millis());
+        assert_eq!(expire(&late, &request).unwrap().pending_pointer, cleared);
+        let granted = approved.requests[0].request.clone();
+        assert_eq!(revoke(&at, &granted, &rev1, "").unwrap().pending_pointer, None);
+
+        // Auto approval is never pending, but may not pass a request that is.
+        let auto = opened(&ids, &jit(Approval::Auto), 3_000, None);
+        assert!(matches!(
+            auto.pending_pointer,
+            Some(PendingPointerUpdate::Vacant { at, .. }) if at == Timestamp::from_millis(3_000)
+        ));
     }
 
     #[test]

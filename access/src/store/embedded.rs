@@ -26,9 +26,11 @@ use crate::outbox::{Delivery, Notification, Outcome};
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
-use crate::transition::{Change, GrantPointerUpdate};
+use crate::transition::{Change, GrantPointerUpdate, PendingPointerUpdate};
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: `pending_requests`, one pending request per user and resource (an older jitgate would
+/// write requests without it, so it must not open a version 2 file).
+const SCHEMA_VERSION: i64 = 2;
 const FEED_CAPACITY: usize = 1024;
 
 #[derive(Clone)]
@@ -70,6 +72,9 @@ impl EmbeddedStore {
             )));
         }
         conn.execute_batch(include_str!("embedded/schema.sql")).map_err(sqlite_error(&path))?;
+        if version < 2 {
+            point_at_pending_requests(&conn).map_err(sqlite_error(&path))?;
+        }
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .map_err(sqlite_error(&path))?;
         Ok(Self {
@@ -110,9 +115,45 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Schema 1 to 2: points each (user, resource) at its pending request, the newest where an
+/// older jitgate let a double submit open two (both stay pending and reviewable; the older
+/// one no longer blocks a new request once the newer one is decided).
+fn point_at_pending_requests(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO pending_requests (requester, resource, request_id, pending_until)
+         SELECT requester, resource, id, deadline FROM requests
+         WHERE status = 'pending' AND deadline IS NOT NULL ORDER BY id DESC",
+        [],
+    )?;
+    Ok(())
+}
+
 fn commit_in(conn: &mut Connection, path: &Path, change: &Change) -> Result<(), StoreError> {
     let err = sqlite_error(path);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+    match &change.pending_pointer {
+        Some(
+            PendingPointerUpdate::Set { user, resource, at, .. }
+            | PendingPointerUpdate::Vacant { user, resource, at },
+        ) => {
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT request_id FROM pending_requests
+                     WHERE requester = ?1 AND resource = ?2 AND pending_until > ?3",
+                    params![user.as_str(), resource.as_str(), at.as_millis()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&err)?;
+            if let Some(holder) = holder {
+                return Err(StoreError::AlreadyPending(parse_request_id(
+                    "pending_requests.request_id",
+                    &holder,
+                )?));
+            }
+        }
+        Some(PendingPointerUpdate::ClearIf { .. }) | None => {}
+    }
     for write in &change.requests {
         let request = &write.request;
         let id = request.id.to_string();
@@ -192,6 +233,29 @@ fn commit_in(conn: &mut Connection, path: &Path, change: &Change) -> Result<(), 
             .map_err(&err)?;
         }
         None => {}
+    }
+    match &change.pending_pointer {
+        Some(PendingPointerUpdate::Set { user, resource, request_id, pending_until, .. }) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO pending_requests (requester, resource, request_id, pending_until)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    user.as_str(),
+                    resource.as_str(),
+                    request_id.to_string(),
+                    pending_until.as_millis()
+                ],
+            )
+            .map_err(&err)?;
+        }
+        Some(PendingPointerUpdate::ClearIf { user, resource, request_id }) => {
+            tx.execute(
+                "DELETE FROM pending_requests WHERE requester = ?1 AND resource = ?2 AND request_id = ?3",
+                params![user.as_str(), resource.as_str(), request_id.to_string()],
+            )
+            .map_err(&err)?;
+        }
+        Some(PendingPointerUpdate::Vacant { .. }) | None => {}
     }
     for event in &change.audit {
         insert_audit(&tx, path, event)?;

@@ -8,6 +8,7 @@
 //! | `{P}:req:<request id>` | hash | `v` version, `d` request JSON |
 //! | `{P}:grant:<resource>:<user>` | hash, `PEXPIREAT` at expiry | the active grant: `r` request id, `x` expiry ms, `d` grant JSON |
 //! | `{P}:ugrants:<user>` | set | resources the user has a grant pointer for |
+//! | `{P}:pending:<resource>:<user>` | hash, `PEXPIREAT` at its deadline | the one pending request: `r` request id, `u` deadline ms |
 //! | `{P}:idx:all`, `{P}:idx:status:<status>`, `{P}:idx:user:<user>`, `{P}:idx:resource:<resource>`, `{P}:idx:group:<group>` | sorted sets, score 0 | request ids, in lexical (= time) order |
 //! | `{P}:due` | sorted set | request ids scored by their next deadline (ms) |
 //! | `{P}:audit:<audit id>` | string | audit event JSON |
@@ -20,10 +21,12 @@
 //! | `{P}:outbox:failed` | sorted set, score 0 | notifications given up on |
 //! | `{P}:events` | pub/sub channel | change events JSON |
 //!
-//! Commits run `redis/commit.lua`: version and grant-holder checks first, then every write,
-//! so a stale change writes nothing. Connections come from a `ConnectionManager`, which
-//! reconnects by itself; every command has a response timeout so an unreachable server
-//! becomes [`StoreError::Unavailable`] in seconds, never a hang.
+//! Commits run `redis/commit.lua`: version, grant-holder and pending-pointer checks first,
+//! then every write, so a stale change writes nothing. At connect, `redis/pending.lua` points
+//! every pair with a pending request at it, for requests stored before pending pointers
+//! existed (the newest, where a double submit had opened two). Connections come from a
+//! `ConnectionManager`, which reconnects by itself; every command has a response timeout so
+//! an unreachable server becomes [`StoreError::Unavailable`] in seconds, never a hang.
 
 mod keys;
 mod plan;
@@ -62,6 +65,7 @@ pub struct RedisStore {
     keys: Keys,
     commit_script: Script,
     claim_script: Script,
+    pending_script: Script,
     /// The URL without credentials, for error messages.
     shown_url: String,
 }
@@ -99,10 +103,56 @@ impl RedisStore {
             keys: Keys::new(prefix),
             commit_script: Script::new(include_str!("redis/commit.lua")),
             claim_script: Script::new(include_str!("redis/claim.lua")),
+            pending_script: Script::new(include_str!("redis/pending.lua")),
             shown_url: shown_url.clone(),
         };
         store.ping().await?;
+        store.point_at_pending_requests().await?;
         Ok(store)
+    }
+
+    /// Gives every (user, resource) with a pending request but no pending pointer one,
+    /// naming its newest pending request: requests stored before pointers existed. Walks the
+    /// pending index newest first a batch at a time; `pending.lua` sets each pointer only if
+    /// none exists and the request is still pending, so it cannot race a commit into a wrong
+    /// pointer. Idempotent, and cheap: pending requests time out.
+    async fn point_at_pending_requests(&self) -> Result<(), StoreError> {
+        let pending_index = self.keys.by_status(crate::request::Status::Pending);
+        let mut upper: Option<String> = None;
+        loop {
+            let max = upper.as_ref().map(|u| format!("({u}")).unwrap_or_else(|| "+".into());
+            let ids: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&pending_index)
+                .arg(&max)
+                .arg("-")
+                .arg("BYLEX")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(WALK_BATCH)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            let Some(last) = ids.last().cloned() else { return Ok(()) };
+            let keys: Vec<String> = ids
+                .iter()
+                .map(|id| parse_request_id(&pending_index, id).map(|id| self.keys.request(id)))
+                .collect::<Result<_, _>>()?;
+            let requests = self.load_json::<AccessRequest>(&keys, Some("d")).await?;
+            let mut invocation = self.pending_script.prepare_invoke();
+            invocation.key(&pending_index);
+            for request in requests.into_iter().flatten() {
+                invocation
+                    .key(self.keys.pending(&request.resource, &request.requester))
+                    .arg(request.id.to_string())
+                    .arg(request.pending_until.as_millis());
+            }
+            invocation
+                .invoke_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            upper = Some(last);
+        }
     }
 
     /// Runs `work` with a deadline; both failure and timeout mean the store is unavailable.
@@ -227,6 +277,9 @@ impl RedisStore {
         match outcome.as_str() {
             "ok" => Ok(()),
             "conflict" => Err(StoreError::Conflict),
+            other if other.starts_with("pending:") => Err(StoreError::AlreadyPending(
+                parse_request_id("pending pointer", &other["pending:".len()..])?,
+            )),
             other => Err(StoreError::Unavailable(format!("unexpected commit reply {other:?}"))),
         }
     }

@@ -189,6 +189,14 @@ async fn open_again(backend: &Backend) -> Arc<dyn Store> {
 }
 
 impl Fixture {
+    /// The embedded store's file, for tests that edit it as an older jitgate left it.
+    pub fn embedded_path(&self) -> Option<&std::path::Path> {
+        match &self.backend {
+            Backend::Embedded { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// Whether change events published through one handle reach subscribers of another
     /// (true for Redis pub/sub; the embedded store serves one process).
     pub fn shares_events_across_handles(&self) -> bool {

@@ -4,6 +4,7 @@
 
 mod fixture;
 mod outbox;
+mod pending;
 mod queries;
 mod redis_only;
 mod sessions;
@@ -63,4 +64,7 @@ conformance! {
     outbox::concurrent_workers_never_share_an_item,
     outbox::retries_wait_and_giving_up_is_audited,
     outbox::undelivered_notifications_survive_a_restart,
+    pending::concurrent_submits_open_one_request_and_mail_reviewers_once,
+    pending::the_pending_slot_frees_on_every_way_out_of_pending,
+    pending::pending_duplicates_from_before_the_pointer_still_open,
 }

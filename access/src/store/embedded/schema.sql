@@ -1,4 +1,4 @@
--- jitgate embedded store, schema version 1.
+-- jitgate embedded store, schema version 2 (2: pending_requests).
 -- Ids are ULIDs as text: their lexical order is creation order, which pagination relies on.
 CREATE TABLE IF NOT EXISTS requests (
     id        TEXT PRIMARY KEY NOT NULL,
@@ -14,8 +14,7 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_by_status ON requests (status, id);
 CREATE INDEX IF NOT EXISTS requests_by_requester ON requests (requester, id);
 CREATE INDEX IF NOT EXISTS requests_by_resource ON requests (resource, id);
--- Someone's requests for one resource: the "already pending?" check on every new request
--- (without it SQLite walks the resource's whole history).
+-- Someone's requests for one resource (without it SQLite walks the resource's whole history).
 CREATE INDEX IF NOT EXISTS requests_by_requester_resource ON requests (requester, resource, status, id);
 CREATE INDEX IF NOT EXISTS requests_by_deadline ON requests (deadline) WHERE deadline IS NOT NULL;
 
@@ -32,6 +31,17 @@ CREATE TABLE IF NOT EXISTS active_grants (
     request_id TEXT NOT NULL,
     expires_at INTEGER NOT NULL,
     data       TEXT NOT NULL,
+    PRIMARY KEY (requester, resource)
+) WITHOUT ROWID;
+
+-- The one pending request per (user, resource): a new request takes its row in the transaction
+-- that stores it, so of two racing submits exactly one commits; leaving pending deletes it. A
+-- row whose pending_until has passed counts as absent (the request has timed out by the clock).
+CREATE TABLE IF NOT EXISTS pending_requests (
+    requester     TEXT NOT NULL,
+    resource      TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    pending_until INTEGER NOT NULL,
     PRIMARY KEY (requester, resource)
 ) WITHOUT ROWID;
 

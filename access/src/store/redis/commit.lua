@@ -6,11 +6,15 @@
 --     {"version", key, expected}          request hash field `v` equals expected ("" = absent)
 --     {"holder", key, expected, at_ms}    grant pointer names expected ("" = none); a pointer
 --                                         whose expiry `x` is <= at_ms counts as none
+--     {"vacant", key, at_ms}              no pending pointer whose deadline `u` is > at_ms
 --   ops: writes, run in order only when every check passed
 --     {"clear_if", pointer_key, request_id, user_grants_key, resource}
 --                                         delete the pointer only if it still names request_id
+--     {"clear_pending_if", pointer_key, request_id}
+--                                         delete the pending pointer only if it names request_id
 --     {COMMAND, key, arg...}              any plain Redis command on KEYS[key]
--- Returns "ok", or "conflict" having written nothing.
+-- Returns "ok", or having written nothing "conflict", or "pending:<request id>" when a
+-- "vacant" check finds that request pending.
 local plan = cjson.decode(ARGV[1])
 
 for _, check in ipairs(plan.checks) do
@@ -23,6 +27,10 @@ for _, check in ipairs(plan.checks) do
     local expires = tonumber(redis.call('HGET', key, 'x') or '0')
     if holder ~= '' and expires <= tonumber(check[4]) then holder = '' end
     if holder ~= check[3] then return 'conflict' end
+  elseif check[1] == 'vacant' then
+    local holder = redis.call('HGET', key, 'r')
+    local deadline = tonumber(redis.call('HGET', key, 'u') or '0')
+    if holder and deadline > tonumber(check[3]) then return 'pending:' .. holder end
   else
     return redis.error_reply('unknown check ' .. tostring(check[1]))
   end
@@ -35,6 +43,8 @@ for _, op in ipairs(plan.ops) do
       redis.call('DEL', key)
       redis.call('SREM', KEYS[tonumber(op[4])], op[5])
     end
+  elseif op[1] == 'clear_pending_if' then
+    if redis.call('HGET', key, 'r') == op[3] then redis.call('DEL', key) end
   else
     redis.call(op[1], key, unpack(op, 3))
   end

@@ -27,6 +27,12 @@ impl Keys {
         format!("{}:grant:{resource}:{user}", self.base)
     }
 
+    /// Hash: `r` the id of the user's pending request for the resource, `u` its deadline
+    /// (ms); expires with PEXPIREAT at that deadline.
+    pub(super) fn pending(&self, resource: &ResourceName, user: &UserId) -> String {
+        format!("{}:pending:{resource}:{user}", self.base)
+    }
+
     /// Set of resources for which `user` has a grant pointer (may hold stale members).
     pub(super) fn user_grants(&self, user: &UserId) -> String {
         format!("{}:ugrants:{user}", self.base)

@@ -10,7 +10,7 @@ use crate::outbox::{Delivery, Notification, Outcome};
 use crate::request::Status;
 use crate::store::codec::encode;
 use crate::store::events_of;
-use crate::transition::{Change, GrantPointerUpdate};
+use crate::transition::{Change, GrantPointerUpdate, PendingPointerUpdate};
 
 #[derive(Default, Serialize)]
 pub(crate) struct Plan {
@@ -55,6 +55,16 @@ impl Plan {
 
 pub(super) fn plan(keys: &Keys, change: &Change) -> Plan {
     let mut plan = Plan::default();
+    match &change.pending_pointer {
+        Some(
+            PendingPointerUpdate::Set { user, resource, at, .. }
+            | PendingPointerUpdate::Vacant { user, resource, at },
+        ) => {
+            let pointer = plan.key(keys.pending(resource, user));
+            plan.checks.push(vec!["vacant".into(), pointer, at.as_millis().to_string()]);
+        }
+        Some(PendingPointerUpdate::ClearIf { .. }) | None => {}
+    }
     for write in &change.requests {
         let request = &write.request;
         let id = request.id.to_string();
@@ -125,6 +135,24 @@ pub(super) fn plan(keys: &Keys, change: &Change) -> Plan {
             ]);
         }
         None => {}
+    }
+    match &change.pending_pointer {
+        Some(PendingPointerUpdate::Set { user, resource, request_id, pending_until, .. }) => {
+            let pointer = keys.pending(resource, user);
+            let until = pending_until.as_millis().to_string();
+            plan.op("DEL", pointer.clone(), &[]);
+            plan.op(
+                "HSET",
+                pointer.clone(),
+                &["r".into(), request_id.to_string(), "u".into(), until.clone()],
+            );
+            plan.op("PEXPIREAT", pointer, &[until]);
+        }
+        Some(PendingPointerUpdate::ClearIf { user, resource, request_id }) => {
+            let pointer = plan.key(keys.pending(resource, user));
+            plan.ops.push(vec!["clear_pending_if".into(), pointer, request_id.to_string()]);
+        }
+        Some(PendingPointerUpdate::Vacant { .. }) | None => {}
     }
     for event in &change.audit {
         let id = event.id.to_string();
