@@ -36,6 +36,8 @@ pub enum PathRefusal {
     NotUtf8,
     #[error("a dot segment is percent-encoded")]
     EncodedDotSegment,
+    #[error("a segment reads as a dot or empty segment to some servers")]
+    AmbiguousSegment,
     #[error("the path names a protected prefix in a form upstreams may read differently")]
     AmbiguousPrefix,
     #[error("the request target's authority does not match its Host")]
@@ -101,7 +103,9 @@ fn already_canonical(path: &str) -> bool {
     bytes.first() == Some(&b'/')
         && bytes.iter().all(|b| *b == b'/' || is_plain(*b))
         && !path.contains("//")
-        && !path.split('/').any(|segment| segment == "." || segment == "..")
+        // Dot segments, and anything a lenient server might read as one (`..;x`, `...`), take
+        // the long way.
+        && !path.split('/').any(|segment| segment.starts_with(['.', ';']))
 }
 
 fn hex(digit: u8) -> Option<u8> {
@@ -192,6 +196,9 @@ pub fn canonicalize(path: &str) -> Result<CanonicalPath<'_>, PathRefusal> {
     for (index, raw) in raw_segments.iter().enumerate() {
         let last = index + 1 == raw_segments.len();
         let segment = canonical_segment(raw, &mut decoded, &mut encoded_separator)?;
+        if segment_is_ambiguous(&segment.text) {
+            return Err(PathRefusal::AmbiguousSegment);
+        }
         match segment.text.as_str() {
             "." | ".." if segment.encoded_dot => return Err(PathRefusal::EncodedDotSegment),
             "." => trailing_slash = last,
@@ -242,6 +249,40 @@ pub fn target_path<'a>(target: &'a str, host: &str, tls: bool) -> Result<&'a str
         }
     };
     Ok(path_and_query.split_once('?').map_or(path_and_query, |(path, _)| path))
+}
+
+/// Whether some server reads `segment` (canonical) as a dot or empty segment although it is
+/// neither: `..;x` (Tomcat and Jetty cut path parameters), `..%20` and `...` (Windows strips
+/// trailing dots and spaces), and, where encoded separators are let through, `..%2F` and
+/// `a%5C..` (servers that decode them into separators).
+fn segment_is_ambiguous(segment: &str) -> bool {
+    // Exact dot and empty segments are resolved, not ambiguous.
+    if segment.is_empty() || segment == "." || segment == ".." {
+        return false;
+    }
+    if loose(segment).is_empty() {
+        return true;
+    }
+    let split = segment.contains("%2F") || segment.contains("%5C");
+    split
+        && segment.split("%2F").flat_map(|piece| piece.split("%5C")).any(|piece| {
+            piece == "." || piece == ".." || (!piece.is_empty() && loose(piece).is_empty())
+        })
+}
+
+impl CanonicalPath<'_> {
+    /// The path as a server that decodes `%2F` and `%5C` into separators reads it, when it
+    /// holds any: routing must agree on both readings.
+    pub fn separators_decoded(&self) -> Option<CanonicalPath<'static>> {
+        if !self.encoded_separator {
+            return None;
+        }
+        let decoded = self.path.replace("%2F", "/").replace("%5C", "/");
+        canonicalize(&decoded).ok().map(|path| CanonicalPath {
+            path: Cow::Owned(path.path.into_owned()),
+            encoded_separator: false,
+        })
+    }
 }
 
 /// How a segment may be read by a lenient upstream: without `;parameters` (Tomcat, Jetty),

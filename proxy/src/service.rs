@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::assertions::Assertions;
 use crate::cache::AccessCache;
 use crate::gate::{Credential, Decision, Gate, Principal};
+use crate::in_flight::{InFlight, Tracked};
 use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession};
 use crate::refuse;
 use crate::request_path::{self, PathRefusal};
@@ -41,6 +42,8 @@ pub struct ProxySettings {
     pub assertions: Arc<Assertions>,
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
+    /// Ordinary responses in flight under a grant, cut when it ends.
+    pub in_flight: Arc<InFlight>,
     /// The portal app in this process: requests for the portal's host go there unchecked (it
     /// does its own sign-in). `None` when this process runs the proxy alone.
     pub portal: Option<SocketAddr>,
@@ -83,6 +86,8 @@ pub struct RequestCtx {
     upstream: Option<usize>,
     attempts: usize,
     pub decision: Decision,
+    /// Registered while a grant-allowed response is in flight (see [`crate::in_flight`]).
+    in_flight: Option<Tracked>,
 }
 
 impl RequestCtx {
@@ -229,10 +234,24 @@ impl ProxyHttp for JitgateProxy {
         };
         ctx.route = Some(index);
         let resource = &self.settings.router.get(index).resource;
-        if path.has_encoded_separator() && !resource.allow_encoded_slashes {
-            ctx.refuse_path(PathRefusal::EncodedSeparator);
-            refuse::bad_path(session, client, PathRefusal::EncodedSeparator).await?;
-            return Ok(true);
+        if path.has_encoded_separator() {
+            // Only where the resource allows it, and only if a server that decodes `%2F`
+            // would route the request to the same resource.
+            let same_route = path.separators_decoded().is_some_and(|decoded| {
+                self.settings.router.find(&ctx.host, &decoded) == Ok(Some(index))
+            });
+            let why = if !resource.allow_encoded_slashes {
+                Some(PathRefusal::EncodedSeparator)
+            } else if !same_route {
+                Some(PathRefusal::AmbiguousPrefix)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                ctx.refuse_path(why);
+                refuse::bad_path(session, client, why).await?;
+                return Ok(true);
+            }
         }
         if client == Client::WebSocket && !self.origin_allowed(session, ctx, resource) {
             ctx.decision = Decision::CrossOrigin;
@@ -372,6 +391,30 @@ impl ProxyHttp for JitgateProxy {
         self.settings.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
     }
 
+    /// Registers a grant-allowed response on its upstream socket, so that it can be cut when
+    /// the grant ends mid-response. Leased connections (WebSockets, event streams) have their
+    /// own lease; standing access is not cut.
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        #[cfg(unix)]
+        if let (Some(deadline), Some(principal), Some(route), false) =
+            (ctx.deadline, &ctx.principal, ctx.route, ctx.long_lived)
+        {
+            let resource = &self.settings.router.get(route).resource.name;
+            let user = &principal.identity().user;
+            ctx.in_flight = self.settings.in_flight.track(fd, user, resource, deadline);
+        }
+        Ok(())
+    }
+
     async fn request_body_filter(
         &self,
         session: &mut Session,
@@ -413,9 +456,13 @@ impl ProxyHttp for JitgateProxy {
         &self,
         _session: &mut Session,
         _body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        if end_of_stream {
+            // Complete: before Pingora pools the connection, stop watching it.
+            ctx.in_flight = None;
+        }
         match ctx.deadline {
             Some(deadline) if self.clock.now() >= deadline => {
                 Error::e_explain(ErrorType::HTTPStatus(403), "the grant ended during the response")

@@ -116,6 +116,22 @@ class Echo(BaseHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return
+        if self.path.startswith("/hold"):
+            # A long poll: one chunk, then silence for `seconds`, then the end.
+            query = parse_qs(urlparse(self.path).query)
+            seconds = float(query.get("seconds", ["30"])[0])
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            try:
+                self.wfile.write(b"5\r\nheld\n\r\n")
+                self.wfile.flush()
+                time.sleep(seconds)
+                self.wfile.write(b"5\r\ndone\n\r\n0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         headers = {}
         for name, value in self.headers.items():
             headers.setdefault(name.lower(), []).append(value)

@@ -95,8 +95,32 @@ impl Connection {
         let closes = headers
             .iter()
             .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+        let chunked = headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+        });
         let mut body = Vec::new();
         match length {
+            None if chunked => {
+                // Chunks as they come, to the terminating empty chunk and its blank line.
+                loop {
+                    line.clear();
+                    self.reader.read_line(&mut line).await?;
+                    let size =
+                        usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                            .map_err(|_| {
+                                std::io::Error::new(
+                                    std::io::ErrorKind::InvalidData,
+                                    format!("bad chunk size {line:?}"),
+                                )
+                            })?;
+                    let mut chunk = vec![0; size + 2];
+                    self.reader.read_exact(&mut chunk).await?;
+                    if size == 0 {
+                        break;
+                    }
+                    body.extend_from_slice(&chunk[..size]);
+                }
+            }
             Some(length) => {
                 body.resize(length, 0);
                 self.reader.read_exact(&mut body).await?;

@@ -10,6 +10,7 @@ pub mod nginx;
 pub mod notify;
 pub mod oidc;
 mod redis_server;
+pub mod relay;
 pub mod upstream;
 
 pub use jitgate::Jitgate;

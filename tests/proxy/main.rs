@@ -6,6 +6,7 @@ mod bearer;
 mod edge_headers;
 mod edge_paths;
 mod edge_sessions;
+mod revocation;
 mod roles;
 mod stack;
 mod tls;
@@ -33,11 +34,17 @@ async fn without_a_session_browsers_go_to_sign_in_and_scripts_get_401() {
     let browser = get(stack.port(), &host, "/dash?tab=2", &[BROWSER]).await;
     assert_eq!(browser.status, 302);
     let expected = format!(
-        "http://access.localhost:{}/auth/sign-in?rd=http%3A%2F%2Fapp%2Elocalhost%3A{}%2Fdash%3Ftab%3D2",
+        "http://access.localhost:{}/auth/sign-in?rd=http%3A%2F%2Fapp%2Elocalhost%3A{}%2Fdash%3Ftab%3D2&state=",
         stack.port(),
         stack.port()
     );
-    assert_eq!(browser.header("location"), Some(expected.as_str()));
+    let location = browser.header("location").unwrap();
+    assert!(location.starts_with(&expected), "{location}");
+    let state = browser.header("set-cookie").unwrap().split(';').next().unwrap();
+    let state = state.strip_prefix("jitgate_state=").unwrap();
+    let digest =
+        percent_encoding::percent_decode_str(&location[expected.len()..]).decode_utf8().unwrap();
+    assert_eq!(digest, jitgate_access::token::state_digest(state));
 
     let api = get(stack.port(), &host, "/api/items", &[("accept", "application/json")]).await;
     assert_eq!(api.status, 401);
@@ -99,14 +106,19 @@ async fn a_handoff_sets_a_host_cookie_once() {
     let (sid, _) = stack.sign_in(&bob, "wiki").await;
     let host = stack.host("wiki");
     let now = SystemClock.now();
-    let token = stack.keys.handoff(&sid, &host, "/pages?id=7", now);
+    let state = jitgate_access::token::new_sign_in_state();
+    let digest = jitgate_access::token::state_digest(&state);
+    let state_cookie = format!("jitgate_state={state}");
+    let browser = [BROWSER, ("cookie", state_cookie.as_str())];
+    let token = stack.keys.handoff(&sid, &host, "/pages?id=7", &digest, now);
     let url = handoff_url("http", &host, &token);
     let path = &url[url.find("/.jitgate").unwrap()..];
 
-    let handoff = get(stack.port(), &host, path, &[BROWSER]).await;
+    let handoff = get(stack.port(), &host, path, &browser).await;
     assert_eq!(handoff.status, 302);
     assert_eq!(handoff.header("location"), Some("/pages?id=7"));
-    let set_cookie = handoff.header("set-cookie").unwrap();
+    let set_cookie =
+        handoff.headers_named("set-cookie").find(|c| c.starts_with("jitgate_session=")).unwrap();
     for attribute in ["jitgate_session=", "Path=/", "HttpOnly", "SameSite=Lax"] {
         assert!(set_cookie.contains(attribute), "{attribute} missing from {set_cookie}");
     }
@@ -116,17 +128,17 @@ async fn a_handoff_sets_a_host_cookie_once() {
     let page = get(stack.port(), &host, "/pages?id=7", &[BROWSER, ("cookie", cookie)]).await;
     assert_eq!(page.status, 200);
 
-    let replay = get(stack.port(), &host, path, &[BROWSER]).await;
+    let replay = get(stack.port(), &host, path, &browser).await;
     assert_eq!(replay.status, 400, "a handoff token works once");
-    let for_app = stack.keys.handoff(&sid, &stack.host("app"), "/", now);
+    let for_app = stack.keys.handoff(&sid, &stack.host("app"), "/", &digest, now);
     let foreign = handoff_url("http", &host, &for_app);
     let foreign =
-        get(stack.port(), &host, &foreign[foreign.find("/.jitgate").unwrap()..], &[BROWSER]).await;
+        get(stack.port(), &host, &foreign[foreign.find("/.jitgate").unwrap()..], &browser).await;
     assert_eq!(foreign.status, 400, "a token for another host is refused");
-    let hostile = stack.keys.handoff(&sid, &host, "//evil.example/", now);
+    let hostile = stack.keys.handoff(&sid, &host, "//evil.example/", &digest, now);
     let hostile = handoff_url("http", &host, &hostile);
     let hostile =
-        get(stack.port(), &host, &hostile[hostile.find("/.jitgate").unwrap()..], &[BROWSER]).await;
+        get(stack.port(), &host, &hostile[hostile.find("/.jitgate").unwrap()..], &browser).await;
     assert_eq!(hostile.header("location"), Some("/"), "no open redirect");
 }
 

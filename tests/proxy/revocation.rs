@@ -50,7 +50,10 @@ async fn a_frozen_store_fails_closed_within_the_trust_bound_and_recovers() {
     let (_, cookie) = stack.sign_in(&bob, "app").await;
     let host = stack.host("app");
     let mut connection = Connection::open(stack.port()).await.unwrap();
-    assert_eq!(connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status, 200);
+    assert_eq!(
+        connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status,
+        200
+    );
 
     stack.redis.freeze();
     let frozen = Instant::now();
@@ -71,11 +74,8 @@ async fn a_frozen_store_fails_closed_within_the_trust_bound_and_recovers() {
 async fn a_partitioned_proxy_stops_honouring_a_grant_revoked_elsewhere() {
     let stack = Stack::start(0).await;
     let relay = Relay::start(stack.redis.port).await;
-    std::fs::write(
-        stack.dir.path().join("relay.url"),
-        format!("redis://127.0.0.1:{}", relay.port),
-    )
-    .unwrap();
+    std::fs::write(stack.dir.path().join("relay.url"), format!("redis://127.0.0.1:{}", relay.port))
+        .unwrap();
     let (port, ops_port) = (free_port(), free_port());
     let config = config_text(port, ops_port, &stack.upstream.url(), None)
         .replace("\"redis.url\"", "\"relay.url\"");
@@ -90,7 +90,10 @@ async fn a_partitioned_proxy_stops_honouring_a_grant_revoked_elsewhere() {
         .unwrap();
     let (_, cookie) = stack.sign_in_on(&bob, &host).await;
     let mut connection = Connection::open(port).await.unwrap();
-    assert_eq!(connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status, 200);
+    assert_eq!(
+        connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status,
+        200
+    );
     let mut socket = open_websocket(port, &host, "/ws", &[("cookie", &cookie)]).await.unwrap();
     echoes(&mut socket).await;
 
@@ -147,4 +150,95 @@ async fn a_websocket_closes_when_revoked_while_the_feed_reconnects() {
     let late = closes_after(socket, revoked_at).await;
     eprintln!("feed reconnecting: WebSocket closed {late:?} after the revocation");
     assert!(late < Duration::from_secs(1), "closed {late:?} after the revocation");
+}
+
+/// Reads a raw HTTP/1.1 response until the connection closes or `limit` passes; returns what
+/// came and when the close happened.
+async fn read_until_closed(
+    socket: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> (String, Option<Instant>) {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let closed = tokio::time::timeout(limit, async {
+        loop {
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return Instant::now(),
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await
+    .ok();
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+/// Sends `GET path` with `cookie` on a fresh connection and waits for `first` in the body.
+async fn start_response(
+    port: u16,
+    host: &str,
+    path: &str,
+    cookie: &str,
+    first: &str,
+) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\ncookie: {cookie}\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains(first) {
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buffer))
+            .await
+            .expect("the response starts")
+            .unwrap();
+        assert!(n > 0, "closed before {first:?}: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    socket
+}
+
+/// Plain responses (no upgrade, no event stream) allowed by a grant stop at its revocation:
+/// a chunked stream that keeps sending, and a long poll that sends nothing meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_responses_in_flight_are_cut_at_revocation() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let request = stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    let host = stack.host("app");
+    // A response that completes under the grant is untouched, and its connection serves on.
+    let mut connection = Connection::open(stack.port()).await.unwrap();
+    let short =
+        connection.send("GET", &host, "/stream?ticks=3", &[("cookie", &cookie)]).await.unwrap();
+    assert_eq!(short.status, 200);
+    assert!(short.body.contains("tick 2"), "{}", short.body);
+    assert_eq!(
+        connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status,
+        200
+    );
+
+    let mut stream =
+        start_response(stack.port(), &host, "/stream?ticks=300", &cookie, "tick 2").await;
+    let mut poll = start_response(stack.port(), &host, "/hold?seconds=30", &cookie, "held").await;
+    let admin = person("admin@example.com", &["admins"]);
+    stack.service.revoke(&admin, request.id, "incident").await.unwrap();
+    let revoked = Instant::now();
+    for (what, socket) in [("chunked stream", &mut stream), ("long poll", &mut poll)] {
+        let (text, closed) = read_until_closed(socket, Duration::from_secs(5)).await;
+        let closed = closed.unwrap_or_else(|| panic!("the {what} still ran 5 s after revocation"));
+        let late = closed.duration_since(revoked);
+        eprintln!("{what} cut {late:?} after the revocation");
+        assert!(late < Duration::from_secs(1), "{what} cut {late:?} after the revocation");
+        assert!(
+            !text.contains("0\r\n\r\n") && !text.contains("done"),
+            "the {what} completed: {text}"
+        );
+    }
 }

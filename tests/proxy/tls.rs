@@ -76,12 +76,21 @@ async fn https_serves_with_secure_cookies_and_http_redirects_to_it() {
     let bob = person("bob@example.com", &["sre"]);
     let (sid, _) = stack.sign_in(&bob, "wiki").await;
     let wiki = format!("wiki.localhost:{https_port}");
-    let token = stack.keys.handoff(&sid, &wiki, "/", SystemClock.now());
-    let handoff = curl(&handoff_url("https", &wiki, &token), https_port, &cert, &[]).await;
+    let state = jitgate_access::token::new_sign_in_state();
+    let digest = jitgate_access::token::state_digest(&state);
+    let token = stack.keys.handoff(&sid, &wiki, "/", &digest, SystemClock.now());
+    let state_cookie = format!("Cookie: __Host-jitgate_state={state}");
+    let handoff =
+        curl(&handoff_url("https", &wiki, &token), https_port, &cert, &[&state_cookie]).await;
     assert!(handoff.starts_with("HTTP/1.1 302"), "{handoff}");
     let set_cookie =
         handoff.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap();
     assert!(set_cookie.contains("; Secure"), "cookies are Secure over https: {set_cookie}");
+    assert!(set_cookie.contains("__Host-jitgate_session="), "host-prefixed: {set_cookie}");
+
+    let portal =
+        curl(&format!("http://access.localhost:{http_port}/"), http_port, &cert, &[]).await;
+    assert!(portal.starts_with("HTTP/1.1 308"), "the portal's host is redirected too: {portal}");
 
     let redirected =
         curl(&format!("http://app.localhost:{http_port}/a?b=1"), http_port, &cert, &[]).await;

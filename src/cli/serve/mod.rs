@@ -26,9 +26,8 @@ use jitgate_portal::notify::routing::ConfigRouting;
 use jitgate_portal::notify::{Notifier, NotifyMetrics};
 use jitgate_portal::{Portal, PortalSettings};
 use jitgate_proxy::{
-    AccessCache, Assertions, Gate, HttpsRedirect, JitgateProxy, Metrics, OpsApp, ProxySettings,
-    UpstreamHeaders,
-    Router,
+    AccessCache, Assertions, Gate, HttpsRedirect, InFlight, JitgateProxy, Metrics, OpsApp,
+    ProxySettings, Router, UpstreamHeaders,
 };
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
@@ -213,6 +212,8 @@ pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
         let assertions = Arc::new(Assertions::new(signer));
         let router = Arc::new(Router::new(&config.resources));
         runtime.spawn(router.clone().check_upstreams_forever());
+        let in_flight = Arc::new(InFlight::new(cache.clone(), clock.clone()));
+        runtime.spawn(in_flight.clone().supervise_forever());
         let proxy = |tls: bool| {
             let verifier = BearerVerifier::for_identity(&config.identity, idp_keys.clone());
             let gate = Gate::new(
@@ -232,6 +233,7 @@ pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
                 ),
                 assertions: assertions.clone(),
                 tls,
+                in_flight: in_flight.clone(),
                 portal: ready.portal_address,
             };
             JitgateProxy::new(settings, clock.clone())

@@ -1,0 +1,183 @@
+//! Cutting ordinary responses that outlive their grant.
+//!
+//! WebSockets and event streams get a leased socket of their own (see [`crate::lease`]). Every
+//! other response allowed by a grant — a large download, a long poll, a chunked stream — runs
+//! on Pingora's pooled connections, which must stay unwrapped to stay cheap. So such a request
+//! is only *registered* here while its response is in flight: its grant, its deadline, and a
+//! duplicate of its upstream socket's descriptor. One supervisor task per process re-checks a
+//! registered grant whenever a change event names it, whenever the cache's trust is lost or
+//! regained, and when its deadline passes (every [`SWEEP_EVERY`]); if the grant is gone, or
+//! cannot be verified, it shuts the upstream socket down. Pingora's pending read then fails,
+//! and it ends the response to the client unfinished (a chunked response without its
+//! terminator, a short body): the client can tell it was cut.
+//!
+//! The registration is dropped as the response's last chunk passes `response_body_filter`,
+//! before Pingora returns the connection to its pool, so a connection serving someone else is
+//! never shut down. The duplicate descriptor is owned here, so the socket it names cannot be
+//! closed and its number reused underneath the supervisor.
+
+use std::collections::HashMap;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use jitgate_access::clock::Clock;
+use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::time::Timestamp;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::cache::{AccessCache, LeaseEvent};
+
+/// How often deadlines are compared with the clock: the most an idle response can outlive
+/// the expiry of its grant, plus one lookup.
+pub const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// An upstream socket that can be shut down until it is disarmed.
+struct Armed {
+    armed: AtomicBool,
+    /// A duplicate of Pingora's descriptor: shutting it down shuts the shared socket down.
+    socket: TcpStream,
+}
+
+impl Armed {
+    fn cut(&self) -> bool {
+        self.armed.swap(false, Ordering::AcqRel) && self.socket.shutdown(Shutdown::Both).is_ok()
+    }
+}
+
+struct Entry {
+    user: UserId,
+    resource: ResourceName,
+    deadline: Timestamp,
+    socket: Arc<Armed>,
+}
+
+/// The responses in flight under a grant, and the task that cuts them.
+pub struct InFlight {
+    entries: Mutex<HashMap<u64, Entry>>,
+    next: AtomicU64,
+    cache: Arc<AccessCache>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A registered response; dropping it (the response is complete) disarms and forgets it.
+pub struct Tracked {
+    id: u64,
+    socket: Arc<Armed>,
+    registry: Arc<InFlight>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.socket.armed.store(false, Ordering::Release);
+        self.registry.lock().remove(&self.id);
+    }
+}
+
+impl InFlight {
+    pub fn new(cache: Arc<AccessCache>, clock: Arc<dyn Clock>) -> Self {
+        Self { entries: Mutex::default(), next: AtomicU64::new(0), cache, clock }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Entry>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many responses are registered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Registers the response on upstream socket `fd` under `user`'s grant on `resource`.
+    /// `None` (nothing to cut with) only if the descriptor cannot be duplicated.
+    pub fn track(
+        self: &Arc<Self>,
+        fd: RawFd,
+        user: &UserId,
+        resource: &ResourceName,
+        deadline: Timestamp,
+    ) -> Option<Tracked> {
+        // SAFETY: Pingora hands `fd` to `connected_to_upstream` while it holds the connection
+        // open, and it is only borrowed for the duplication below.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let duplicate = match borrowed.try_clone_to_owned() {
+            Ok(owned) => owned,
+            Err(error) => {
+                tracing::error!(%error, "cannot register a response to cut at the grant's end");
+                return None;
+            }
+        };
+        let socket =
+            Arc::new(Armed { armed: AtomicBool::new(true), socket: TcpStream::from(duplicate) });
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            user: user.clone(),
+            resource: resource.clone(),
+            deadline,
+            socket: socket.clone(),
+        };
+        self.lock().insert(id, entry);
+        Some(Tracked { id, socket, registry: self.clone() })
+    }
+
+    /// The distinct grants among the registered responses that `select` picks.
+    fn grants(&self, select: impl Fn(&Entry) -> bool) -> Vec<(UserId, ResourceName)> {
+        let mut grants: Vec<(UserId, ResourceName)> = self
+            .lock()
+            .values()
+            .filter(|entry| select(entry))
+            .map(|entry| (entry.user.clone(), entry.resource.clone()))
+            .collect();
+        grants.sort();
+        grants.dedup();
+        grants
+    }
+
+    /// Looks `user`'s grant on `resource` up again: cuts its responses if it is gone or
+    /// cannot be verified, else moves their deadline to the grant's expiry.
+    async fn recheck(&self, user: &UserId, resource: &ResourceName) {
+        let now = self.clock.now();
+        let expiry = self.cache.grant_expiry(user, resource, now).await;
+        let mut entries = self.lock();
+        let ours = entries.values_mut().filter(|e| &e.user == user && &e.resource == resource);
+        match expiry {
+            Ok(Some(expires_at)) if now < expires_at => {
+                ours.for_each(|entry| entry.deadline = expires_at);
+            }
+            _ => {
+                let cut = ours.filter(|entry| entry.socket.cut()).count();
+                if cut > 0 {
+                    tracing::info!(%user, %resource, cut, "grant ended: cutting responses in flight");
+                }
+            }
+        }
+    }
+
+    /// Watches for as long as the process runs.
+    pub async fn supervise_forever(self: Arc<Self>) {
+        let mut changes = self.cache.changes();
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let due = tokio::select! {
+                _ = sweep.tick() => {
+                    let now = self.clock.now();
+                    self.grants(|entry| entry.deadline <= now)
+                }
+                event = changes.recv() => match event {
+                    Ok(LeaseEvent::GrantChanged { user, resource }) => {
+                        self.grants(|entry| entry.user == user && entry.resource == resource)
+                    }
+                    Ok(LeaseEvent::Resync) | Err(RecvError::Lagged(_)) => self.grants(|_| true),
+                    Ok(_) => continue,
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            for (user, resource) in due {
+                self.recheck(&user, &resource).await;
+            }
+        }
+    }
+}
