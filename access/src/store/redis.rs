@@ -14,7 +14,7 @@
 //! | `{P}:audit:<audit id>` | string | audit event JSON |
 //! | `{P}:aidx:all`, `{P}:aidx:actor:<actor>`, `{P}:aidx:resource:<resource>`, `{P}:aidx:request:<request id>` | sorted sets, score 0 | audit ids |
 //! | `{P}:session:<session id>` | string, `PEXPIREAT` at expiry | session JSON |
-//! | `{P}:usessions:<user>` | set | the user's session ids (for "sign out everywhere") |
+//! | `{P}:usessions:<user>` | set, `PEXPIREAT` at its latest session's expiry | the user's session ids (for "sign out everywhere"); a sign-out removes its own, each sign-in prunes those ended or expired |
 //! | `{P}:claim:<key>` | string, `PXAT` | a single-use claim (handoff token id) |
 //! | `{P}:outbox:<notification id>` | string | an outbox notification JSON |
 //! | `{P}:outbox:due` | sorted set | pending notification ids scored by next attempt (ms); a claim moves the score to the lease's end (`redis/claim.lua`) |
@@ -263,6 +263,38 @@ impl RedisStore {
         Ok(self.load_json::<Notification>(&keys, None).await?.into_iter().flatten().collect())
     }
 
+    /// Reads a user's session index: the members whose session has ended or expired (or that
+    /// name no session at all), for pruning, and the latest expiry (ms) among the live ones,
+    /// `i64::MAX` for one that never expires.
+    async fn session_index(
+        &self,
+        user_sessions: &str,
+    ) -> Result<(Vec<String>, Option<i64>), StoreError> {
+        let members: Vec<String> =
+            self.conn.clone().smembers(user_sessions).await.map_err(|e| self.unavailable(e))?;
+        let (valid, mut ended): (Vec<String>, Vec<String>) =
+            members.into_iter().partition(|id| SessionId::parse(id).is_ok());
+        if valid.is_empty() {
+            return Ok((ended, None));
+        }
+        let mut pipe = redis::pipe();
+        for id in valid.iter().filter_map(|id| SessionId::parse(id).ok()) {
+            pipe.cmd("PEXPIRETIME").arg(self.keys.session(&id));
+        }
+        // -2: no such key (ended, or expired by Redis); -1: no expiry (never written so).
+        let expiries: Vec<i64> =
+            pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        let mut latest = None;
+        for (id, expiry) in valid.into_iter().zip(expiries) {
+            match expiry {
+                -2 => ended.push(id),
+                -1 => latest = Some(i64::MAX),
+                at => latest = latest.max(Some(at)),
+            }
+        }
+        Ok((ended, latest))
+    }
+
     /// Runs a commit plan through `commit.lua`: all of it, or nothing on a conflict.
     async fn run(&self, plan: plan::Plan) -> Result<(), StoreError> {
         let mut invocation = self.commit_script.prepare_invoke();
@@ -504,8 +536,9 @@ impl Store for RedisStore {
         let key = self.keys.session(&session.id);
         let user_sessions = self.keys.user_sessions(&session.identity.user);
         let expires = session.expires_at.as_millis();
-        redis::pipe()
-            .atomic()
+        let (ended, latest) = self.session_index(&user_sessions).await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .set(&key, encode(session))
             .ignore()
             .cmd("PEXPIREAT")
@@ -513,10 +546,22 @@ impl Store for RedisStore {
             .arg(expires)
             .ignore()
             .sadd(&user_sessions, session.id.as_str())
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))
+            .ignore();
+        if !ended.is_empty() {
+            pipe.srem(&user_sessions, &ended).ignore();
+        }
+        // The index lives as long as the longest of its sessions: NX gives a new (or older,
+        // never-expiring) index that expiry, GT only ever extends it, so a racing sign-in
+        // with a shorter session cannot cut it short.
+        let until = latest.map_or(expires, |latest| latest.max(expires));
+        if until < i64::MAX {
+            for condition in ["NX", "GT"] {
+                pipe.cmd("PEXPIREAT").arg(&user_sessions).arg(until).arg(condition).ignore();
+            }
+        } else {
+            pipe.persist(&user_sessions).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
@@ -525,16 +570,21 @@ impl Store for RedisStore {
     }
 
     async fn end_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        let key = self.keys.session(id);
         let event = encode(&ChangeEvent::SessionEnded { session: id.clone() });
-        redis::pipe()
-            .atomic()
-            .del(self.keys.session(id))
-            .ignore()
-            .publish(self.keys.events(), event)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))
+        // The session names its user, whose index loses it too. One already gone (expired)
+        // names nobody; the next sign-in's pruning takes it out of the index.
+        let stored: Option<String> =
+            self.conn.clone().get(&key).await.map_err(|e| self.unavailable(e))?;
+        let user =
+            stored.and_then(|json| decode::<Session>(&key, &json).ok()).map(|s| s.identity.user);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key).ignore();
+        if let Some(user) = user {
+            pipe.srem(self.keys.user_sessions(&user), id.as_str()).ignore();
+        }
+        pipe.publish(self.keys.events(), event).ignore();
+        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))
     }
 
     async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError> {

@@ -2,11 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use jitgate_access::clock::{Clock, ManualClock};
+use jitgate_access::clock::{Clock, ManualClock, SystemClock};
+use jitgate_access::policy::Identity;
+use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{RedisStore, Store, StoreError};
 
 use crate::fixture::*;
-use jitgate_testkit::RedisServer;
+use jitgate_testkit::{RedisServer, wait_until};
 
 async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
     redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
@@ -78,4 +80,84 @@ async fn an_unreachable_server_fails_fast_with_the_address_and_no_password() {
     let message = error.to_string();
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// A session of `who` lasting `lasts` from now on the wall clock, which Redis expires keys by.
+fn session_lasting(who: Identity, lasts: Duration) -> Session {
+    let now = SystemClock.now();
+    Session { id: SessionId::random(), identity: who, created_at: now, expires_at: now.plus(lasts) }
+}
+
+async fn members(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<String> {
+    let mut ids: Vec<String> = redis::cmd("SMEMBERS").arg(key).query_async(conn).await.unwrap();
+    ids.sort();
+    ids
+}
+
+async fn gone(server: &RedisServer, key: &str) -> bool {
+    let exists: bool =
+        redis::cmd("EXISTS").arg(key).query_async(&mut raw(server).await).await.unwrap();
+    !exists
+}
+
+fn ids(sessions: &[&Session]) -> Vec<String> {
+    let mut ids: Vec<String> = sessions.iter().map(|s| s.id.as_str().to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_users_session_index_holds_only_live_sessions() {
+    let server = RedisServer::start().await;
+    let f = Fixture::over_redis(&server, "idx").await;
+    let mut conn = raw(&server).await;
+    let index = "{idx}:usessions:alice@example.com";
+
+    // Sign in twelve times, and out again from all but every third.
+    let mut kept = Vec::new();
+    let mut longest = 0;
+    for i in 0..12 {
+        let session = session_lasting(alice(), hours(12));
+        f.store.create_session(&session).await.unwrap();
+        longest = longest.max(session.expires_at.as_millis());
+        if i % 3 == 0 {
+            kept.push(session);
+        } else {
+            f.store.end_session(&session.id).await.unwrap();
+        }
+    }
+    assert_eq!(members(&mut conn, index).await, ids(&kept.iter().collect::<Vec<_>>()));
+
+    // A session that expires by itself is pruned at the next sign-in, and the index expires
+    // with the longest-lived session it was given (its expiry only ever grows).
+    let brief = session_lasting(alice(), Duration::from_millis(300));
+    f.store.create_session(&brief).await.unwrap();
+    let brief_key = format!("{{idx}}:session:{}", brief.id.as_str());
+    wait_until("the brief session to expire", Duration::from_secs(10), || {
+        gone(&server, &brief_key)
+    })
+    .await;
+    let shorter = session_lasting(alice(), hours(1));
+    f.store.create_session(&shorter).await.unwrap();
+    let mut live: Vec<&Session> = kept.iter().collect();
+    live.push(&shorter);
+    assert_eq!(members(&mut conn, index).await, ids(&live));
+    let expiry: i64 = redis::cmd("PEXPIRETIME").arg(index).query_async(&mut conn).await.unwrap();
+    assert_eq!(expiry, longest, "a shorter session does not cut the index short");
+    assert!(live.iter().all(|s| s.expires_at.as_millis() <= expiry));
+    assert!(shorter.expires_at.as_millis() < expiry);
+
+    // An index whose sessions have all expired expires with them.
+    let bobs = "{idx}:usessions:bob@example.com";
+    f.store.create_session(&session_lasting(bob(), Duration::from_millis(300))).await.unwrap();
+    assert_eq!(members(&mut conn, bobs).await.len(), 1);
+    wait_until("bob's index to expire", Duration::from_secs(10), || gone(&server, bobs)).await;
+
+    // Signing out everywhere ends the live ones and leaves no index behind.
+    assert_eq!(f.store.end_sessions_of(&alice().user).await.unwrap(), live.len());
+    assert!(gone(&server, index).await);
+    let now = SystemClock.now();
+    for session in live {
+        assert!(f.store.session(&session.id, now).await.unwrap().is_none());
+    }
 }

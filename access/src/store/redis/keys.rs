@@ -100,7 +100,8 @@ impl Keys {
         format!("{}:session:{}", self.base, id.as_str())
     }
 
-    /// Set of the user's session ids (may hold ended ones).
+    /// Set of the user's session ids, expiring with the longest-lived of them; may hold ones
+    /// that expired since the last sign-in.
     pub(super) fn user_sessions(&self, user: &UserId) -> String {
         format!("{}:usessions:{user}", self.base)
     }
