@@ -1,12 +1,15 @@
 //! The append-only audit trail. Every state change of a request or grant produces exactly one
 //! event per thing that changed, in the same atomic commit as the change itself, so the trail
-//! can never disagree with the state.
+//! can never disagree with the state. Sessions are audited too (signing out, an admin ending a
+//! user's sessions): those events concern an account, not a request, so they name no resource
+//! or request.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::request::AccessRequest;
 use crate::time::Timestamp;
 
 /// Who caused an event.
@@ -51,6 +54,10 @@ pub enum AuditAction {
     GrantExpired,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
+    /// The user signed out, ending their session on every host.
+    SignedOut,
+    /// An admin ended every session of the user (ASVS 7.4.5); the note says how many.
+    SessionsEnded,
 }
 
 impl AuditAction {
@@ -66,6 +73,8 @@ impl AuditAction {
             AuditAction::GrantRevoked => "grant_revoked",
             AuditAction::GrantExpired => "grant_expired",
             AuditAction::NotificationFailed => "notification_failed",
+            AuditAction::SignedOut => "signed_out",
+            AuditAction::SessionsEnded => "sessions_ended",
         }
     }
 }
@@ -85,8 +94,73 @@ pub struct AuditEvent {
     pub action: AuditAction,
     /// The user whose access the event concerns.
     pub subject: UserId,
-    pub resource: ResourceName,
-    pub request_id: RequestId,
+    /// The resource and request concerned; `None` for session events, which concern the
+    /// account as a whole. Absent in stored JSON rather than `null`, so request events read
+    /// and write exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<RequestId>,
     /// The requester's reason, a reviewer's note, or what changed.
     pub note: String,
+}
+
+impl AuditEvent {
+    /// An event about `request`, whose requester is the subject.
+    pub fn about(
+        id: AuditId,
+        at: Timestamp,
+        actor: Actor,
+        action: AuditAction,
+        request: &AccessRequest,
+        note: impl Into<String>,
+    ) -> Self {
+        Self {
+            id,
+            at,
+            actor,
+            action,
+            subject: request.requester.clone(),
+            resource: Some(request.resource.clone()),
+            request_id: Some(request.id),
+            note: note.into(),
+        }
+    }
+
+    /// `user` signed out.
+    pub fn signed_out(id: AuditId, at: Timestamp, user: &UserId) -> Self {
+        Self {
+            id,
+            at,
+            actor: Actor::User(user.clone()),
+            action: AuditAction::SignedOut,
+            subject: user.clone(),
+            resource: None,
+            request_id: None,
+            note: String::new(),
+        }
+    }
+
+    /// `admin` ended the `count` sessions `user` had.
+    pub fn sessions_ended(
+        id: AuditId,
+        at: Timestamp,
+        admin: &UserId,
+        user: &UserId,
+        count: usize,
+    ) -> Self {
+        Self {
+            id,
+            at,
+            actor: Actor::User(admin.clone()),
+            action: AuditAction::SessionsEnded,
+            subject: user.clone(),
+            resource: None,
+            request_id: None,
+            note: match count {
+                1 => "ended 1 session".to_owned(),
+                n => format!("ended {n} sessions"),
+            },
+        }
+    }
 }

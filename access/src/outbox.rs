@@ -75,7 +75,9 @@ impl EventKind {
             AuditAction::GrantExpired => Some(EventKind::GrantExpired),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
-            | AuditAction::NotificationFailed => None,
+            | AuditAction::NotificationFailed
+            | AuditAction::SignedOut
+            | AuditAction::SessionsEnded => None,
         }
     }
 }
@@ -203,7 +205,9 @@ pub fn items_for(
     let mut items = Vec::new();
     for event in audit {
         let Some(kind) = EventKind::of(event.action) else { continue };
-        let Some(request) = requests.iter().find(|r| r.id == event.request_id) else { continue };
+        let Some(request) = requests.iter().find(|r| Some(r.id) == event.request_id) else {
+            continue;
+        };
         let event = NotificationEvent {
             kind,
             at: event.at,

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::audit::AuditEvent;
 use crate::clock::Clock;
-use crate::ids::{IdGenerator, RequestId, ResourceName, UserId};
+use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
 use crate::outbox::{self, Routing, Silent};
 use crate::policy::{Access, Identity, JitPolicy, PolicySet, ResourcePolicy};
 use crate::request::AccessRequest;
+use crate::session::Session;
 use crate::store::{Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
@@ -278,6 +280,39 @@ impl AccessService {
             Ok(transition::revoke(&ctx, &request, &who.user, note)?)
         })
         .await
+    }
+
+    /// Ends `session` (signing out: every host forgets it through the change feed) and
+    /// audits it.
+    pub async fn sign_out(&self, session: &Session) -> Result<(), ServiceError> {
+        self.store.end_session(&session.id).await?;
+        let now = self.clock.now();
+        let user = &session.identity.user;
+        self.audit(AuditEvent::signed_out(AuditId::from(self.ids.next(now)), now, user)).await
+    }
+
+    /// Ends every session of `user` at once, for an admin (ASVS 7.4.5: a compromised or
+    /// departing account is signed out everywhere); how many there were. Audited after the
+    /// sessions end, so a failure to record it never leaves them running: the error then
+    /// reaches the admin, and a retry records it (ending nothing more).
+    pub async fn end_sessions_of(
+        &self,
+        admin: &Identity,
+        user: &UserId,
+    ) -> Result<usize, ServiceError> {
+        if !self.policies.roles.is_admin(admin) {
+            return Err(ServiceError::Forbidden("only admins can end a user's sessions"));
+        }
+        let ended = self.store.end_sessions_of(user).await?;
+        let now = self.clock.now();
+        let id = AuditId::from(self.ids.next(now));
+        self.audit(AuditEvent::sessions_ended(id, now, &admin.user, user, ended)).await?;
+        Ok(ended)
+    }
+
+    /// Appends one event that no request change carries.
+    async fn audit(&self, event: AuditEvent) -> Result<(), ServiceError> {
+        Ok(self.store.commit(&Change { audit: vec![event], ..Change::default() }).await?)
     }
 
     /// Records up to `limit` timeouts and expiries that the clock has already decided. Safe to

@@ -114,16 +114,14 @@ impl Context<'_> {
         action: AuditAction,
         note: impl Into<String>,
     ) -> AuditEvent {
-        AuditEvent {
-            id: AuditId::from(self.ids.next(self.now)),
-            at: self.now,
+        AuditEvent::about(
+            AuditId::from(self.ids.next(self.now)),
+            self.now,
             actor,
             action,
-            subject: request.requester.clone(),
-            resource: request.resource.clone(),
-            request_id: request.id,
-            note: note.into(),
-        }
+            request,
+            note,
+        )
     }
 }
 

@@ -277,8 +277,9 @@ fn insert_audit(conn: &Connection, path: &Path, event: &AuditEvent) -> Result<()
             event.id.to_string(),
             event.at.as_millis(),
             event.actor.key(),
-            event.resource.as_str(),
-            event.request_id.to_string(),
+            // Session events name neither: "" matches no resource or request filter.
+            event.resource.as_ref().map_or("", |r| r.as_str()),
+            event.request_id.map(|id| id.to_string()).unwrap_or_default(),
             encode(event),
         ],
     )

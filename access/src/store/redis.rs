@@ -467,8 +467,8 @@ impl Store for RedisStore {
         };
         let keep = |event: &AuditEvent| {
             query.actor.as_deref().is_none_or(|a| event.actor.key() == a)
-                && query.resource.as_ref().is_none_or(|r| &event.resource == r)
-                && query.request_id.is_none_or(|id| event.request_id == id)
+                && query.resource.as_ref().is_none_or(|r| event.resource.as_ref() == Some(r))
+                && query.request_id.is_none_or(|id| event.request_id == Some(id))
         };
         let load = |ids: Vec<String>| async move {
             let keys: Vec<String> =

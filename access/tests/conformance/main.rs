@@ -57,6 +57,7 @@ conformance! {
     queries::a_second_instance_sees_committed_state,
     sessions::sessions_live_until_they_expire_or_end,
     sessions::signing_out_everywhere_ends_only_that_users_sessions,
+    sessions::signing_out_and_ending_sessions_are_audited_for_admins_only,
     sessions::sessions_survive_a_restart,
     sessions::a_claim_holds_once_across_instances,
     outbox::notifications_commit_with_their_change,

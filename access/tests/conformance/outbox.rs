@@ -55,8 +55,8 @@ fn gave_up(f: &Fixture, item: &Notification) -> Outcome {
             actor: Actor::System,
             action: AuditAction::NotificationFailed,
             subject: item.event.request.requester.clone(),
-            resource: item.event.request.resource.clone(),
-            request_id: item.event.request.id,
+            resource: Some(item.event.request.resource.clone()),
+            request_id: Some(item.event.request.id),
             note: "email to reviewer: 550 mailbox unavailable".into(),
         },
     }

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
+use jitgate_access::audit::{Actor, AuditAction};
 use jitgate_access::clock::Clock;
+use jitgate_access::service::ServiceError;
 use jitgate_access::session::{Session, SessionId};
-use jitgate_access::store::ChangeEvent;
+use jitgate_access::store::{AuditQuery, ChangeEvent};
 use jitgate_access::time::Timestamp;
 
 use crate::fixture::*;
@@ -48,6 +50,49 @@ pub async fn signing_out_everywhere_ends_only_that_users_sessions(f: Fixture) {
     assert!(f.store.session(&someone_else.id, now).await.unwrap().is_some());
     let event = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await.unwrap();
     assert_eq!(event, Some(ChangeEvent::SessionsEndedFor { user: alice().user }));
+}
+
+pub async fn signing_out_and_ending_sessions_are_audited_for_admins_only(f: Fixture) {
+    let laptop = session_of(&f, alice(), hours(12));
+    let phone = session_of(&f, alice(), hours(12));
+    for session in [&laptop, &phone] {
+        f.store.create_session(session).await.unwrap();
+    }
+    let refused = f.service.end_sessions_of(&reviewer(), &alice().user).await;
+    assert!(matches!(refused, Err(ServiceError::Forbidden(_))), "{refused:?}");
+    assert!(f.store.session(&laptop.id, f.clock.now()).await.unwrap().is_some());
+
+    f.service.sign_out(&laptop).await.unwrap();
+    assert!(f.store.session(&laptop.id, f.clock.now()).await.unwrap().is_none());
+    assert_eq!(f.service.end_sessions_of(&admin(), &alice().user).await.unwrap(), 1);
+    assert!(f.store.session(&phone.id, f.clock.now()).await.unwrap().is_none());
+
+    let all = AuditQuery { limit: 10, ..AuditQuery::default() };
+    let trail = f.store.list_audit(&all).await.unwrap().items;
+    let seen: Vec<_> = trail
+        .iter()
+        .map(|e| (e.action, e.actor.clone(), e.subject.clone(), e.note.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                AuditAction::SessionsEnded,
+                Actor::User(admin().user),
+                alice().user,
+                "ended 1 session"
+            ),
+            (AuditAction::SignedOut, Actor::User(alice().user), alice().user, ""),
+        ]
+    );
+    assert!(trail.iter().all(|e| e.resource.is_none() && e.request_id.is_none()));
+    let by_admin = AuditQuery { actor: Some(admin().user.to_string()), ..all.clone() };
+    assert_eq!(f.store.list_audit(&by_admin).await.unwrap().items.len(), 1);
+    // A reviewer's view is always narrowed to a resource: session events stay out of it.
+    let by_resource = AuditQuery { resource: Some(resource("db")), ..all.clone() };
+    assert!(f.store.list_audit(&by_resource).await.unwrap().items.is_empty());
+    let f = f.reopen().await;
+    assert_eq!(f.store.list_audit(&all).await.unwrap().items, trail, "stored as written");
 }
 
 pub async fn sessions_survive_a_restart(f: Fixture) {

@@ -159,8 +159,13 @@ pub(super) fn plan(keys: &Keys, change: &Change) -> Plan {
         plan.op("SET", keys.audit(event.id), &[encode(event)]);
         plan.index(keys.all_audit(), id.clone());
         plan.index(keys.audit_by_actor(event.actor.key()), id.clone());
-        plan.index(keys.audit_by_resource(&event.resource), id.clone());
-        plan.index(keys.audit_by_request(event.request_id), id);
+        // Session events concern no resource or request: only the time and actor indexes.
+        if let Some(resource) = &event.resource {
+            plan.index(keys.audit_by_resource(resource), id.clone());
+        }
+        if let Some(request) = event.request_id {
+            plan.index(keys.audit_by_request(request), id);
+        }
     }
     for item in &change.outbox {
         plan.op("SET", keys.notification(item.id), &[encode(item)]);
