@@ -20,16 +20,25 @@ pub enum CookieName {
     SignInState,
     /// The portal's pre-session CSRF binding on the sign-in form.
     Presession,
+    /// The portal's signed record of an unfinished OpenID Connect sign-in (its `state`, nonce,
+    /// PKCE verifier and where to return).
+    SignInFlow,
 }
 
 impl CookieName {
-    const ALL: [CookieName; 3] = [CookieName::Session, CookieName::SignInState, CookieName::Presession];
+    const ALL: [CookieName; 4] = [
+        CookieName::Session,
+        CookieName::SignInState,
+        CookieName::Presession,
+        CookieName::SignInFlow,
+    ];
 
     fn base(self) -> &'static str {
         match self {
             CookieName::Session => "jitgate_session",
             CookieName::SignInState => "jitgate_state",
             CookieName::Presession => "jitgate_csrf",
+            CookieName::SignInFlow => "jitgate_oidc",
         }
     }
 
@@ -38,6 +47,7 @@ impl CookieName {
             CookieName::Session => "__Host-jitgate_session",
             CookieName::SignInState => "__Host-jitgate_state",
             CookieName::Presession => "__Host-jitgate_csrf",
+            CookieName::SignInFlow => "__Host-jitgate_oidc",
         }
     }
 }
