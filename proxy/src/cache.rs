@@ -38,6 +38,8 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 /// How long after sending the newest beat it heard back the cache is trusted: the longest a
 /// revocation can go unheard before this proxy stops using what it cached.
 pub const TRUST_BOUND: Duration = Duration::from_secs(2);
+/// How often the cache compares its trust with the clock, to tell open connections at once.
+const TRUST_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// A map with the generation of its last invalidation, both under one lock.
 struct Versioned<T> {
@@ -366,28 +368,35 @@ impl AccessCache {
         }
     }
 
-    /// Probes the feed every [`HEARTBEAT_EVERY`] and notices when trust lapses, for as long as
-    /// the process runs.
-    async fn heartbeat_forever(&self) {
+    /// Probes the feed every [`HEARTBEAT_EVERY`], and notices within [`TRUST_CHECK_EVERY`]
+    /// when trust lapses, for as long as the process runs.
+    async fn heartbeat_forever(self: Arc<Self>) {
         let mut trusted = false;
-        loop {
-            // Bounded, so a hung store delays no later beat.
-            let probe = self.beat();
-            let _ = tokio::time::timeout(HEARTBEAT_EVERY, probe).await;
+        let mut ticks = tokio::time::interval(TRUST_CHECK_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let per_beat = (HEARTBEAT_EVERY.as_millis() / TRUST_CHECK_EVERY.as_millis()).max(1);
+        for tick in 0u128.. {
+            ticks.tick().await;
+            if tick % per_beat == 0 {
+                // On a task of its own, bounded: a hung store delays neither the next beat
+                // nor noticing the lapse.
+                let cache = self.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(TRUST_BOUND, cache.beat()).await;
+                });
+            }
             let now_trusted = self.is_live();
             if trusted && !now_trusted {
                 self.trust_changed(false);
             }
             trusted = now_trusted;
-            tokio::time::sleep(HEARTBEAT_EVERY.saturating_sub(Duration::from_millis(1))).await;
         }
     }
 
     /// Follows the store's change feed for as long as the process runs, resubscribing with
     /// backoff whenever it is lost, and probes it with heartbeats.
     pub async fn follow_changes(self: Arc<Self>) {
-        let heartbeat = self.clone();
-        tokio::spawn(async move { heartbeat.heartbeat_forever().await });
+        tokio::spawn(self.clone().heartbeat_forever());
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.store.subscribe().await {

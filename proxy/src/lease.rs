@@ -107,15 +107,17 @@ impl Lease {
     /// (identity is not access, see [`AccessCache::session`]).
     async fn still_held(&mut self) -> bool {
         let now = self.clock.now();
-        if let Some(session) = &mut self.session {
-            match self.cache.session(&session.id, now).await {
-                Ok(Some(found)) => session.expires_at = found.expires_at,
-                Ok(None) | Err(_) => return false,
-            }
-        }
+        // The grant first: when the store is silent, that is the check that fails closed,
+        // and it should not wait behind the session's.
         if let Some(grant) = &mut self.grant {
             match self.cache.grant_expiry(&grant.user, &grant.resource, now).await {
                 Ok(Some(expires_at)) => grant.expires_at = expires_at,
+                Ok(None) | Err(_) => return false,
+            }
+        }
+        if let Some(session) = &mut self.session {
+            match self.cache.session(&session.id, now).await {
+                Ok(Some(found)) => session.expires_at = found.expires_at,
                 Ok(None) | Err(_) => return false,
             }
         }
