@@ -11,9 +11,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The pre-session cookie the sign-in form's token is bound to.
-pub const PRESESSION_COOKIE: &str = "jitgate_csrf";
-
 pub struct CsrfKey(Vec<u8>);
 
 impl CsrfKey {
@@ -48,7 +45,7 @@ pub struct CsrfField {
     pub csrf: String,
 }
 
-/// A fresh value for [`PRESESSION_COOKIE`].
+/// A fresh value for the pre-session cookie ([`jitgate_access::cookies::CookieName::Presession`]).
 pub fn presession_value() -> String {
     jitgate_access::session::SessionId::random().as_str().to_owned()
 }

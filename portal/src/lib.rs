@@ -13,7 +13,6 @@ mod error;
 mod export;
 pub mod notify;
 mod pages;
-mod return_to;
 mod security;
 mod signin;
 mod state;
@@ -21,4 +20,4 @@ mod summary;
 mod viewer;
 
 pub use signin::oidc::OidcError;
-pub use state::{Portal, PortalSettings};
+pub use state::{Portal, PortalSettings, StartError};

@@ -1,18 +1,25 @@
 //! What every handler shares, built once at start-up.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::{Config, IdentityConfig};
+use jitgate_access::cookies::{CookieName, Cookies};
+use jitgate_access::return_to::{Destinations, DestinationsError};
 use jitgate_access::routes::JWKS_PATH;
 use jitgate_access::service::AccessService;
 use jitgate_access::token::TokenKeys;
+use thiserror::Error;
 
 use crate::csrf::CsrfKey;
+use crate::error::PortalError;
 use crate::signin::SignIn;
 use crate::signin::oidc::{OidcError, OidcSignIn};
 use crate::signin::throttle::Throttle;
@@ -20,6 +27,17 @@ use crate::{api, assets, pages, security, signin};
 
 /// Form bodies are a reason and a few fields: anything near this is hostile.
 const BODY_LIMIT: usize = 16 * 1024;
+
+/// Why the portal cannot start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
+    /// The config's portal URL or a resource host cannot be vetted against (validation
+    /// should have refused it).
+    #[error("return URLs: {0}")]
+    Destinations(#[from] DestinationsError),
+}
 
 pub struct PortalSettings {
     pub config: Arc<Config>,
@@ -42,8 +60,10 @@ pub struct Inner {
     pub(crate) throttle: Throttle,
     pub(crate) assertion_jwks: serde_json::Value,
     pub(crate) bearer: Option<BearerVerifier>,
-    /// `https` when the portal's external URL is: cookies get `Secure`.
-    pub(crate) secure: bool,
+    /// The portal's cookies: `Secure` and `__Host-` named when its external URL is https.
+    pub(crate) cookies: Cookies,
+    /// Where a browser may be sent back to: every `rd` goes through it.
+    pub(crate) destinations: Destinations,
     /// The portal's host as browsers address it (`access.example.com[:port]`).
     pub(crate) host: String,
     pub(crate) csp: axum::http::HeaderValue,
@@ -63,8 +83,9 @@ impl std::ops::Deref for Portal {
 impl Portal {
     /// Builds the portal; with `oidc`, discovers the IdP first, so an unreachable or
     /// misconfigured IdP is an error at start, not at the first sign-in.
-    pub async fn new(settings: PortalSettings) -> Result<Self, OidcError> {
+    pub async fn new(settings: PortalSettings) -> Result<Self, StartError> {
         let config = settings.config;
+        let destinations = Destinations::from_config(&config)?;
         let secret = config.session.secret.expose().as_bytes().to_vec();
         let sign_in = match &config.identity {
             IdentityConfig::Local { users, .. } => SignIn::Local(users.clone()),
@@ -77,7 +98,8 @@ impl Portal {
             csrf: CsrfKey::derive(&secret),
             sign_in,
             throttle: Throttle::default(),
-            secure: config.server.portal_url.starts_with("https://"),
+            cookies: Cookies::new(destinations.scheme() == "https"),
+            destinations,
             host: config.server.portal_host.clone(),
             csp: security::content_security_policy(&config),
             assertion_jwks: settings.assertion_jwks,
@@ -108,6 +130,7 @@ impl Portal {
             .route("/access/resources/{name}", get(pages::directory::resource))
             .route("/access/groups/{name}", get(pages::directory::group))
             .route("/access/users/{email}", get(pages::directory::user))
+            .route("/access/users/{email}/sessions/end", post(pages::directory::end_sessions))
             .route("/assets/{file}", get(assets::serve))
             .route(JWKS_PATH, get(assertion_jwks))
             .nest(api::PREFIX, api::routes())
@@ -116,6 +139,42 @@ impl Portal {
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.clone())
     }
+}
+
+impl Portal {
+    /// The value of one of jitgate's cookies on this request, under this deployment's name
+    /// for it (`__Host-…` on HTTPS: a plain-named one planted by a sibling host is ignored).
+    pub fn cookie<'a>(&self, headers: &'a HeaderMap, which: CookieName) -> Option<&'a str> {
+        let values = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok());
+        self.cookies.find(which, values).filter(|value| !value.is_empty())
+    }
+
+    /// Sets `which` to `value` in the browser for `max_age`.
+    pub fn set_cookie(
+        &self,
+        response: &mut Response,
+        which: CookieName,
+        value: &str,
+        max_age: Duration,
+    ) -> Result<(), PortalError> {
+        append_set_cookie(response, self.cookies.set(which, value, max_age))
+    }
+
+    /// Deletes `which` in the browser.
+    pub fn clear_cookie(
+        &self,
+        response: &mut Response,
+        which: CookieName,
+    ) -> Result<(), PortalError> {
+        append_set_cookie(response, self.cookies.clear(which))
+    }
+}
+
+fn append_set_cookie(response: &mut Response, cookie: String) -> Result<(), PortalError> {
+    // Values are tokens and ids (base64url, JWTs): always a valid header.
+    let value = HeaderValue::try_from(cookie).map_err(|_| PortalError::Unavailable)?;
+    response.headers_mut().append(header::SET_COOKIE, value);
+    Ok(())
 }
 
 async fn assertion_jwks(

@@ -4,9 +4,9 @@
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use jitgate_access::cookies::CookieName;
 use jitgate_access::ids::ResourceName;
 use jitgate_access::policy::{AccessMode, Identity};
-use jitgate_access::routes::SESSION_COOKIE;
 use jitgate_access::session::Session;
 
 use crate::error::PortalError;
@@ -42,16 +42,6 @@ impl Viewer {
     }
 }
 
-/// A cookie's value from the request's `Cookie` headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|header| header.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
-}
-
 impl Portal {
     /// The resources `identity` reviews: all for admins; else those where some assignment
     /// names them as reviewer (or leaves review to the global reviewers, who they are one of).
@@ -75,7 +65,8 @@ impl Portal {
 
     pub async fn viewer(&self, headers: &HeaderMap) -> Result<Option<Viewer>, PortalError> {
         let now = self.clock.now();
-        let Some(sid) = cookie(headers, SESSION_COOKIE)
+        let Some(sid) = self
+            .cookie(headers, CookieName::Session)
             .and_then(|value| self.keys.verify_session_cookie(value, &self.host, now).ok())
         else {
             return Ok(None);

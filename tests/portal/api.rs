@@ -256,6 +256,7 @@ async fn the_openapi_document_describes_every_route() {
         "/requests/{id}/revoke",
         "/grants",
         "/audit",
+        "/users/{user}/sessions/end",
     ] {
         assert!(paths.iter().any(|p| *p == path), "{path} is documented");
     }

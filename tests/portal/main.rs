@@ -3,9 +3,11 @@
 //! cookies per host the way a browser does.
 
 mod api;
+mod edge;
 mod notify;
 mod oidc;
 mod review;
+mod sessions;
 mod signin;
 mod site;
 

@@ -1,8 +1,11 @@
 //! Sign-in through a real OpenID provider (the `oidc-provider` package).
 
+use jitgate_access::clock::{Clock, SystemClock};
+use jitgate_access::token::{TokenKeys, state_digest};
 use jitgate_testkit::oidc::{OidcClient, OidcProvider, OidcUser};
 
-use crate::site::Site;
+use crate::edge::{encode, handoff_token, location};
+use crate::site::{self, Site};
 
 fn jitgate_client(port: u16) -> OidcClient {
     OidcClient {
@@ -54,6 +57,44 @@ async fn signing_in_at_the_idp_hands_off_to_the_app() {
     let tampered = site.browser_stopping_at(idp.port());
     let foreign = tampered.get(&callback).send().await.unwrap();
     assert_eq!(foreign.status(), 400, "a callback without the browser's flow cookie is refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idp_round_trip_keeps_the_state_and_drops_foreign_return_urls() {
+    let (idp, site) = site_with_idp().await;
+    let keys = TokenKeys::new(site::SECRET.as_bytes());
+    let app_host = format!("app.localhost:{}", site.port);
+    let digest = state_digest("a-browser-state");
+    let through_idp = |rd: String, state: Option<&str>| {
+        let browser = site.browser_staying_on_portal();
+        let state = state.map(|s| format!("&state={s}")).unwrap_or_default();
+        let start = site.url("access", &format!("/auth/sign-in?rd={}{state}", encode(&rd)));
+        let idp = &idp;
+        async move {
+            let to_idp = browser.get(start).send().await.unwrap();
+            let callback = idp.authorize(&location(&to_idp), "bob@example.com").await.unwrap();
+            browser.get(&callback).send().await.unwrap()
+        }
+    };
+
+    let landed = through_idp(site.url("app", "/dash"), Some(&digest)).await;
+    assert_eq!(landed.status(), 303);
+    let token = handoff_token(&location(&landed), &app_host);
+    let claims = keys.verify_handoff(&token, &app_host, SystemClock.now()).unwrap();
+    assert_eq!((claims.state.as_str(), claims.rd.as_str()), (digest.as_str(), "/dash"));
+
+    let plain = through_idp(site.url("app", "/dash"), None).await;
+    assert_eq!(location(&plain), site.url("app", "/dash"), "no state: the resource URL itself");
+
+    for hostile in [
+        format!("http://access.localhost:{}//evil.example", site.port),
+        format!("http://ACCESS.localhost:{}/%2F%2Fevil.example", site.port),
+        "/\\evil.example".to_owned(),
+    ] {
+        let home = through_idp(hostile.clone(), Some(&digest)).await;
+        assert_eq!(home.url().as_str(), site.url("access", "/"), "{hostile}");
+        assert_eq!(home.status(), 200, "{hostile}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@ use jitgate_testkit::upstream::EchoUpstream;
 use jitgate_testkit::{Jitgate, free_port};
 
 pub const PASSWORD: &str = "portal-test-password";
+/// The deployment's session secret, for tests that check the tokens it signs.
+pub const SECRET: &str = "portal-test-secret-0123456789abcdefghij";
 const EMBEDDED: &str = "[store]\nbackend = \"embedded\"\npath = \"jitgate.db\"";
 
 pub struct Site {
@@ -164,8 +166,7 @@ group = "dev"
                 "[identity]\nprovider = \"local\"\nusers_file = \"users.toml\"".to_owned()
             }),
         );
-        std::fs::write(dir.path().join("secret"), "portal-test-secret-0123456789abcdefghij")
-            .unwrap();
+        std::fs::write(dir.path().join("secret"), SECRET).unwrap();
         std::fs::write(dir.path().join("jitgate.toml"), config).unwrap();
         let config = dir.path().join("jitgate.toml");
         let jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &config, &[], port).await;
@@ -193,6 +194,23 @@ group = "dev"
         self.browser_with(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.url().port() == Some(idp_port) { attempt.stop() } else { attempt.follow() }
         }))
+    }
+
+    /// A browser that follows redirects only while they stay on the portal, so a test sees
+    /// where the portal sends it (a resource, a handoff, the IdP) as the response itself.
+    pub fn browser_staying_on_portal(&self) -> reqwest::Client {
+        self.browser_with(reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.url().host_str() == Some("access.localhost") {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+    }
+
+    /// A browser that follows no redirect at all.
+    pub fn browser_not_following(&self) -> reqwest::Client {
+        self.browser_with(reqwest::redirect::Policy::none())
     }
 
     fn browser_with(&self, redirects: reqwest::redirect::Policy) -> reqwest::Client {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod model;
 mod reads;
 mod requests;
+mod users;
 
 use axum::body::Bytes;
 use axum::http::header;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<Portal> {
         .route("/requests/{id}/revoke", post(requests::revoke))
         .route("/grants", get(reads::grants))
         .route("/audit", get(reads::audit))
+        .route("/users/{user}/sessions/end", post(users::end_sessions))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
 }
 

@@ -168,6 +168,7 @@ pub struct AuditView {
     pub actor: String,
     pub action: &'static str,
     pub user: String,
+    /// Empty for session events (signing out, sessions ended), which concern no request.
     pub resource: String,
     pub request_id: String,
     pub note: String,
@@ -184,8 +185,8 @@ impl AuditView {
             actor: event.actor.key().to_owned(),
             action: event.action.as_str(),
             user: event.subject.to_string(),
-            resource: event.resource.to_string(),
-            request_id: event.request_id.to_string(),
+            resource: event.resource.as_ref().map(ToString::to_string).unwrap_or_default(),
+            request_id: event.request_id.map(|id| id.to_string()).unwrap_or_default(),
             note: event.note.clone(),
         }
     }

@@ -170,20 +170,17 @@ impl Notifier {
                     Target::Email(to) => format!("email to {to}"),
                     Target::Webhook(name) => format!("webhook {name}"),
                 };
-                let audit = AuditEvent {
-                    id: AuditId::from(self.ids.next(now)),
-                    at: now,
-                    actor: Actor::System,
-                    action: AuditAction::NotificationFailed,
-                    subject: item.event.request.requester.clone(),
-                    resource: item.event.request.resource.clone(),
-                    request_id: item.event.request.id,
-                    note: format!(
-                        "{} ({}) after {attempt} attempts: {error}",
-                        target,
+                let audit = AuditEvent::about(
+                    AuditId::from(self.ids.next(now)),
+                    now,
+                    Actor::System,
+                    AuditAction::NotificationFailed,
+                    &item.event.request,
+                    format!(
+                        "{target} ({}) after {attempt} attempts: {error}",
                         item.event.kind.as_str()
                     ),
-                };
+                );
                 Outcome::GaveUp { at: now, error, audit }
             }
         }

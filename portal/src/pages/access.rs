@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use jitgate_access::policy::Access;
 use jitgate_access::request::Status;
+use jitgate_access::return_to::ReturnTo;
 use jitgate_access::store::RequestQuery;
 
 use super::{Nav, render, time_left};
@@ -51,7 +52,6 @@ pub async fn my_access(
         })
         .await?
         .items;
-    let scheme = if portal.secure { "https" } else { "http" };
     let mut rows = Vec::new();
     for resource in &portal.config.resources {
         let state = match resource.policy.resolve(&portal.config.roles, identity) {
@@ -74,10 +74,12 @@ pub async fn my_access(
                 }
             }
         };
-        let path = resource.path_prefix.as_str();
+        // A plain link: the resource host starts its own sign-in if it needs one.
+        let entry =
+            ReturnTo::Resource { host: resource.host.clone(), path: resource.path_prefix.clone() };
         rows.push(Row {
             name: resource.name.to_string(),
-            url: format!("{scheme}://{}{path}", resource.host),
+            url: portal.destinations.url(&entry),
             state,
         });
     }

@@ -1,9 +1,11 @@
 //! The directory: resources, groups and users, each with its access summary on screen and as
 //! a CSV download (`?format=csv`). Admins see every resource; reviewers the ones they review.
+//! On a user's page, admins can also end all of that user's sessions.
 
 use std::collections::BTreeSet;
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use futures_util::stream;
@@ -12,7 +14,8 @@ use jitgate_access::ids::{GroupName, ResourceName, UserId};
 use jitgate_access::policy::{AccessMode, Approval, Audience};
 use serde::Deserialize;
 
-use super::{Nav, encode, render};
+use super::{Nav, encode, message, render};
+use crate::csrf::CsrfField;
 use crate::error::PortalError;
 use crate::export::csv_download;
 use crate::signin::SignIn;
@@ -53,6 +56,8 @@ struct SummaryPage {
     /// The dashboard narrowed to this resource, group or user, to approve and deny from.
     requests: String,
     oidc: bool,
+    /// Where an admin ends this user's sessions (user pages, admins only).
+    end_sessions: Option<String>,
 }
 
 impl Portal {
@@ -176,6 +181,8 @@ async fn summary(
             csv: format!("{path}?format=csv"),
             requests,
             oidc: matches!(portal.sign_in, SignIn::Oidc(_)),
+            end_sessions: (viewer.is_admin && matches!(scope, Scope::User(_)))
+                .then(|| format!("{path}/sessions/end")),
         }),
         other => Err(PortalError::BadRequest(format!("{other:?} is not an export format"))),
     }
@@ -217,4 +224,26 @@ pub async fn user(
 ) -> Result<Response, PortalError> {
     let user = UserId::parse(&email).map_err(|_| PortalError::NotFound)?;
     summary(portal, viewer, Scope::User(user), &format.format).await
+}
+
+/// `POST /access/users/{email}/sessions/end`: an admin signs the user out everywhere at once
+/// (the proxies hear of it through the store's change feed). The confirmation is the
+/// disclosure the button sits in on the user's page.
+pub async fn end_sessions(
+    State(portal): State<Portal>,
+    viewer: Viewer,
+    Path(email): Path<String>,
+    Form(form): Form<CsrfField>,
+) -> Result<Response, PortalError> {
+    viewer.require_csrf(&portal, &form.csrf)?;
+    let user = UserId::parse(&email).map_err(|_| PortalError::NotFound)?;
+    let ended = portal.service.end_sessions_of(viewer.identity(), &user).await?;
+    tracing::info!(admin = %viewer.identity().user, %user, ended, "ended a user's sessions");
+    let sessions = if ended == 1 { "session" } else { "sessions" };
+    message(
+        "Sessions ended",
+        &format!(
+            "Ended {ended} {sessions} of {user}: they are signed out of jitgate and of every app they opened through it."
+        ),
+    )
 }

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Json, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
 use jitgate_access::policy::{Access, Approval, JitPolicy};
 use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::return_to::ReturnTo;
 use jitgate_access::service::ServiceError;
 use jitgate_access::time::format_duration;
 use jitgate_access::transition::MAX_TEXT_LEN;
@@ -19,7 +20,6 @@ use serde::Deserialize;
 use super::{Nav, relative, render, time_left};
 use crate::csrf::CsrfField;
 use crate::error::PortalError;
-use crate::return_to::ReturnTo;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 
@@ -128,18 +128,18 @@ pub async fn form(
 ) -> Result<Response, PortalError> {
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
-    let rd = ReturnTo::vet(&portal.config, query.get("rd").map(String::as_str));
+    let rd = portal.destinations.vet(query.get("rd").map(String::as_str));
     // Already granted: nothing to ask for, go on to the app.
     let now = portal.clock.now();
     if portal.service.store().active_grant(&viewer.identity().user, &resource, now).await?.is_some()
     {
-        return Ok(portal.continue_to(&viewer.session, &rd));
+        return Ok(portal.continue_to(&viewer.session, &rd, None));
     }
     let page = form_page(
         portal.nav(&viewer).await?,
         &resource,
         policy,
-        rd.to_url(&portal.config),
+        portal.destinations.url(&rd),
         None,
         None,
     );
@@ -196,13 +196,13 @@ pub async fn submit(
     viewer.require_csrf(&portal, &submission.csrf)?;
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
-    let rd = ReturnTo::vet(&portal.config, Some(&submission.rd));
+    let rd = portal.destinations.vet(Some(&submission.rd));
     let again = |portal: &Portal, nav: Nav, error: String| {
         let page = form_page(
             nav,
             &resource,
             policy,
-            rd.to_url(&portal.config),
+            portal.destinations.url(&rd),
             Some(&submission),
             Some(error),
         );
@@ -217,7 +217,9 @@ pub async fn submit(
     };
     let reason = submission.reason.trim();
     match portal.service.request_access(viewer.identity(), &resource, reason, duration).await {
-        Ok(request) if request.grant().is_some() => Ok(portal.continue_to(&viewer.session, &rd)),
+        Ok(request) if request.grant().is_some() => {
+            Ok(portal.continue_to(&viewer.session, &rd, None))
+        }
         Ok(request) => Ok(Redirect::to(&status_url(request.id, &rd, &portal)).into_response()),
         Err(ServiceError::AlreadyPending { id, .. }) => {
             Ok(Redirect::to(&status_url(id, &rd, &portal)).into_response())
@@ -235,7 +237,7 @@ fn capitalise(text: &str) -> String {
 }
 
 fn status_url(id: RequestId, rd: &ReturnTo, portal: &Portal) -> String {
-    format!("/requests/{id}?rd={}", super::encode(&rd.to_url(&portal.config)))
+    format!("/requests/{id}?rd={}", super::encode(&portal.destinations.url(rd)))
 }
 
 #[derive(Template)]
@@ -289,14 +291,14 @@ pub async fn status(
         .into_response());
     }
     let is_requester = request.requester == viewer.identity().user;
-    let rd = query.get("rd").map(|rd| ReturnTo::vet(&portal.config, Some(rd)));
+    let rd = query.get("rd").map(|rd| portal.destinations.vet(Some(rd)));
     // Approved while the requester waited: take them where they were going.
     if status == Status::Active
         && is_requester
         && let Some(rd) = &rd
         && *rd != ReturnTo::home()
     {
-        return Ok(portal.continue_to(&viewer.session, rd));
+        return Ok(portal.continue_to(&viewer.session, rd, None));
     }
     let (headline, detail) = match (&request.state, status) {
         (_, Status::Pending) => (
@@ -337,7 +339,7 @@ pub async fn status(
         pending: status == Status::Pending,
         active: status == Status::Active,
         is_requester,
-        rd: rd.map(|rd| rd.to_url(&portal.config)).unwrap_or_default(),
+        rd: rd.map(|rd| portal.destinations.url(&rd)).unwrap_or_default(),
     };
     render(&page)
 }

@@ -330,7 +330,7 @@ pub struct Decision {
 
 impl Decision {
     fn back(&self) -> String {
-        let path = jitgate_access::routes::local_path(&self.back);
+        let path = jitgate_access::return_to::local_path(&self.back);
         if path == "/" { "/review".into() } else { path.to_owned() }
     }
 }

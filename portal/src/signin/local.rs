@@ -11,23 +11,27 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jitgate_access::config::LocalUser;
+use jitgate_access::cookies::CookieName;
 use jitgate_access::policy::Identity;
+use jitgate_access::return_to::ReturnTo;
 use serde::Deserialize;
 
-use super::SignIn;
-use crate::csrf::{PRESESSION_COOKIE, presession_value};
+use super::{SignIn, sign_in_state};
+use crate::csrf::presession_value;
 use crate::error::PortalError;
-use crate::return_to::ReturnTo;
 use crate::state::Portal;
-use crate::viewer::cookie;
 
 /// Emails and passwords longer than this are not credentials.
 const MAX_FIELD: usize = 512;
+/// How long the sign-in form's pre-session cookie lives.
+const PRESESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
 struct SignInPage<'a> {
     rd: String,
+    /// The resource host's sign-in state digest, carried to the handoff ("" when none).
+    state: &'a str,
     csrf: String,
     email: &'a str,
     error: Option<&'a str>,
@@ -38,12 +42,15 @@ pub fn form(
     portal: &Portal,
     headers: &HeaderMap,
     rd: &ReturnTo,
+    state: Option<&str>,
     failed: Option<(&str, &str)>,
 ) -> Response {
-    let existing = cookie(headers, PRESESSION_COOKIE).filter(|v| v.len() >= 32).map(str::to_owned);
+    let existing =
+        portal.cookie(headers, CookieName::Presession).filter(|v| v.len() >= 32).map(str::to_owned);
     let binding = existing.clone().unwrap_or_else(presession_value);
     let page = SignInPage {
-        rd: rd.to_url(&portal.config),
+        rd: portal.destinations.url(rd),
+        state: state.unwrap_or_default(),
         csrf: portal.csrf.token(&binding),
         email: failed.map_or("", |(email, _)| email),
         error: failed.map(|(_, error)| error),
@@ -54,9 +61,10 @@ pub fn form(
         Err(_) => return PortalError::Unavailable.into_response(),
     };
     if existing.is_none()
-        && let Ok(value) = portal.cookie(PRESESSION_COOKIE, &binding, 3600).parse()
+        && let Err(error) =
+            portal.set_cookie(&mut response, CookieName::Presession, &binding, PRESESSION_LIFETIME)
     {
-        response.headers_mut().append(header::SET_COOKIE, value);
+        return error.into_response();
     }
     response
 }
@@ -71,6 +79,8 @@ pub struct Credentials {
     csrf: String,
     #[serde(default)]
     rd: String,
+    #[serde(default)]
+    state: String,
 }
 
 /// Verifying against this when the email is unknown makes both failures take as long.
@@ -93,18 +103,19 @@ pub async fn submit(
     let SignIn::Local(users) = &portal.sign_in else {
         return Err(PortalError::NotFound);
     };
-    let binding = cookie(&headers, PRESESSION_COOKIE).unwrap_or_default();
+    let binding = portal.cookie(&headers, CookieName::Presession).unwrap_or_default();
     if binding.is_empty() || !portal.csrf.verify(binding, &form.csrf) {
         return Err(PortalError::Csrf);
     }
-    let rd = ReturnTo::vet(&portal.config, Some(&form.rd));
+    let rd = portal.destinations.vet(Some(&form.rd));
+    let state = sign_in_state(Some(&form.state));
     if form.email.len() > MAX_FIELD || form.password.len() > MAX_FIELD {
         return Err(PortalError::BadRequest("the email or password is too long".into()));
     }
     let email = form.email.trim().to_ascii_lowercase();
     let now = portal.clock.now();
     if let Err(wait) = portal.throttle.check(&email, now) {
-        return Ok(locked_out(&portal, &headers, &rd, &email, wait));
+        return Ok(locked_out(&portal, &headers, &rd, state, &email, wait));
     }
     let user: Option<LocalUser> = users.iter().find(|u| u.email.as_str() == email).cloned();
     let hash = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
@@ -117,15 +128,15 @@ pub async fn submit(
         Some(user) if matches => {
             portal.throttle.succeeded(&email);
             let identity = Identity::new(user.email.clone(), user.groups.iter().cloned());
-            portal.finish(identity, &rd).await
+            portal.finish(identity, &rd, state).await
         }
         _ => {
             tracing::info!(email = %email, "local sign-in refused");
             if let Some(ban) = portal.throttle.failed(&email, now) {
                 tracing::warn!(email = %email, "too many failed sign-ins; account paused");
-                return Ok(locked_out(&portal, &headers, &rd, &email, ban));
+                return Ok(locked_out(&portal, &headers, &rd, state, &email, ban));
             }
-            Ok(form_again(&portal, &headers, &rd, &email))
+            Ok(form_again(&portal, &headers, &rd, state, &email))
         }
     }
 }
@@ -134,6 +145,7 @@ fn locked_out(
     portal: &Portal,
     headers: &HeaderMap,
     rd: &ReturnTo,
+    state: Option<&str>,
     email: &str,
     wait: std::time::Duration,
 ) -> Response {
@@ -142,7 +154,7 @@ fn locked_out(
         "Too many failed sign-ins for this account. Try again in {minutes} minute{}.",
         if minutes == 1 { "" } else { "s" }
     );
-    let mut response = form(portal, headers, rd, Some((email, &message)));
+    let mut response = form(portal, headers, rd, state, Some((email, &message)));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -150,6 +162,12 @@ fn locked_out(
     response
 }
 
-fn form_again(portal: &Portal, headers: &HeaderMap, rd: &ReturnTo, email: &str) -> Response {
-    form(portal, headers, rd, Some((email, "That email and password do not match.")))
+fn form_again(
+    portal: &Portal,
+    headers: &HeaderMap,
+    rd: &ReturnTo,
+    state: Option<&str>,
+    email: &str,
+) -> Response {
+    form(portal, headers, rd, state, Some((email, "That email and password do not match.")))
 }

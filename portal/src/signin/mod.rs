@@ -1,5 +1,10 @@
-//! Signing in and out. Both providers end in [`finish`]: a server-side session, the portal's
-//! cookie, and a redirect onwards — through a handoff when the user came from a resource.
+//! Signing in and out. Both providers end in [`Portal::finish`]: a server-side session, the
+//! portal's cookie, and a redirect onwards ([`Portal::continue_to`]).
+//!
+//! A sign-in that starts on a resource host carries `state`: the digest of a random cookie the
+//! proxy set on that host. It travels through the local form or the IdP round trip into the
+//! handoff token, and the proxy redeems the token only for the browser holding that cookie, so
+//! a handoff link made for one browser is useless in another (login CSRF).
 
 pub mod local;
 pub mod oidc;
@@ -12,61 +17,79 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use jitgate_access::config::LocalUser;
+use jitgate_access::cookies::CookieName;
 use jitgate_access::policy::Identity;
-use jitgate_access::routes::{self, SESSION_COOKIE};
+use jitgate_access::return_to::ReturnTo;
+use jitgate_access::routes::{self, STATE_PARAM};
 use jitgate_access::session::{Session, SessionId};
 
 use crate::csrf::CsrfField;
 use crate::error::PortalError;
-use crate::return_to::ReturnTo;
 use crate::state::Portal;
 use crate::viewer::Viewer;
+
+/// Length of a sign-in state digest: SHA-256 in unpadded base64url.
+const STATE_DIGEST_LEN: usize = 43;
 
 pub enum SignIn {
     Local(Vec<LocalUser>),
     Oidc(Box<oidc::OidcSignIn>),
 }
 
-/// `GET /auth/sign-in?rd=…`: straight on when already signed in; otherwise the local form or
-/// the IdP.
+/// `raw` if it is shaped like a sign-in state digest ([`jitgate_access::token::state_digest`]);
+/// anything else counts as no state at all, so nothing arbitrary reaches a handoff token.
+pub fn sign_in_state(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|state| {
+        state.len() == STATE_DIGEST_LEN
+            && state.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// `GET /auth/sign-in?rd=…&state=…`: straight on when already signed in; otherwise the local
+/// form or the IdP.
 pub async fn page(
     State(portal): State<Portal>,
     viewer: Option<Viewer>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PortalError> {
-    let rd = ReturnTo::vet(&portal.config, query.get("rd").map(String::as_str));
+    let rd = portal.destinations.vet(query.get("rd").map(String::as_str));
+    let state = sign_in_state(query.get(STATE_PARAM).map(String::as_str));
     if let Some(viewer) = viewer {
-        return Ok(portal.continue_to(&viewer.session, &rd));
+        return Ok(portal.continue_to(&viewer.session, &rd, state));
     }
     match &portal.sign_in {
-        SignIn::Local(_) => Ok(local::form(&portal, &headers, &rd, None)),
-        SignIn::Oidc(oidc) => oidc.start(&portal, &rd),
+        SignIn::Local(_) => Ok(local::form(&portal, &headers, &rd, state, None)),
+        SignIn::Oidc(oidc) => oidc.start(&portal, &rd, state),
     }
 }
 
 impl Portal {
-    /// A `Set-Cookie` value for the portal host (HttpOnly, Lax, Secure on https).
-    pub fn cookie(&self, name: &str, value: &str, max_age_secs: u64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}")
-    }
-
-    /// Where a signed-in browser goes next: a portal page, or a resource host via a handoff
-    /// that gives the host its own cookie.
-    pub fn continue_to(&self, session: &Session, rd: &ReturnTo) -> Response {
-        match rd {
-            ReturnTo::Portal(path) => Redirect::to(path).into_response(),
-            ReturnTo::Resource { host, path } => {
-                let token = self.keys.handoff(&session.id, host, path, self.clock.now());
-                let scheme = if self.secure { "https" } else { "http" };
+    /// Where a signed-in browser goes next. A portal page, directly. A resource host with a
+    /// sign-in state: a handoff that gives the host its own cookie, redeemable only by the
+    /// browser holding that state. A resource host without one: the resource URL itself,
+    /// never a handoff; the host then sets its state cookie and sends the browser back here
+    /// with a state, and this signed-in visit completes it.
+    pub fn continue_to(&self, session: &Session, rd: &ReturnTo, state: Option<&str>) -> Response {
+        match (rd, sign_in_state(state)) {
+            (ReturnTo::Portal(path), _) => Redirect::to(path).into_response(),
+            (ReturnTo::Resource { host, path }, Some(state)) => {
+                let token = self.keys.handoff(&session.id, host, path, state, self.clock.now());
+                let scheme = self.destinations.scheme();
                 Redirect::to(&routes::handoff_url(scheme, host, &token)).into_response()
             }
+            (resource, None) => Redirect::to(&self.destinations.url(resource)).into_response(),
         }
     }
 
-    /// Starts a session for `identity` and sends the browser on to `rd`.
-    pub async fn finish(&self, identity: Identity, rd: &ReturnTo) -> Result<Response, PortalError> {
+    /// Starts a session for `identity` and sends the browser on to `rd` (see
+    /// [`Portal::continue_to`]).
+    pub async fn finish(
+        &self,
+        identity: Identity,
+        rd: &ReturnTo,
+        state: Option<&str>,
+    ) -> Result<Response, PortalError> {
         let now = self.clock.now();
         let session = Session {
             id: SessionId::random(),
@@ -77,35 +100,26 @@ impl Portal {
         self.service.store().create_session(&session).await?;
         tracing::info!(user = %session.identity.user, "signed in");
         let cookie = self.keys.session_cookie(&session.id, &self.host, session.expires_at);
-        let mut response = self.continue_to(&session, rd);
-        let headers = response.headers_mut();
-        let set = self.cookie(SESSION_COOKIE, &cookie, self.config.session.ttl.as_secs());
-        headers.append(
-            axum::http::header::SET_COOKIE,
-            set.parse().map_err(|_| PortalError::Unavailable)?,
-        );
+        let mut response = self.continue_to(&session, rd, state);
+        self.set_cookie(&mut response, CookieName::Session, &cookie, self.config.session.ttl)?;
         Ok(response)
     }
 }
 
 /// `POST /auth/sign-out`: ends the session on every host at once (the proxies hear of it
-/// through the store's change feed).
+/// through the store's change feed), and audits it.
 pub async fn sign_out(
     State(portal): State<Portal>,
     viewer: Viewer,
     Form(form): Form<CsrfField>,
 ) -> Result<Response, PortalError> {
     viewer.require_csrf(&portal, &form.csrf)?;
-    portal.service.store().end_session(&viewer.session.id).await?;
+    portal.service.sign_out(&viewer.session).await?;
     tracing::info!(user = %viewer.identity().user, "signed out");
     let mut response = crate::pages::message(
         "Signed out",
         "You are signed out of jitgate and of every app you opened through it.",
     )?;
-    let clear = portal.cookie(SESSION_COOKIE, "", 0);
-    response.headers_mut().append(
-        axum::http::header::SET_COOKIE,
-        clear.parse().map_err(|_| PortalError::Unavailable)?,
-    );
+    portal.clear_cookie(&mut response, CookieName::Session)?;
     Ok(response)
 }

@@ -1,8 +1,9 @@
 //! Sign-in with the company IdP: OpenID Connect discovery, the authorization code flow with
 //! PKCE, `state` and `nonce`, and ID-token validation by the `openidconnect` crate.
 //!
-//! The flow's secrets (state, nonce, PKCE verifier, where to return) travel in a short-lived
-//! signed cookie, so any portal instance can finish a sign-in another one started. Groups come
+//! The flow's secrets (state, nonce, PKCE verifier, where to return, and the resource host's
+//! sign-in state digest) travel in a short-lived signed cookie, so any portal instance can
+//! finish a sign-in another one started. Groups come
 //! from the configured claim of the ID token, or from userinfo when the token lacks it.
 //! A token signed with a key we have not seen makes us rediscover the IdP once (key rotation).
 
@@ -10,14 +11,16 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jitgate_access::config::{Config, IdentityConfig};
+use jitgate_access::cookies::CookieName;
 use jitgate_access::idp::claim;
 use jitgate_access::ids::{GroupName, UserId};
 use jitgate_access::policy::Identity;
+use jitgate_access::return_to::ReturnTo;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -32,12 +35,9 @@ use thiserror::Error;
 use tokio::sync::RwLock;
 
 use crate::error::PortalError;
-use crate::return_to::ReturnTo;
+use crate::signin::sign_in_state;
 use crate::state::Portal;
-use crate::viewer::cookie;
 
-/// The cookie carrying an unfinished sign-in.
-const FLOW_COOKIE: &str = "jitgate_oidc";
 /// How long a user may spend at the IdP's login page.
 const FLOW_LIFETIME: Duration = Duration::from_secs(600);
 /// Rediscovery on an unknown key happens at most this often.
@@ -84,6 +84,9 @@ struct Flow {
     nonce: String,
     verifier: String,
     rd: String,
+    /// The resource host's sign-in state digest, for the handoff at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_state: Option<String>,
     exp: u64,
 }
 
@@ -133,7 +136,12 @@ impl OidcSignIn {
     }
 
     /// Sends the browser to the IdP, remembering the flow in a signed cookie.
-    pub fn start(&self, portal: &Portal, rd: &ReturnTo) -> Result<Response, PortalError> {
+    pub fn start(
+        &self,
+        portal: &Portal,
+        rd: &ReturnTo,
+        resource_state: Option<&str>,
+    ) -> Result<Response, PortalError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let discovered = self.discovered.try_read().map_err(|_| PortalError::Unavailable)?;
         let mut request = discovered.client.authorize_url(
@@ -149,16 +157,14 @@ impl OidcSignIn {
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             verifier: verifier.secret().clone(),
-            rd: rd.to_url(&portal.config),
+            rd: portal.destinations.url(rd),
+            resource_state: sign_in_state(resource_state).map(str::to_owned),
             exp: (portal.clock.now().plus(FLOW_LIFETIME).as_millis() / 1000) as u64,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &flow, &self.flow_key.0)
             .map_err(|_| PortalError::Unavailable)?;
         let mut response = Redirect::to(url.as_str()).into_response();
-        let set = portal.cookie(FLOW_COOKIE, &token, FLOW_LIFETIME.as_secs());
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, set.parse().map_err(|_| PortalError::Unavailable)?);
+        portal.set_cookie(&mut response, CookieName::SignInFlow, &token, FLOW_LIFETIME)?;
         Ok(response)
     }
 
@@ -312,7 +318,8 @@ pub async fn callback(
         return Err(PortalError::NotFound);
     };
     let now_secs = (portal.clock.now().as_millis() / 1000) as u64;
-    let flow = cookie(&headers, FLOW_COOKIE)
+    let flow = portal
+        .cookie(&headers, CookieName::SignInFlow)
         .and_then(|token| oidc.flow(token, now_secs))
         .ok_or_else(|| {
             PortalError::SignInFailed(
@@ -333,12 +340,9 @@ pub async fn callback(
     let code =
         query.get("code").cloned().ok_or_else(|| PortalError::BadRequest("no code".into()))?;
     let identity = oidc.identity(code, &flow).await?;
-    let rd = ReturnTo::vet(&portal.config, Some(&flow.rd));
-    let mut response = portal.finish(identity, &rd).await?;
-    let clear = portal.cookie(FLOW_COOKIE, "", 0);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, clear.parse().map_err(|_| PortalError::Unavailable)?);
+    let rd = portal.destinations.vet(Some(&flow.rd));
+    let mut response = portal.finish(identity, &rd, flow.resource_state.as_deref()).await?;
+    portal.clear_cookie(&mut response, CookieName::SignInFlow)?;
     Ok(response)
 }
 
