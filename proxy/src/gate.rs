@@ -2,8 +2,8 @@
 //! identity → policy → grant. The proxy runs it on every request; the benchmark runs exactly
 //! the same code.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jitgate_access::bearer::{BearerError, BearerVerifier};
 use jitgate_access::config::Resource;
@@ -11,6 +11,7 @@ use jitgate_access::policy::{Access, Identity, Roles};
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::time::Timestamp;
 use jitgate_access::token::TokenKeys;
+use moka::sync::Cache;
 
 use crate::cache::AccessCache;
 
@@ -112,17 +113,27 @@ pub struct Gate {
     cache: Arc<AccessCache>,
     /// `None` when the identity provider is `local`: there is no IdP to issue tokens.
     bearer: Option<BearerVerifier>,
-    /// Cookies already verified, with the session they name and when they expire. Only
-    /// genuinely signed cookies get in, so the map is bounded by real sessions × hosts; it
-    /// saves the signature check (half the decision's cost) on every later request.
-    verified: RwLock<HashMap<(String, String), (SessionId, Timestamp)>>,
+    /// Cookies already verified (keyed by the cookie, which names its host), with the host,
+    /// the session and when they expire. Only genuinely signed cookies get in; it saves the
+    /// signature check (half the decision's cost) on every later request.
+    verified: Cache<String, (Arc<str>, SessionId, Timestamp)>,
     /// Bearer tokens already verified, likewise: an RSA check costs far more than a lookup.
-    verified_tokens: RwLock<HashMap<Arc<str>, VerifiedToken>>,
+    verified_tokens: Cache<Arc<str>, VerifiedToken>,
 }
 
-/// Verified cookies (and tokens) kept at most; past this the memo starts over (a rare, cheap
-/// reset).
-const VERIFIED_COOKIES_MAX: usize = 100_000;
+/// Verified cookies (and tokens) kept at most: the least useful go first, one at a time.
+pub const VERIFIED_MAX: u64 = 100_000;
+/// A memo unused this long is dropped (expiry itself is checked on every use).
+const VERIFIED_IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// A bounded memo for the hot path.
+pub(crate) fn memo<K, V>(capacity: u64) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder().max_capacity(capacity).time_to_idle(VERIFIED_IDLE).build()
+}
 
 impl Gate {
     pub fn new(
@@ -136,8 +147,8 @@ impl Gate {
             roles,
             cache,
             bearer,
-            verified: RwLock::default(),
-            verified_tokens: RwLock::default(),
+            verified: memo(VERIFIED_MAX),
+            verified_tokens: memo(VERIFIED_MAX),
         }
     }
 
@@ -150,31 +161,21 @@ impl Gate {
     }
 
     fn verified_cookie(&self, cookie: &str, host: &str, now: Timestamp) -> Option<SessionId> {
-        let key = (host.to_owned(), cookie.to_owned());
-        let remembered = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        if let Some((sid, expires_at)) = remembered {
+        if let Some((for_host, sid, expires_at)) = self.verified.get(cookie)
+            && *for_host == *host
+        {
             return (now < expires_at).then_some(sid);
         }
         let (sid, expires_at) = self.keys.verify_session_cookie_until(cookie, host, now).ok()?;
-        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
-        if verified.len() >= VERIFIED_COOKIES_MAX {
-            verified.clear();
-        }
-        verified.insert(key, (sid.clone(), expires_at));
+        self.verified.insert(cookie.to_owned(), (Arc::from(host), sid.clone(), expires_at));
         Some(sid)
     }
 
     async fn verified_token(&self, token: &str, now: Timestamp) -> Result<Principal, BearerError> {
-        let remembered = self
-            .verified_tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_key_value(token)
-            .map(|(token, (identity, expires_at))| (token.clone(), identity.clone(), *expires_at));
-        if let Some((token, identity, expires_at)) = remembered
+        if let Some((identity, expires_at)) = self.verified_tokens.get(token)
             && now < expires_at
         {
-            return Ok(Principal::Bearer { identity, token });
+            return Ok(Principal::Bearer { identity, token: Arc::from(token) });
         }
         let Some(verifier) = &self.bearer else {
             return Err(BearerError::NotAccepted);
@@ -182,11 +183,7 @@ impl Gate {
         let verified = verifier.verify(token, now).await?;
         let identity = Arc::new(verified.identity);
         let token: Arc<str> = Arc::from(token);
-        let mut tokens = self.verified_tokens.write().unwrap_or_else(|p| p.into_inner());
-        if tokens.len() >= VERIFIED_COOKIES_MAX {
-            tokens.clear();
-        }
-        tokens.insert(token.clone(), (identity.clone(), verified.expires_at));
+        self.verified_tokens.insert(token.clone(), (identity.clone(), verified.expires_at));
         Ok(Principal::Bearer { identity, token })
     }
 
@@ -247,5 +244,27 @@ impl Gate {
             }
         };
         Verdict { decision, principal: Some(principal), deadline, token_problem: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memos stay within their capacity by evicting entries one by one, never by
+    /// clearing everything (which made every session re-verify at once when full).
+    #[test]
+    fn memos_are_bounded_without_starting_over() {
+        let memo: Cache<u64, u64> = memo(1_000);
+        for key in 0..10_000 {
+            memo.insert(key, key);
+            if key % 1_000 == 0 {
+                memo.run_pending_tasks();
+            }
+        }
+        memo.run_pending_tasks();
+        let held = memo.entry_count();
+        assert!(held <= 1_000, "{held} entries held");
+        assert!(held >= 500, "eviction is gradual, not a reset: {held} left");
     }
 }
