@@ -3,7 +3,9 @@
 //! which of its upstreams gets the request: round-robin over the healthy ones.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jitgate_access::config::{Resource, Upstream};
@@ -17,6 +19,10 @@ pub struct Route {
     next_upstream: AtomicUsize,
     /// Per upstream: answered its last check (active) and its last connection (passive).
     healthy: Vec<AtomicBool>,
+    /// Per upstream: the addresses its name resolved to at the last check (IP literals once,
+    /// at start), so no request waits on DNS; taken in turn.
+    addresses: Vec<RwLock<Arc<[SocketAddr]>>>,
+    next_address: AtomicUsize,
 }
 
 impl Route {
@@ -30,6 +36,32 @@ impl Route {
             .find(|i| self.healthy[*i].load(Ordering::Relaxed))
             .unwrap_or(start % count);
         (pick, &self.resource.upstreams[pick])
+    }
+
+    /// One of the addresses upstream `upstream` resolved to, in turn; resolved now if the
+    /// background check has not resolved it yet.
+    pub async fn address(&self, upstream: usize) -> Option<SocketAddr> {
+        let known = self.addresses.get(upstream)?.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let known = if known.is_empty() { self.resolve(upstream).await } else { known };
+        let turn = self.next_address.fetch_add(1, Ordering::Relaxed);
+        (!known.is_empty()).then(|| known[turn % known.len()])
+    }
+
+    /// Resolves upstream `upstream` again, keeping what it resolved to before if it now fails.
+    async fn resolve(&self, upstream: usize) -> Arc<[SocketAddr]> {
+        let name = &self.resource.upstreams[upstream].address;
+        let lookup = tokio::time::timeout(HEALTH_CHECK_TIMEOUT, tokio::net::lookup_host(name)).await;
+        let mut slot = self.addresses[upstream].write().unwrap_or_else(|p| p.into_inner());
+        match lookup {
+            Ok(Ok(found)) => {
+                let found: Arc<[SocketAddr]> = found.collect();
+                if !found.is_empty() {
+                    *slot = found;
+                }
+            }
+            _ => tracing::warn!(resource = %self.resource.name, %name, "cannot resolve upstream"),
+        }
+        slot.clone()
     }
 
     pub fn set_healthy(&self, upstream: usize, healthy: bool) {
@@ -50,7 +82,7 @@ impl Route {
 pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn answers(address: &str) -> bool {
+async fn answers(address: SocketAddr) -> bool {
     matches!(
         tokio::time::timeout(HEALTH_CHECK_TIMEOUT, tokio::net::TcpStream::connect(address)).await,
         Ok(Ok(_))
@@ -77,8 +109,23 @@ impl Router {
         for resource in resources.iter().filter(|r| !r.upstreams.is_empty()) {
             router.by_host.entry(resource.host.clone()).or_default().push(router.routes.len());
             let healthy = resource.upstreams.iter().map(|_| AtomicBool::new(true)).collect();
+            let addresses = resource
+                .upstreams
+                .iter()
+                .map(|u| {
+                    let literal: Arc<[SocketAddr]> = u.address.parse().into_iter().collect();
+                    RwLock::new(literal)
+                })
+                .collect();
             let next_upstream = AtomicUsize::new(0);
-            router.routes.push(Route { resource: resource.clone(), next_upstream, healthy });
+            let next_address = AtomicUsize::new(0);
+            router.routes.push(Route {
+                resource: resource.clone(),
+                next_upstream,
+                healthy,
+                addresses,
+                next_address,
+            });
         }
         for indexes in router.by_host.values_mut() {
             indexes
@@ -116,13 +163,21 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// Checks every upstream (a TCP connect) every [`HEALTH_CHECK_INTERVAL`], for as long as
-    /// the process runs.
-    pub async fn check_upstreams_forever(self: std::sync::Arc<Self>) {
+    /// Every [`HEALTH_CHECK_INTERVAL`], for as long as the process runs: resolves every
+    /// upstream's name again (so DNS changes are followed within that interval) and checks it
+    /// answers (a TCP connect to any of its addresses).
+    pub async fn check_upstreams_forever(self: Arc<Self>) {
         loop {
             for route in &self.routes {
-                for (index, upstream) in route.resource.upstreams.iter().enumerate() {
-                    route.set_healthy(index, answers(&upstream.address).await);
+                for index in 0..route.resource.upstreams.len() {
+                    let mut up = false;
+                    for address in route.resolve(index).await.iter() {
+                        if answers(*address).await {
+                            up = true;
+                            break;
+                        }
+                    }
+                    route.set_healthy(index, up);
                 }
             }
             tokio::time::sleep(HEALTH_CHECK_INTERVAL).await;
@@ -214,5 +269,19 @@ mod tests {
             picks.contains(&0) && picks.contains(&1),
             "with all down, all are tried: {picks:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_once_and_taken_in_turn() {
+        let mut named = resource("site", "x", "/");
+        named.upstreams[0].address = "localhost:9".into();
+        let router = Router::new(&[named]);
+        let route = router.get(0);
+        let first = route.address(0).await.expect("localhost resolves");
+        assert!(first.ip().is_loopback() && first.port() == 9, "{first}");
+        let known = route.addresses[0].read().unwrap().clone();
+        assert!(!known.is_empty(), "the resolution is kept for later requests");
+        let literal = route.address(1).await.unwrap();
+        assert_eq!(literal, "10.0.0.2:80".parse().unwrap(), "IP literals need no lookup");
     }
 }

@@ -308,16 +308,13 @@ impl ProxyHttp for JitgateProxy {
         let (upstream_index, upstream) = self.settings.router.get(index).next_upstream();
         ctx.upstream = Some(upstream_index);
         ctx.attempts += 1;
-        let address = tokio::net::lookup_host(&upstream.address)
-            .await
-            .ok()
-            .and_then(|mut addresses| addresses.next())
-            .ok_or_else(|| {
-                Error::explain(
-                    ErrorType::ConnectNoRoute,
-                    format!("cannot resolve upstream {}", upstream.address),
-                )
-            })?;
+        let route = self.settings.router.get(index);
+        let address = route.address(upstream_index).await.ok_or_else(|| {
+            Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("cannot resolve upstream {}", upstream.address),
+            )
+        })?;
         let mut peer = HttpPeer::new(address, upstream.tls, upstream.sni.clone());
         peer.options.verify_cert = upstream.verify_cert;
         peer.options.verify_hostname = upstream.verify_cert;
