@@ -59,6 +59,10 @@ pub enum ChangeEvent {
     SessionEnded { session: SessionId },
     /// Every session of `user` ended ("sign out everywhere").
     SessionsEndedFor { user: UserId },
+    /// A subscriber's own probe, published through the store and read back from the feed.
+    /// Hearing beat `n` proves every change published before `n` was sent has arrived: the
+    /// feed is live up to then, not merely connected (see the proxy's cache).
+    Heartbeat { instance: String, beat: u64 },
 }
 
 /// A live feed of [`ChangeEvent`]s. When the feed is lost (the receiver yields `None`), the
@@ -117,6 +121,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Subscribes to change events from every instance sharing this store.
     async fn subscribe(&self) -> Result<ChangeFeed, StoreError>;
+
+    /// Publishes [`ChangeEvent::Heartbeat`] to every subscriber, through the same path as
+    /// every other change, within the store's response timeout.
+    async fn publish_heartbeat(&self, instance: &str, beat: u64) -> Result<(), StoreError>;
 
     /// Stores a new session.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;

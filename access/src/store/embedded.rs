@@ -615,6 +615,11 @@ impl Store for EmbeddedStore {
         Ok(rx)
     }
 
+    async fn publish_heartbeat(&self, instance: &str, beat: u64) -> Result<(), StoreError> {
+        self.publish(vec![ChangeEvent::Heartbeat { instance: instance.to_owned(), beat }]);
+        Ok(())
+    }
+
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let session = session.clone();
         self.with_conn(move |conn, path| {

@@ -532,6 +532,13 @@ impl Store for RedisStore {
         Ok(rx)
     }
 
+    async fn publish_heartbeat(&self, instance: &str, beat: u64) -> Result<(), StoreError> {
+        let event = encode(&ChangeEvent::Heartbeat { instance: instance.to_owned(), beat });
+        let mut conn = self.conn.clone();
+        let publishing = conn.publish::<_, _, ()>(self.keys.events(), event);
+        self.bounded(RESPONSE_TIMEOUT, "publishing a heartbeat", publishing).await
+    }
+
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let key = self.keys.session(&session.id);
         let user_sessions = self.keys.user_sessions(&session.identity.user);

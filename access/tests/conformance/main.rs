@@ -60,6 +60,7 @@ conformance! {
     sessions::signing_out_and_ending_sessions_are_audited_for_admins_only,
     sessions::sessions_survive_a_restart,
     sessions::a_claim_holds_once_across_instances,
+    sessions::a_heartbeat_comes_back_through_the_feed_after_earlier_changes,
     outbox::notifications_commit_with_their_change,
     outbox::a_lease_keeps_other_workers_off_until_it_ends,
     outbox::concurrent_workers_never_share_an_item,

@@ -111,3 +111,17 @@ pub async fn a_claim_holds_once_across_instances(f: Fixture) {
     assert!(!other.claim_once("token-1", until, now).await.unwrap(), "on every instance");
     assert!(other.claim_once("token-2", until, now).await.unwrap());
 }
+
+/// The proxy trusts its cache only while its heartbeat comes back through the feed, which
+/// proves nothing unless a beat arrives after the changes published before it.
+pub async fn a_heartbeat_comes_back_through_the_feed_after_earlier_changes(f: Fixture) {
+    let session = session_of(&f, alice(), hours(1));
+    f.store.create_session(&session).await.unwrap();
+    let mut feed = f.store.subscribe().await.unwrap();
+    f.store.end_session(&session.id).await.unwrap();
+    f.store.publish_heartbeat("proxy-a", 7).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await.unwrap();
+    assert_eq!(first, Some(ChangeEvent::SessionEnded { session: session.id.clone() }));
+    let beat = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await.unwrap();
+    assert_eq!(beat, Some(ChangeEvent::Heartbeat { instance: "proxy-a".into(), beat: 7 }));
+}
