@@ -40,6 +40,16 @@ impl SmtpServer {
 
     /// A server speaking `tls`, and requiring AUTH with `login` (user, password) when given.
     pub async fn start_with(tls: SmtpTls, login: Option<(&str, &str)>) -> Self {
+        Self::start_full(tls, login, Duration::ZERO).await
+    }
+
+    /// A plain server that stores and acknowledges each message only `delay` after its data
+    /// arrived: a relay in a brownout.
+    pub async fn start_slow(delay: Duration) -> Self {
+        Self::start_full(SmtpTls::None, None, delay).await
+    }
+
+    async fn start_full(tls: SmtpTls, login: Option<(&str, &str)>, delay: Duration) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("smtp_server.py"), include_str!("smtp_server.py"))
             .expect("write the SMTP server script");
@@ -57,6 +67,7 @@ impl SmtpServer {
             key.into(),
             user.into(),
             password.into(),
+            delay.as_secs_f64().to_string().into(),
         ];
         let mut server = Self { port: crate::free_port(), args, maildir, child: None, dir };
         server.resume().await;

@@ -1,7 +1,8 @@
 """A real SMTP server for jitgate's tests: aiosmtpd (Debian's python3-aiosmtpd) delivering into
 a Maildir. Arguments: port, maildir, mode (plain | starttls | tls), cert, key, user, password
-(cert/key empty for plain; user empty for no authentication). With a user, mail is accepted
-only after AUTH with that login."""
+(cert/key empty for plain; user empty for no authentication), and optionally a delay in
+seconds. With a user, mail is accepted only after AUTH with that login. With a delay, each
+message is stored and acknowledged only that long after its data arrived: a slow relay."""
 import asyncio
 import ssl
 import sys
@@ -10,6 +11,13 @@ from aiosmtpd.handlers import Mailbox
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 port, maildir, mode, cert, key, user, password = sys.argv[1:8]
+delay = float(sys.argv[8]) if len(sys.argv) > 8 else 0.0
+
+
+class SlowMailbox(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(delay)
+        return await super().handle_DATA(server, session, envelope)
 
 
 def context():
@@ -25,7 +33,7 @@ def authenticate(server, session, envelope, mechanism, auth_data):
 
 
 async def main():
-    handler = Mailbox(maildir)
+    handler = SlowMailbox(maildir) if delay > 0 else Mailbox(maildir)
     starttls = context() if mode == "starttls" else None
     implicit = context() if mode == "tls" else None
 

@@ -24,6 +24,15 @@ pub use users::{LocalUser, load_users};
 use crate::ids::ResourceName;
 use crate::policy::{PolicySet, ResourcePolicy, Roles};
 
+/// The longest a notification channel may take for one delivery (`smtp.timeout`, a webhook's
+/// `timeout`): the notification worker sizes its batches so that a whole batch, each item
+/// taking this long, ends within the lease its claim holds (see `portal/src/notify`).
+pub const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+/// `smtp.timeout` when unset.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// A webhook's `timeout` when unset.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Events a webhook can subscribe to.
 pub const WEBHOOK_EVENTS: [&str; 8] = [
     "request.created",
@@ -198,6 +207,9 @@ pub struct SmtpConfig {
     /// Extra trusted CA (PEM) for a relay with a private certificate; the public roots
     /// are trusted either way.
     pub ca_file: Option<PathBuf>,
+    /// The longest one mail's whole SMTP conversation may take, at most
+    /// [`MAX_NOTIFY_TIMEOUT`].
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +226,7 @@ pub struct WebhookConfig {
     /// Subscribed events; empty means all of [`WEBHOOK_EVENTS`].
     pub events: Vec<String>,
     pub format: WebhookFormat,
+    /// The longest one call may take, at most [`MAX_NOTIFY_TIMEOUT`].
     pub timeout: Duration,
 }
 

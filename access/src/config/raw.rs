@@ -132,6 +132,7 @@ pub(crate) struct RawSmtp {
     pub from: S<String>,
     pub notify_admins: Option<bool>,
     pub ca_file: Option<S<String>>,
+    pub timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -281,6 +281,28 @@ fn an_smtp_ca_file_must_exist() {
 }
 
 #[test]
+fn notification_timeouts_are_bounded() {
+    let scratch = Scratch::new();
+    let smtp = "[smtp]\nhost = \"mail.internal\"\nfrom = \"jitgate@example.com\"\n";
+    let hook = "[[webhook]]\nname = \"siem\"\nurl = \"https://siem.example.com/in\"\n";
+    let config = scratch.parse(&format!("{smtp}{hook}{RESOURCE}")).unwrap();
+    assert_eq!(config.smtp.unwrap().timeout, Duration::from_secs(15));
+    assert_eq!(config.webhooks[0].timeout, Duration::from_secs(5));
+    let tuned = format!("{smtp}timeout = \"1m\"\n{hook}timeout = \"500ms\"\n{RESOURCE}");
+    let config = scratch.parse(&tuned).unwrap();
+    assert_eq!(config.smtp.unwrap().timeout, super::MAX_NOTIFY_TIMEOUT);
+    assert_eq!(config.webhooks[0].timeout, Duration::from_millis(500));
+    assert_eq!(
+        scratch.error(&format!("{smtp}timeout = \"61s\"\n{RESOURCE}")),
+        "jitgate.toml:14: smtp.timeout \"61s\" exceeds the 60s limit"
+    );
+    assert_eq!(
+        scratch.error(&format!("{hook}timeout = \"1h\"\n{RESOURCE}")),
+        "jitgate.toml:14: webhook \"siem\": timeout \"1h\" exceeds the 60s limit"
+    );
+}
+
+#[test]
 fn policy_rules_are_enforced() {
     let scratch = Scratch::new();
     let auto_without_reason = format!(

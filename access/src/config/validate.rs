@@ -13,9 +13,10 @@ use super::raw::{
 };
 use super::secret::{RawSecret, Resolved, Secret};
 use super::{
-    BearerSettings, Config, ConfigError, DEFAULT_SHUTDOWN_GRACE, HttpsListener, IdentityConfig,
-    IdentityHeaders, NotificationSettings, RequestDefaults, ServerConfig, SessionConfig,
-    SmtpConfig, SmtpTls, StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
+    BearerSettings, Config, ConfigError, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SMTP_TIMEOUT,
+    DEFAULT_WEBHOOK_TIMEOUT, HttpsListener, IdentityConfig, IdentityHeaders, MAX_NOTIFY_TIMEOUT,
+    NotificationSettings, RequestDefaults, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
+    StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
 use crate::outbox::Backoff;
@@ -558,6 +559,32 @@ fn store(ctx: &mut Ctx<'_>, raw: &RawStore) -> Option<StoreConfig> {
     }
 }
 
+/// A notification channel's timeout: `default` when unset, never over [`MAX_NOTIFY_TIMEOUT`]
+/// (the worker's batches are sized from it; see `portal/src/notify`).
+fn notify_timeout(
+    ctx: &mut Ctx<'_>,
+    raw: Option<&S<String>>,
+    field: &str,
+    default: Duration,
+) -> Duration {
+    let Some(value) = raw else { return default };
+    match ctx.duration(value, field) {
+        Some(timeout) if timeout <= MAX_NOTIFY_TIMEOUT => timeout,
+        Some(_) => {
+            ctx.problems.add(
+                value.span(),
+                format!(
+                    "{field} {:?} exceeds the {}s limit",
+                    value.get_ref(),
+                    MAX_NOTIFY_TIMEOUT.as_secs()
+                ),
+            );
+            default
+        }
+        None => default,
+    }
+}
+
 fn smtp(ctx: &mut Ctx<'_>, raw: &RawSmtp) -> Option<SmtpConfig> {
     let tls = match raw.tls.as_ref().map_or("starttls", |t| t.get_ref().as_str()) {
         "none" => SmtpTls::None,
@@ -599,7 +626,9 @@ fn smtp(ctx: &mut Ctx<'_>, raw: &RawSmtp) -> Option<SmtpConfig> {
         }
         None => None,
     };
+    let timeout = notify_timeout(ctx, raw.timeout.as_ref(), "smtp.timeout", DEFAULT_SMTP_TIMEOUT);
     Some(SmtpConfig {
+        timeout,
         ca_file,
         host: raw.host.get_ref().clone(),
         port,
@@ -653,9 +682,8 @@ fn webhooks(ctx: &mut Ctx<'_>, raw: &[RawWebhook]) -> Vec<WebhookConfig> {
                 WebhookFormat::Json
             }
         };
-        let timeout = hook.timeout.as_ref().map_or(Some(Duration::from_secs(5)), |t| {
-            ctx.duration(t, &format!("webhook {name:?}: timeout"))
-        });
+        let field = format!("webhook {name:?}: timeout");
+        let timeout = notify_timeout(ctx, hook.timeout.as_ref(), &field, DEFAULT_WEBHOOK_TIMEOUT);
         let secret =
             hook.secret.as_ref().and_then(|s| ctx.secret(s, &format!("webhook {name:?}: secret")));
         webhooks.push(WebhookConfig {
@@ -664,7 +692,7 @@ fn webhooks(ctx: &mut Ctx<'_>, raw: &[RawWebhook]) -> Vec<WebhookConfig> {
             secret,
             events: hook.events.iter().map(|e| e.get_ref().clone()).collect(),
             format,
-            timeout: timeout.unwrap_or(Duration::from_secs(5)),
+            timeout,
         });
     }
     webhooks

@@ -14,9 +14,6 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::message::Message;
 
-/// How long one SMTP conversation may take.
-const TIMEOUT: Duration = Duration::from_secs(15);
-
 #[derive(Template)]
 #[template(path = "email.html")]
 struct HtmlBody<'a> {
@@ -26,6 +23,7 @@ struct HtmlBody<'a> {
 pub struct EmailSender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    timeout: Duration,
 }
 
 impl EmailSender {
@@ -33,7 +31,7 @@ impl EmailSender {
         let fail = |e: &dyn std::fmt::Display| format!("smtp {}: {e}", config.host);
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             .port(config.port)
-            .timeout(Some(TIMEOUT));
+            .timeout(Some(config.timeout));
         if config.tls != SmtpTls::None {
             let mut params = TlsParameters::builder(config.host.clone());
             if let Some(path) = &config.ca_file {
@@ -54,7 +52,13 @@ impl EmailSender {
                 builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
         let from = config.from.parse().map_err(|e| format!("smtp.from {:?}: {e}", config.from))?;
-        Ok(Self { transport: builder.build(), from })
+        Ok(Self { transport: builder.build(), from, timeout: config.timeout })
+    }
+
+    /// How long one mail's whole SMTP conversation may take (`smtp.timeout`); the worker
+    /// holds every send to it.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub async fn send(

@@ -2,6 +2,13 @@
 //! several instances share the work without sending anything twice), sends each by email or
 //! webhook, and records the outcome: delivered, retry later with exponential backoff, or
 //! given up after the last attempt (kept for the admin page and written to the audit trail).
+//!
+//! A lease only keeps other workers off while it lasts, so a batch must be done before its
+//! lease ends, however slowly the relay answers: every send is cut off at its channel's
+//! timeout (`smtp.timeout`, a webhook's `timeout`, both at most
+//! [`MAX_NOTIFY_TIMEOUT`]), a batch holds only as many items as fit in the lease at that
+//! timeout plus an allowance for the store, and a worker starts no item that could still be
+//! running when its lease ends (the rest wait out the lease and go to whoever claims next).
 
 pub mod email;
 mod message;
@@ -14,7 +21,7 @@ use std::time::Duration;
 
 use jitgate_access::audit::{Actor, AuditAction, AuditEvent};
 use jitgate_access::clock::Clock;
-use jitgate_access::config::Config;
+use jitgate_access::config::{Config, MAX_NOTIFY_TIMEOUT};
 use jitgate_access::ids::{AuditId, IdGenerator};
 use jitgate_access::outbox::{Backoff, EventKind, Notification, Outcome, Target};
 use jitgate_access::store::Store;
@@ -23,10 +30,17 @@ use self::email::EmailSender;
 use self::message::Message;
 use self::webhook::WebhookSender;
 
-/// How long a claimed item is this worker's before another may take it over.
+/// How long a claimed item is this worker's before another may take it over: what a worker
+/// that dies mid-batch delays its items by.
 const LEASE: Duration = Duration::from_secs(120);
-/// Items claimed per round.
-const BATCH: usize = 20;
+/// The most items claimed per round.
+const MAX_BATCH: usize = 20;
+/// Allowed per item besides sending it: reading its request (a reminder) and recording the
+/// outcome.
+const STORE_ALLOWANCE: Duration = Duration::from_secs(5);
+// The slowest channel config allows still fits one item in a lease.
+const _: () =
+    assert!(MAX_NOTIFY_TIMEOUT.as_millis() + STORE_ALLOWANCE.as_millis() < LEASE.as_millis());
 /// Pause between rounds when the outbox is empty or the store is down.
 const IDLE: Duration = Duration::from_millis(500);
 
@@ -39,6 +53,20 @@ pub struct NotifyMetrics {
     pub queue: prometheus::IntGauge,
 }
 
+/// The lease a worker claims items for and what it allows per item beyond the send itself;
+/// with the channels' timeouts they size its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    pub lease: Duration,
+    pub store_allowance: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self { lease: LEASE, store_allowance: STORE_ALLOWANCE }
+    }
+}
+
 pub struct Notifier {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -48,6 +76,9 @@ pub struct Notifier {
     backoff: Backoff,
     ids: IdGenerator,
     metrics: Option<NotifyMetrics>,
+    timing: Timing,
+    /// The slowest configured channel's timeout: the longest one send can take.
+    send_limit: Duration,
 }
 
 impl Notifier {
@@ -63,7 +94,14 @@ impl Notifier {
             .iter()
             .map(|w| Ok((w.name.clone(), WebhookSender::new(w.clone())?)))
             .collect::<Result<_, String>>()?;
-        Ok(Self {
+        let send_limit = config
+            .smtp
+            .iter()
+            .map(|smtp| smtp.timeout)
+            .chain(config.webhooks.iter().map(|hook| hook.timeout))
+            .max()
+            .unwrap_or(Duration::ZERO);
+        let notifier = Self {
             store,
             clock,
             portal_url: config.server.portal_url.clone(),
@@ -72,7 +110,36 @@ impl Notifier {
             backoff,
             ids: IdGenerator::new(),
             metrics: None,
-        })
+            timing: Timing::default(),
+            send_limit,
+        };
+        notifier.with_timing(Timing::default())
+    }
+
+    /// Claims for `timing.lease`, allowing `timing.store_allowance` per item besides sending;
+    /// refused when one item could outlast the lease.
+    pub fn with_timing(mut self, timing: Timing) -> Result<Self, String> {
+        self.timing = timing;
+        let per_item = self.per_item();
+        if per_item >= timing.lease {
+            return Err(format!(
+                "one notification may take {per_item:?}, as long as the {:?} lease",
+                timing.lease
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The longest one item can take: the slowest channel's timeout plus the store allowance.
+    fn per_item(&self) -> Duration {
+        self.send_limit + self.timing.store_allowance
+    }
+
+    /// Items claimed per round: as many as end within the lease even if each takes the
+    /// longest an item can, never more than 20.
+    pub fn batch(&self) -> usize {
+        let fits = (self.timing.lease.as_millis() - 1) / self.per_item().as_millis().max(1);
+        usize::try_from(fits).unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH)
     }
 
     pub fn with_metrics(mut self, metrics: NotifyMetrics) -> Self {
@@ -100,8 +167,19 @@ impl Notifier {
             let waiting = self.store.pending_notifications(1_000_000).await?;
             metrics.queue.set(i64::try_from(waiting).unwrap_or(i64::MAX));
         }
-        let items = self.store.claim_notifications(self.clock.now(), LEASE, BATCH).await?;
-        for item in &items {
+        let claimed_at = self.clock.now();
+        let lease_ends = claimed_at.plus(self.timing.lease);
+        let items =
+            self.store.claim_notifications(claimed_at, self.timing.lease, self.batch()).await?;
+        for (done, item) in items.iter().enumerate() {
+            if self.clock.now().plus(self.per_item()) > lease_ends {
+                // Sending could outlast the lease, and then another worker could send it too.
+                tracing::warn!(
+                    left = items.len() - done,
+                    "notifications: the batch ran slow; the rest wait for their lease to end"
+                );
+                return Ok(done);
+            }
             let (outcome, label) = if self.obsolete(item).await? {
                 tracing::info!(id = %item.id, "reminder dropped: the grant changed since");
                 (Outcome::Delivered, "skipped")
@@ -140,13 +218,19 @@ impl Notifier {
 
     async fn attempt(&self, item: &Notification) -> Outcome {
         let message = Message::of(&item.event, &self.portal_url);
+        // Each send is cut off at its channel's timeout, whatever the client library counts
+        // it against (lettre's applies to each read and write, not the conversation).
         let sent = match &item.target {
             Target::Email(to) => match &self.email {
-                Some(sender) => sender.send(item.id, to, &message).await,
+                Some(sender) => bounded(sender.timeout(), sender.send(item.id, to, &message)).await,
                 None => Err("email is no longer configured".into()),
             },
             Target::Webhook(name) => match self.webhooks.get(name) {
-                Some(sender) => sender.send(item.id, &item.event, &message, self.clock.now()).await,
+                Some(sender) => {
+                    let now = self.clock.now();
+                    bounded(sender.timeout(), sender.send(item.id, &item.event, &message, now))
+                        .await
+                }
                 None => Err(format!("webhook {name} is no longer configured")),
             },
         };
@@ -185,4 +269,14 @@ impl Notifier {
             }
         }
     }
+}
+
+/// `send`, or a failure once `limit` has passed.
+async fn bounded(
+    limit: Duration,
+    send: impl Future<Output = Result<(), String>>,
+) -> Result<(), String> {
+    tokio::time::timeout(limit, send)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {}", humantime::format_duration(limit))))
 }

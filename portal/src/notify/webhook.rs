@@ -59,6 +59,11 @@ impl WebhookSender {
         Ok(Self { config, http })
     }
 
+    /// How long one call may take (the webhook's `timeout`).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.config.timeout
+    }
+
     pub async fn send(
         &self,
         id: NotificationId,
