@@ -128,6 +128,10 @@ fn production_example_golden() {
     assert_eq!(config.server.portal_upstream.as_deref(), Some("10.0.0.5:8088"));
     assert_eq!(config.server.portal_listen, Some("10.0.0.5:8088".parse().unwrap()));
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(config.server.trusted_proxies, ["10.0.0.0/24".parse::<ipnet::IpNet>().unwrap()]);
+    assert_eq!(config.resources[0].websocket_origins, ["https://status.example.com"]);
+    assert!(config.resources[0].accept_bearer);
+    assert!(!config.resources[1].allow_encoded_slashes);
 
     let names: Vec<&str> = config.resources.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["grafana", "prod-db-admin", "wiki"]);
@@ -362,6 +366,30 @@ fn resources_must_be_unique_and_well_formed() {
             "jitgate.toml:15: resource \"app\": upstream \"10.0.0.1:80\" must look like"
         )
     );
+}
+
+#[test]
+fn path_prefixes_are_canonical_and_edge_settings_are_checked() {
+    let scratch = Scratch::new();
+    let with = |line: &str| RESOURCE.replace("upstreams =", &format!("{line}\nupstreams ="));
+    let trailing = scratch.parse(&with("path_prefix = \"/admin/\"")).unwrap();
+    assert_eq!(trailing.resources[0].path_prefix, "/admin", "stored without its trailing slash");
+    for hostile in ["/a/../b", "/a//b", "/%61dmin", "/admin;x", "admin", "/./a", "/a b"] {
+        let error = scratch.error(&with(&format!("path_prefix = \"{hostile}\"")));
+        assert!(error.contains("must be a plain path"), "{hostile}: {error}");
+        assert!(error.starts_with("jitgate.toml:15:"), "{hostile}: {error}");
+    }
+    let origins = scratch.error(&with("websocket_origins = [\"evil.example\"]"));
+    assert!(origins.contains("websocket_origins entry \"evil.example\""), "{origins}");
+    let listed = scratch.parse(&with("websocket_origins = [\"https://Status.Example.com/\"]")).unwrap();
+    assert_eq!(listed.resources[0].websocket_origins, ["https://status.example.com"]);
+    let proxies = HEAD
+        .replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }")
+        .replace("[server]\n", "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n");
+    let error = parse(&scratch.dir.path().join("jitgate.toml"), &format!("{proxies}{RESOURCE}"))
+        .expect_err("a bad CIDR")
+        .to_string();
+    assert!(error.contains(":2: server.trusted_proxies: \"nope\" is not an address or CIDR"), "{error}");
 }
 
 #[test]
