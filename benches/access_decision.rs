@@ -117,6 +117,9 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
         path_prefix: "/".into(),
         upstreams: vec![],
         policy: policy(),
+        allow_encoded_slashes: false,
+        accept_bearer: true,
+        websocket_origins: vec![],
     };
     let policies = PolicySet {
         roles: Roles::default(),
