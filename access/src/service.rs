@@ -15,7 +15,7 @@ use crate::outbox::{self, Routing, Silent};
 use crate::policy::{Access, Identity, JitPolicy, PolicySet, ResourcePolicy};
 use crate::request::AccessRequest;
 use crate::session::Session;
-use crate::store::{Store, StoreError};
+use crate::store::{ChangeEvent, Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
 /// How often a transition is recomputed after losing a race before giving up.
@@ -57,11 +57,36 @@ pub struct AccessService {
     policies: Arc<PolicySet>,
     ids: IdGenerator,
     routing: Arc<dyn Routing>,
+    local_changes: Option<LocalChanges>,
 }
+
+/// Told of every change this service commits, before the caller hears it is done: a proxy in
+/// the same process applies it to its cache at once instead of waiting for the change feed,
+/// so a revocation made here stops the very next request through it.
+pub type LocalChanges = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;
 
 impl AccessService {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Arc<PolicySet>) -> Self {
-        Self { store, clock, policies, ids: IdGenerator::new(), routing: Arc::new(Silent) }
+        Self {
+            store,
+            clock,
+            policies,
+            ids: IdGenerator::new(),
+            routing: Arc::new(Silent),
+            local_changes: None,
+        }
+    }
+
+    /// See [`LocalChanges`].
+    pub fn with_local_changes(mut self, changes: LocalChanges) -> Self {
+        self.local_changes = Some(changes);
+        self
+    }
+
+    fn tell_locally(&self, events: &[ChangeEvent]) {
+        if let Some(tell) = &self.local_changes {
+            events.iter().for_each(|event| tell(event));
+        }
     }
 
     /// Announces every change to whom `routing` names, through the store's outbox.
@@ -131,6 +156,7 @@ impl AccessService {
             change.outbox = outbox::items_for(&change.audit, &written, &*self.routing, &self.ids);
             match self.store.commit(&change).await {
                 Ok(()) => {
+                    self.tell_locally(&crate::store::events_of(&change));
                     let written = change.requests.into_iter().find(|w| w.request.id == id);
                     return written.map(|w| w.request).ok_or(ServiceError::RequestNotFound(id));
                 }
@@ -286,6 +312,7 @@ impl AccessService {
     /// audits it.
     pub async fn sign_out(&self, session: &Session) -> Result<(), ServiceError> {
         self.store.end_session(&session.id).await?;
+        self.tell_locally(&[ChangeEvent::SessionEnded { session: session.id.clone() }]);
         let now = self.clock.now();
         let user = &session.identity.user;
         self.audit(AuditEvent::signed_out(AuditId::from(self.ids.next(now)), now, user)).await
@@ -304,6 +331,7 @@ impl AccessService {
             return Err(ServiceError::Forbidden("only admins can end a user's sessions"));
         }
         let ended = self.store.end_sessions_of(user).await?;
+        self.tell_locally(&[ChangeEvent::SessionsEndedFor { user: user.clone() }]);
         let now = self.clock.now();
         let id = AuditId::from(self.ids.next(now));
         self.audit(AuditEvent::sessions_ended(id, now, &admin.user, user, ended)).await?;

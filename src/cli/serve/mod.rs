@@ -181,9 +181,20 @@ pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
         };
         let routing: Arc<dyn Routing> =
             Arc::new(ConfigRouting::new(Arc::new(config.clone()), users));
+        // With the proxy in this process, the portal's changes reach its cache before the
+        // portal answers (a revocation stops the very next request), not after a round trip
+        // through the store's change feed.
+        let local_cache = role.runs_proxy().then(|| cache.clone());
         let service = || {
-            AccessService::new(store.clone(), clock.clone(), policies.clone())
-                .with_routing(routing.clone())
+            let service = AccessService::new(store.clone(), clock.clone(), policies.clone())
+                .with_routing(routing.clone());
+            match &local_cache {
+                Some(cache) => {
+                    let cache = cache.clone();
+                    service.with_local_changes(Arc::new(move |event| cache.apply(event)))
+                }
+                None => service,
+            }
         };
         let notifier =
             Notifier::new(&config, store.clone(), clock.clone(), config.notifications.retry)
