@@ -52,7 +52,8 @@ pub enum GrantPointerUpdate {
 pub enum PendingPointerUpdate {
     /// Point at `request_id`, pending until `pending_until`; valid only if no request of
     /// `user` for `resource` is pending at `at` (a pointer whose request's deadline is at or
-    /// before `at` counts as absent: the clock decides timeouts, not the sweeper having run).
+    /// before `at` counts as absent: the clock decides timeouts, not the sweeper having run;
+    /// so does one naming a request no longer pending, which a writer failed to clear).
     Set {
         user: UserId,
         resource: ResourceName,

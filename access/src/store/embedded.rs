@@ -117,12 +117,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Schema 1 to 2: points each (user, resource) at its pending request, the newest where an
 /// older jitgate let a double submit open two (both stay pending and reviewable; the older
-/// one no longer blocks a new request once the newer one is decided).
+/// one no longer blocks a new request once the newer one is decided). Replaces what a file
+/// taken back to schema 1 and forward again may still hold.
 fn point_at_pending_requests(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO pending_requests (requester, resource, request_id, pending_until)
+        "INSERT OR REPLACE INTO pending_requests (requester, resource, request_id, pending_until)
          SELECT requester, resource, id, deadline FROM requests
-         WHERE status = 'pending' AND deadline IS NOT NULL ORDER BY id DESC",
+         WHERE status = 'pending' AND deadline IS NOT NULL ORDER BY id",
         [],
     )?;
     Ok(())
@@ -136,10 +137,13 @@ fn commit_in(conn: &mut Connection, path: &Path, change: &Change) -> Result<(), 
             PendingPointerUpdate::Set { user, resource, at, .. }
             | PendingPointerUpdate::Vacant { user, resource, at },
         ) => {
+            // A pointer whose request is no longer pending (a writer that did not clear it)
+            // holds nothing either.
             let holder: Option<String> = tx
                 .query_row(
-                    "SELECT request_id FROM pending_requests
-                     WHERE requester = ?1 AND resource = ?2 AND pending_until > ?3",
+                    "SELECT p.request_id FROM pending_requests p
+                     JOIN requests r ON r.id = p.request_id AND r.status = 'pending'
+                     WHERE p.requester = ?1 AND p.resource = ?2 AND p.pending_until > ?3",
                     params![user.as_str(), resource.as_str(), at.as_millis()],
                     |r| r.get(0),
                 )

@@ -68,5 +68,6 @@ conformance! {
     outbox::undelivered_notifications_survive_a_restart,
     pending::concurrent_submits_open_one_request_and_mail_reviewers_once,
     pending::the_pending_slot_frees_on_every_way_out_of_pending,
+    pending::a_pointer_nobody_cleared_holds_nothing,
     pending::pending_duplicates_from_before_the_pointer_still_open,
 }

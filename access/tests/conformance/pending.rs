@@ -178,6 +178,25 @@ pub async fn the_pending_slot_frees_on_every_way_out_of_pending(f: Fixture) {
     assert_eq!(granted.status_at(f.clock.now()), Status::Active);
 }
 
+pub async fn a_pointer_nobody_cleared_holds_nothing(f: Fixture) {
+    let db = resource("db");
+    let first = f.service.request_access(&alice(), &db, "first", hours(1)).await.unwrap();
+    // Denied by a writer that leaves the pointer in place (a jitgate before pointers, in a
+    // rolling upgrade): the pointer still names the request, which is no longer pending.
+    let ids = IdGenerator::new();
+    let ctx = Context { now: f.clock.now(), ids: &ids };
+    let mut denial = transition::deny(&ctx, &first, &reviewer().user, "no").unwrap();
+    denial.pending_pointer = None;
+    f.store.commit(&denial).await.unwrap();
+    let second = f.service.request_access(&alice(), &db, "second", hours(1)).await.unwrap();
+    let third = f.service.request_access(&alice(), &db, "third", hours(1)).await;
+    assert_eq!(already_pending(third), second.id, "the new request holds the pair");
+    // Reopening (the migration on a file, the pass over pending requests on Redis) keeps it.
+    let f = f.reopen().await;
+    let again = f.service.request_access(&alice(), &db, "again", hours(1)).await;
+    assert_eq!(already_pending(again), second.id);
+}
+
 pub async fn pending_duplicates_from_before_the_pointer_still_open(f: Fixture) {
     let older = pending_under_manual_policy(&f, &alice(), "first click", false).await;
     f.clock.advance(mins(1));

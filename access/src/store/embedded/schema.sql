@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS active_grants (
 
 -- The one pending request per (user, resource): a new request takes its row in the transaction
 -- that stores it, so of two racing submits exactly one commits; leaving pending deletes it. A
--- row whose pending_until has passed counts as absent (the request has timed out by the clock).
+-- row whose pending_until has passed (timed out by the clock), or whose request is no longer
+-- pending (left by a writer that did not delete it), counts as absent.
 CREATE TABLE IF NOT EXISTS pending_requests (
     requester     TEXT NOT NULL,
     resource      TEXT NOT NULL,

@@ -6,7 +6,10 @@
 --     {"version", key, expected}          request hash field `v` equals expected ("" = absent)
 --     {"holder", key, expected, at_ms}    grant pointer names expected ("" = none); a pointer
 --                                         whose expiry `x` is <= at_ms counts as none
---     {"vacant", key, at_ms}              no pending pointer whose deadline `u` is > at_ms
+--     {"vacant", key, at_ms, pending_index_key}
+--                                         no pending pointer whose deadline `u` is > at_ms and
+--                                         whose request `r` is in the pending status index (a
+--                                         pointer nobody cleared names a decided one: free)
 --   ops: writes, run in order only when every check passed
 --     {"clear_if", pointer_key, request_id, user_grants_key, resource}
 --                                         delete the pointer only if it still names request_id
@@ -30,7 +33,10 @@ for _, check in ipairs(plan.checks) do
   elseif check[1] == 'vacant' then
     local holder = redis.call('HGET', key, 'r')
     local deadline = tonumber(redis.call('HGET', key, 'u') or '0')
-    if holder and deadline > tonumber(check[3]) then return 'pending:' .. holder end
+    if holder and deadline > tonumber(check[3])
+        and redis.call('ZSCORE', KEYS[tonumber(check[4])], holder) then
+      return 'pending:' .. holder
+    end
   else
     return redis.error_reply('unknown check ' .. tostring(check[1]))
   end

@@ -61,7 +61,8 @@ pub(super) fn plan(keys: &Keys, change: &Change) -> Plan {
             | PendingPointerUpdate::Vacant { user, resource, at },
         ) => {
             let pointer = plan.key(keys.pending(resource, user));
-            plan.checks.push(vec!["vacant".into(), pointer, at.as_millis().to_string()]);
+            let pending = plan.key(keys.by_status(Status::Pending));
+            plan.checks.push(vec!["vacant".into(), pointer, at.as_millis().to_string(), pending]);
         }
         Some(PendingPointerUpdate::ClearIf { .. }) | None => {}
     }
