@@ -7,21 +7,31 @@
 //! short lock-out an attacker can cause on purpose, is bounded by [`BAN`]. The state is per
 //! instance and in memory; a restart forgets it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jitgate_access::time::Timestamp;
+use moka::sync::Cache;
 
 pub const MAX_FAILURES: usize = 5;
 pub const WINDOW: Duration = Duration::from_secs(10 * 60);
 pub const BAN: Duration = Duration::from_secs(5 * 60);
-/// Accounts tracked at most; beyond it, the stalest are forgotten first.
-const MAX_TRACKED: usize = 100_000;
+/// Accounts tracked at most. Names are the attacker's choice, so the map is a bounded cache
+/// that evicts one entry at a time (never a scan under a lock on an async worker), and an
+/// account untouched for a window and a ban has nothing left worth keeping.
+const MAX_TRACKED: u64 = 100_000;
+/// Longer account names are cut to this for tracking (an email is at most 254 characters).
+const MAX_KEY: usize = 320;
 
-#[derive(Default)]
 pub struct Throttle {
-    accounts: Mutex<HashMap<String, Account>>,
+    accounts: Cache<String, Arc<Mutex<Account>>>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::with_capacity(MAX_TRACKED)
+    }
 }
 
 #[derive(Default)]
@@ -30,17 +40,25 @@ struct Account {
     banned_until: Option<Timestamp>,
 }
 
-impl Account {
-    fn last_seen(&self) -> Timestamp {
-        self.failures.back().copied().unwrap_or(Timestamp::from_millis(0))
+fn key(account: &str) -> &str {
+    match account.char_indices().nth(MAX_KEY) {
+        Some((cut, _)) => &account[..cut],
+        None => account,
     }
 }
 
 impl Throttle {
+    fn with_capacity(capacity: u64) -> Self {
+        let accounts =
+            Cache::builder().max_capacity(capacity).time_to_idle(WINDOW + BAN).build();
+        Self { accounts }
+    }
+
     /// `Err(wait)` while `account` is banned.
     pub fn check(&self, account: &str, now: Timestamp) -> Result<(), Duration> {
-        let accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        match accounts.get(account).and_then(|a| a.banned_until) {
+        let Some(entry) = self.accounts.get(key(account)) else { return Ok(()) };
+        let entry = entry.lock().unwrap_or_else(|p| p.into_inner());
+        match entry.banned_until {
             Some(until) if now < until => Err(now.until(until)),
             _ => Ok(()),
         }
@@ -48,15 +66,8 @@ impl Throttle {
 
     /// Records a wrong password; returns the ban it started, if it started one.
     pub fn failed(&self, account: &str, now: Timestamp) -> Option<Duration> {
-        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-        if accounts.len() >= MAX_TRACKED && !accounts.contains_key(account) {
-            let stalest =
-                accounts.iter().min_by_key(|(_, a)| a.last_seen()).map(|(k, _)| k.clone());
-            if let Some(key) = stalest {
-                accounts.remove(&key);
-            }
-        }
-        let entry = accounts.entry(account.to_owned()).or_default();
+        let entry = self.accounts.get_with_by_ref(key(account), Arc::default);
+        let mut entry = entry.lock().unwrap_or_else(|p| p.into_inner());
         while entry.failures.front().is_some_and(|at| at.plus(WINDOW) <= now) {
             entry.failures.pop_front();
         }
@@ -71,7 +82,7 @@ impl Throttle {
 
     /// A successful sign-in clears the account's record.
     pub fn succeeded(&self, account: &str) {
-        self.accounts.lock().unwrap_or_else(|p| p.into_inner()).remove(account);
+        self.accounts.invalidate(key(account));
     }
 }
 
@@ -108,5 +119,18 @@ mod tests {
         }
         throttle.succeeded("a@x");
         assert_eq!(throttle.failed("a@x", later), None, "a success starts the count again");
+    }
+
+    #[test]
+    fn attacker_chosen_names_stay_bounded() {
+        let throttle = Throttle::with_capacity(1_000);
+        for i in 0..20_000 {
+            throttle.failed(&format!("guess-{i}@x"), T0);
+        }
+        throttle.accounts.run_pending_tasks();
+        assert!(throttle.accounts.entry_count() <= 1_000, "{}", throttle.accounts.entry_count());
+        let long = "a".repeat(10_000);
+        throttle.failed(&long, T0);
+        assert_eq!(key(&long).len(), MAX_KEY, "long names are tracked by a bounded key");
     }
 }
