@@ -117,8 +117,7 @@ impl Cookies {
             .split(';')
             .map(str::trim)
             .filter(|pair| {
-                !pair.is_empty()
-                    && !Self::is_jitgate(pair.split('=').next().map_or("", str::trim))
+                !pair.is_empty() && !Self::is_jitgate(pair.split('=').next().map_or("", str::trim))
             })
             .collect();
         (!kept.is_empty()).then(|| kept.join("; "))

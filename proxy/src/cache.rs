@@ -448,7 +448,7 @@ mod tests {
     #[tokio::test]
     async fn a_lookup_that_raced_an_event_caches_nothing() {
         let dir = tempfile_dir("race");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("store.db")).unwrap());
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.join("store.db")).unwrap());
         let cache = following(&store).await;
         let (user, app): (UserId, ResourceName) =
             ("a@example.com".parse().unwrap(), "app".parse().unwrap());
@@ -470,7 +470,7 @@ mod tests {
     #[tokio::test]
     async fn trust_needs_heartbeats_heard_back() {
         let dir = tempfile_dir("trust");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("store.db")).unwrap());
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.join("store.db")).unwrap());
         let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
         cache.feed_restored();
         assert!(!cache.is_live(), "connected is not enough");

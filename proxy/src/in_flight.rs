@@ -85,11 +85,6 @@ impl InFlight {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// How many responses are registered.
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
     /// Registers the response on upstream socket `fd` under `user`'s grant on `resource`.
     /// `None` (nothing to cut with) only if the descriptor cannot be duplicated.
     pub fn track(

@@ -50,7 +50,8 @@ impl Route {
     /// Resolves upstream `upstream` again, keeping what it resolved to before if it now fails.
     async fn resolve(&self, upstream: usize) -> Arc<[SocketAddr]> {
         let name = &self.resource.upstreams[upstream].address;
-        let lookup = tokio::time::timeout(HEALTH_CHECK_TIMEOUT, tokio::net::lookup_host(name)).await;
+        let lookup =
+            tokio::time::timeout(HEALTH_CHECK_TIMEOUT, tokio::net::lookup_host(name)).await;
         let mut slot = self.addresses[upstream].write().unwrap_or_else(|p| p.into_inner());
         match lookup {
             Ok(Ok(found)) => {

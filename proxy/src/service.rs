@@ -150,7 +150,7 @@ impl JitgateProxy {
         let Ok(origin) = origin.to_str() else { return false };
         let origin = origin.trim().to_ascii_lowercase();
         let own = format!("{}://{}", self.scheme(), ctx.host);
-        origin == own || resource.websocket_origins.iter().any(|allowed| *allowed == origin)
+        origin == own || resource.websocket_origins.contains(&origin)
     }
 }
 

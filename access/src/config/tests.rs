@@ -381,7 +381,8 @@ fn path_prefixes_are_canonical_and_edge_settings_are_checked() {
     }
     let origins = scratch.error(&with("websocket_origins = [\"evil.example\"]"));
     assert!(origins.contains("websocket_origins entry \"evil.example\""), "{origins}");
-    let listed = scratch.parse(&with("websocket_origins = [\"https://Status.Example.com/\"]")).unwrap();
+    let listed =
+        scratch.parse(&with("websocket_origins = [\"https://Status.Example.com/\"]")).unwrap();
     assert_eq!(listed.resources[0].websocket_origins, ["https://status.example.com"]);
     let proxies = HEAD
         .replace("{ env = \"JITGATE_TEST_NEVER_SET\" }", "{ file = \"secret\" }")
@@ -389,7 +390,10 @@ fn path_prefixes_are_canonical_and_edge_settings_are_checked() {
     let error = parse(&scratch.dir.path().join("jitgate.toml"), &format!("{proxies}{RESOURCE}"))
         .expect_err("a bad CIDR")
         .to_string();
-    assert!(error.contains(":2: server.trusted_proxies: \"nope\" is not an address or CIDR"), "{error}");
+    assert!(
+        error.contains(":2: server.trusted_proxies: \"nope\" is not an address or CIDR"),
+        "{error}"
+    );
 }
 
 #[test]

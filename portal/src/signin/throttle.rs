@@ -49,8 +49,7 @@ fn key(account: &str) -> &str {
 
 impl Throttle {
     fn with_capacity(capacity: u64) -> Self {
-        let accounts =
-            Cache::builder().max_capacity(capacity).time_to_idle(WINDOW + BAN).build();
+        let accounts = Cache::builder().max_capacity(capacity).time_to_idle(WINDOW + BAN).build();
         Self { accounts }
     }
 
