@@ -1,13 +1,14 @@
-//! Cutting ordinary responses that outlive their grant.
+//! Cutting ordinary responses that outlive their access.
 //!
 //! WebSockets and event streams get a leased socket of their own (see [`crate::lease`]). Every
-//! other response allowed by a grant — a large download, a long poll, a chunked stream — runs
-//! on Pingora's pooled connections, which must stay unwrapped to stay cheap. So such a request
-//! is only *registered* here while its response is in flight: its grant, its deadline, and a
-//! duplicate of its upstream socket's descriptor. One supervisor task per process re-checks a
-//! registered grant whenever a change event names it, whenever the cache's trust is lost or
-//! regained, and when its deadline passes (every [`SWEEP_EVERY`]); if the grant is gone, or
-//! cannot be verified, it shuts the upstream socket down. Pingora's pending read then fails,
+//! other response — a large download, a long poll, a chunked stream — runs on Pingora's pooled
+//! connections, which must stay unwrapped to stay cheap. So such a request is only
+//! *registered* here while its response is in flight: its session, its grant (JIT access), their
+//! deadlines, and a duplicate of its upstream socket's descriptor. One supervisor task per
+//! process cuts it when a change event ends its session (sign-out, an admin), when its session
+//! expires, and re-checks its grant whenever a change event names it, whenever the cache's
+//! trust is lost or regained, and when its deadline passes (every [`SWEEP_EVERY`]); if the
+//! grant is gone, or cannot be verified, it shuts the upstream socket down. Pingora's pending read then fails,
 //! and it ends the response to the client unfinished (a chunked response without its
 //! terminator, a short body): the client can tell it was cut.
 //!
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use jitgate_access::clock::Clock;
 use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::session::SessionId;
 use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -50,8 +52,19 @@ impl Armed {
 struct Entry {
     user: UserId,
     resource: ResourceName,
-    deadline: Timestamp,
+    /// When the grant ends; `None` for standing access.
+    deadline: Option<Timestamp>,
+    /// The browser session it runs under (`None` for a bearer token) and when that expires.
+    session: Option<(SessionId, Timestamp)>,
     socket: Arc<Armed>,
+}
+
+/// What a response runs under, for [`InFlight::track`].
+pub struct Access<'a> {
+    pub user: &'a UserId,
+    pub resource: &'a ResourceName,
+    pub grant_ends: Option<Timestamp>,
+    pub session: Option<(&'a SessionId, Timestamp)>,
 }
 
 /// The responses in flight under a grant, and the task that cuts them.
@@ -85,15 +98,9 @@ impl InFlight {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Registers the response on upstream socket `fd` under `user`'s grant on `resource`.
-    /// `None` (nothing to cut with) only if the descriptor cannot be duplicated.
-    pub fn track(
-        self: &Arc<Self>,
-        fd: RawFd,
-        user: &UserId,
-        resource: &ResourceName,
-        deadline: Timestamp,
-    ) -> Option<Tracked> {
+    /// Registers the response on upstream socket `fd` under `access`. `None` (nothing to cut
+    /// with) only if the descriptor cannot be duplicated.
+    pub fn track(self: &Arc<Self>, fd: RawFd, access: Access<'_>) -> Option<Tracked> {
         // SAFETY: Pingora hands `fd` to `connected_to_upstream` while it holds the connection
         // open, and it is only borrowed for the duplication below.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -108,13 +115,22 @@ impl InFlight {
             Arc::new(Armed { armed: AtomicBool::new(true), socket: TcpStream::from(duplicate) });
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
-            user: user.clone(),
-            resource: resource.clone(),
-            deadline,
+            user: access.user.clone(),
+            resource: access.resource.clone(),
+            deadline: access.grant_ends,
+            session: access.session.map(|(id, expires_at)| (id.clone(), expires_at)),
             socket: socket.clone(),
         };
         self.lock().insert(id, entry);
         Some(Tracked { id, socket, registry: self.clone() })
+    }
+
+    /// Cuts every registered response `select` picks; how many were cut.
+    fn cut(&self, why: &str, select: impl Fn(&Entry) -> bool) {
+        let cut = self.lock().values().filter(|entry| select(entry) && entry.socket.cut()).count();
+        if cut > 0 {
+            tracing::info!(cut, "{why}: cutting responses in flight");
+        }
     }
 
     /// The distinct grants among the registered responses that `select` picks.
@@ -122,7 +138,7 @@ impl InFlight {
         let mut grants: Vec<(UserId, ResourceName)> = self
             .lock()
             .values()
-            .filter(|entry| select(entry))
+            .filter(|entry| entry.deadline.is_some() && select(entry))
             .map(|entry| (entry.user.clone(), entry.resource.clone()))
             .collect();
         grants.sort();
@@ -139,7 +155,7 @@ impl InFlight {
         let ours = entries.values_mut().filter(|e| &e.user == user && &e.resource == resource);
         match expiry {
             Ok(Some(expires_at)) if now < expires_at => {
-                ours.for_each(|entry| entry.deadline = expires_at);
+                ours.for_each(|entry| entry.deadline = Some(expires_at));
             }
             _ => {
                 let cut = ours.filter(|entry| entry.socket.cut()).count();
@@ -159,14 +175,22 @@ impl InFlight {
             let due = tokio::select! {
                 _ = sweep.tick() => {
                     let now = self.clock.now();
-                    self.grants(|entry| entry.deadline <= now)
+                    self.cut("session expired", |e| e.session.as_ref().is_some_and(|(_, at)| *at <= now));
+                    self.grants(|entry| entry.deadline.is_some_and(|at| at <= now))
                 }
                 event = changes.recv() => match event {
                     Ok(LeaseEvent::GrantChanged { user, resource }) => {
                         self.grants(|entry| entry.user == user && entry.resource == resource)
                     }
+                    Ok(LeaseEvent::SessionEnded(id)) => {
+                        self.cut("session ended", |e| e.session.as_ref().is_some_and(|(s, _)| *s == id));
+                        continue;
+                    }
+                    Ok(LeaseEvent::SessionsEndedFor(user)) => {
+                        self.cut("sessions ended", |e| e.session.is_some() && e.user == user);
+                        continue;
+                    }
                     Ok(LeaseEvent::Resync) | Err(RecvError::Lagged(_)) => self.grants(|_| true),
-                    Ok(_) => continue,
                     Err(RecvError::Closed) => return,
                 },
             };

@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use crate::assertions::Assertions;
 use crate::cache::AccessCache;
 use crate::gate::{Credential, Decision, Gate, Principal};
-use crate::in_flight::{InFlight, Tracked};
+use crate::in_flight::{Access, InFlight, Tracked};
 use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession};
 use crate::refuse;
 use crate::request_path::{self, PathRefusal};
@@ -388,9 +388,9 @@ impl ProxyHttp for JitgateProxy {
         self.settings.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
     }
 
-    /// Registers a grant-allowed response on its upstream socket, so that it can be cut when
-    /// the grant ends mid-response. Leased connections (WebSockets, event streams) have their
-    /// own lease; standing access is not cut.
+    /// Registers an allowed response on its upstream socket, so that it can be cut when its
+    /// grant or session ends mid-response. Leased connections (WebSockets, event streams) have
+    /// their own lease.
     async fn connected_to_upstream(
         &self,
         _session: &mut Session,
@@ -402,12 +402,21 @@ impl ProxyHttp for JitgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         #[cfg(unix)]
-        if let (Some(deadline), Some(principal), Some(route), false) =
-            (ctx.deadline, &ctx.principal, ctx.route, ctx.long_lived)
-        {
-            let resource = &self.settings.router.get(route).resource.name;
-            let user = &principal.identity().user;
-            ctx.in_flight = self.settings.in_flight.track(fd, user, resource, deadline);
+        if let (Some(principal), Some(route), false) = (&ctx.principal, ctx.route, ctx.long_lived) {
+            let session = match principal {
+                Principal::Session(session) => Some((&session.id, session.expires_at)),
+                Principal::Bearer { .. } => None,
+            };
+            // Standing access by bearer token has nothing that could end mid-response.
+            if session.is_some() || ctx.deadline.is_some() {
+                let access = Access {
+                    user: &principal.identity().user,
+                    resource: &self.settings.router.get(route).resource.name,
+                    grant_ends: ctx.deadline,
+                    session,
+                };
+                ctx.in_flight = self.settings.in_flight.track(fd, access);
+            }
         }
         Ok(())
     }

@@ -247,3 +247,32 @@ async fn plain_responses_in_flight_are_cut_at_revocation() {
         );
     }
 }
+
+/// A plain response on a standing resource (no grant) ends with its session: at sign-out and
+/// when an admin ends the user's sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_responses_in_flight_end_with_their_session() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let host = stack.host("wiki");
+    let (signed_out, cookie) = stack.sign_in(&bob, "wiki").await;
+    let (_, other) = stack.sign_in(&bob, "wiki").await;
+    let mut stream =
+        start_response(stack.port(), &host, "/stream?ticks=300", &cookie, "tick 2").await;
+    stack.store.end_session(&signed_out).await.unwrap();
+    let ended = Instant::now();
+    let (text, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    let closed = closed.expect("the stream still ran 5 s after sign-out");
+    eprintln!("standing stream cut {:?} after sign-out", closed.duration_since(ended));
+    assert!(closed.duration_since(ended) < Duration::from_secs(1));
+    assert!(!text.contains("0\r\n\r\n"), "the stream completed: {text}");
+
+    let mut poll = start_response(stack.port(), &host, "/hold?seconds=30", &other, "held").await;
+    stack.store.end_sessions_of(&bob.user).await.unwrap();
+    let ended = Instant::now();
+    let (text, closed) = read_until_closed(&mut poll, Duration::from_secs(5)).await;
+    let closed = closed.expect("the long poll still ran 5 s after the sessions ended");
+    eprintln!("standing long poll cut {:?} after the sessions ended", closed.duration_since(ended));
+    assert!(closed.duration_since(ended) < Duration::from_secs(1));
+    assert!(!text.contains("done"), "the long poll completed: {text}");
+}
