@@ -41,6 +41,26 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// The name metrics and logs use (the variant's name), without formatting per request.
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Undecided => "Undecided",
+            Decision::UnknownHost => "UnknownHost",
+            Decision::BadRequest => "BadRequest",
+            Decision::CrossOrigin => "CrossOrigin",
+            Decision::Handoff => "Handoff",
+            Decision::Portal => "Portal",
+            Decision::SignIn => "SignIn",
+            Decision::BadToken => "BadToken",
+            Decision::NoAccess => "NoAccess",
+            Decision::Locked => "Locked",
+            Decision::Unavailable => "Unavailable",
+            Decision::IdpUnavailable => "IdpUnavailable",
+            Decision::AllowStanding => "AllowStanding",
+            Decision::AllowGrant => "AllowGrant",
+        }
+    }
+
     pub fn allows(self) -> bool {
         matches!(self, Decision::AllowStanding | Decision::AllowGrant)
     }
@@ -250,6 +270,29 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_the_variant_names_metrics_always_used() {
+        use Decision::*;
+        for decision in [
+            Undecided,
+            UnknownHost,
+            BadRequest,
+            CrossOrigin,
+            Handoff,
+            Portal,
+            SignIn,
+            BadToken,
+            NoAccess,
+            Locked,
+            Unavailable,
+            IdpUnavailable,
+            AllowStanding,
+            AllowGrant,
+        ] {
+            assert_eq!(decision.label(), format!("{decision:?}"));
+        }
+    }
 
     /// The memos stay within their capacity by evicting entries one by one, never by
     /// clearing everything (which made every session re-verify at once when full).

@@ -479,18 +479,14 @@ impl ProxyHttp for JitgateProxy {
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let resource = ctx
-            .route
-            .map(|i| self.settings.router.get(i).resource.name.to_string())
-            .unwrap_or_default();
-        let user =
-            ctx.principal.as_ref().map(|p| p.identity().user.to_string()).unwrap_or_default();
+        let resource = ctx.route.map_or("", |i| self.settings.router.get(i).resource.name.as_str());
+        let user = ctx.principal.as_ref().map_or("", |p| p.identity().user.as_str());
         self.settings
             .gate
             .cache()
             .metrics()
             .requests
-            .with_label_values(&[&format!("{:?}", ctx.decision)])
+            .with_label_values(&[ctx.decision.label()])
             .inc();
         let elapsed_ms =
             ctx.started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();
@@ -500,11 +496,11 @@ impl ProxyHttp for JitgateProxy {
             method = %session.req_header().method,
             host = %ctx.host,
             path = %session.req_header().uri.path(),
-            %resource,
-            %user,
-            decision = ?ctx.decision,
+            resource,
+            user,
+            decision = ctx.decision.label(),
             status,
-            error = error.map(|e| e.to_string()),
+            error = error.map(tracing::field::display),
             "request"
         );
     }
