@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use jitgate_access::config;
+use jitgate_access::config::{self, Overrides};
 
-pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
-    let Some(config) = super::load_config(path) else {
+pub fn run(path: &Path, overrides: &Overrides) -> anyhow::Result<ExitCode> {
+    let Some(config) = super::load_config(path, overrides) else {
         return Ok(ExitCode::FAILURE);
     };
     for warning in &config.warnings {

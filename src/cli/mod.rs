@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use jitgate_access::config::Overrides;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +28,9 @@ enum Command {
         /// The config file.
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
+        /// Check the config as `serve --port PORT` would run it.
+        #[arg(long, value_name = "PORT", value_parser = port_number)]
+        port: Option<u16>,
     },
     /// Hash a password for a `local` users file (reads the password from standard input).
     HashPassword,
@@ -38,16 +42,33 @@ enum Command {
         /// Which parts to run; `proxy` and `portal` share state through Redis.
         #[arg(long, value_enum, default_value_t = serve::Role::All)]
         role: serve::Role,
+        /// Serve plain HTTP on this port instead of the one in `server.listen_http`, and move
+        /// the portal's URL and every resource host that used the old port along with it.
+        #[arg(long, value_name = "PORT", value_parser = port_number)]
+        port: Option<u16>,
     },
+}
+
+/// A TCP port to listen on: 1 to 65535.
+fn port_number(value: &str) -> Result<u16, String> {
+    match value.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!("{value:?} is not a port between 1 and 65535")),
+    }
+}
+
+/// What the command line changes in the config file.
+fn overrides(port: Option<u16>) -> Overrides {
+    Overrides { http_port: port }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::CheckConfig { config } => check_config::run(&config),
+        Command::CheckConfig { config, port } => check_config::run(&config, &overrides(port)),
         Command::HashPassword => hash_password::run(),
-        Command::Serve { config, role } => {
+        Command::Serve { config, role, port } => {
             init_logging();
-            serve::run(&config, role)
+            serve::run(&config, role, &overrides(port))
         }
     }
 }
@@ -64,14 +85,49 @@ fn init_logging() {
     }
 }
 
-/// Loads the config, or prints why not (file, line and field, as the error says) and returns
-/// `None`: an operator's mistake gets a message, never a backtrace.
-fn load_config(path: &std::path::Path) -> Option<jitgate_access::config::Config> {
-    match jitgate_access::config::load(path) {
+/// Loads the config with the command line's `overrides`, or prints why not (file, line and
+/// field, as the error says) and returns `None`: an operator's mistake gets a message, never a
+/// backtrace.
+fn load_config(
+    path: &std::path::Path,
+    overrides: &Overrides,
+) -> Option<jitgate_access::config::Config> {
+    match jitgate_access::config::load_with(path, overrides) {
         Ok(config) => Some(config),
         Err(error) => {
             eprintln!("{error}");
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("jitgate").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn serve_takes_a_port_that_overrides_the_files() {
+        let args = parse(&["serve", "--config", "c.toml", "--port", "9000"]).unwrap();
+        let Command::Serve { port, role, .. } = args.command else { panic!("serve") };
+        assert_eq!((port, role), (Some(9000), serve::Role::All));
+        assert_eq!(overrides(port), Overrides { http_port: Some(9000) });
+
+        let args = parse(&["serve", "--config", "c.toml"]).unwrap();
+        let Command::Serve { port, .. } = args.command else { panic!("serve") };
+        assert_eq!(overrides(port), Overrides::default(), "the file's port by default");
+
+        let args = parse(&["check-config", "--config", "c.toml", "--port", "80"]).unwrap();
+        assert!(matches!(args.command, Command::CheckConfig { port: Some(80), .. }));
+
+        for bad in ["0", "65536", "http"] {
+            let error = parse(&["serve", "--config", "c.toml", "--port", bad]).unwrap_err();
+            assert!(error.to_string().contains("is not a port"), "{bad}: {error}");
         }
     }
 }

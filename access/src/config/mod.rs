@@ -5,6 +5,7 @@
 //! the line and the field. Relative paths are relative to the config file's directory.
 
 mod error;
+mod overrides;
 mod policy;
 mod raw;
 mod secret;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Located, line_of};
+pub use overrides::Overrides;
 pub use secret::Secret;
 pub use table::render_policy_table;
 pub use users::{LocalUser, load_users};
@@ -268,15 +270,31 @@ pub struct Upstream {
 
 /// Reads, parses and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, &Overrides::default())
+}
+
+/// [`load`], with the command line's `overrides` applied to the file's values before they are
+/// validated.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
-    parse(path, &text)
+    parse_with(path, &text, overrides)
 }
 
 /// Parses and validates config `text`; `file` names it in errors and anchors relative paths.
 pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-    let raw: raw::RawConfig =
+    parse_with(file, text, &Overrides::default())
+}
+
+/// [`parse`], with `overrides` applied before validation.
+pub fn parse_with(file: &Path, text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let mut raw: raw::RawConfig =
         toml::from_str(text).map_err(|e| error::Problems::from_toml(file.to_owned(), text, &e))?;
+    if let Err((span, message)) = overrides::apply(&mut raw, overrides) {
+        let mut problems = error::Problems::new(file.to_owned(), text);
+        problems.add(span, message);
+        return Err(problems.into_error());
+    }
     validate::validate(file, text, raw)
 }
 

@@ -17,7 +17,7 @@ use anyhow::Context;
 use jitgate_access::assertion::AssertionSigner;
 use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{Config, IdentityConfig, StoreConfig};
+use jitgate_access::config::{Config, IdentityConfig, Overrides, StoreConfig};
 use jitgate_access::outbox::Routing;
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
@@ -133,8 +133,8 @@ fn start_background_work(
     }
 }
 
-pub fn run(path: &Path, role: Role) -> anyhow::Result<ExitCode> {
-    let Some(config) = super::load_config(path) else {
+pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<ExitCode> {
+    let Some(config) = super::load_config(path, overrides) else {
         return Ok(ExitCode::FAILURE);
     };
     for warning in &config.warnings {
