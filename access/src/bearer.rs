@@ -327,6 +327,22 @@ mod tests {
         assert!(matches!(verifier.verify(&junk, NOW).await, Err(BearerError::BadClaim { .. })));
     }
 
+    /// Authentik's issuers end in `/`; the token's `iss` must match it exactly as configured.
+    #[tokio::test]
+    async fn an_issuer_with_a_trailing_slash_is_kept_as_written() {
+        let issuer = "https://idp.example.com/application/o/jitgate/";
+        let jwks: JwkSet = serde_json::from_value(json!({ "keys": [idp_key().jwk] })).unwrap();
+        let verifier = BearerVerifier::new(
+            Arc::new(IdpKeys::fixed(issuer, jwks)),
+            vec!["jitgate".into()],
+            vec![Algorithm::ES256],
+            "groups".into(),
+        );
+        assert!(verifier.verify(&with(json!({ "iss": issuer })), NOW).await.is_ok());
+        let trimmed = with(json!({ "iss": issuer.trim_end_matches('/') }));
+        assert_eq!(verifier.verify(&trimmed, NOW).await.unwrap_err(), BearerError::WrongIssuer);
+    }
+
     fn base64_url(text: &str) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)

@@ -57,7 +57,8 @@ pub struct IdpKeys {
 }
 
 impl IdpKeys {
-    /// Keys of the IdP at `issuer` (no trailing slash), fetched when first needed.
+    /// Keys of the IdP at `issuer`, exactly as configured (OIDC compares issuers byte for byte:
+    /// Authentik's end in `/`), fetched when first needed.
     pub fn new(issuer: &str) -> Self {
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
@@ -65,7 +66,7 @@ impl IdpKeys {
             // Building a client with a timeout and rustls cannot fail at run time.
             .expect("an HTTP client with default TLS settings");
         Self {
-            issuer: issuer.trim_end_matches('/').to_owned(),
+            issuer: issuer.to_owned(),
             http: Some(http),
             keys: RwLock::new(None),
             last_fetch: Mutex::new(None),
@@ -75,7 +76,7 @@ impl IdpKeys {
     /// Keys that never change and are never fetched: for tests and benchmarks of token checks.
     pub fn fixed(issuer: &str, keys: JwkSet) -> Self {
         Self {
-            issuer: issuer.trim_end_matches('/').to_owned(),
+            issuer: issuer.to_owned(),
             http: None,
             keys: RwLock::new(Some(Fetched { keys, at: Instant::now() })),
             last_fetch: Mutex::new(None),
@@ -144,9 +145,10 @@ impl IdpKeys {
                 .map(|fetched| fetched.keys.clone())
                 .unwrap_or(JwkSet { keys: Vec::new() }));
         };
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let url =
+            format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let discovery: Discovery = get_json(http, &url).await?;
-        if discovery.issuer.trim_end_matches('/') != self.issuer {
+        if discovery.issuer != self.issuer {
             return Err(IdpError::IssuerMismatch {
                 url,
                 expected: self.issuer.clone(),

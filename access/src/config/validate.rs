@@ -452,7 +452,8 @@ fn identity(ctx: &mut Ctx<'_>, raw: &RawIdentity) -> Option<IdentityConfig> {
             let bearer = bearer(ctx, raw, client_id.get_ref());
             let secret = ctx.secret(client_secret, "identity.client_secret")?;
             Some(IdentityConfig::Oidc {
-                issuer: issuer.get_ref().trim_end_matches('/').to_owned(),
+                // As written: OIDC compares issuers byte for byte, and some end in `/`.
+                issuer: issuer.get_ref().clone(),
                 client_id: client_id.get_ref().clone(),
                 client_secret: secret,
                 scopes: raw
