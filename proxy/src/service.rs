@@ -154,16 +154,25 @@ impl JitgateProxy {
     }
 }
 
+/// The hooks jitgate implements, in the order Pingora runs them for a request. Each says in
+/// which phase it runs, what its return value means, and what Pingora's default would do.
+/// Hooks not listed keep Pingora's defaults (no caching, no response header changes).
 #[async_trait]
 impl ProxyHttp for JitgateProxy {
     type CTX = RequestCtx;
 
+    /// Phase: once per request, before any other hook. Returns the empty context every later
+    /// hook reads and fills. (No default: Pingora requires it.)
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::default()
     }
 
-    /// Canonicalises the request, routes it and decides on it: answered here (`Ok(true)`)
-    /// unless it may pass, in which case the context holds what later phases need.
+    /// Phase: the request header has been read, nothing has gone upstream. Canonicalises the
+    /// request, routes it and decides on it. Returns `Ok(true)` when jitgate answered itself
+    /// (a refusal, a redirect, a handoff, the JWKS): Pingora then sends nothing upstream and
+    /// goes to `logging`. `Ok(false)`: the request may pass, and the context holds the route,
+    /// principal, decision, deadline and canonical path later hooks need. Default: `Ok(false)`
+    /// for everything, i.e. no access control at all.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.started = Some(std::time::Instant::now());
         let client = Client::of(session);
@@ -295,6 +304,11 @@ impl ProxyHttp for JitgateProxy {
         Ok(true)
     }
 
+    /// Phase: after `request_filter` let the request pass, before connecting; again on each
+    /// retry. Returns the upstream to connect to: the in-process portal, or the route's next
+    /// healthy upstream at an address resolved in the background; long-lived requests
+    /// (WebSocket, event stream) get a leased socket (`custom_l4`) and a pool key of their
+    /// own. (No default: Pingora requires it.)
     async fn upstream_peer(
         &self,
         _session: &mut Session,
@@ -353,9 +367,11 @@ impl ProxyHttp for JitgateProxy {
         Ok(Box::new(peer))
     }
 
-    /// Sends the upstream exactly what was decided on: the canonical path (origin-form) on
-    /// the routed host, jitgate's identity and forwarding headers, none of the client's copies
-    /// of them and none of jitgate's cookies.
+    /// Phase: connected (or about to send on a pooled connection), before the request header
+    /// goes upstream. Rewrites `request` so the upstream gets exactly what was decided on: the
+    /// canonical path (origin-form) on the routed host, jitgate's identity and forwarding
+    /// headers, none of the client's copies of them and none of jitgate's cookies. An `Err`
+    /// fails the request (502). Default: forwards the client's header unchanged.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -388,9 +404,11 @@ impl ProxyHttp for JitgateProxy {
         self.settings.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
     }
 
-    /// Registers an allowed response on its upstream socket, so that it can be cut when its
-    /// grant or session ends mid-response. Leased connections (WebSockets, event streams) have
-    /// their own lease.
+    /// Phase: a connection to the upstream was established or taken from the pool, before the
+    /// request is sent. Registers the response on the upstream socket so that it can be cut
+    /// when its grant or session ends mid-response (see [`crate::in_flight`]); leased
+    /// connections (WebSockets, event streams) have their own lease. An `Err` would fail the
+    /// request; this never returns one. Default: does nothing.
     async fn connected_to_upstream(
         &self,
         _session: &mut Session,
@@ -421,6 +439,10 @@ impl ProxyHttp for JitgateProxy {
         Ok(())
     }
 
+    /// Phase: each chunk of the request body, on its way upstream (for an upgraded
+    /// connection, each chunk the client sends). Raises the "body sent" flag an upgrade's
+    /// leased socket waits for (see `lease.rs`, Pingora issue 946). An `Err` ends the request.
+    /// Default: passes the body unchanged.
     async fn request_body_filter(
         &self,
         session: &mut Session,
@@ -437,8 +459,10 @@ impl ProxyHttp for JitgateProxy {
         Ok(())
     }
 
-    /// A connection refused marks the upstream down and, while untried ones remain, retries
-    /// on the next healthy one: one dead upstream costs no request.
+    /// Phase: connecting to the upstream failed. Marks the upstream down and, while untried
+    /// ones remain, returns the error marked retryable, so Pingora calls `upstream_peer`
+    /// again for the next healthy one: one dead upstream costs no request. Default: returns
+    /// the error unchanged (no retry), and the client gets a 502.
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -456,8 +480,11 @@ impl ProxyHttp for JitgateProxy {
         error
     }
 
-    /// Ends a response that outlives its grant on its next chunk (long downloads). Idle
-    /// long-lived connections are ended by their lease instead.
+    /// Phase: each chunk of the response body on its way to the client, synchronously.
+    /// Forgets the response's in-flight registration on its last chunk (before Pingora pools
+    /// the connection), and ends a response that outlives its grant on its next chunk (an
+    /// `Err` aborts it). Returns no rate limit (`Ok(None)`). Idle responses and connections are
+    /// ended by the in-flight supervisor and leases instead. Default: passes chunks unchanged.
     fn response_body_filter(
         &self,
         _session: &mut Session,
@@ -477,6 +504,9 @@ impl ProxyHttp for JitgateProxy {
         }
     }
 
+    /// Phase: the very end of every request, answered by jitgate or proxied, with the error
+    /// that ended it if any. Counts the decision and writes the access log line. Default:
+    /// does nothing.
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let resource = ctx.route.map_or("", |i| self.settings.router.get(i).resource.name.as_str());
