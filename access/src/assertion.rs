@@ -16,6 +16,7 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::keys::{self, Purpose};
 use crate::policy::Identity;
 use crate::time::Timestamp;
 
@@ -43,20 +44,15 @@ pub(crate) struct Es256Key {
 }
 
 impl Es256Key {
-    pub fn derive(secret: &[u8], purpose: &[u8]) -> Self {
-        let mut counter = 0u32;
-        // A hash is a valid P-256 scalar with overwhelming probability; try the next on the
-        // one-in-2^32 chance it is not.
+    pub fn derive(secret: &[u8], purpose: Purpose) -> Self {
+        let mut n = 0u32;
+        // A derived key is a valid P-256 scalar with overwhelming probability; try the next
+        // on the one-in-2^32 chance it is not.
         let secret_key = loop {
-            let digest = Sha256::new()
-                .chain_update(secret)
-                .chain_update(purpose)
-                .chain_update(counter.to_be_bytes())
-                .finalize();
-            if let Ok(key) = p256::SecretKey::from_slice(&digest) {
+            if let Ok(key) = p256::SecretKey::from_slice(&keys::derive_nth(secret, purpose, n)) {
                 break key;
             }
-            counter += 1;
+            n += 1;
         };
         let point = secret_key.public_key().to_encoded_point(false);
         let (x, y) = (
@@ -102,7 +98,7 @@ impl AssertionSigner {
     /// The signer for a deployment with this session secret, issuing as `issuer` (the portal).
     pub fn from_secret(secret: &[u8], issuer: &str) -> Self {
         Self {
-            key: Es256Key::derive(secret, b"jitgate assertion key v1"),
+            key: Es256Key::derive(secret, Purpose::AssertionSigning),
             issuer: issuer.to_owned(),
         }
     }

@@ -208,12 +208,13 @@ mod tests {
 
     use super::*;
     use crate::assertion::Es256Key;
+    use crate::keys::Purpose;
 
     const ISSUER: &str = "https://idp.example.com";
     const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
     fn idp_key() -> Es256Key {
-        Es256Key::derive(b"the test IdP's key", b"v1")
+        Es256Key::derive(b"the test IdP's key", Purpose::AssertionSigning)
     }
 
     fn verifier() -> BearerVerifier {
@@ -298,7 +299,7 @@ mod tests {
             with(json!({})).split('.').map(str::to_owned).collect::<Vec<_>>().try_into().unwrap();
         let unsigned = format!("{}.{payload}.", base64_url(r#"{"alg":"none","typ":"JWT"}"#));
         assert!(verify(&unsigned, NOW).await.is_err());
-        let other = Es256Key::derive(b"someone else's key", b"v1");
+        let other = Es256Key::derive(b"someone else's key", Purpose::AssertionSigning);
         let forged = other.sign(&claims());
         let forged_with_our_kid = format!("{header}.{}", forged.split_once('.').unwrap().1);
         assert_eq!(verify(&forged_with_our_kid, NOW).await.unwrap_err(), BearerError::BadSignature);

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod cookies;
 pub mod idp;
+pub mod keys;
 pub mod ids;
 pub mod outbox;
 pub mod policy;

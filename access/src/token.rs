@@ -10,7 +10,7 @@
 //!   presents that cookie. Without that binding, a signed-in attacker could mint a handoff link
 //!   for themselves and make any browser that opens it act as them (login CSRF).
 //!
-//! Both are HS256 JWTs under different keys derived from the session secret, so one can never
+//! Both are HS256 JWTs under different keys derived from the session secret ([`crate::keys`]), so one can never
 //! be passed off as the other. Expiry is checked against the injected clock, not the system's.
 
 use std::collections::HashSet;
@@ -21,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::keys::{self, Purpose};
 use crate::session::SessionId;
 use crate::time::Timestamp;
 
@@ -45,11 +46,8 @@ struct KeyPair {
 }
 
 impl KeyPair {
-    fn derive(secret: &[u8], purpose: &str) -> Self {
-        // HMAC takes keys of any length; secret ‖ purpose gives each use its own key.
-        let mut key = secret.to_vec();
-        key.push(0);
-        key.extend_from_slice(purpose.as_bytes());
+    fn derive(secret: &[u8], purpose: Purpose) -> Self {
+        let key = keys::derive(secret, purpose);
         Self { encoding: EncodingKey::from_secret(&key), decoding: DecodingKey::from_secret(&key) }
     }
 }
@@ -144,8 +142,8 @@ fn classify(error: jsonwebtoken::errors::Error) -> TokenError {
 impl TokenKeys {
     pub fn new(secret: &[u8]) -> Self {
         Self {
-            session: KeyPair::derive(secret, "jitgate session cookie v1"),
-            handoff: KeyPair::derive(secret, "jitgate handoff v1"),
+            session: KeyPair::derive(secret, Purpose::SessionCookie),
+            handoff: KeyPair::derive(secret, Purpose::Handoff),
         }
     }
 

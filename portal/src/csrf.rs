@@ -9,15 +9,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use jitgate_access::keys::{self, Purpose};
 use sha2::Sha256;
 
-pub struct CsrfKey(Vec<u8>);
+pub struct CsrfKey([u8; 32]);
 
 impl CsrfKey {
     pub fn derive(secret: &[u8]) -> Self {
-        let mut key = secret.to_vec();
-        key.extend_from_slice(b"\0jitgate csrf v1");
-        Self(key)
+        Self(keys::derive(secret, Purpose::Csrf))
     }
 
     fn mac(&self, binding: &str) -> Hmac<Sha256> {

@@ -19,6 +19,7 @@ use jitgate_access::config::{Config, IdentityConfig};
 use jitgate_access::cookies::CookieName;
 use jitgate_access::idp::claim;
 use jitgate_access::ids::{GroupName, UserId};
+use jitgate_access::keys::{self, Purpose};
 use jitgate_access::policy::Identity;
 use jitgate_access::return_to::ReturnTo;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -108,9 +109,8 @@ impl OidcSignIn {
             .timeout(HTTP_TIMEOUT)
             .build()
             .map_err(|e| bad("HTTP client", e.to_string()))?;
-        let secret = config.session.secret.expose().as_bytes();
-        let mut flow_secret = secret.to_vec();
-        flow_secret.extend_from_slice(b"\0jitgate oidc flow v1");
+        let flow_secret =
+            keys::derive(config.session.secret.expose().as_bytes(), Purpose::OidcFlow);
         let client_id = ClientId::new(client_id.clone());
         let client_secret = ClientSecret::new(client_secret.expose().to_owned());
         let client = discover(&http, &issuer_url, &client_id, &client_secret, &redirect).await?;
