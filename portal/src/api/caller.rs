@@ -14,6 +14,8 @@ use crate::state::Portal;
 
 /// The header a session caller repeats its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The same header as the OpenAPI document spells it.
+pub const CSRF_HEADER_NAME: &str = "X-CSRF-Token";
 
 pub struct Caller {
     pub identity: Identity,

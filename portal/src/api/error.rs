@@ -2,14 +2,59 @@
 //! API contract (scripts branch on them); messages are for people and may change.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jitgate_access::bearer::BearerError;
 use jitgate_access::service::ServiceError;
 use jitgate_access::store::StoreError;
 use jitgate_access::transition::TransitionError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every code the API answers with. Scripts branch on these, so a code is never renamed.
+pub const CODES: [&str; 21] = [
+    "unauthenticated",
+    "invalid_token",
+    "csrf_failed",
+    "forbidden",
+    "self_review",
+    "invalid_request",
+    "reason_required",
+    "too_long",
+    "duration_not_allowed",
+    "not_found",
+    "standing_access",
+    "already_pending",
+    "requester_not_eligible",
+    "not_pending",
+    "not_active",
+    "already_approved",
+    "not_due",
+    "too_large",
+    "unsupported_media_type",
+    "unavailable",
+    "contention",
+];
+
+fn code_schema() -> utoipa::openapi::schema::Object {
+    super::model::one_of(&CODES, "Stable: scripts may branch on it.")
+}
+
+/// The body of every API failure.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    #[schema(schema_with = code_schema)]
+    pub code: &'static str,
+    /// For people; may change.
+    pub message: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -58,7 +103,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        debug_assert!(CODES.contains(&self.code), "undocumented error code {}", self.code);
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -139,6 +185,17 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send the body as application/json",
             ),
+            _ => Self::invalid(rejection.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the body is over 16 KiB")
+            }
             _ => Self::invalid(rejection.body_text()),
         }
     }

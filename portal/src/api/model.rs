@@ -1,69 +1,169 @@
 //! The API's JSON shapes. They are a contract of their own, decoupled from how the store
 //! serialises records, so the storage format can change without breaking scripts. Times are
-//! RFC 3339 in UTC, durations whole seconds.
+//! RFC 3339 in UTC, durations whole seconds. The OpenAPI document's schemas are derived from
+//! these types (`ToSchema`), so what is documented is what is serialised.
 
-use jitgate_access::audit::AuditEvent;
-use jitgate_access::request::{AccessRequest, Grant, GrantEnd, RequestState};
+use jitgate_access::audit::{AuditAction, AuditEvent};
+use jitgate_access::request::{AccessRequest, Grant, GrantEnd, RequestState, Status};
 use jitgate_access::time::Timestamp;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 fn time(at: Timestamp) -> String {
     at.to_string()
 }
 
-#[derive(Debug, Serialize)]
+/// A string schema allowing only `values`.
+pub(crate) fn one_of(values: &[&str], description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+/// A request's statuses, from the access crate's own list.
+fn status_schema() -> Object {
+    let all: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+    one_of(
+        &all,
+        "Live status: a request past its deadline reads as expired or timed out even before \
+         the sweeper has recorded it.",
+    )
+}
+
+/// Every audit action. The match below fails to compile when an action is added, so the
+/// list cannot fall behind.
+const ACTIONS: [AuditAction; 12] = [
+    AuditAction::RequestCreated,
+    AuditAction::ApprovalRecorded,
+    AuditAction::RequestApproved,
+    AuditAction::RequestDenied,
+    AuditAction::RequestCancelled,
+    AuditAction::RequestTimedOut,
+    AuditAction::GrantSuperseded,
+    AuditAction::GrantRevoked,
+    AuditAction::GrantExpired,
+    AuditAction::NotificationFailed,
+    AuditAction::SignedOut,
+    AuditAction::SessionsEnded,
+];
+
+const fn _every_action_listed(action: AuditAction) {
+    match action {
+        AuditAction::RequestCreated
+        | AuditAction::ApprovalRecorded
+        | AuditAction::RequestApproved
+        | AuditAction::RequestDenied
+        | AuditAction::RequestCancelled
+        | AuditAction::RequestTimedOut
+        | AuditAction::GrantSuperseded
+        | AuditAction::GrantRevoked
+        | AuditAction::GrantExpired
+        | AuditAction::NotificationFailed
+        | AuditAction::SignedOut
+        | AuditAction::SessionsEnded => {}
+    }
+}
+
+fn action_schema() -> Object {
+    let all: Vec<&str> = ACTIONS.iter().map(|a| a.as_str()).collect();
+    one_of(&all, "What happened.")
+}
+
+fn outcome_schema() -> Object {
+    one_of(&["approved", "denied", "cancelled", "timed_out"], "How the request was decided.")
+}
+
+fn end_reason_schema() -> Object {
+    one_of(&["expired", "revoked", "superseded"], "Why the grant ended.")
+}
+
+/// An access request: who asked for what and why, how it was decided, and its grant.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Request)]
 pub struct RequestView {
+    /// The request's id (a ULID).
     pub id: String,
+    /// The requester's email.
     pub user: String,
+    /// The requester's groups when they asked.
     pub groups: Vec<String>,
     pub resource: String,
     pub reason: String,
-    /// Live status: a request past its deadline reads as expired or timed out even before
-    /// the sweeper has recorded it.
+    #[schema(schema_with = status_schema)]
     pub status: &'static str,
+    /// The duration asked for, in seconds.
     pub requested_duration_seconds: u64,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// When the request times out if nobody decides.
+    #[schema(format = DateTime)]
     pub pending_until: String,
+    /// The approvals recorded so far (several when a resource needs more than one).
     pub approvals: Vec<ApprovalView>,
+    /// `null` while pending.
+    #[schema(required = true)]
     pub decision: Option<DecisionView>,
+    /// `null` unless approved.
+    #[schema(required = true)]
     pub grant: Option<GrantView>,
 }
 
-#[derive(Debug, Serialize)]
+/// One reviewer's approval.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Approval)]
 pub struct ApprovalView {
     pub reviewer: String,
+    #[schema(format = DateTime)]
     pub at: String,
+    /// The duration this reviewer allowed, in seconds.
     pub duration_seconds: u64,
     pub note: String,
 }
 
-#[derive(Debug, Serialize)]
+/// How a request was decided.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Decision)]
 pub struct DecisionView {
-    /// `approved`, `denied`, `cancelled` or `timed_out`.
+    #[schema(schema_with = outcome_schema)]
     pub outcome: &'static str,
     /// Who decided: a reviewer, the requester (cancelled), `system` (auto-approval, timeout).
     pub by: String,
+    #[schema(format = DateTime)]
     pub at: String,
     pub note: String,
 }
 
-#[derive(Debug, Serialize)]
+/// Access to one resource for one user, from an approved request.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Grant)]
 pub struct GrantView {
     pub request_id: String,
     pub user: String,
     pub resource: String,
+    #[schema(format = DateTime)]
     pub granted_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
+    /// Whether the grant lets the user in right now.
     pub active: bool,
-    /// How the grant ended before its expiry, when it did.
+    /// How the grant ended before its expiry, when it did; `null` otherwise.
+    #[schema(required = true)]
     pub ended: Option<GrantEndView>,
 }
 
-#[derive(Debug, Serialize)]
+/// How a grant ended.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = GrantEnd)]
 pub struct GrantEndView {
-    /// `expired`, `revoked` or `superseded`.
+    #[schema(schema_with = end_reason_schema)]
     pub reason: &'static str,
+    #[schema(format = DateTime)]
     pub at: String,
+    /// Who revoked it; `null` for expiry and supersession.
+    #[schema(required = true)]
     pub by: Option<String>,
     pub note: String,
 }
@@ -161,15 +261,21 @@ impl RequestView {
 }
 
 /// One audit event, as the API, the JSON export and (column for column) the CSV export show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEvent)]
 pub struct AuditView {
     pub id: String,
+    #[schema(format = DateTime)]
     pub at: String,
+    /// Who acted: an email, or `system`.
     pub actor: String,
+    #[schema(schema_with = action_schema)]
     pub action: &'static str,
+    /// Whose access the event concerns.
     pub user: String,
-    /// Empty for session events (signing out, sessions ended), which concern no request.
+    /// Empty for session events (`signed_out`, `sessions_ended`), which concern no request.
     pub resource: String,
+    /// Empty for session events (`signed_out`, `sessions_ended`).
     pub request_id: String,
     pub note: String,
 }
@@ -203,4 +309,54 @@ impl AuditView {
             &self.note,
         ]
     }
+}
+
+/// `GET /me`: who the API takes the caller for.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Me)]
+pub struct MeView {
+    pub email: String,
+    pub groups: Vec<String>,
+    /// Whether the caller is an admin (every action on every resource).
+    pub admin: bool,
+    /// The resources the caller reviews (every one for admins).
+    pub reviews: Vec<String>,
+    /// The token a session caller repeats in `X-CSRF-Token` on every POST; `null` for bearer
+    /// callers, who need none.
+    #[schema(required = true)]
+    pub csrf_token: Option<String>,
+}
+
+/// One page of requests, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestPage {
+    pub items: Vec<RequestView>,
+    /// Pass as `before` for the next page; `null` on the last.
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
+
+/// One page of grants in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantPage {
+    pub items: Vec<GrantView>,
+    /// Pass as `before` for the next page; `null` on the last (always for `mine`).
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
+
+/// One page of the audit trail, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditView>,
+    /// Pass as `before` for the next page; `null` on the last.
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
+
+/// `POST /users/{user}/sessions/end`: how many sessions ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsEnded {
+    /// How many sessions ended (0 when the user had none).
+    pub ended: u64,
 }

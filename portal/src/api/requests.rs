@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,19 +15,22 @@ use jitgate_access::ids::{GroupName, RequestId, ResourceName, UserId};
 use jitgate_access::request::{AccessRequest, Status};
 use jitgate_access::store::RequestQuery;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::error::ApiError;
-use super::model::RequestView;
+use super::error::{ApiError, ErrorBody};
+use super::model::{RequestPage, RequestView};
 use super::{body, limit};
 use crate::state::Portal;
 
-/// A duration as seconds (`3600`) or in words (`"1h"`, `"90m"`).
-#[derive(Debug, Deserialize)]
+/// A duration as whole seconds (`3600`) or in words (`"1h"`, `"90m"`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
-enum DurationField {
+#[schema(as = Duration)]
+pub enum DurationField {
+    /// Seconds.
     Seconds(u64),
+    /// In words, like `90m`, `4h` or `1h30m`.
     Text(String),
 }
 
@@ -43,21 +47,31 @@ impl DurationField {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// What `POST /requests` takes.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRequest {
+    /// The resource's name, as in the config.
     resource: String,
+    /// Why; required where the resource's policy says so and under automatic approval.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     reason: String,
+    /// How long access is asked for, within the policy's durations.
     duration: DurationField,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What approve, deny and revoke take; every field is optional and so is the body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Review {
+    /// Approve only: the duration to grant instead of the one asked for, within the policy's
+    /// maximum.
     #[serde(default)]
     duration: Option<DurationField>,
+    /// Shown to the requester and kept in the audit trail.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     note: String,
 }
 
@@ -108,12 +122,35 @@ async fn visible(
     if sees { Ok(request) } else { Err(ApiError::not_found("no request with this id")) }
 }
 
-/// `POST /api/v1/requests`.
+/// Request access
+///
+/// Opens a request. Under automatic approval it comes back `active` at once; otherwise it is
+/// `pending` until reviewers decide.
+#[utoipa::path(
+    post,
+    path = "/requests",
+    tag = "requests",
+    operation_id = "create_request",
+    request_body(content = NewRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `Location` names the request", body = RequestView,
+            headers(("Location" = String, description = "`/api/v1/requests/{id}`"))),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field, bad duration), `reason_required`, `too_long` (reason over 2000 characters) or `duration_not_allowed`", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (no access to the resource, even on request)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such resource", body = ErrorBody),
+        (status = 409, description = "`already_pending` (a request for it is waiting) or `standing_access` (the caller has access without asking)", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn create(
     State(portal): State<Portal>,
     caller: Caller,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let bytes = bytes?;
     let new: NewRequest = match body::<Option<NewRequest>>(&bytes)? {
         Some(new) => new,
         None => return Err(ApiError::invalid("send {\"resource\", \"reason\", \"duration\"}")),
@@ -130,13 +167,39 @@ pub async fn create(
         .into_response())
 }
 
-/// `GET /api/v1/requests`: newest first, one page per call (`next` is the cursor for
-/// `before`). Reviewers see the resources they review, others their own requests.
+/// List requests
+///
+/// Newest first, one page per call (`next` is the cursor for `before`). Reviewers see the
+/// resources they review (admins all); other users, and anyone with `mine=true`, their own.
+#[utoipa::path(
+    get,
+    path = "/requests",
+    tag = "requests",
+    operation_id = "list_requests",
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated statuses: `pending`, `active`, `expired`, `revoked`, `superseded`, `denied`, `cancelled`, `timed_out`"),
+        ("resource" = Option<String>, Query, description = "Resource name"),
+        ("user" = Option<String>, Query, description = "Requester email"),
+        ("group" = Option<String>, Query, description = "A group the requester was in when they asked"),
+        ("q" = Option<String>, Query, description = "Case-insensitive search in user, resource and reason"),
+        ("mine" = Option<bool>, Query, description = "Only the caller's own requests, even for a reviewer"),
+        ("before" = Option<String>, Query, description = "Cursor: the previous page's `next`"),
+        ("limit" = Option<u32>, Query, description = "Rows per page (1-200, default 50)"),
+    ),
+    responses(
+        (status = 200, description = "One page of requests", body = RequestPage),
+        (status = 400, description = "`invalid_request`: an unknown status, a malformed resource, email, group, cursor or limit", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`forbidden`: another user's requests without reviewing, or a resource the caller does not review", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn list(
     State(portal): State<Portal>,
     caller: Caller,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<RequestPage>, ApiError> {
     let Query(params) = params?;
     let mut query = RequestQuery { limit: limit(params.limit), ..RequestQuery::default() };
     for raw in params.status.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -185,10 +248,27 @@ pub async fn list(
     let page = portal.service.store().list_requests(&query).await?;
     let now = portal.clock.now();
     let items: Vec<RequestView> = page.items.iter().map(|r| RequestView::of(r, now)).collect();
-    Ok(Json(json!({ "items": items, "next": page.next.map(|id| id.to_string()) })))
+    Ok(Json(RequestPage { items, next: page.next.map(|id| id.to_string()) }))
 }
 
-/// `GET /api/v1/requests/{id}`.
+/// One request
+///
+/// Visible to its requester, its reviewers and admins; `404` for anyone else, so request ids
+/// reveal nothing.
+#[utoipa::path(
+    get,
+    path = "/requests/{id}",
+    tag = "requests",
+    operation_id = "get_request",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    responses(
+        (status = 200, description = "The request", body = RequestView),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [])),
+)]
 pub async fn get(
     State(portal): State<Portal>,
     caller: Caller,
@@ -198,7 +278,25 @@ pub async fn get(
     Ok(view(&portal, &request))
 }
 
-/// `POST /api/v1/requests/{id}/cancel`: the requester withdraws a pending request.
+/// Cancel a pending request
+///
+/// The requester withdraws it. Takes no body.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/cancel",
+    tag = "requests",
+    operation_id = "cancel_request",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    responses(
+        (status = 200, description = "The cancelled request", body = RequestView),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (a reviewer who is not the requester)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_pending`: already decided", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn cancel(
     State(portal): State<Portal>,
     caller: Caller,
@@ -209,14 +307,38 @@ pub async fn cancel(
     Ok(view(&portal, &request))
 }
 
-/// `POST /api/v1/requests/{id}/approve` with optional `duration` and `note`.
+/// Approve
+///
+/// A reviewer of the resource or an admin, never the requester (`self_review`). With
+/// `approvals_needed` > 1 the request stays `pending` until enough distinct reviewers
+/// approved; the grant lasts the shortest duration any of them allowed.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/approve",
+    tag = "requests",
+    operation_id = "approve_request",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    request_body(content = Option<Review>, content_type = "application/json", description = "Optional: `duration` and `note`"),
+    responses(
+        (status = 200, description = "The request, `active` once approved by enough reviewers", body = RequestView),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field, bad duration), `duration_not_allowed` or `too_long` (note over 2000 characters)", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (not a reviewer of the resource) or `self_review`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_pending` (already decided), `already_approved` (by this reviewer) or `requester_not_eligible` (the config changed since they asked)", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn approve(
     State(portal): State<Portal>,
     caller: Caller,
     Path(id): Path<String>,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let review: Review = body(&bytes)?;
+    let bytes = bytes?;
+    let review = body::<Option<Review>>(&bytes)?.unwrap_or_default();
     let id = visible(&portal, &caller, request_id(&id)?).await?.id;
     let duration = review.duration.as_ref().map(DurationField::parse).transpose()?;
     let request =
@@ -224,28 +346,72 @@ pub async fn approve(
     Ok(view(&portal, &request))
 }
 
-/// `POST /api/v1/requests/{id}/deny` with an optional `note`.
+/// Deny
+///
+/// A reviewer of the resource or an admin, never the requester.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/deny",
+    tag = "requests",
+    operation_id = "deny_request",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    request_body(content = Option<Review>, content_type = "application/json", description = "Optional: a `note` for the requester"),
+    responses(
+        (status = 200, description = "The denied request", body = RequestView),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field) or `too_long` (note over 2000 characters)", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (not a reviewer of the resource) or `self_review`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_pending`: already decided", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn deny(
     State(portal): State<Portal>,
     caller: Caller,
     Path(id): Path<String>,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let review: Review = body(&bytes)?;
+    let bytes = bytes?;
+    let review = body::<Option<Review>>(&bytes)?.unwrap_or_default();
     let id = visible(&portal, &caller, request_id(&id)?).await?.id;
     let request = portal.service.deny(&caller.identity, id, review.note.trim()).await?;
     Ok(view(&portal, &request))
 }
 
-/// `POST /api/v1/requests/{id}/revoke`: ends the active grant (reviewers, admins, or the
-/// holder ending their own access).
+/// Revoke an active grant
+///
+/// Reviewers and admins, or the holder ending their own access. Access ends at once, open
+/// connections included.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/revoke",
+    tag = "requests",
+    operation_id = "revoke_request",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    request_body(content = Option<Review>, content_type = "application/json", description = "Optional: a `note`"),
+    responses(
+        (status = 200, description = "The request, its grant ended", body = RequestView),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field) or `too_long` (note over 2000 characters)", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (neither a reviewer, an admin nor the holder)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_active`: no grant in force", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
 pub async fn revoke(
     State(portal): State<Portal>,
     caller: Caller,
     Path(id): Path<String>,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let review: Review = body(&bytes)?;
+    let bytes = bytes?;
+    let review = body::<Option<Review>>(&bytes)?.unwrap_or_default();
     let id = visible(&portal, &caller, request_id(&id)?).await?.id;
     let request = portal.service.revoke(&caller.identity, id, review.note.trim()).await?;
     Ok(view(&portal, &request))
