@@ -15,25 +15,19 @@ use crate::ids::{IdGenerator, NotificationId, UserId};
 use crate::request::AccessRequest;
 use crate::time::Timestamp;
 
-/// What happened, in the terms notifications speak (the webhook event names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What happened, in the terms notifications speak: the webhook event names, in one place.
+/// Config validation parses `events = […]` with [`FromStr`](std::str::FromStr), the webhook
+/// payload's `type` is [`EventKind::as_str`], and routing matches subscriptions by value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
-    #[serde(rename = "request.created")]
     RequestCreated,
-    #[serde(rename = "request.approved")]
     RequestApproved,
-    #[serde(rename = "request.denied")]
     RequestDenied,
-    #[serde(rename = "request.cancelled")]
     RequestCancelled,
-    #[serde(rename = "request.timed_out")]
     RequestTimedOut,
-    #[serde(rename = "grant.revoked")]
     GrantRevoked,
-    #[serde(rename = "grant.expired")]
     GrantExpired,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
-    #[serde(rename = "grant.expiring")]
     GrantExpiring,
 }
 
@@ -79,6 +73,46 @@ impl EventKind {
             | AuditAction::SignedOut
             | AuditAction::SessionsEnded => None,
         }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`EventKind::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEvent(pub String);
+
+impl std::fmt::Display for UnknownEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let known: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        write!(f, "unknown event {:?} (known: {})", self.0, known.join(", "))
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = UnknownEvent;
+    fn from_str(name: &str) -> Result<Self, UnknownEvent> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownEvent(name.to_owned()))
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -24,6 +24,7 @@ pub use table::render_policy_table;
 pub use users::{LocalUser, load_users};
 
 use crate::ids::ResourceName;
+use crate::outbox::EventKind;
 use crate::policy::{PolicySet, ResourcePolicy, Roles};
 
 /// The longest a notification channel may take for one delivery (`smtp.timeout`, a webhook's
@@ -34,18 +35,6 @@ pub const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// A webhook's `timeout` when unset.
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Events a webhook can subscribe to.
-pub const WEBHOOK_EVENTS: [&str; 8] = [
-    "request.created",
-    "request.approved",
-    "request.denied",
-    "request.cancelled",
-    "request.timed_out",
-    "grant.revoked",
-    "grant.expired",
-    "grant.expiring",
-];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -225,8 +214,8 @@ pub struct WebhookConfig {
     pub name: String,
     pub url: String,
     pub secret: Option<Secret>,
-    /// Subscribed events; empty means all of [`WEBHOOK_EVENTS`].
-    pub events: Vec<String>,
+    /// Subscribed events; empty means all of [`EventKind::ALL`].
+    pub events: Vec<EventKind>,
     pub format: WebhookFormat,
     /// The longest one call may take, at most [`MAX_NOTIFY_TIMEOUT`].
     pub timeout: Duration,

@@ -123,7 +123,7 @@ fn production_example_golden() {
     assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::StartTls));
     assert_eq!(config.webhooks.len(), 2);
     assert_eq!(config.webhooks[1].format, WebhookFormat::Slack);
-    assert_eq!(config.webhooks[1].events, vec!["request.created", "grant.revoked"]);
+    assert_eq!(config.webhooks[1].events, [EventKind::RequestCreated, EventKind::GrantRevoked]);
     assert_eq!(config.server.https.as_ref().unwrap().listen, "0.0.0.0:443".parse().unwrap());
     assert_eq!(config.server.portal_upstream.as_deref(), Some("10.0.0.5:8088"));
     assert_eq!(config.server.portal_listen, Some("10.0.0.5:8088".parse().unwrap()));

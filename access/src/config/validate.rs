@@ -16,10 +16,10 @@ use super::{
     BearerSettings, Config, ConfigError, DEFAULT_SHUTDOWN_GRACE, DEFAULT_SMTP_TIMEOUT,
     DEFAULT_WEBHOOK_TIMEOUT, HttpsListener, IdentityConfig, IdentityHeaders, MAX_NOTIFY_TIMEOUT,
     NotificationSettings, RequestDefaults, ServerConfig, SessionConfig, SmtpConfig, SmtpTls,
-    StoreConfig, WEBHOOK_EVENTS, WebhookConfig, WebhookFormat,
+    StoreConfig, WebhookConfig, WebhookFormat,
 };
 use crate::ids::{GroupName, UserId};
-use crate::outbox::Backoff;
+use crate::outbox::{Backoff, EventKind};
 use crate::policy::{Principals, Roles};
 
 const DEFAULT_PENDING_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -659,16 +659,11 @@ fn webhooks(ctx: &mut Ctx<'_>, raw: &[RawWebhook]) -> Vec<WebhookConfig> {
                 format!("webhook {name:?}: url {:?} is not an http(s) URL", hook.url.get_ref()),
             );
         }
+        let mut events = Vec::new();
         for event in &hook.events {
-            if !WEBHOOK_EVENTS.contains(&event.get_ref().as_str()) {
-                ctx.problems.add(
-                    event.span(),
-                    format!(
-                        "webhook {name:?}: unknown event {:?} (known: {})",
-                        event.get_ref(),
-                        WEBHOOK_EVENTS.join(", ")
-                    ),
-                );
+            match event.get_ref().parse::<EventKind>() {
+                Ok(kind) => events.push(kind),
+                Err(unknown) => ctx.problems.add(event.span(), format!("webhook {name:?}: {unknown}")),
             }
         }
         let format = match hook.format.as_ref().map_or("json", |f| f.get_ref().as_str()) {
@@ -691,7 +686,7 @@ fn webhooks(ctx: &mut Ctx<'_>, raw: &[RawWebhook]) -> Vec<WebhookConfig> {
             name,
             url: hook.url.get_ref().clone(),
             secret,
-            events: hook.events.iter().map(|e| e.get_ref().clone()).collect(),
+            events,
             format,
             timeout,
         });

@@ -97,8 +97,7 @@ impl Routing for ConfigRouting {
             }
         }
         for webhook in &self.config.webhooks {
-            if webhook.events.is_empty() || webhook.events.iter().any(|e| e == event.kind.as_str())
-            {
+            if webhook.events.is_empty() || webhook.events.contains(&event.kind) {
                 targets.push(Target::Webhook(webhook.name.clone()));
             }
         }
