@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::outbox::Notification;
 use crate::request::AccessRequest;
 use crate::time::Timestamp;
 
@@ -125,6 +126,24 @@ impl AuditEvent {
             request_id: Some(request.id),
             note: note.into(),
         }
+    }
+
+    /// jitgate gave up delivering `notification` after `attempts` attempts, the last failing
+    /// with `error`; the system is the actor, the request's requester the subject.
+    pub fn notification_failed(
+        id: AuditId,
+        at: Timestamp,
+        notification: &Notification,
+        attempts: u32,
+        error: &str,
+    ) -> Self {
+        let event = &notification.event;
+        let note = format!(
+            "{} ({}) after {attempts} attempts: {error}",
+            notification.target,
+            event.kind.as_str()
+        );
+        Self::about(id, at, Actor::System, AuditAction::NotificationFailed, &event.request, note)
     }
 
     /// `user` signed out.

@@ -43,6 +43,7 @@ impl EventKind {
         EventKind::GrantExpiring,
     ];
 
+    /// The event's name, as webhooks subscribe to it and receive it.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::RequestCreated => "request.created",
@@ -135,6 +136,16 @@ pub enum Target {
     Email(UserId),
     /// A webhook by its configured name.
     Webhook(String),
+}
+
+impl std::fmt::Display for Target {
+    /// `email to <address>` or `webhook <name>`, as the audit trail names a target.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Email(to) => write!(f, "email to {to}"),
+            Target::Webhook(name) => write!(f, "webhook {name}"),
+        }
+    }
 }
 
 /// Where an item stands.

@@ -49,16 +49,13 @@ fn gave_up(f: &Fixture, item: &Notification) -> Outcome {
     Outcome::GaveUp {
         at: now,
         error: "550 mailbox unavailable".into(),
-        audit: AuditEvent {
-            id: AuditId::from(IdGenerator::new().next(now)),
-            at: now,
-            actor: Actor::System,
-            action: AuditAction::NotificationFailed,
-            subject: item.event.request.requester.clone(),
-            resource: Some(item.event.request.resource.clone()),
-            request_id: Some(item.event.request.id),
-            note: "email to reviewer: 550 mailbox unavailable".into(),
-        },
+        audit: AuditEvent::notification_failed(
+            AuditId::from(IdGenerator::new().next(now)),
+            now,
+            item,
+            item.attempts + 1,
+            "550 mailbox unavailable",
+        ),
     }
 }
 

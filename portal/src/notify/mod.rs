@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jitgate_access::audit::{Actor, AuditAction, AuditEvent};
+use jitgate_access::audit::AuditEvent;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::{Config, MAX_NOTIFY_TIMEOUT};
 use jitgate_access::ids::{AuditId, IdGenerator};
@@ -250,20 +250,12 @@ impl Notifier {
             }
             None => {
                 tracing::error!(id = %item.id, attempt, %error, "notification failed for good");
-                let target = match &item.target {
-                    Target::Email(to) => format!("email to {to}"),
-                    Target::Webhook(name) => format!("webhook {name}"),
-                };
-                let audit = AuditEvent::about(
+                let audit = AuditEvent::notification_failed(
                     AuditId::from(self.ids.next(now)),
                     now,
-                    Actor::System,
-                    AuditAction::NotificationFailed,
-                    &item.event.request,
-                    format!(
-                        "{target} ({}) after {attempt} attempts: {error}",
-                        item.event.kind.as_str()
-                    ),
+                    item,
+                    attempt,
+                    &error,
                 );
                 Outcome::GaveUp { at: now, error, audit }
             }
