@@ -12,10 +12,10 @@ use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
 use crate::outbox::{self, Routing, Silent};
-use crate::policy::{Access, Identity, JitPolicy, PolicySet, ResourcePolicy};
-use crate::request::AccessRequest;
+use crate::policy::{Access, AccessMode, Identity, JitPolicy, PolicySet, ResourcePolicy};
+use crate::request::{AccessRequest, Status};
 use crate::session::Session;
-use crate::store::{ChangeEvent, Store, StoreError};
+use crate::store::{ChangeEvent, MAX_PAGE, RequestQuery, Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
 /// How often a transition is recomputed after losing a race before giving up.
@@ -218,13 +218,74 @@ impl AccessService {
         }
     }
 
-    /// Whether `who` may decide `request` (policy reviewers, global reviewers, admins).
+    /// Whether `who` may decide `request` (policy reviewers, global reviewers, admins): the
+    /// one reviewer-scope rule. A request is decided under the policy its requester's groups
+    /// resolve to, so being a reviewer of one assignment of a resource is not enough.
     pub fn may_review(&self, who: &Identity, request: &AccessRequest) -> bool {
         match self.policy_for(request) {
             Ok((resource_policy, policy)) => {
                 resource_policy.may_review(&self.policies.roles, policy, who)
             }
             Err(_) => self.policies.roles.is_admin(who),
+        }
+    }
+
+    /// The resources where `who` may decide at least some requests (every one for admins):
+    /// the coarse scope of the review pages and the audit log. Whether they may decide one
+    /// request is [`Self::may_review`].
+    pub fn reviewable_resources(&self, who: &Identity) -> Vec<ResourceName> {
+        let roles = &self.policies.roles;
+        self.policies
+            .resources
+            .iter()
+            .filter(|(_, resource_policy)| {
+                roles.is_admin(who)
+                    || resource_policy.assignments.iter().any(|assignment| match &assignment.mode {
+                        AccessMode::Jit(policy) => resource_policy.may_review(roles, policy, who),
+                        AccessMode::Standing => false,
+                    })
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// How many pending requests of others `who` may decide ([`Self::may_review`]), counting
+    /// no further than `cap`: the reviewer's bell.
+    pub async fn count_awaiting_review(
+        &self,
+        who: &Identity,
+        cap: usize,
+    ) -> Result<usize, ServiceError> {
+        let resources = self.reviewable_resources(who);
+        if resources.is_empty() {
+            return Ok(0);
+        }
+        let pending = RequestQuery {
+            statuses: vec![Status::Pending],
+            resources: if self.policies.roles.is_admin(who) { Vec::new() } else { resources },
+            limit: MAX_PAGE,
+            ..RequestQuery::default()
+        };
+        if self.policies.roles.is_admin(who) {
+            // Admins may decide every request but their own (at most one per resource).
+            let own = RequestQuery { requester: Some(who.user.clone()), ..pending.clone() };
+            let mine = self.store.count_requests(&own, usize::MAX).await?;
+            let all = self.store.count_requests(&pending, cap + mine).await?;
+            return Ok(all.saturating_sub(mine).min(cap));
+        }
+        let mut count = 0;
+        let mut query = pending;
+        loop {
+            let page = self.store.list_requests(&query).await?;
+            count += page
+                .items
+                .iter()
+                .filter(|request| request.requester != who.user && self.may_review(who, request))
+                .count();
+            match page.next {
+                Some(next) if count < cap => query.before = Some(next),
+                _ => return Ok(count.min(cap)),
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use jitgate_access::cookies::CookieName;
 use jitgate_access::ids::ResourceName;
-use jitgate_access::policy::{AccessMode, Identity};
+use jitgate_access::policy::Identity;
 use jitgate_access::session::Session;
 
 use crate::error::PortalError;
@@ -17,7 +17,8 @@ use crate::state::Portal;
 pub struct Viewer {
     pub session: Session,
     pub is_admin: bool,
-    /// The resources this viewer may review requests for (every one for admins).
+    /// The resources this viewer may review some requests for (every one for admins); see
+    /// `AccessService::reviewable_resources`.
     pub reviews: Vec<ResourceName>,
     /// The CSRF token for this viewer's forms.
     pub csrf: String,
@@ -43,26 +44,6 @@ impl Viewer {
 }
 
 impl Portal {
-    /// The resources `identity` reviews: all for admins; else those where some assignment
-    /// names them as reviewer (or leaves review to the global reviewers, who they are one of).
-    pub fn reviewable(&self, identity: &Identity) -> Vec<ResourceName> {
-        let roles = &self.config.roles;
-        self.config
-            .resources
-            .iter()
-            .filter(|resource| {
-                roles.is_admin(identity)
-                    || resource.policy.assignments.iter().any(|assignment| match &assignment.mode {
-                        AccessMode::Jit(policy) => {
-                            resource.policy.may_review(roles, policy, identity)
-                        }
-                        AccessMode::Standing => false,
-                    })
-            })
-            .map(|resource| resource.name.clone())
-            .collect()
-    }
-
     pub async fn viewer(&self, headers: &HeaderMap) -> Result<Option<Viewer>, PortalError> {
         let now = self.clock.now();
         let Some(sid) = self
@@ -77,7 +58,7 @@ impl Portal {
         let identity = &session.identity;
         Ok(Some(Viewer {
             is_admin: self.config.roles.is_admin(identity),
-            reviews: self.reviewable(identity),
+            reviews: self.service.reviewable_resources(identity),
             csrf: self.csrf.token(session.id.as_str()),
             session,
         }))

@@ -82,6 +82,8 @@ pub async fn requester_never_reviews_own_request(f: Fixture) {
     // A reviewer who is also eligible to request (in "dev") still cannot decide their own.
     let reviewer_dev = person("rev1@example.com", &["security", "dev"]);
     let request = f.service.request_access(&reviewer_dev, &db, "need it", hours(1)).await.unwrap();
+    // Nor does their bell count it.
+    assert_eq!(f.service.count_awaiting_review(&reviewer_dev, 100).await.unwrap(), 0);
     let approve = f.service.approve(&reviewer_dev, request.id, None, "").await.unwrap_err();
     assert!(matches!(approve, ServiceError::Refused(TransitionError::SelfReview)), "{approve:?}");
     let deny = f.service.deny(&reviewer_dev, request.id, "").await.unwrap_err();
@@ -91,6 +93,10 @@ pub async fn requester_never_reviews_own_request(f: Fixture) {
 
 pub async fn only_reviewers_decide(f: Fixture) {
     let request = f.service.request_access(&alice(), &resource("db"), "r", hours(1)).await.unwrap();
+    // The bell counts exactly what each may decide.
+    for (who, count) in [(reviewer(), 1), (admin(), 1), (mallory(), 0), (alice(), 0)] {
+        assert_eq!(f.service.count_awaiting_review(&who, 100).await.unwrap(), count, "{who:?}");
+    }
     let refused = f.service.approve(&mallory(), request.id, None, "").await.unwrap_err();
     assert!(matches!(refused, ServiceError::Forbidden(_)), "{refused:?}");
     let refused = f.service.deny(&bob(), request.id, "").await.unwrap_err();

@@ -63,7 +63,7 @@ impl FromRequestParts<Portal> for Caller {
             let identity = verified.identity;
             return Ok(Caller {
                 is_admin: portal.config.roles.is_admin(&identity),
-                reviews: portal.reviewable(&identity),
+                reviews: portal.service.reviewable_resources(&identity),
                 csrf: None,
                 identity,
             });

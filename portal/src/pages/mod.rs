@@ -10,8 +10,6 @@ pub mod review;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
-use jitgate_access::request::Status;
-use jitgate_access::store::RequestQuery;
 use jitgate_access::time::{Timestamp, format_duration};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -38,25 +36,10 @@ pub struct Nav {
 
 impl Portal {
     pub async fn nav(&self, viewer: &Viewer) -> Result<Nav, PortalError> {
-        let bell = if viewer.is_reviewer() {
-            let pending = RequestQuery {
-                statuses: vec![Status::Pending],
-                resources: if viewer.is_admin { Vec::new() } else { viewer.reviews.clone() },
-                ..RequestQuery::default()
-            };
-            let own =
-                RequestQuery { requester: Some(viewer.identity().user.clone()), ..pending.clone() };
-            let store = self.service.store();
-            // A reviewer's own requests are not theirs to decide (at most one per resource).
-            let mine = store.count_requests(&own, usize::MAX).await?;
-            let all = store.count_requests(&pending, BELL_MAX + 1 + mine).await?;
-            match all.saturating_sub(mine) {
-                0 => String::new(),
-                n if n > BELL_MAX => format!("{BELL_MAX}+"),
-                n => n.to_string(),
-            }
-        } else {
-            String::new()
+        let bell = match self.service.count_awaiting_review(viewer.identity(), BELL_MAX + 1).await? {
+            0 => String::new(),
+            n if n > BELL_MAX => format!("{BELL_MAX}+"),
+            n => n.to_string(),
         };
         Ok(Nav {
             email: viewer.identity().user.to_string(),
