@@ -194,8 +194,14 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes)
-        .map_err(|error| ApiError::invalid(format!("bad JSON body: {error}")))
+    let bad = |error: serde_json::Error| ApiError::invalid(format!("bad JSON body: {error}"));
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+    // serde reads a struct from an array too (`[]` is every field's default): the document
+    // promises an object.
+    if !(value.is_object() || value.is_null()) {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(bad)
 }
 
 fn limit(asked: Option<usize>) -> usize {
