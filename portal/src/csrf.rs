@@ -4,13 +4,24 @@
 //! subdomain is useless because it is bound to the victim's own session.
 //!
 //! Every state-changing request carries the token in its form (`csrf` field) or, for the JSON
-//! API, in the `X-CSRF-Token` header.
+//! API, in the `X-CSRF-Token` header. Form handlers take their body as a [`CsrfForm`] (signed
+//! in) or a [`PresessionForm`] (the sign-in form), which check it before the handler runs, so
+//! a handler cannot forget; the API's `Caller` extractor checks the header.
 
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use jitgate_access::cookies::CookieName;
 use jitgate_access::keys::{self, Purpose};
+use serde::de::DeserializeOwned;
 use sha2::Sha256;
+
+use crate::error::PortalError;
+use crate::state::Portal;
+use crate::viewer::Viewer;
 
 pub struct CsrfKey([u8; 32]);
 
@@ -42,6 +53,67 @@ impl CsrfKey {
 pub struct CsrfField {
     #[serde(default)]
     pub csrf: String,
+}
+
+/// A form that carries a CSRF token in its `csrf` field.
+pub trait HasCsrf {
+    fn csrf(&self) -> &str;
+}
+
+impl HasCsrf for CsrfField {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A signed-in viewer's form, whose `csrf` field was checked against the viewer's session.
+/// Without a session the browser is sent to sign in (as [`Viewer`] does); with a token that
+/// is not the viewer's, the request is refused with [`PortalError::Csrf`].
+pub struct CsrfForm<T> {
+    pub viewer: Viewer,
+    pub form: T,
+}
+
+impl<T> FromRequest<Portal> for CsrfForm<T>
+where
+    T: DeserializeOwned + HasCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, portal: &Portal) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let viewer = Viewer::from_request_parts(&mut parts, portal)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), portal)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        viewer.require_csrf(portal, form.csrf()).map_err(IntoResponse::into_response)?;
+        Ok(Self { viewer, form })
+    }
+}
+
+/// A form posted before there is a session (the sign-in form), whose `csrf` field was checked
+/// against the browser's pre-session cookie: nobody can sign a victim into the attacker's
+/// account.
+pub struct PresessionForm<T>(pub T);
+
+impl<T> FromRequest<Portal> for PresessionForm<T>
+where
+    T: DeserializeOwned + HasCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, portal: &Portal) -> Result<Self, Response> {
+        let binding =
+            portal.cookie(request.headers(), CookieName::Presession).unwrap_or_default().to_owned();
+        let Form(form) =
+            Form::<T>::from_request(request, portal).await.map_err(IntoResponse::into_response)?;
+        if binding.is_empty() || !portal.csrf.verify(&binding, form.csrf()) {
+            return Err(PortalError::Csrf.into_response());
+        }
+        Ok(Self(form))
+    }
 }
 
 /// A fresh value for the pre-session cookie ([`jitgate_access::cookies::CookieName::Presession`]).

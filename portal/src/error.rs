@@ -85,8 +85,7 @@ struct ErrorPage<'a> {
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
         if let PortalError::SignInRequired(back) = &self {
-            let target = format!("/auth/sign-in?rd={}", crate::pages::encode(back));
-            return Redirect::to(&target).into_response();
+            return Redirect::to(&crate::paths::sign_in(back)).into_response();
         }
         let page = ErrorPage { title: self.title(), message: self.to_string() };
         match page.render() {

@@ -13,6 +13,7 @@ mod error;
 mod export;
 pub mod notify;
 mod pages;
+mod paths;
 mod security;
 mod signin;
 mod state;

@@ -13,7 +13,6 @@ use jitgate_access::clock::Clock;
 use jitgate_access::config::{Config, IdentityConfig};
 use jitgate_access::cookies::{CookieName, Cookies};
 use jitgate_access::return_to::{Destinations, DestinationsError};
-use jitgate_access::routes::JWKS_PATH;
 use jitgate_access::service::AccessService;
 use jitgate_access::token::TokenKeys;
 use thiserror::Error;
@@ -23,7 +22,7 @@ use crate::error::PortalError;
 use crate::signin::SignIn;
 use crate::signin::oidc::{OidcError, OidcSignIn};
 use crate::signin::throttle::Throttle;
-use crate::{api, assets, pages, security, signin};
+use crate::{api, assets, pages, paths, security, signin};
 
 /// Form bodies are a reason and a few fields: anything near this is hostile.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -43,7 +42,7 @@ pub struct PortalSettings {
     pub config: Arc<Config>,
     pub service: Arc<AccessService>,
     pub clock: Arc<dyn Clock>,
-    /// The public keys of the upstream assertions, published at [`JWKS_PATH`].
+    /// The public keys of the upstream assertions, published at [`paths::JWKS_PATH`].
     pub assertion_jwks: serde_json::Value,
     /// Verifies IdP tokens presented to the API; `None` without an OIDC provider.
     pub bearer: Option<BearerVerifier>,
@@ -112,27 +111,27 @@ impl Portal {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/", get(pages::access::my_access))
-            .route("/auth/sign-in", get(signin::page).post(signin::local::submit))
-            .route("/auth/callback", get(signin::oidc::callback))
-            .route("/auth/sign-out", post(signin::sign_out))
-            .route("/request/{resource}", get(pages::request::form).post(pages::request::submit))
-            .route("/requests/{id}", get(pages::request::status))
-            .route("/requests/{id}/cancel", post(pages::request::cancel))
-            .route("/requests/{id}/end", post(pages::request::end))
-            .route("/review", get(pages::review::dashboard))
-            .route("/review/{id}/approve", post(pages::review::approve))
-            .route("/review/{id}/deny", post(pages::review::deny))
-            .route("/review/{id}/revoke", post(pages::review::revoke))
-            .route("/audit", get(pages::audit::page))
-            .route("/notifications", get(pages::notifications::failed))
-            .route("/access", get(pages::directory::index))
-            .route("/access/resources/{name}", get(pages::directory::resource))
-            .route("/access/groups/{name}", get(pages::directory::group))
-            .route("/access/users/{email}", get(pages::directory::user))
-            .route("/access/users/{email}/sessions/end", post(pages::directory::end_sessions))
-            .route("/assets/{file}", get(assets::serve))
-            .route(JWKS_PATH, get(assertion_jwks))
+            .route(paths::HOME, get(pages::access::my_access))
+            .route(paths::SIGN_IN_PATH, get(signin::page).post(signin::local::submit))
+            .route(paths::CALLBACK_PATH, get(signin::oidc::callback))
+            .route(paths::SIGN_OUT, post(signin::sign_out))
+            .route(paths::REQUEST_FORM_PATH, get(pages::request::form).post(pages::request::submit))
+            .route(paths::REQUEST_STATUS, get(pages::request::status))
+            .route(paths::REQUEST_CANCEL, post(pages::request::cancel))
+            .route(paths::REQUEST_END, post(pages::request::end))
+            .route(paths::REVIEW, get(pages::review::dashboard))
+            .route(paths::REVIEW_APPROVE, post(pages::review::approve))
+            .route(paths::REVIEW_DENY, post(pages::review::deny))
+            .route(paths::REVIEW_REVOKE, post(pages::review::revoke))
+            .route(paths::AUDIT, get(pages::audit::page))
+            .route(paths::NOTIFICATIONS, get(pages::notifications::failed))
+            .route(paths::DIRECTORY, get(pages::directory::index))
+            .route(paths::DIRECTORY_RESOURCE, get(pages::directory::resource))
+            .route(paths::DIRECTORY_GROUP, get(pages::directory::group))
+            .route(paths::DIRECTORY_USER, get(pages::directory::user))
+            .route(paths::DIRECTORY_USER_END_SESSIONS, post(pages::directory::end_sessions))
+            .route(paths::ASSETS, get(assets::serve))
+            .route(paths::JWKS_PATH, get(assertion_jwks))
             .nest(api::PREFIX, api::routes())
             .fallback(pages::not_found)
             .layer(axum::middleware::from_fn_with_state(self.clone(), security::headers))

@@ -13,6 +13,7 @@ use super::{Nav, encode, relative, render};
 use crate::api::model::AuditView;
 use crate::audit_filter::{AuditFilter, FilterError};
 use crate::error::PortalError;
+use crate::paths;
 use crate::export::{csv_download, json_download, pages};
 use crate::state::Portal;
 use crate::viewer::Viewer;
@@ -120,7 +121,7 @@ pub async fn page(
         .map(|event| Row { event: AuditView::of(event), when: relative(event.at, now) })
         .collect();
     let params = params_of(&filter);
-    let next = page.next.map(|id| format!("/audit?{params}&before={id}"));
+    let next = page.next.map(|id| paths::audit(&format!("{params}&before={id}")));
     let resources = if viewer.is_admin {
         portal.config.resources.iter().map(|r| r.name.to_string()).collect()
     } else {

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use futures_util::stream;
@@ -15,9 +14,10 @@ use jitgate_access::policy::{AccessMode, Approval, Audience};
 use serde::Deserialize;
 
 use super::{Nav, encode, message, render};
-use crate::csrf::CsrfField;
+use crate::csrf::{CsrfField, CsrfForm};
 use crate::error::PortalError;
 use crate::export::csv_download;
+use crate::paths;
 use crate::signin::SignIn;
 use crate::state::Portal;
 use crate::summary::{Scope, SummaryRow};
@@ -149,8 +149,8 @@ async fn summary(
         Scope::Group(g) => ("Group", "group", g.to_string()),
         Scope::User(u) => ("User", "user", u.to_string()),
     };
-    let path = format!("/access/{key}s/{}", encode(&name));
-    let requests = format!("/review?tab=pending&{key}={}", encode(&name));
+    let path = paths::directory_entry(key, &name);
+    let requests = paths::review_tab("pending", &format!("&{key}={}", encode(&name)));
     let resources: Vec<&Resource> = match &scope {
         Scope::Resource(wanted) => {
             let found: Vec<&Resource> = portal
@@ -173,6 +173,8 @@ async fn summary(
             Ok(csv_download(&filename, &SummaryRow::COLUMNS, stream::once(async { Ok(rows) })))
         }
         "" => render(&SummaryPage {
+            end_sessions: (viewer.is_admin && matches!(scope, Scope::User(_)))
+                .then(|| paths::directory_user_end_sessions(&name)),
             nav: portal.nav(&viewer).await?,
             kind,
             name,
@@ -181,8 +183,6 @@ async fn summary(
             csv: format!("{path}?format=csv"),
             requests,
             oidc: matches!(portal.sign_in, SignIn::Oidc(_)),
-            end_sessions: (viewer.is_admin && matches!(scope, Scope::User(_)))
-                .then(|| format!("{path}/sessions/end")),
         }),
         other => Err(PortalError::BadRequest(format!("{other:?} is not an export format"))),
     }
@@ -231,11 +231,9 @@ pub async fn user(
 /// disclosure the button sits in on the user's page.
 pub async fn end_sessions(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(email): Path<String>,
-    Form(form): Form<CsrfField>,
+    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
 ) -> Result<Response, PortalError> {
-    viewer.require_csrf(&portal, &form.csrf)?;
     let user = UserId::parse(&email).map_err(|_| PortalError::NotFound)?;
     let ended = portal.service.end_sessions_of(viewer.identity(), &user).await?;
     tracing::info!(admin = %viewer.identity().user, %user, ended, "ended a user's sessions");

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
@@ -18,8 +17,9 @@ use jitgate_access::transition::MAX_TEXT_LEN;
 use serde::Deserialize;
 
 use super::{Nav, relative, render, time_left};
-use crate::csrf::CsrfField;
+use crate::csrf::{CsrfField, CsrfForm, HasCsrf};
 use crate::error::PortalError;
+use crate::paths;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 
@@ -146,6 +146,12 @@ pub async fn form(
     render(&page)
 }
 
+impl HasCsrf for Submission {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Submission {
     #[serde(default)]
@@ -189,11 +195,9 @@ fn chosen_duration(policy: &JitPolicy, submission: &Submission) -> Result<Durati
 /// `POST /request/{resource}`.
 pub async fn submit(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(resource): Path<String>,
-    Form(submission): Form<Submission>,
+    CsrfForm { viewer, form: submission }: CsrfForm<Submission>,
 ) -> Result<Response, PortalError> {
-    viewer.require_csrf(&portal, &submission.csrf)?;
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
     let rd = portal.destinations.vet(Some(&submission.rd));
@@ -237,7 +241,7 @@ fn capitalise(text: &str) -> String {
 }
 
 fn status_url(id: RequestId, rd: &ReturnTo, portal: &Portal) -> String {
-    format!("/requests/{id}?rd={}", super::encode(&portal.destinations.url(rd)))
+    paths::request_status_then(id, &portal.destinations.url(rd))
 }
 
 #[derive(Template)]
@@ -347,24 +351,20 @@ pub async fn status(
 /// `POST /requests/{id}/cancel`: the requester withdraws a pending request.
 pub async fn cancel(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<CsrfField>,
+    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
 ) -> Result<Response, PortalError> {
-    viewer.require_csrf(&portal, &form.csrf)?;
     let request = portal.visible_request(&viewer, &id).await?;
     portal.service.cancel(viewer.identity(), request.id).await?;
-    Ok(Redirect::to(&format!("/requests/{}", request.id)).into_response())
+    Ok(Redirect::to(&paths::request_status(request.id)).into_response())
 }
 
 /// `POST /requests/{id}/end`: the requester ends their own active grant now.
 pub async fn end(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<CsrfField>,
+    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
 ) -> Result<Response, PortalError> {
-    viewer.require_csrf(&portal, &form.csrf)?;
     let request = portal.visible_request(&viewer, &id).await?;
     if request.requester != viewer.identity().user {
         return Err(PortalError::Forbidden(
@@ -372,5 +372,5 @@ pub async fn end(
         ));
     }
     portal.service.revoke(viewer.identity(), request.id, "ended by the requester").await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to(paths::HOME).into_response())
 }

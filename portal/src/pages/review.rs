@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jitgate_access::ids::{GroupName, RequestId, ResourceName, UserId};
@@ -15,7 +14,9 @@ use jitgate_access::time::{Timestamp, format_duration};
 use serde::Deserialize;
 
 use super::{Nav, encode, relative, render, time_left};
+use crate::csrf::{CsrfForm, HasCsrf};
 use crate::error::PortalError;
+use crate::paths;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 
@@ -302,7 +303,7 @@ pub async fn dashboard(
     let now = portal.clock.now();
     let rows = page.items.iter().map(|request| portal.row(&viewer, request, now)).collect();
     let params = filters.params();
-    let next = page.next.map(|id| format!("/review?tab={}{params}&before={id}", tab.key()));
+    let next = page.next.map(|id| paths::review_tab(tab.key(), &format!("{params}&before={id}")));
     render(&Dashboard {
         nav: portal.nav(&viewer).await?,
         tabs,
@@ -331,28 +332,27 @@ pub struct Decision {
 impl Decision {
     fn back(&self) -> String {
         let path = jitgate_access::return_to::local_path(&self.back);
-        if path == "/" { "/review".into() } else { path.to_owned() }
+        if path == paths::HOME { paths::REVIEW.into() } else { path.to_owned() }
     }
 }
 
-fn checked(
-    portal: &Portal,
-    viewer: &Viewer,
-    form: &Decision,
-    id: &str,
-) -> Result<RequestId, PortalError> {
-    viewer.require_csrf(portal, &form.csrf)?;
+impl HasCsrf for Decision {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn request_id(id: &str) -> Result<RequestId, PortalError> {
     id.parse().map_err(|_| PortalError::NotFound)
 }
 
 /// `POST /review/{id}/approve`.
 pub async fn approve(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<Decision>,
+    CsrfForm { viewer, form }: CsrfForm<Decision>,
 ) -> Result<Response, PortalError> {
-    let id = checked(&portal, &viewer, &form, &id)?;
+    let id = request_id(&id)?;
     let duration = match form.duration.trim() {
         "" => None,
         secs => Some(Duration::from_secs(
@@ -367,11 +367,10 @@ pub async fn approve(
 /// `POST /review/{id}/deny`.
 pub async fn deny(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<Decision>,
+    CsrfForm { viewer, form }: CsrfForm<Decision>,
 ) -> Result<Response, PortalError> {
-    let id = checked(&portal, &viewer, &form, &id)?;
+    let id = request_id(&id)?;
     portal.service.deny(viewer.identity(), id, form.note.trim()).await?;
     Ok(Redirect::to(&form.back()).into_response())
 }
@@ -379,11 +378,10 @@ pub async fn deny(
 /// `POST /review/{id}/revoke`.
 pub async fn revoke(
     State(portal): State<Portal>,
-    viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<Decision>,
+    CsrfForm { viewer, form }: CsrfForm<Decision>,
 ) -> Result<Response, PortalError> {
-    let id = checked(&portal, &viewer, &form, &id)?;
+    let id = request_id(&id)?;
     portal.service.revoke(viewer.identity(), id, form.note.trim()).await?;
     Ok(Redirect::to(&form.back()).into_response())
 }

@@ -6,7 +6,6 @@ use std::sync::LazyLock;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -17,7 +16,7 @@ use jitgate_access::return_to::ReturnTo;
 use serde::Deserialize;
 
 use super::{SignIn, sign_in_state};
-use crate::csrf::presession_value;
+use crate::csrf::{HasCsrf, PresessionForm, presession_value};
 use crate::error::PortalError;
 use crate::state::Portal;
 
@@ -83,6 +82,12 @@ pub struct Credentials {
     state: String,
 }
 
+impl HasCsrf for Credentials {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Verifying against this when the email is unknown makes both failures take as long.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     // Random salt; hashing with default parameters cannot fail.
@@ -98,15 +103,11 @@ fn password_matches(hash: &str, password: &str) -> bool {
 pub async fn submit(
     State(portal): State<Portal>,
     headers: HeaderMap,
-    Form(form): Form<Credentials>,
+    PresessionForm(form): PresessionForm<Credentials>,
 ) -> Result<Response, PortalError> {
     let SignIn::Local(users) = &portal.sign_in else {
         return Err(PortalError::NotFound);
     };
-    let binding = portal.cookie(&headers, CookieName::Presession).unwrap_or_default();
-    if binding.is_empty() || !portal.csrf.verify(binding, &form.csrf) {
-        return Err(PortalError::Csrf);
-    }
     let rd = portal.destinations.vet(Some(&form.rd));
     let state = sign_in_state(Some(&form.state));
     if form.email.len() > MAX_FIELD || form.password.len() > MAX_FIELD {

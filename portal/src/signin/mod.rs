@@ -12,7 +12,6 @@ pub mod throttle;
 
 use std::collections::HashMap;
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -23,7 +22,7 @@ use jitgate_access::return_to::ReturnTo;
 use jitgate_access::routes::{self, STATE_PARAM};
 use jitgate_access::session::{Session, SessionId};
 
-use crate::csrf::CsrfField;
+use crate::csrf::{CsrfField, CsrfForm};
 use crate::error::PortalError;
 use crate::state::Portal;
 use crate::viewer::Viewer;
@@ -110,10 +109,8 @@ impl Portal {
 /// through the store's change feed), and audits it.
 pub async fn sign_out(
     State(portal): State<Portal>,
-    viewer: Viewer,
-    Form(form): Form<CsrfField>,
+    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
 ) -> Result<Response, PortalError> {
-    viewer.require_csrf(&portal, &form.csrf)?;
     portal.service.sign_out(&viewer.session).await?;
     tracing::info!(user = %viewer.identity().user, "signed out");
     let mut response = crate::pages::message(

@@ -22,6 +22,7 @@ use jitgate_access::ids::{GroupName, UserId};
 use jitgate_access::keys::{self, Purpose};
 use jitgate_access::policy::Identity;
 use jitgate_access::return_to::ReturnTo;
+use jitgate_access::routes::CALLBACK_PATH;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -101,7 +102,7 @@ impl OidcSignIn {
         let bad = |what: &str, error: String| OidcError::Config(format!("{what}: {error}"));
         let issuer_url =
             IssuerUrl::new(issuer.clone()).map_err(|e| bad("issuer", e.to_string()))?;
-        let redirect = RedirectUrl::new(format!("{}/auth/callback", config.server.portal_url))
+        let redirect = RedirectUrl::new(format!("{}{CALLBACK_PATH}", config.server.portal_url))
             .map_err(|e| bad("server.portal_url", e.to_string()))?;
         let http = reqwest::Client::builder()
             // The IdP must not be able to bounce us elsewhere (SSRF).
