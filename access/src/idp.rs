@@ -16,12 +16,25 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use tokio::sync::{Mutex, RwLock};
 
-/// Every call to the IdP gives up after this long.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Every call to the IdP (discovery, keys, the sign-in's token exchange) gives up after this
+/// long.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keys older than this are refetched before use, so a key the IdP withdrew stops working.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// At most one fetch per this interval, whatever tokens arrive.
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The one HTTP client jitgate talks to the IdP with, for sign-in (portal) and bearer checks
+/// (here) alike: [`HTTP_TIMEOUT`] on every call, and redirects off, so the IdP cannot bounce
+/// jitgate to another address (SSRF) and discovery is fetched exactly where configured.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        // Building a client with a timeout and rustls cannot fail at run time.
+        .expect("an HTTP client with default TLS settings")
+}
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum IdpError {
@@ -60,14 +73,9 @@ impl IdpKeys {
     /// Keys of the IdP at `issuer`, exactly as configured (OIDC compares issuers byte for byte:
     /// Authentik's end in `/`), fetched when first needed.
     pub fn new(issuer: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(HTTP_TIMEOUT)
-            .build()
-            // Building a client with a timeout and rustls cannot fail at run time.
-            .expect("an HTTP client with default TLS settings");
         Self {
             issuer: issuer.to_owned(),
-            http: Some(http),
+            http: Some(http_client()),
             keys: RwLock::new(None),
             last_fetch: Mutex::new(None),
         }

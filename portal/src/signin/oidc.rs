@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jitgate_access::config::{Config, IdentityConfig};
 use jitgate_access::cookies::CookieName;
-use jitgate_access::idp::claim;
+use jitgate_access::idp::{self, claim};
 use jitgate_access::ids::{GroupName, UserId};
 use jitgate_access::keys::{self, Purpose};
 use jitgate_access::policy::Identity;
@@ -44,7 +44,6 @@ use crate::state::Portal;
 const FLOW_LIFETIME: Duration = Duration::from_secs(600);
 /// Rediscovery on an unknown key happens at most this often.
 const MIN_REDISCOVERY: Duration = Duration::from_secs(10);
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Client = CoreClient<
     EndpointSet,
@@ -104,12 +103,7 @@ impl OidcSignIn {
             IssuerUrl::new(issuer.clone()).map_err(|e| bad("issuer", e.to_string()))?;
         let redirect = RedirectUrl::new(format!("{}{CALLBACK_PATH}", config.server.portal_url))
             .map_err(|e| bad("server.portal_url", e.to_string()))?;
-        let http = reqwest::Client::builder()
-            // The IdP must not be able to bounce us elsewhere (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(HTTP_TIMEOUT)
-            .build()
-            .map_err(|e| bad("HTTP client", e.to_string()))?;
+        let http = idp::http_client();
         let flow_secret =
             keys::derive(config.session.secret.expose().as_bytes(), Purpose::OidcFlow);
         let client_id = ClientId::new(client_id.clone());
