@@ -280,14 +280,16 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     let erin_csrf = csrf(&site, &erin).await;
 
     // Opening requests.
-    let ask = |resource: &str, reason: &str, duration: Value| {
-        json!({ "resource": resource, "reason": reason, "duration": duration })
-    };
+    let ask = |resource: &str, reason: &str, duration: Value| json!({ "resource": resource, "reason": reason, "duration": duration });
     let create = "/requests";
     let post = |token: &str, body: Value| Send::Json(Some(token.to_owned()), body);
     let app_1h = ask("app", "deploy", json!("1h"));
-    api.call(&anonymous, "POST", create, create, post("x", app_1h.clone())).await.code("unauthenticated");
-    api.call(&alice, "POST", create, create, Send::Json(None, app_1h.clone())).await.code("csrf_failed");
+    api.call(&anonymous, "POST", create, create, post("x", app_1h.clone()))
+        .await
+        .code("unauthenticated");
+    api.call(&alice, "POST", create, create, Send::Json(None, app_1h.clone()))
+        .await
+        .code("csrf_failed");
     api.call(&alice, "POST", create, create, post(&alice_csrf, ask("app", "x", json!("9h"))))
         .await
         .code("duration_not_allowed");
@@ -297,16 +299,32 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     api.call(&alice, "POST", create, create, post(&alice_csrf, json!({ "resource": "app" })))
         .await
         .code("invalid_request");
-    api.call(&alice, "POST", create, create, post(&alice_csrf, ask("app", &"x".repeat(2001), json!(3600))))
-        .await
-        .code("too_long");
+    api.call(
+        &alice,
+        "POST",
+        create,
+        create,
+        post(&alice_csrf, ask("app", &"x".repeat(2001), json!(3600))),
+    )
+    .await
+    .code("too_long");
     api.call(&alice, "POST", create, create, post(&alice_csrf, ask("ghost", "x", json!(3600))))
         .await
         .code("not_found");
-    let huge = Send::Raw(Some(alice_csrf.clone()), format!(r#"{{"resource": "app", "reason": "{}", "duration": 3600}}"#, "x".repeat(20 * 1024)));
+    let huge = Send::Raw(
+        Some(alice_csrf.clone()),
+        format!(
+            r#"{{"resource": "app", "reason": "{}", "duration": 3600}}"#,
+            "x".repeat(20 * 1024)
+        ),
+    );
     api.call(&alice, "POST", create, create, huge).await.code("too_large");
-    api.call(&dave, "POST", create, create, post(&dave_csrf, app_1h.clone())).await.code("forbidden");
-    api.call(&erin, "POST", create, create, post(&erin_csrf, app_1h.clone())).await.code("standing_access");
+    api.call(&dave, "POST", create, create, post(&dave_csrf, app_1h.clone()))
+        .await
+        .code("forbidden");
+    api.call(&erin, "POST", create, create, post(&erin_csrf, app_1h.clone()))
+        .await
+        .code("standing_access");
     api.call(&bob, "POST", create, create, post(&bob_csrf, ask("app", "", json!("1h"))))
         .await
         .code("reason_required");
@@ -319,9 +337,12 @@ async fn every_documented_response_matches_what_the_handler_returns() {
         .await
         .code("already_pending");
     let vault_1h = ask("vault", "rotate", json!("1h"));
-    let first_vault = api.call(&alice, "POST", create, create, post(&alice_csrf, vault_1h.clone())).await;
+    let first_vault =
+        api.call(&alice, "POST", create, create, post(&alice_csrf, vault_1h.clone())).await;
     let first_vault = first_vault.ok()["id"].as_str().unwrap().to_owned();
-    let own = api.call(&carol, "POST", create, create, post(&carol_csrf, ask("app", "mine", json!(3600)))).await;
+    let own = api
+        .call(&carol, "POST", create, create, post(&carol_csrf, ask("app", "mine", json!(3600))))
+        .await;
     let carol_id = own.ok()["id"].as_str().unwrap().to_owned();
 
     // Reading them.
@@ -330,9 +351,15 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     let mine = api.call(&alice, "GET", list, "/requests", Send::Nothing).await.ok();
     assert_eq!(mine["items"].as_array().unwrap().len(), 2, "{mine}");
     api.call(&carol, "GET", list, "/requests?status=pending&limit=1", Send::Nothing).await.ok();
-    api.call(&carol, "GET", list, "/requests?status=sleeping", Send::Nothing).await.code("invalid_request");
-    api.call(&carol, "GET", list, "/requests?limit=many", Send::Nothing).await.code("invalid_request");
-    api.call(&alice, "GET", list, "/requests?user=bob%40example.com", Send::Nothing).await.code("forbidden");
+    api.call(&carol, "GET", list, "/requests?status=sleeping", Send::Nothing)
+        .await
+        .code("invalid_request");
+    api.call(&carol, "GET", list, "/requests?limit=many", Send::Nothing)
+        .await
+        .code("invalid_request");
+    api.call(&alice, "GET", list, "/requests?user=bob%40example.com", Send::Nothing)
+        .await
+        .code("forbidden");
     let one = "/requests/{id}";
     let app_path = format!("/requests/{app_id}");
     api.call(&alice, "GET", one, &app_path, Send::Nothing).await.ok();
@@ -344,60 +371,103 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     // Cancelling.
     let cancel = "/requests/{id}/cancel";
     let path = format!("/requests/{first_vault}/cancel");
-    api.call(&anonymous, "POST", cancel, &path, Send::Json(None, json!({}))).await.code("unauthenticated");
+    api.call(&anonymous, "POST", cancel, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
     api.call(&alice, "POST", cancel, &path, Send::Json(None, json!({}))).await.code("csrf_failed");
     api.call(&carol, "POST", cancel, &path, post(&carol_csrf, json!({}))).await.code("forbidden");
     api.call(&bob, "POST", cancel, &path, post(&bob_csrf, json!({}))).await.code("not_found");
-    let cancelled = api.call(&alice, "POST", cancel, &path, Send::Raw(Some(alice_csrf.clone()), String::new())).await;
+    let cancelled = api
+        .call(&alice, "POST", cancel, &path, Send::Raw(Some(alice_csrf.clone()), String::new()))
+        .await;
     assert_eq!(cancelled.ok()["decision"]["outcome"], "cancelled");
     api.call(&alice, "POST", cancel, &path, post(&alice_csrf, json!({}))).await.code("not_pending");
 
     // Approving.
     let approve = "/requests/{id}/approve";
     let path = format!("/requests/{app_id}/approve");
-    api.call(&anonymous, "POST", approve, &path, Send::Json(None, json!({}))).await.code("unauthenticated");
+    api.call(&anonymous, "POST", approve, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
     api.call(&carol, "POST", approve, &path, Send::Json(None, json!({}))).await.code("csrf_failed");
     api.call(&alice, "POST", approve, &path, post(&alice_csrf, json!({}))).await.code("forbidden");
     let own_approve = format!("/requests/{carol_id}/approve");
-    api.call(&carol, "POST", approve, &own_approve, post(&carol_csrf, json!({}))).await.code("self_review");
+    api.call(&carol, "POST", approve, &own_approve, post(&carol_csrf, json!({})))
+        .await
+        .code("self_review");
     api.call(&bob, "POST", approve, &path, post(&bob_csrf, json!({}))).await.code("not_found");
-    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({ "bogus": 1 }))).await.code("invalid_request");
+    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({ "bogus": 1 })))
+        .await
+        .code("invalid_request");
     api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({ "duration": 999_999 })))
         .await
         .code("duration_not_allowed");
-    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({ "note": "n".repeat(2001) })))
-        .await
-        .code("too_long");
-    let huge = Send::Raw(Some(carol_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
+    api.call(
+        &carol,
+        "POST",
+        approve,
+        &path,
+        post(&carol_csrf, json!({ "note": "n".repeat(2001) })),
+    )
+    .await
+    .code("too_long");
+    let huge =
+        Send::Raw(Some(carol_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
     api.call(&carol, "POST", approve, &path, huge).await.code("too_large");
-    let approved = api.call(&carol, "POST", approve, &path, Send::Raw(Some(carol_csrf.clone()), "null".into())).await;
+    let approved = api
+        .call(&carol, "POST", approve, &path, Send::Raw(Some(carol_csrf.clone()), "null".into()))
+        .await;
     assert_eq!(approved.ok()["status"], "active");
-    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({}))).await.code("not_pending");
+    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({})))
+        .await
+        .code("not_pending");
     let vault = api.call(&alice, "POST", create, create, post(&alice_csrf, vault_1h.clone())).await;
     let vault_id = vault.ok()["id"].as_str().unwrap().to_owned();
     let path = format!("/requests/{vault_id}/approve");
-    let first = api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({ "duration": "30m", "note": "one" }))).await;
+    let first = api
+        .call(
+            &carol,
+            "POST",
+            approve,
+            &path,
+            post(&carol_csrf, json!({ "duration": "30m", "note": "one" })),
+        )
+        .await;
     assert_eq!(first.ok()["status"], "pending", "vault needs two approvals");
-    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({}))).await.code("already_approved");
-    let second = api.call(&dave, "POST", approve, &path, post(&dave_csrf, json!({ "duration": null }))).await;
+    api.call(&carol, "POST", approve, &path, post(&carol_csrf, json!({})))
+        .await
+        .code("already_approved");
+    let second = api
+        .call(&dave, "POST", approve, &path, post(&dave_csrf, json!({ "duration": null })))
+        .await;
     assert_eq!(second.ok()["grant"]["active"], true);
 
     // Denying.
     let deny = "/requests/{id}/deny";
     let path = format!("/requests/{carol_id}/deny");
-    api.call(&anonymous, "POST", deny, &path, Send::Json(None, json!({}))).await.code("unauthenticated");
+    api.call(&anonymous, "POST", deny, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
     api.call(&dave, "POST", deny, &path, Send::Json(None, json!({}))).await.code("csrf_failed");
     api.call(&carol, "POST", deny, &path, post(&carol_csrf, json!({}))).await.code("self_review");
     api.call(&alice, "POST", deny, &path, post(&alice_csrf, json!({}))).await.code("not_found");
-    api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({ "duration": "1h", "x": 1 }))).await.code("invalid_request");
-    api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({ "note": "n".repeat(2001) }))).await.code("too_long");
-    let huge = Send::Raw(Some(dave_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
+    api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({ "duration": "1h", "x": 1 })))
+        .await
+        .code("invalid_request");
+    api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({ "note": "n".repeat(2001) })))
+        .await
+        .code("too_long");
+    let huge =
+        Send::Raw(Some(dave_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
     api.call(&dave, "POST", deny, &path, huge).await.code("too_large");
-    let denied = api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({ "note": "not now" }))).await;
+    let denied =
+        api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({ "note": "not now" }))).await;
     assert_eq!(denied.ok()["decision"]["note"], "not now");
     api.call(&dave, "POST", deny, &path, post(&dave_csrf, json!({}))).await.code("not_pending");
     let alice_denies = format!("/requests/{app_id}/deny");
-    api.call(&alice, "POST", deny, &alice_denies, post(&alice_csrf, json!({}))).await.code("forbidden");
+    api.call(&alice, "POST", deny, &alice_denies, post(&alice_csrf, json!({})))
+        .await
+        .code("forbidden");
 
     // Grants and the audit trail.
     let grants = "/grants";
@@ -405,38 +475,58 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     let held = api.call(&alice, "GET", grants, "/grants", Send::Nothing).await.ok();
     assert_eq!(held["items"].as_array().unwrap().len(), 2, "app and vault: {held}");
     api.call(&carol, "GET", grants, "/grants?resource=app&limit=1", Send::Nothing).await.ok();
-    api.call(&carol, "GET", grants, "/grants?user=nobody", Send::Nothing).await.code("invalid_request");
-    api.call(&carol, "GET", grants, "/grants?mine=maybe", Send::Nothing).await.code("invalid_request");
-    api.call(&carol, "GET", grants, "/grants?resource=ghost", Send::Nothing).await.code("forbidden");
+    api.call(&carol, "GET", grants, "/grants?user=nobody", Send::Nothing)
+        .await
+        .code("invalid_request");
+    api.call(&carol, "GET", grants, "/grants?mine=maybe", Send::Nothing)
+        .await
+        .code("invalid_request");
+    api.call(&carol, "GET", grants, "/grants?resource=ghost", Send::Nothing)
+        .await
+        .code("forbidden");
     let audit = "/audit";
     api.call(&anonymous, "GET", audit, audit, Send::Nothing).await.code("unauthenticated");
     let trail = api.call(&erin, "GET", audit, "/audit", Send::Nothing).await.ok();
     assert!(trail["items"].as_array().unwrap().len() >= 8, "{trail}");
     api.call(&carol, "GET", audit, &format!("/audit?request={app_id}"), Send::Nothing).await.ok();
-    api.call(&carol, "GET", audit, "/audit?from=yesterday", Send::Nothing).await.code("invalid_request");
+    api.call(&carol, "GET", audit, "/audit?from=yesterday", Send::Nothing)
+        .await
+        .code("invalid_request");
     api.call(&alice, "GET", audit, "/audit", Send::Nothing).await.code("forbidden");
 
     // Revoking.
     let revoke = "/requests/{id}/revoke";
     let path = format!("/requests/{app_id}/revoke");
-    api.call(&anonymous, "POST", revoke, &path, Send::Json(None, json!({}))).await.code("unauthenticated");
+    api.call(&anonymous, "POST", revoke, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
     api.call(&carol, "POST", revoke, &path, Send::Json(None, json!({}))).await.code("csrf_failed");
     api.call(&bob, "POST", revoke, &path, post(&bob_csrf, json!({}))).await.code("not_found");
-    api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!([]))).await.code("invalid_request");
-    api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!({ "note": "n".repeat(2001) }))).await.code("too_long");
-    let huge = Send::Raw(Some(carol_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
+    api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!([])))
+        .await
+        .code("invalid_request");
+    api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!({ "note": "n".repeat(2001) })))
+        .await
+        .code("too_long");
+    let huge =
+        Send::Raw(Some(carol_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
     api.call(&carol, "POST", revoke, &path, huge).await.code("too_large");
-    let revoked = api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!({ "note": "done" }))).await;
+    let revoked =
+        api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!({ "note": "done" }))).await;
     assert_eq!(revoked.ok()["grant"]["ended"]["reason"], "revoked");
     api.call(&carol, "POST", revoke, &path, post(&carol_csrf, json!({}))).await.code("not_active");
     let own_end = format!("/requests/{vault_id}/revoke");
-    let ended = api.call(&alice, "POST", revoke, &own_end, Send::Raw(Some(alice_csrf.clone()), String::new())).await;
+    let ended = api
+        .call(&alice, "POST", revoke, &own_end, Send::Raw(Some(alice_csrf.clone()), String::new()))
+        .await;
     assert_eq!(ended.ok()["grant"]["ended"]["by"], "alice@example.com", "the holder ends her own");
 
     // An admin ends a user's sessions.
     let end = "/users/{user}/sessions/end";
     let path = "/users/bob%40example.com/sessions/end";
-    api.call(&anonymous, "POST", end, path, Send::Json(None, json!({}))).await.code("unauthenticated");
+    api.call(&anonymous, "POST", end, path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
     api.call(&erin, "POST", end, path, Send::Json(None, json!({}))).await.code("csrf_failed");
     api.call(&carol, "POST", end, path, post(&carol_csrf, json!({}))).await.code("forbidden");
     api.call(&erin, "POST", end, "/users/bob/sessions/end", post(&erin_csrf, json!({})))
@@ -449,9 +539,8 @@ async fn every_documented_response_matches_what_the_handler_returns() {
 }
 
 /// Responses the test cannot provoke against a healthy deployment, with why.
-const UNTRIGGERABLE: &[(&str, &str, u16, &str)] = &[
-    ("*", "*", 503, "needs the store or the IdP's keys to fail"),
-];
+const UNTRIGGERABLE: &[(&str, &str, u16, &str)] =
+    &[("*", "*", 503, "needs the store or the IdP's keys to fail")];
 
 /// How a call sends its body and credentials.
 enum Send {
@@ -478,7 +567,11 @@ impl Answer {
     }
 
     fn code(&self, expected: &str) {
-        assert_eq!(self.body["error"]["code"], expected, "{}: {} {}", self.what, self.status, self.body);
+        assert_eq!(
+            self.body["error"]["code"], expected,
+            "{}: {} {}",
+            self.what, self.status, self.body
+        );
     }
 }
 
@@ -521,7 +614,8 @@ impl<'a> Contract<'a> {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let what = format!("{method} {path}");
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
         let body: Value = serde_json::from_str(&text)
@@ -536,7 +630,10 @@ impl<'a> Contract<'a> {
         assert!(schema.is_object(), "{what}: {status} has no documented JSON body");
         let mut errors = Vec::new();
         self.validate(schema, &body, "$", &mut errors);
-        assert!(errors.is_empty(), "{what}: {status} {body} does not match its schema: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "{what}: {status} {body} does not match its schema: {errors:#?}"
+        );
         if status >= 400 {
             let code = body["error"]["code"].as_str().unwrap();
             let description = documented["description"].as_str().unwrap();
@@ -560,9 +657,10 @@ impl<'a> Contract<'a> {
     fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
         match schema["$ref"].as_str() {
             Some(reference) => {
-                let target = self.doc.pointer(reference.trim_start_matches('#')).unwrap_or_else(|| {
-                    panic!("{reference} does not resolve")
-                });
+                let target = self
+                    .doc
+                    .pointer(reference.trim_start_matches('#'))
+                    .unwrap_or_else(|| panic!("{reference} does not resolve"));
                 self.resolve(target)
             }
             None => schema,
@@ -577,12 +675,29 @@ impl<'a> Contract<'a> {
     fn validate(&self, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
         let schema = self.resolve(schema);
         let known = [
-            "$ref", "oneOf", "allOf", "type", "enum", "properties", "required",
-            "additionalProperties", "items", "minimum", "maxLength", "format", "description",
-            "examples", "example", "title", "default",
+            "$ref",
+            "oneOf",
+            "allOf",
+            "type",
+            "enum",
+            "properties",
+            "required",
+            "additionalProperties",
+            "items",
+            "minimum",
+            "maxLength",
+            "format",
+            "description",
+            "examples",
+            "example",
+            "title",
+            "default",
         ];
         for keyword in schema.as_object().unwrap().keys() {
-            assert!(known.contains(&keyword.as_str()), "{at}: the validator does not know `{keyword}`");
+            assert!(
+                known.contains(&keyword.as_str()),
+                "{at}: the validator does not know `{keyword}`"
+            );
         }
         if let Some(options) = schema["oneOf"].as_array() {
             let matching = options
@@ -621,33 +736,33 @@ impl<'a> Contract<'a> {
                 return;
             }
         }
-        if let Some(allowed) = schema["enum"].as_array() {
-            if !allowed.contains(value) {
-                errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-            }
+        if let Some(allowed) = schema["enum"].as_array()
+            && !allowed.contains(value)
+        {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
         }
-        if let (Some(minimum), Some(number)) = (schema["minimum"].as_f64(), value.as_f64()) {
-            if number < minimum {
-                errors.push(format!("{at}: {number} < {minimum}"));
-            }
+        if let (Some(minimum), Some(number)) = (schema["minimum"].as_f64(), value.as_f64())
+            && number < minimum
+        {
+            errors.push(format!("{at}: {number} < {minimum}"));
         }
-        if let (Some(max), Some(text)) = (schema["maxLength"].as_u64(), value.as_str()) {
-            if text.chars().count() as u64 > max {
-                errors.push(format!("{at}: longer than {max}"));
-            }
+        if let (Some(max), Some(text)) = (schema["maxLength"].as_u64(), value.as_str())
+            && text.chars().count() as u64 > max
+        {
+            errors.push(format!("{at}: longer than {max}"));
         }
-        if schema["format"] == "date-time" {
-            if let Some(text) = value.as_str() {
-                let b = text.as_bytes();
-                let shaped = b.len() >= 20
-                    && b[4] == b'-'
-                    && b[7] == b'-'
-                    && b[10] == b'T'
-                    && b[13] == b':'
-                    && text.ends_with('Z');
-                if !shaped {
-                    errors.push(format!("{at}: {text:?} is not an RFC 3339 UTC time"));
-                }
+        if schema["format"] == "date-time"
+            && let Some(text) = value.as_str()
+        {
+            let b = text.as_bytes();
+            let shaped = b.len() >= 20
+                && b[4] == b'-'
+                && b[7] == b'-'
+                && b[10] == b'T'
+                && b[13] == b':'
+                && text.ends_with('Z');
+            if !shaped {
+                errors.push(format!("{at}: {text:?} is not an RFC 3339 UTC time"));
             }
         }
         if let Some(object) = value.as_object() {
@@ -660,9 +775,13 @@ impl<'a> Contract<'a> {
             }
             for (name, item) in object {
                 match properties.and_then(|p| p.get(name)) {
-                    Some(property) => self.validate(property, item, &format!("{at}.{name}"), errors),
+                    Some(property) => {
+                        self.validate(property, item, &format!("{at}.{name}"), errors)
+                    }
                     None if schema["additionalProperties"] == json!(true) => {}
-                    None if properties.is_some() || schema["additionalProperties"] == json!(false) => {
+                    None if properties.is_some()
+                        || schema["additionalProperties"] == json!(false) =>
+                    {
                         errors.push(format!("{at}: `{name}` is not documented"))
                     }
                     None => {}
@@ -696,7 +815,8 @@ impl<'a> Contract<'a> {
                     let excused = UNTRIGGERABLE.iter().any(|(p, m, s, _)| {
                         (*p == "*" || p == template) && (*m == "*" || m == method) && *s == status
                     });
-                    if !excused && !self.seen.contains(&(template.clone(), method.clone(), status)) {
+                    if !excused && !self.seen.contains(&(template.clone(), method.clone(), status))
+                    {
                         missing.push(format!("{method} {template} {status}"));
                     }
                 }
@@ -708,7 +828,11 @@ impl<'a> Contract<'a> {
                 }
                 let url = self.site.url("access", &format!("/api/v1{concrete}"));
                 let response = client.request(method.parse().unwrap(), url).send().await.unwrap();
-                assert_eq!(response.status(), 405, "{method} {template} is served but not documented");
+                assert_eq!(
+                    response.status(),
+                    405,
+                    "{method} {template} is served but not documented"
+                );
             }
         }
         assert!(missing.is_empty(), "documented but never exercised: {missing:#?}");

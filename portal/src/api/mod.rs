@@ -251,8 +251,11 @@ mod tests {
                         continue;
                     }
                     let description = response["description"].as_str().unwrap();
-                    let named: Vec<&str> =
-                        CODES.iter().copied().filter(|c| description.contains(&format!("`{c}`"))).collect();
+                    let named: Vec<&str> = CODES
+                        .iter()
+                        .copied()
+                        .filter(|c| description.contains(&format!("`{c}`")))
+                        .collect();
                     assert!(!named.is_empty(), "{name} {status} names its codes: {description}");
                     assert_eq!(
                         response["content"]["application/json"]["schema"]["$ref"],
