@@ -20,7 +20,7 @@ use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{AccessCache, Credential, Decision, Gate, Metrics};
+use jitgate_proxy::{Access, AccessCache, Credential, Decision, Gate, InFlight, Metrics};
 
 fn group(name: &str) -> GroupName {
     GroupName::parse(name).unwrap()
@@ -185,5 +185,43 @@ fn assertion_sign(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, resolve, embedded_lookup, proxy_decision_cache_hit, assertion_sign);
+/// What registering a response in flight adds to each request allowed by a grant or session
+/// (duplicating the upstream socket's descriptor, one map insert) and dropping it at the end
+/// (closing the duplicate, one map removal): `proxy/src/in_flight.rs`.
+fn in_flight_registration(c: &mut Criterion) {
+    use std::os::fd::AsRawFd;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path().join("bench.db")).unwrap());
+    let cache = Arc::new(AccessCache::new(store, Arc::new(Metrics::new())));
+    let registry = Arc::new(InFlight::new(cache, Arc::new(ManualClock::starting_now())));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let user = UserId::parse("ada@example.com").unwrap();
+    let resource = ResourceName::parse("db").unwrap();
+    let session = SessionId::random();
+    let until = ManualClock::starting_now().now().plus(Duration::from_secs(3600));
+    let _guard = runtime.enter();
+    c.bench_function("in_flight_track_and_drop", |b| {
+        b.iter(|| {
+            let access = Access {
+                user: &user,
+                resource: &resource,
+                grant_ends: Some(until),
+                session: Some((&session, until)),
+            };
+            drop(registry.track(upstream.as_raw_fd(), access));
+        });
+    });
+}
+
+criterion_group!(
+    benches,
+    resolve,
+    embedded_lookup,
+    proxy_decision_cache_hit,
+    assertion_sign,
+    in_flight_registration
+);
 criterion_main!(benches);

@@ -21,7 +21,7 @@ mod upstream_headers;
 pub use assertions::Assertions;
 pub use cache::AccessCache;
 pub use gate::{Credential, Decision, Gate, Principal, Verdict};
-pub use in_flight::InFlight;
+pub use in_flight::{Access, InFlight};
 pub use metrics::Metrics;
 pub use ops::OpsApp;
 pub use redirect::HttpsRedirect;
