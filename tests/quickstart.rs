@@ -1,6 +1,6 @@
-//! The README's quickstart, as a newcomer runs it: `config/quickstart.toml` (moved to free
-//! ports and a scratch store), its users file, the built-in demo app. Visit the app, sign in,
-//! request access, get in.
+//! The README's quickstart, as a newcomer runs it: `config/quickstart.toml` (served with
+//! `--port`, its other addresses moved to free ports, a scratch store), its users file, the
+//! built-in demo app. Visit the app, sign in, request access, get in.
 
 use std::time::Duration;
 
@@ -15,17 +15,26 @@ fn field<'a>(html: &'a str, name: &str) -> &'a str {
 async fn a_newcomer_signs_in_requests_access_and_sees_the_demo_app() {
     let dir = tempfile::tempdir().unwrap();
     let (port, ops, demo) = (free_port(), free_port(), free_port());
-    let config = std::fs::read_to_string("config/quickstart.toml")
-        .unwrap()
-        .replace("8080", &port.to_string())
-        .replace("9090", &ops.to_string())
-        .replace("8081", &demo.to_string())
-        .replace("../data/quickstart.db", "quickstart.db");
+    // The listener, the portal's URL and the app's host move with `--port`, as the README
+    // tells a newcomer; the ops and demo addresses and the store are rewritten whole (never
+    // as bare numbers: `.replace("8081", …)` also rewrote a free port such as 38081 handed
+    // out for another line, and jitgate refused the six-digit port at start).
+    let mut config = std::fs::read_to_string("config/quickstart.toml").unwrap();
+    for (from, to, count) in [
+        ("\"127.0.0.1:9090\"", format!("\"127.0.0.1:{ops}\""), 1),
+        ("127.0.0.1:8081\"", format!("127.0.0.1:{demo}\""), 2),
+        ("\"../data/quickstart.db\"", "\"quickstart.db\"".to_owned(), 1),
+    ] {
+        assert_eq!(config.matches(from).count(), count, "{from} in config/quickstart.toml");
+        config = config.replace(from, &to);
+    }
     std::fs::write(dir.path().join("quickstart.toml"), config).unwrap();
     std::fs::copy("config/quickstart-users.toml", dir.path().join("quickstart-users.toml"))
         .unwrap();
     let config = dir.path().join("quickstart.toml");
-    let _jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &config, &[], port).await;
+    let port_arg = port.to_string();
+    let _jitgate =
+        Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &config, &["--port", &port_arg], port).await;
     wait_until("the demo app to listen", Duration::from_secs(20), || listening(demo)).await;
 
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], port));

@@ -16,10 +16,20 @@ pub mod upstream;
 pub use jitgate::Jitgate;
 pub use redis_server::RedisServer;
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, and one this process has not handed out before: the
+/// kernel may offer a port again as soon as its probe socket closes, and two of a test's ports
+/// (e.g. a listener and its ops port) must never be the same.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local address").port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local address").port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 /// Polls `ready` until it holds or `limit` passes; panics with `what` on timeout.
