@@ -49,6 +49,7 @@ use jitgate_access::time::Timestamp;
 use jitgate_access::token::TokenKeys;
 use jitgate_access::transition::{self, Change, Context, NewRequest, RequestWrite};
 use jitgate_portal::{Portal, PortalSettings};
+use jitgate_testkit::config::{ConfigBuilder, Resource};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
@@ -133,47 +134,22 @@ fn write_config(dir: &Path) -> Config {
         .collect();
     std::fs::write(dir.join("users.toml"), users).unwrap();
     std::fs::write(dir.join("secret"), "dashboard-bench-secret-0123456789abcdefghij").unwrap();
-    let mut config = String::from(
-        r#"
-[server]
-listen_http = "127.0.0.1:1"
-portal_url = "http://access.localhost"
-
-[identity]
-provider = "local"
-users_file = "users.toml"
-
-[session]
-secret = { file = "secret" }
-
-[roles]
-admins = { groups = ["admins"] }
-reviewers = { groups = ["security"] }
-
-[store]
-backend = "embedded"
-path = "jitgate.db"
-"#,
-    );
+    // Nothing listens: the bench drives the portal's router in-process, on the portal's host.
+    let mut config = ConfigBuilder::new()
+        .server("listen_http = \"127.0.0.1:1\"\nportal_url = \"http://access.localhost\"")
+        .session_secret_file("secret");
     for name in ["app", "db", "vault", "billing"] {
-        config.push_str(&format!(
-            r#"
-[[resource]]
-name = "{name}"
-host = "{name}.localhost"
-upstreams = ["http://127.0.0.1:9"]
-
-[resource.policy]
-durations = ["1h", "4h"]
-allow_custom_duration = true
-max_duration = "8h"
-approval = "manual"
-
-[[resource.assignment]]
-group = "dev"
-"#
-        ));
+        config = config.resource(
+            Resource::new(name, &format!("{name}.localhost"))
+                .upstream("http://127.0.0.1:9")
+                .policy(r#"durations = ["1h", "4h"]"#)
+                .policy("allow_custom_duration = true")
+                .policy(r#"max_duration = "8h""#)
+                .policy(r#"approval = "manual""#)
+                .group("dev"),
+        );
     }
+    let config = config.build();
     let path = dir.join("jitgate.toml");
     std::fs::write(&path, config).unwrap();
     jitgate_access::config::load(&path).unwrap()

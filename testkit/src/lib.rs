@@ -4,6 +4,8 @@
 //! provider; a real SMTP server and webhook receiver; and the `jitgate serve` process itself.
 
 pub mod browser;
+pub mod config;
+pub mod html;
 pub mod http;
 mod jitgate;
 pub mod nginx;
@@ -11,6 +13,7 @@ pub mod notify;
 pub mod oidc;
 mod redis_server;
 pub mod relay;
+pub mod tls;
 pub mod upstream;
 
 pub use jitgate::Jitgate;

@@ -4,11 +4,12 @@
 //!
 //! [`Stack`] is the usual single-process deployment. Scenarios with several jitgate processes
 //! (e.g. `--role proxy` instances and a `--role portal` sharing one Redis) start [`Peers`]
-//! themselves, compose configs from [`server_section`] and [`shared_sections`], and start each
+//! themselves, build each config from [`config`], and start each
 //! process with [`Deployment::serve`].
 
 use std::path::PathBuf;
 
+use jitgate_testkit::config::{ConfigBuilder, Resource};
 use jitgate_testkit::notify::SmtpServer;
 use jitgate_testkit::oidc::{OidcClient, OidcProvider, OidcUser};
 use jitgate_testkit::upstream::EchoUpstream;
@@ -65,72 +66,37 @@ impl Peers {
     }
 }
 
-/// `[server]` for a process listening on `listen` that browsers reach on `public_port`.
-pub fn server_section(listen: u16, public_port: u16, ops: u16) -> String {
-    format!(
-        "[server]\nlisten_http = \"127.0.0.1:{listen}\"\n\
-         portal_url = \"http://access.localhost:{public_port}\"\nops_listen = \"127.0.0.1:{ops}\"\n"
-    )
-}
-
-/// Everything but `[server]`: sign-in at the IdP, sessions, reviewers, the Redis store, mail,
-/// and the app (the echo upstream) with its policy.
+/// The deployment's config for a process listening on `listen` (ops on `ops`) that browsers
+/// reach on the peers' port: sign-in at the IdP, sessions, reviewers, the Redis store, mail,
+/// and the app (the echo upstream) with its policy. A split role adds its `[server]` line.
 /// Secrets are read from files [`Deployment::new`] writes.
-pub fn shared_sections(peers: &Peers) -> String {
-    format!(
-        r#"
-[identity]
-provider = "oidc"
-issuer = "{issuer}"
-client_id = "jitgate"
-client_secret = {{ file = "client.secret" }}
-scopes = ["openid", "email", "profile", "groups"]
-
-[session]
-secret = {{ file = "session.secret" }}
-
-[roles]
-# jitgate cannot list an IdP group's members, so the reviewer to mail is named by email too.
-reviewers = {{ groups = ["security"], emails = ["{dave}"] }}
-
-[store]
-backend = "redis"
-url = "{redis}"
-prefix = "e2e"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-from = "jitgate <jitgate@example.com>"
-
-[[resource]]
-name = "app"
-host = "app.localhost:{port}"
-upstreams = ["{app}"]
-
-[resource.policy]
-durations = ["15m", "1h"]
-# One minute, the shortest grant jitgate allows, lets a test watch a grant expire.
-allow_custom_duration = true
-max_duration = "8h"
-approval = "manual"
-reason_required = true
-
-[[resource.assignment]]
-group = "dev"
-
-[[resource.assignment]]
-group = "sre"
-approval = "auto"
-"#,
-        issuer = peers.idp.issuer(),
-        redis = peers.redis.url(),
-        smtp = peers.smtp.port,
-        port = peers.port,
-        app = peers.upstream.url(),
-        dave = DAVE,
-    )
+pub fn config(peers: &Peers, listen: u16, ops: u16) -> ConfigBuilder {
+    ConfigBuilder::new()
+        .listen_behind(listen, peers.port)
+        .ops(ops)
+        .oidc_identity(&peers.idp.issuer(), "jitgate", "client.secret")
+        // jitgate cannot list an IdP group's members, so the reviewer to mail is named by
+        // email too.
+        .role("reviewers", &format!(r#"{{ groups = ["security"], emails = ["{DAVE}"] }}"#))
+        .redis(&peers.redis.url(), "e2e")
+        .resource(
+            Resource::local("app", peers.port)
+                .upstream(&peers.upstream.url())
+                .policy(r#"durations = ["15m", "1h"]"#)
+                // One minute, the shortest grant jitgate allows, lets a test watch a grant
+                // expire.
+                .policy("allow_custom_duration = true")
+                .policy(r#"max_duration = "8h""#)
+                .policy(r#"approval = "manual""#)
+                .policy("reason_required = true")
+                .group("dev")
+                .assignment("group = \"sre\"\napproval = \"auto\""),
+        )
+        .section(&format!(
+            "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             from = \"jitgate <jitgate@example.com>\"",
+            peers.smtp.port
+        ))
 }
 
 /// A scratch directory of configs and the jitgate processes running them.
@@ -141,7 +107,7 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// An empty directory holding the secrets [`shared_sections`] refers to.
+    /// An empty directory holding the secrets [`config`] refers to.
     pub fn new() -> Self {
         let deployment =
             Self { instances: Vec::new(), dir: tempfile::tempdir().expect("a temp dir") };
@@ -188,8 +154,7 @@ impl Stack {
     pub async fn start() -> Self {
         let port = free_port();
         let peers = Peers::start(port).await;
-        let config =
-            format!("{}{}", server_section(port, port, free_port()), shared_sections(&peers));
+        let config = config(&peers, port, free_port()).build();
         let mut deployment = Deployment::new();
         deployment.serve("jitgate.toml", &config, &[], port).await;
         Self { port, _deployment: deployment, peers }

@@ -8,7 +8,7 @@ use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT};
 use jitgate_testkit::free_port;
 use serde_json::{Value, json};
 
-use crate::deployment::{ALICE, DAVE, Deployment, Peers, server_section, shared_sections};
+use crate::deployment::{ALICE, DAVE, Deployment, Peers, config};
 use crate::flows::{Asking, ask, expect_echo_app, expect_locked, expect_waiting, sign_in_at_idp};
 
 const REASON: &str = "OPS-77: check both edge sites";
@@ -48,18 +48,15 @@ async fn two_proxies_and_one_portal_on_redis_grant_and_revoke_together() {
     // it. The proxies listen on their own ports, the portal on a third.
     let (public, proxy_a, proxy_b, portal) = (free_port(), free_port(), free_port(), free_port());
     let peers = Peers::start(public).await;
-    let shared = shared_sections(&peers);
     let mut deployment = Deployment::new();
-    let portal_config = format!(
-        "{}portal_listen = \"127.0.0.1:{portal}\"\n{shared}",
-        server_section(free_port(), public, free_port())
-    );
+    let portal_config = config(&peers, free_port(), free_port())
+        .server(&format!("portal_listen = \"127.0.0.1:{portal}\""))
+        .build();
     deployment.serve("portal.toml", &portal_config, &["--role", "portal"], portal).await;
     for (name, port) in [("proxy-a.toml", proxy_a), ("proxy-b.toml", proxy_b)] {
-        let config = format!(
-            "{}portal_upstream = \"127.0.0.1:{portal}\"\n{shared}",
-            server_section(port, public, free_port())
-        );
+        let config = config(&peers, port, free_port())
+            .server(&format!("portal_upstream = \"127.0.0.1:{portal}\""))
+            .build();
         deployment.serve(name, &config, &["--role", "proxy"], port).await;
     }
     let url = |host: &str, path: &str| format!("http://{host}.localhost:{public}{path}");

@@ -388,69 +388,8 @@ async fn holders_are_reminded_before_expiry_unless_the_grant_ended() {
 /// A private CA and a certificate it signed for 127.0.0.1, as PEM files in `dir`:
 /// (ca, cert, key).
 fn private_ca(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
-    let path = |name: &str| dir.join(name);
-    let openssl = |args: &[&str]| {
-        let status = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl makes test certificates");
-        assert!(status.success(), "openssl {args:?}");
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=jitgate test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "smtp.key",
-        "-out",
-        "smtp.csr",
-    ]);
-    std::fs::write(path("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-        .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "smtp.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "smtp.pem",
-    ]);
-    (path("ca.pem").to_string_lossy().into_owned(), path("smtp.pem"), path("smtp.key"))
+    let (ca, relay) = jitgate_testkit::tls::private_ca(dir, "smtp", &["127.0.0.1"]);
+    (ca.to_string_lossy().into_owned(), relay.cert, relay.key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,9 @@
 
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::token::{TokenKeys, state_digest};
+use jitgate_testkit::html::{encode, handoff_token};
 use jitgate_testkit::oidc::{OidcClient, OidcProvider, OidcUser};
 
-use crate::edge::{encode, handoff_token, location};
 use crate::site::{self, Site};
 
 fn jitgate_client(port: u16) -> OidcClient {
@@ -13,6 +13,13 @@ fn jitgate_client(port: u16) -> OidcClient {
         client_secret: "portal-oidc-client-secret".into(),
         redirect_uris: vec![format!("http://access.localhost:{port}/auth/callback")],
     }
+}
+
+/// Where `response` (a redirect) points.
+fn location(response: &reqwest::Response) -> String {
+    let location = response.headers().get("location");
+    let location = location.unwrap_or_else(|| panic!("no Location on {}", response.status()));
+    location.to_str().unwrap().to_owned()
 }
 
 /// An IdP knowing bob (group `sre`) and a site signing in there.

@@ -1,8 +1,9 @@
 //! Reviewers' decisions end to end, seen from both sides: what the reviewer's dashboard shows,
 //! what the requester's status page shows, and whether the proxy lets the requester through to
-//! the real upstream. Deny with a note, revoke, a two-reviewer threshold, CSRF on decisions,
-//! and self-approval.
+//! the real upstream. Deny with a note, revoke, a two-reviewer threshold. (Decisions refused
+//! for their CSRF token or as self-review are request-level: `portal/tests/router/review.rs`.)
 
+use jitgate_testkit::html::{dashboard_row as row, pill};
 use reqwest::Client;
 use serde_json::{Value, json};
 
@@ -84,17 +85,6 @@ async fn decide(
         .send()
         .await
         .unwrap()
-}
-
-/// The dashboard row of request `id` in `html`, if listed.
-fn row<'a>(html: &'a str, id: &str) -> Option<&'a str> {
-    let start = html.find(&format!(r#"<tr id="r-{id}">"#))?;
-    let rest = &html[start..];
-    Some(&rest[..rest.find("</tr>").expect("a closed row")])
-}
-
-fn pill(status: &str) -> String {
-    format!(r#"class="pill {status}""#)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,78 +210,4 @@ async fn the_vault_opens_only_after_two_different_reviewers_approve() {
     let active = page(&site, &dave, "/review?tab=active").await;
     let listed = row(&active, &id).expect("listed under Approved / Active");
     assert!(listed.contains("carol@example.com, dave@example.com"), "{listed}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_decision_without_the_sessions_csrf_token_is_refused_and_changes_nothing() {
-    let site = Site::start().await;
-    let alice = site.signed_in("alice@example.com").await;
-    let id = site.ask(&alice, "app", "rotate the INC-42 credentials").await;
-    let carol = site.signed_in("carol@example.com").await;
-    let dave = site.signed_in("dave@example.com").await;
-    let carols = token(&site, &carol).await;
-    let daves = token(&site, &dave).await;
-    assert_ne!(carols, daves, "tokens are bound to the session");
-    let garbled = format!("{}x", &carols[..carols.len() - 1]);
-
-    let attempts = [
-        ("approve", None, "no token"),
-        ("approve", Some(""), "an empty token"),
-        ("approve", Some("forged"), "a made-up token"),
-        ("approve", Some(garbled.as_str()), "a tampered token"),
-        ("approve", Some(daves.as_str()), "another session's token"),
-        ("deny", None, "no token"),
-        ("deny", Some(daves.as_str()), "another session's token"),
-    ];
-    for (action, csrf, what) in attempts {
-        let refused = decide(&site, &carol, &id, action, csrf, "").await;
-        assert_eq!(refused.status(), 403, "{action} with {what}");
-        assert_eq!(refused.url().path(), format!("/review/{id}/{action}"), "no redirect");
-        let body = refused.text().await.unwrap();
-        assert!(body.contains("did not come from jitgate"), "{action} with {what}: {body}");
-    }
-
-    let status = page(&site, &alice, &format!("/requests/{id}")).await;
-    assert!(status.contains("Waiting for approval") && status.contains(&pill("pending")));
-    assert!(!status.contains("Approved by"), "no approval was recorded: {status}");
-    let dashboard = page(&site, &carol, "/review").await;
-    let listed = row(&dashboard, &id).expect("still pending");
-    assert!(listed.contains(&format!("/review/{id}/approve")), "{listed}");
-    locked_out(&site, &alice, "app").await;
-
-    // The same form with carol's own token goes through.
-    assert_eq!(decide(&site, &carol, &id, "approve", Some(&carols), "").await.status(), 200);
-    reaches_as(&site, &alice, "app", "alice@example.com").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reviewer_cannot_decide_her_own_request() {
-    let site = Site::start().await;
-    let carol = site.signed_in("carol@example.com").await;
-    let own = site.ask(&carol, "app", "rotate the INC-42 credentials").await;
-    let dashboard = page(&site, &carol, "/review").await;
-    let listed = row(&dashboard, &own).expect("her own request is listed");
-    assert!(listed.contains("Your request") && listed.contains(&pill("pending")), "{listed}");
-    assert!(!listed.contains("/approve") && !listed.contains("/deny"), "no buttons: {listed}");
-    assert!(!dashboard.contains("data-bell>"), "her own request is not on her bell");
-
-    let csrf = csrf_of(&dashboard);
-    let approve = decide(&site, &carol, &own, "approve", Some(&csrf), "").await;
-    assert_eq!(approve.status(), 403, "the server refuses self-approval");
-    assert!(approve.text().await.unwrap().contains("your own request"));
-    let deny = decide(&site, &carol, &own, "deny", Some(&csrf), "").await;
-    assert_eq!(deny.status(), 403, "and self-denial");
-
-    let status = page(&site, &carol, &format!("/requests/{own}")).await;
-    assert!(status.contains("Waiting for approval") && status.contains(&pill("pending")));
-    assert!(!status.contains("Approved by"), "{status}");
-    let dashboard = page(&site, &carol, "/review").await;
-    assert!(row(&dashboard, &own).is_some_and(|r| r.contains(&pill("pending"))));
-    locked_out(&site, &carol, "app").await;
-
-    // Another reviewer may.
-    let dave = site.signed_in("dave@example.com").await;
-    let daves = token(&site, &dave).await;
-    assert_eq!(decide(&site, &dave, &own, "approve", Some(&daves), "").await.status(), 200);
-    reaches_as(&site, &carol, "app", "carol@example.com").await;
 }

@@ -3,13 +3,14 @@
 
 use std::process::Stdio;
 
+use jitgate_testkit::config::{PORTAL_USERS, portal_site, users_file};
+pub use jitgate_testkit::html::{csrf_of, escaped, field};
 use jitgate_testkit::upstream::EchoUpstream;
 use jitgate_testkit::{Jitgate, free_port};
 
 pub const PASSWORD: &str = "portal-test-password";
 /// The deployment's session secret, for tests that check the tokens it signs.
 pub const SECRET: &str = "portal-test-secret-0123456789abcdefghij";
-const EMBEDDED: &str = "[store]\nbackend = \"embedded\"\npath = \"jitgate.db\"";
 
 pub struct Site {
     pub port: u16,
@@ -19,27 +20,6 @@ pub struct Site {
     /// Declared before the directory it logs to, so a failing test can still print the log.
     jitgate: Jitgate,
     _dir: tempfile::TempDir,
-}
-
-/// The value of the first hidden input named `name` in `html`.
-pub fn field(html: &str, name: &str) -> String {
-    let marker = format!(r#"name="{name}" value=""#);
-    let value = html.split(&marker).nth(1).and_then(|rest| rest.split('"').next());
-    value
-        .unwrap_or_else(|| panic!("no {name} field in {html}"))
-        .replace("&#x2f;", "/")
-        .replace("&#38;", "&")
-        .replace("&amp;", "&")
-}
-
-/// Whether `html` shows `text` escaped (askama writes `<` as `&#60;`).
-pub fn escaped(html: &str, text: &str) -> bool {
-    let numeric = text.replace('<', "&#60;").replace('>', "&#62;").replace('\'', "&#39;");
-    html.contains(&numeric) || html.contains(&text.replace('<', "&lt;").replace('>', "&gt;"))
-}
-
-pub fn csrf_of(html: &str) -> String {
-    field(html, "csrf")
 }
 
 fn hash(password: &str) -> String {
@@ -68,26 +48,23 @@ impl Site {
     }
 
     pub async fn start_on(port: u16, identity: impl FnOnce(u16) -> Option<String>) -> Self {
-        Self::start_full(port, identity, EMBEDDED, "").await
+        Self::start_full(port, identity, None, "").await
     }
 
     /// A site whose config ends with `extra` (e.g. `[smtp]` and `[[webhook]]` sections).
     pub async fn start_with_extra(extra: &str) -> Self {
-        Self::start_full(free_port(), |_| None, EMBEDDED, extra).await
+        Self::start_full(free_port(), |_| None, None, extra).await
     }
 
     /// One of several instances sharing the Redis store at `redis_url`, with `extra` config.
     pub async fn start_on_redis(redis_url: &str, extra: &str) -> Self {
-        let store = format!(
-            "[store]\nbackend = \"redis\"\nurl = \"{redis_url}\"\nprefix = \"portaltest\"\n"
-        );
-        Self::start_full(free_port(), |_| None, &store, extra).await
+        Self::start_full(free_port(), |_| None, Some(redis_url), extra).await
     }
 
     async fn start_full(
         port: u16,
         identity: impl FnOnce(u16) -> Option<String>,
-        store: &str,
+        redis_url: Option<&str>,
         extra: &str,
     ) -> Self {
         let upstream = EchoUpstream::start().await;
@@ -95,77 +72,15 @@ impl Site {
         let dir = tempfile::tempdir().unwrap();
         let hashed = hash(PASSWORD);
         std::fs::write(dir.path().join("client.secret"), "portal-oidc-client-secret").unwrap();
-        let users: String = [
-            ("bob@example.com", "sre"),
-            ("alice@example.com", "dev"),
-            ("carol@example.com", "security\", \"dev"),
-            ("dave@example.com", "security"),
-            ("erin@example.com", "admins"),
-        ]
-        .iter()
-        .map(|(email, groups)| {
-            format!("[[user]]\nemail = \"{email}\"\npassword_hash = \"{hashed}\"\ngroups = [\"{groups}\"]\n\n")
-        })
-        .collect();
-        std::fs::write(dir.path().join("users.toml"), users).unwrap();
-        let config = format!(
-            r#"
-[server]
-listen_http = "127.0.0.1:{port}"
-portal_url = "http://access.localhost:{port}"
-ops_listen = "127.0.0.1:{ops_port}"
-
-{identity}
-
-[session]
-secret = {{ file = "secret" }}
-
-[roles]
-reviewers = {{ groups = ["security"] }}
-admins = {{ groups = ["admins"] }}
-
-{store}
-
-[[resource]]
-name = "app"
-host = "app.localhost:{port}"
-upstreams = ["{upstream}"]
-
-[resource.policy]
-durations = ["1h", "4h"]
-allow_custom_duration = true
-max_duration = "8h"
-approval = "manual"
-
-[[resource.assignment]]
-group = "dev"
-
-[[resource.assignment]]
-group = "sre"
-approval = "auto"
-durations = ["15m", "1h"]
-max_duration = "1h"
-
-[[resource]]
-name = "vault"
-host = "vault.localhost:{port}"
-upstreams = ["{upstream}"]
-
-[resource.policy]
-durations = ["1h"]
-approval = "manual"
-approvals_needed = 2
-
-[[resource.assignment]]
-group = "dev"
-
-{extra}
-"#,
-            upstream = upstream.url(),
-            identity = identity(port).unwrap_or_else(|| {
-                "[identity]\nprovider = \"local\"\nusers_file = \"users.toml\"".to_owned()
-            }),
-        );
+        std::fs::write(dir.path().join("users.toml"), users_file(PORTAL_USERS, &hashed)).unwrap();
+        let mut config = portal_site(port, &upstream.url()).ops(ops_port).section(extra);
+        if let Some(identity) = identity(port) {
+            config = config.identity(&identity);
+        }
+        if let Some(url) = redis_url {
+            config = config.redis(url, "portaltest");
+        }
+        let config = config.build();
         std::fs::write(dir.path().join("secret"), SECRET).unwrap();
         std::fs::write(dir.path().join("jitgate.toml"), config).unwrap();
         let config = dir.path().join("jitgate.toml");
@@ -206,11 +121,6 @@ group = "dev"
                 attempt.stop()
             }
         }))
-    }
-
-    /// A browser that follows no redirect at all.
-    pub fn browser_not_following(&self) -> reqwest::Client {
-        self.browser_with(reqwest::redirect::Policy::none())
     }
 
     fn browser_with(&self, redirects: reqwest::redirect::Policy) -> reqwest::Client {

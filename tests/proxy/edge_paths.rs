@@ -17,17 +17,13 @@ use std::time::Duration;
 use jitgate_access::clock::SystemClock;
 use jitgate_access::policy::Identity;
 use jitgate_access::service::AccessService;
+use jitgate_testkit::config::{ConfigBuilder, Resource};
 use jitgate_testkit::http::{Response, get, raw};
 use jitgate_testkit::upstream::NginxUpstream;
 use jitgate_testkit::{Jitgate, free_port};
 
 use crate::BROWSER;
 use crate::stack::{Stack, person};
-
-/// The `[server]` listener lines of a plain-HTTP deployment on `port`.
-pub fn plain_listeners(port: u16) -> String {
-    format!("listen_http = \"127.0.0.1:{port}\"\nportal_url = \"http://access.localhost:{port}\"")
-}
 
 /// A deployment of one split host and one prefix-only host, all behind `upstream`:
 ///
@@ -36,91 +32,37 @@ pub fn plain_listeners(port: u16) -> String {
 ///   (standing, `allow_encoded_slashes = true`);
 /// - `tools.localhost:<port>`: only `tools` at `/admin` (standing), no `/` resource.
 ///
-/// `listeners` are the `[server]` listener lines ([`plain_listeners`] or HTTPS ones), with
-/// `server_extra` after them (e.g. `trusted_proxies`).
+/// `listeners` holds the `[server]` listener lines (plain HTTP or HTTPS), with `server_extra`
+/// after them (e.g. `trusted_proxies`).
 pub fn site_config(
-    listeners: &str,
+    listeners: ConfigBuilder,
     port: u16,
     ops_port: u16,
     upstream: &str,
     server_extra: &str,
     site_extra: &str,
 ) -> String {
-    format!(
-        r#"
-[server]
-{listeners}
-ops_listen = "127.0.0.1:{ops_port}"
-shutdown_grace = "3s"
-{server_extra}
-
-[identity]
-provider = "local"
-users_file = "users.toml"
-
-[session]
-secret = {{ file = "session.secret" }}
-
-[roles]
-admins = {{ groups = ["admins"] }}
-reviewers = {{ groups = ["security"] }}
-
-[store]
-backend = "redis"
-url = {{ file = "redis.url" }}
-prefix = "proxytest"
-
-[[resource]]
-name = "site"
-host = "site.localhost:{port}"
-upstreams = ["{upstream}"]
-{site_extra}
-
-[resource.policy]
-mode = "standing"
-
-[[resource.assignment]]
-group = "*"
-
-[[resource]]
-name = "admin"
-host = "site.localhost:{port}"
-path_prefix = "/admin"
-upstreams = ["{upstream}"]
-
-[resource.policy]
-durations = ["1h"]
-approval = "manual"
-
-[[resource.assignment]]
-group = "*"
-
-[[resource]]
-name = "files"
-host = "site.localhost:{port}"
-path_prefix = "/files"
-upstreams = ["{upstream}"]
-allow_encoded_slashes = true
-
-[resource.policy]
-mode = "standing"
-
-[[resource.assignment]]
-group = "*"
-
-[[resource]]
-name = "tools"
-host = "tools.localhost:{port}"
-path_prefix = "/admin"
-upstreams = ["{upstream}"]
-
-[resource.policy]
-mode = "standing"
-
-[[resource.assignment]]
-group = "*"
-"#
-    )
+    let site = format!("site.localhost:{port}");
+    let standing =
+        |name: &str, host: &str| Resource::new(name, host).upstream(upstream).standing().group("*");
+    listeners
+        .ops(ops_port)
+        .server("shutdown_grace = \"3s\"")
+        .server(server_extra)
+        .redis_url_file("redis.url", "proxytest")
+        .resource(standing("site", &site).line(site_extra))
+        .resource(
+            Resource::new("admin", &site)
+                .path_prefix("/admin")
+                .upstream(upstream)
+                .policy("durations = [\"1h\"]\napproval = \"manual\"")
+                .group("*"),
+        )
+        .resource(
+            standing("files", &site).path_prefix("/files").line("allow_encoded_slashes = true"),
+        )
+        .resource(standing("tools", &format!("tools.localhost:{port}")).path_prefix("/admin"))
+        .build()
 }
 
 /// A `jitgate serve` of its own on [`site_config`], sharing the stack's Redis and secret, with
@@ -144,7 +86,7 @@ impl Site {
     ) -> Self {
         let port = free_port();
         let config = site_config(
-            &plain_listeners(port),
+            ConfigBuilder::new().listen_http(port),
             port,
             free_port(),
             upstream,

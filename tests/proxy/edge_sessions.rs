@@ -2,7 +2,6 @@
 //! CSRF), WebSocket handshakes only from the app's own pages (or listed origins), open
 //! connections ended with the session that opened them, and host-prefixed cookies on HTTPS.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use jitgate_access::clock::{Clock, SystemClock};
@@ -10,8 +9,9 @@ use jitgate_access::routes::{handoff_url, sign_in_url};
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::time::Timestamp;
 use jitgate_access::token::state_digest;
-use jitgate_testkit::free_port;
+use jitgate_testkit::config::ConfigBuilder;
 use jitgate_testkit::http::{Response, get, open_websocket};
+use jitgate_testkit::{free_port, tls};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -383,25 +383,6 @@ async fn an_open_websocket_closes_at_the_session_s_expiry() {
     assert!(late < Duration::from_secs(1), "closed {late:?} after expiry");
 }
 
-/// A self-signed certificate for the names this module uses.
-fn certificate(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("edge-cert.pem"), dir.join("edge-key.pem"));
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,DNS:site.localhost,DNS:access.localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl makes a test certificate");
-    assert!(status.success());
-    (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned())
-}
-
 /// `curl` (a real TLS client) to `url`, connecting to 127.0.0.1:`port`: the parsed response.
 async fn curl(url: &str, port: u16, cacert: &str, headers: &[&str]) -> Response {
     let host = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap();
@@ -434,14 +415,11 @@ async fn curl(url: &str, port: u16, cacert: &str, headers: &[&str]) -> Response 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_https_cookies_are_host_prefixed_and_plain_http_redirects_the_portal_too() {
     let stack = Stack::start(0).await;
-    let (cert, key) = certificate(stack.dir.path());
+    let certificate = tls::self_signed(stack.dir.path(), "edge", tls::LOCAL_NAMES);
+    let (cert, key) = (certificate.cert_str(), certificate.key_str());
     let (https_port, http_port) = (free_port(), free_port());
-    let listeners = format!(
-        "listen_http = \"127.0.0.1:{http_port}\"\nlisten_https = \"127.0.0.1:{https_port}\"\n\
-         tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\
-         portal_url = \"https://access.localhost:{https_port}\""
-    );
-    let config = site_config(&listeners, https_port, free_port(), &stack.upstream.url(), "", "");
+    let listeners = ConfigBuilder::new().listen_https(http_port, https_port, &cert, &key);
+    let config = site_config(listeners, https_port, free_port(), &stack.upstream.url(), "", "");
     let site = Site::serve(&stack, &config, https_port).await;
     let host = site.host.clone();
     let portal = format!("https://access.localhost:{https_port}");

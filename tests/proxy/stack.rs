@@ -13,6 +13,7 @@ use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{RedisStore, Store};
 use jitgate_access::token::TokenKeys;
+use jitgate_testkit::config::{ConfigBuilder, Resource};
 use jitgate_testkit::upstream::EchoUpstream;
 use jitgate_testkit::{Jitgate, RedisServer, free_port};
 
@@ -44,65 +45,29 @@ pub fn config_text(
     tls: Option<(u16, &str, &str)>,
 ) -> String {
     let listeners = match tls {
-        None => format!(
-            "listen_http = \"127.0.0.1:{port}\"\nportal_url = \"http://access.localhost:{port}\""
-        ),
-        Some((http_port, cert, key)) => format!(
-            "listen_http = \"127.0.0.1:{http_port}\"\nlisten_https = \"127.0.0.1:{port}\"\n\
-             tls_cert = \"{cert}\"\ntls_key = \"{key}\"\nportal_url = \"https://access.localhost:{port}\""
-        ),
+        None => ConfigBuilder::new().listen_http(port),
+        Some((http_port, cert, key)) => {
+            ConfigBuilder::new().listen_https(http_port, port, cert, key)
+        }
     };
-    format!(
-        r#"
-[server]
-{listeners}
-ops_listen = "127.0.0.1:{ops_port}"
-shutdown_grace = "3s"
+    config(listeners, port, ops_port, upstream).build()
+}
 
-[identity]
-provider = "local"
-users_file = "users.toml"
-
-[session]
-secret = {{ file = "session.secret" }}
-
-[roles]
-admins = {{ groups = ["admins"] }}
-reviewers = {{ groups = ["security"] }}
-
-[store]
-backend = "redis"
-url = {{ file = "redis.url" }}
-prefix = "proxytest"
-
-[[resource]]
-name = "app"
-host = "app.localhost:{port}"
-upstreams = ["{upstream}"]
-
-[resource.policy]
-durations = ["1h"]
-approval = "manual"
-
-[[resource.assignment]]
-group = "dev"
-
-[[resource.assignment]]
-group = "sre"
-approval = "auto"
-
-[[resource]]
-name = "wiki"
-host = "wiki.localhost:{port}"
-upstreams = ["{upstream}"]
-
-[resource.policy]
-mode = "standing"
-
-[[resource.assignment]]
-group = "*"
-"#
-    )
+/// The stack's deployment on `listeners`, browsers reaching it on `port`: `app` (manual for
+/// `dev`, auto-approved for `sre`) and `wiki` (standing, for everyone) on the Redis store.
+pub fn config(listeners: ConfigBuilder, port: u16, ops_port: u16, upstream: &str) -> ConfigBuilder {
+    listeners
+        .ops(ops_port)
+        .server("shutdown_grace = \"3s\"")
+        .redis_url_file("redis.url", "proxytest")
+        .resource(
+            Resource::local("app", port)
+                .upstream(upstream)
+                .policy("durations = [\"1h\"]\napproval = \"manual\"")
+                .group("dev")
+                .assignment("group = \"sre\"\napproval = \"auto\""),
+        )
+        .resource(Resource::local("wiki", port).upstream(upstream).standing().group("*"))
 }
 
 pub fn person(email: &str, groups: &[&str]) -> Identity {

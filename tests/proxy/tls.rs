@@ -1,42 +1,18 @@
 //! HTTPS: a TLS listener with secure cookies, plain HTTP redirected to it, and a bad
 //! certificate refused at start-up. `curl` is the client: a real TLS stack, not ours.
 
-use std::process::Stdio;
-
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::routes::handoff_url;
-use jitgate_testkit::free_port;
+use jitgate_testkit::{free_port, tls};
 use tokio::process::Command;
 
 use crate::stack::{Stack, config_text, person};
 
 /// A self-signed certificate for the `*.localhost` names the tests use (named one by one:
-/// clients refuse a wildcard over a single-label domain).
+/// clients refuse a wildcard over a single-label domain): (certificate, key) paths.
 fn certificate(dir: &std::path::Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,DNS:app.localhost,DNS:wiki.localhost,DNS:access.localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl makes a test certificate");
-    assert!(status.success());
-    (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned())
+    let files = tls::self_signed(dir, "cert", tls::LOCAL_NAMES);
+    (files.cert_str(), files.key_str())
 }
 
 /// `curl` against 127.0.0.1 for `url`'s host: the status, the headers and the body.
