@@ -39,13 +39,19 @@ pub const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// An upstream socket that can be shut down until it is disarmed.
 struct Armed {
     armed: AtomicBool,
+    /// Set once the supervisor shut the socket down: the request must not be retried.
+    cut: AtomicBool,
     /// A duplicate of Pingora's descriptor: shutting it down shuts the shared socket down.
     socket: TcpStream,
 }
 
 impl Armed {
     fn cut(&self) -> bool {
-        self.armed.swap(false, Ordering::AcqRel) && self.socket.shutdown(Shutdown::Both).is_ok()
+        if !self.armed.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.cut.store(true, Ordering::Release);
+        self.socket.shutdown(Shutdown::Both).is_ok()
     }
 }
 
@@ -82,6 +88,15 @@ pub struct Tracked {
     registry: Arc<InFlight>,
 }
 
+impl Tracked {
+    /// Whether the supervisor cut this response because its access ended. Pingora would
+    /// retry a request whose pooled connection failed before any answer; this one must be
+    /// refused instead, never sent again.
+    pub fn was_cut(&self) -> bool {
+        self.socket.cut.load(Ordering::Acquire)
+    }
+}
+
 impl Drop for Tracked {
     fn drop(&mut self) {
         self.socket.armed.store(false, Ordering::Release);
@@ -111,8 +126,11 @@ impl InFlight {
                 return None;
             }
         };
-        let socket =
-            Arc::new(Armed { armed: AtomicBool::new(true), socket: TcpStream::from(duplicate) });
+        let socket = Arc::new(Armed {
+            armed: AtomicBool::new(true),
+            cut: AtomicBool::new(false),
+            socket: TcpStream::from(duplicate),
+        });
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
             user: access.user.clone(),

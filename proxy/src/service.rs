@@ -88,6 +88,8 @@ pub struct RequestCtx {
     pub decision: Decision,
     /// Registered while a grant-allowed response is in flight (see [`crate::in_flight`]).
     in_flight: Option<Tracked>,
+    /// The in-flight supervisor cut this request's upstream exchange: never retry it.
+    access_ended: bool,
 }
 
 impl RequestCtx {
@@ -314,6 +316,10 @@ impl ProxyHttp for JitgateProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        // A retry after access ended mid-response must not reach the upstream again.
+        if ctx.access_ended || ctx.in_flight.as_ref().is_some_and(Tracked::was_cut) {
+            return Error::e_explain(ErrorType::HTTPStatus(403), "access ended; not retried");
+        }
         if let (Decision::Portal, Some(portal)) = (ctx.decision, self.settings.portal) {
             return Ok(Box::new(HttpPeer::new(portal, false, String::new())));
         }
@@ -457,6 +463,38 @@ impl ProxyHttp for JitgateProxy {
             body_sent.send_replace(true);
         }
         Ok(())
+    }
+
+    /// Phase: the exchange with the upstream failed after connecting (a read or write error,
+    /// including the in-flight supervisor cutting it). A response cut because its access
+    /// ended becomes a 403 that is never retried; anything else is decided as Pingora's
+    /// default does (retry only idempotent requests on a reused connection). Default: that.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        error: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        if ctx.in_flight.as_ref().is_some_and(Tracked::was_cut) {
+            ctx.access_ended = true;
+            let mut ended = Error::because(
+                ErrorType::HTTPStatus(403),
+                "access ended while the upstream was answering",
+                error,
+            );
+            ended.set_retry(false);
+            return ended;
+        }
+        let mut error = error.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            error.set_retry(false);
+        } else {
+            error.retry.decide_reuse(client_reused);
+        }
+        error
     }
 
     /// Phase: connecting to the upstream failed. Marks the upstream down and, while untried

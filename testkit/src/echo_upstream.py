@@ -73,6 +73,10 @@ def echo_bytes(sock):
         sock.sendall(data)
 
 
+# How often each /delay id was received: a request the proxy resent shows up twice.
+HITS = {}
+
+
 class Echo(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes; with Nagle on, the body waits for the
@@ -113,6 +117,25 @@ class Echo(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     time.sleep(0.1)
                 self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
+        if self.path.startswith("/delay") or self.path.startswith("/hits"):
+            # /delay?id=X&seconds=N answers after N seconds (nothing sent before);
+            # /hits?id=X says how often /delay?id=X arrived.
+            query = parse_qs(urlparse(self.path).query)
+            key = query.get("id", [""])[0]
+            if self.path.startswith("/delay"):
+                HITS[key] = HITS.get(key, 0) + 1
+                time.sleep(float(query.get("seconds", ["5"])[0]))
+                body = b"delayed\n"
+            else:
+                body = json.dumps({"hits": HITS.get(key, 0)}).encode()
+            try:
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return

@@ -276,3 +276,54 @@ async fn plain_responses_in_flight_end_with_their_session() {
     assert!(closed.duration_since(ended) < Duration::from_secs(1));
     assert!(!text.contains("done"), "the long poll completed: {text}");
 }
+
+/// A request cut before its upstream answered at all is not retried: Pingora would resend a
+/// request whose pooled connection failed, to the upstream, after the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cut_before_its_answer_is_refused_and_never_resent() {
+    let stack = Stack::start(1).await;
+    let bob = person("bob@example.com", &["sre"]);
+    let request = stack
+        .service
+        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let (_, cookie) = stack.sign_in(&bob, "app").await;
+    let host = stack.host("app");
+    let mut connection = Connection::open(stack.port()).await.unwrap();
+    // Warm the proxy's upstream pool, so the slow request goes out on a reused connection.
+    for _ in 0..3 {
+        assert_eq!(
+            connection.send("GET", &host, "/", &[("cookie", &cookie)]).await.unwrap().status,
+            200
+        );
+    }
+    let slow = {
+        let (host, cookie) = (host.clone(), cookie.clone());
+        let port = stack.port();
+        tokio::spawn(async move {
+            let mut connection = Connection::open(port).await.unwrap();
+            let headers = [("cookie", cookie.as_str())];
+            let sent = connection.send("GET", &host, "/delay?id=cut&seconds=4", &headers).await;
+            (sent, Instant::now())
+        })
+    };
+    let upstream = stack.upstream.port;
+    wait_until("the slow request to reach the upstream", Duration::from_secs(5), || async {
+        let hits = jitgate_testkit::http::get(upstream, "127.0.0.1", "/hits?id=cut", &[]).await;
+        hits.body.contains("\"hits\": 1")
+    })
+    .await;
+    let admin = person("admin@example.com", &["admins"]);
+    stack.service.revoke(&admin, request.id, "incident").await.unwrap();
+    let revoked = Instant::now();
+    let (answer, at) = slow.await.unwrap();
+    let late = at.duration_since(revoked);
+    eprintln!("unanswered request ended {late:?} after the revocation: {answer:?}");
+    assert!(late < Duration::from_secs(1), "ended {late:?} after the revocation");
+    if let Ok(response) = answer {
+        assert_eq!(response.status, 403, "refused, not a 502 or the upstream's answer");
+    }
+    let hits = jitgate_testkit::http::get(upstream, "127.0.0.1", "/hits?id=cut", &[]).await;
+    assert!(hits.body.contains("\"hits\": 1"), "the request was resent: {}", hits.body);
+}
