@@ -7,6 +7,8 @@ use jitgate_access::outbox::{EventKind, NotificationEvent};
 use jitgate_access::request::RequestState;
 use jitgate_access::time::format_duration;
 
+use crate::paths;
+
 pub struct Message {
     pub subject: String,
     pub headline: String,
@@ -20,8 +22,9 @@ impl Message {
         let request = &event.request;
         let (user, resource) = (request.requester.as_str(), request.resource.as_str());
         let portal = portal_url.trim_end_matches('/');
-        let page = format!("{portal}/requests/{}", request.id);
-        let review = format!("{portal}/review?tab=pending&resource={resource}#r-{}", request.id);
+        let page = format!("{portal}{}", paths::request_status(request.id));
+        let pending = paths::review_tab("pending", format!("&resource={resource}"));
+        let review = format!("{portal}{pending}#r-{}", request.id);
         let by = event.actor.key().to_owned();
         let mut facts = vec![("User", user.to_owned()), ("Resource", resource.to_owned())];
         let (subject, headline, link) = match event.kind {
