@@ -103,8 +103,8 @@ impl Lease {
     }
 
     /// Looks the session and grant up again; `false` once either is gone. A grant that cannot
-    /// be verified counts as gone (fail closed); a session seen before survives a store outage
-    /// (identity is not access, see [`AccessCache::session`]).
+    /// be verified counts as gone (fail closed); a session the store cannot answer for stands
+    /// until its expiry (identity is not access, see [`AccessCache::session`]).
     async fn still_held(&mut self) -> bool {
         let now = self.clock.now();
         // The grant first: when the store is silent, that is the check that fails closed,
@@ -118,7 +118,11 @@ impl Lease {
         if let Some(session) = &mut self.session {
             match self.cache.session(&session.id, now).await {
                 Ok(Some(found)) => session.expires_at = found.expires_at,
-                Ok(None) | Err(_) => return false,
+                Ok(None) => return false,
+                // The store cannot say: the session stands until its known expiry (identity is
+                // not access; an overloaded or unreachable store must not cut standing access,
+                // and grants above already failed closed).
+                Err(_) => return now < session.expires_at,
             }
         }
         true
