@@ -497,6 +497,13 @@ impl ProxyHttp for JitgateProxy {
         error
     }
 
+    /// Phase: a request ended with an error, before Pingora logs it. A response cut because
+    /// its access ended is jitgate doing its job, not a proxy error: its `logging` line says
+    /// so at info level. Default: every error is logged at error level.
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _error: &Error) -> bool {
+        ctx.access_ended
+    }
+
     /// Phase: connecting to the upstream failed. Marks the upstream down and, while untried
     /// ones remain, returns the error marked retryable, so Pingora calls `upstream_peer`
     /// again for the next healthy one: one dead upstream costs no request. Default: returns
