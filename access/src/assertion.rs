@@ -97,10 +97,7 @@ struct Claims<'a> {
 impl AssertionSigner {
     /// The signer for a deployment with this session secret, issuing as `issuer` (the portal).
     pub fn from_secret(secret: &[u8], issuer: &str) -> Self {
-        Self {
-            key: Es256Key::derive(secret, Purpose::AssertionSigning),
-            issuer: issuer.to_owned(),
-        }
+        Self { key: Es256Key::derive(secret, Purpose::AssertionSigning), issuer: issuer.to_owned() }
     }
 
     /// A signed statement that `identity` is making a request to `audience` (the resource host).

@@ -153,8 +153,7 @@ impl IdpKeys {
                 .map(|fetched| fetched.keys.clone())
                 .unwrap_or(JwkSet { keys: Vec::new() }));
         };
-        let url =
-            format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
+        let url = format!("{}/.well-known/openid-configuration", self.issuer.trim_end_matches('/'));
         let discovery: Discovery = get_json(http, &url).await?;
         if discovery.issuer != self.issuer {
             return Err(IdpError::IssuerMismatch {

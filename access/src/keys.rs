@@ -86,9 +86,6 @@ mod tests {
         let hkdf = Hkdf::<Sha256>::new(None, &ikm);
         let mut okm = [0u8; 32];
         hkdf.expand(&[], &mut okm).unwrap();
-        assert_eq!(
-            okm[..8],
-            [0x8d, 0xa4, 0xe7, 0x75, 0xa5, 0x63, 0xc1, 0x8f]
-        );
+        assert_eq!(okm[..8], [0x8d, 0xa4, 0xe7, 0x75, 0xa5, 0x63, 0xc1, 0x8f]);
     }
 }

@@ -75,9 +75,6 @@ mod tests {
             "http://access.localhost:8080/auth/sign-in?rd=http%3A%2F%2Fapp%2Elocalhost%3A8080%2Fa%3Fb%3Dc%26d"
         );
         let db: ResourceName = "db".parse().unwrap();
-        assert_eq!(
-            request_url("http://p", &db, "/x"),
-            "http://p/request/db?rd=%2Fx"
-        );
+        assert_eq!(request_url("http://p", &db, "/x"), "http://p/request/db?rd=%2Fx");
     }
 }

@@ -5,8 +5,8 @@
 
 use std::fmt::Display;
 
-pub use jitgate_access::routes::{CALLBACK_PATH, JWKS_PATH, REQUEST_FORM_PATH, SIGN_IN_PATH};
 use jitgate_access::routes::fill;
+pub use jitgate_access::routes::{CALLBACK_PATH, JWKS_PATH, REQUEST_FORM_PATH, SIGN_IN_PATH};
 
 use crate::pages::encode;
 

@@ -663,7 +663,9 @@ fn webhooks(ctx: &mut Ctx<'_>, raw: &[RawWebhook]) -> Vec<WebhookConfig> {
         for event in &hook.events {
             match event.get_ref().parse::<EventKind>() {
                 Ok(kind) => events.push(kind),
-                Err(unknown) => ctx.problems.add(event.span(), format!("webhook {name:?}: {unknown}")),
+                Err(unknown) => {
+                    ctx.problems.add(event.span(), format!("webhook {name:?}: {unknown}"))
+                }
             }
         }
         let format = match hook.format.as_ref().map_or("json", |f| f.get_ref().as_str()) {

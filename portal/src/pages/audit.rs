@@ -13,8 +13,8 @@ use super::{Nav, encode, relative, render};
 use crate::api::model::AuditView;
 use crate::audit_filter::{AuditFilter, FilterError};
 use crate::error::PortalError;
-use crate::paths;
 use crate::export::{csv_download, json_download, pages};
+use crate::paths;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 

@@ -36,7 +36,8 @@ pub struct Nav {
 
 impl Portal {
     pub async fn nav(&self, viewer: &Viewer) -> Result<Nav, PortalError> {
-        let bell = match self.service.count_awaiting_review(viewer.identity(), BELL_MAX + 1).await? {
+        let bell = match self.service.count_awaiting_review(viewer.identity(), BELL_MAX + 1).await?
+        {
             0 => String::new(),
             n if n > BELL_MAX => format!("{BELL_MAX}+"),
             n => n.to_string(),
