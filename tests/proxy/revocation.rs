@@ -44,11 +44,7 @@ async fn last_allowed(
 async fn a_frozen_store_fails_closed_within_the_trust_bound_and_recovers() {
     let stack = Stack::start(1).await;
     let bob = person("bob@example.com", &["sre"]);
-    stack
-        .service
-        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
-        .await
-        .unwrap();
+    stack.grant_app(&bob).await;
     let (_, cookie) = stack.sign_in(&bob, "app").await;
     let host = stack.host("app");
     let mut connection = Connection::open(stack.port()).await.unwrap();
@@ -85,11 +81,7 @@ async fn a_partitioned_proxy_stops_honouring_a_grant_revoked_elsewhere() {
     let host = format!("app.localhost:{port}");
 
     let bob = person("bob@example.com", &["sre"]);
-    let request = stack
-        .service
-        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let request = stack.grant_app(&bob).await;
     let (_, cookie) = stack.sign_in_on(&bob, &host).await;
     let mut connection = Connection::open(port).await.unwrap();
     assert_eq!(
@@ -127,11 +119,7 @@ async fn a_partitioned_proxy_stops_honouring_a_grant_revoked_elsewhere() {
 async fn a_websocket_closes_when_revoked_while_the_feed_reconnects() {
     let stack = Stack::start(1).await;
     let bob = person("bob@example.com", &["sre"]);
-    let request = stack
-        .service
-        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let request = stack.grant_app(&bob).await;
     let (_, cookie) = stack.sign_in(&bob, "app").await;
     let mut socket =
         open_websocket(stack.port(), &stack.host("app"), "/ws", &[("cookie", &cookie)])
@@ -211,11 +199,7 @@ async fn start_response(
 async fn plain_responses_in_flight_are_cut_at_revocation() {
     let stack = Stack::start(1).await;
     let bob = person("bob@example.com", &["sre"]);
-    let request = stack
-        .service
-        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let request = stack.grant_app(&bob).await;
     let (_, cookie) = stack.sign_in(&bob, "app").await;
     let host = stack.host("app");
     // A response that completes under the grant is untouched, and its connection serves on.
@@ -283,11 +267,7 @@ async fn plain_responses_in_flight_end_with_their_session() {
 async fn a_request_cut_before_its_answer_is_refused_and_never_resent() {
     let stack = Stack::start(1).await;
     let bob = person("bob@example.com", &["sre"]);
-    let request = stack
-        .service
-        .request_access(&bob, &"app".parse().unwrap(), "r", Duration::from_secs(3600))
-        .await
-        .unwrap();
+    let request = stack.grant_app(&bob).await;
     let (_, cookie) = stack.sign_in(&bob, "app").await;
     let host = stack.host("app");
     let mut connection = Connection::open(stack.port()).await.unwrap();

@@ -138,6 +138,12 @@ impl Stack {
         format!("{resource}.localhost:{}", self.port())
     }
 
+    /// An hour on `app` for `who`, who must be in a group with automatic approval (`sre`).
+    pub async fn grant_app(&self, who: &Identity) -> jitgate_access::request::AccessRequest {
+        let app = "app".parse().unwrap();
+        self.service.request_access(who, &app, "r", Duration::from_secs(3600)).await.unwrap()
+    }
+
     /// Signs `who` in as the portal would and returns the session cookie for `resource`'s host.
     pub async fn sign_in(&self, who: &Identity, resource: &str) -> (SessionId, String) {
         self.sign_in_on(who, &self.host(resource)).await
