@@ -121,7 +121,7 @@ pub async fn page(
         .map(|event| Row { event: AuditView::of(event), when: relative(event.at, now) })
         .collect();
     let params = params_of(&filter);
-    let next = page.next.map(|id| paths::audit(&format!("{params}&before={id}")));
+    let next = page.next.map(|id| paths::audit(format!("{params}&before={id}")));
     let resources = if viewer.is_admin {
         portal.config.resources.iter().map(|r| r.name.to_string()).collect()
     } else {

@@ -150,7 +150,7 @@ async fn summary(
         Scope::User(u) => ("User", "user", u.to_string()),
     };
     let path = paths::directory_entry(key, &name);
-    let requests = paths::review_tab("pending", &format!("&{key}={}", encode(&name)));
+    let requests = paths::review_tab("pending", format!("&{key}={}", encode(&name)));
     let resources: Vec<&Resource> = match &scope {
         Scope::Resource(wanted) => {
             let found: Vec<&Resource> = portal

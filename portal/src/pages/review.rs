@@ -303,7 +303,7 @@ pub async fn dashboard(
     let now = portal.clock.now();
     let rows = page.items.iter().map(|request| portal.row(&viewer, request, now)).collect();
     let params = filters.params();
-    let next = page.next.map(|id| paths::review_tab(tab.key(), &format!("{params}&before={id}")));
+    let next = page.next.map(|id| paths::review_tab(tab.key(), format!("{params}&before={id}")));
     render(&Dashboard {
         nav: portal.nav(&viewer).await?,
         tabs,
