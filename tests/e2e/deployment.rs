@@ -74,7 +74,7 @@ pub fn config(peers: &Peers, listen: u16, ops: u16) -> ConfigBuilder {
     ConfigBuilder::new()
         .listen_behind(listen, peers.port)
         .ops(ops)
-        .oidc_identity(&peers.idp.issuer(), "jitgate", "client.secret")
+        .oidc_identity(peers.idp.issuer(), "jitgate", "client.secret")
         // jitgate cannot list an IdP group's members, so the reviewer to mail is named by
         // email too.
         .role("reviewers", &format!(r#"{{ groups = ["security"], emails = ["{DAVE}"] }}"#))
