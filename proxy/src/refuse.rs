@@ -43,9 +43,12 @@ impl JitgateProxy {
         let portal = &self.settings.portal_url;
         match ctx.decision {
             Decision::SignIn => match client {
-                Client::Browser => self.send_to_sign_in(session, &self.original_url(ctx)).await,
+                Client::Browser => {
+                    let back = self.original_url(session, ctx);
+                    self.send_to_sign_in(session, &back).await
+                }
                 Client::Api => {
-                    let sign_in = routes::sign_in_url(portal, &self.original_url(ctx), None);
+                    let sign_in = routes::sign_in_url(portal, &self.original_url(session, ctx), None);
                     Reply::json(401, "unauthenticated", "sign in first", Some(("sign_in_url", &sign_in))).send(session).await
                 }
                 Client::WebSocket => Reply::text(401, "sign in first").send(session).await,
@@ -54,7 +57,7 @@ impl JitgateProxy {
                 // Locked is only decided for a routed request; without a route, fail closed.
                 let Some(route) = route else { return unavailable(session, client).await };
                 let resource = &route.resource.name;
-                let request_url = routes::request_url(portal, resource, &self.original_url(ctx));
+                let request_url = routes::request_url(portal, resource, &self.original_url(session, ctx));
                 match client {
                     Client::Browser => Reply::redirect(&request_url).send(session).await,
                     Client::Api => Reply::json(403, "locked", &format!("{resource} needs a just-in-time grant"), Some(("request_url", &request_url))).send(session).await,

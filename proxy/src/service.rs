@@ -64,12 +64,10 @@ pub struct JitgateProxy {
 pub struct RequestCtx {
     pub(crate) route: Option<usize>,
     pub(crate) host: String,
-    /// The canonical path the request was decided on, which the upstream gets; `None` until
-    /// known, and for the portal (which reads its own paths).
-    pub(crate) path: Option<String>,
-    /// The path differs from the client's: the upstream request is rewritten.
-    rewrite_path: bool,
-    pub(crate) query: Option<String>,
+    /// The canonical path the request was decided on, when it differs from the path the
+    /// client sent (or came in absolute form): the upstream request is rewritten to it. `None`
+    /// in the common case, where the client's path is already canonical and nothing is copied.
+    rewritten_path: Option<String>,
     principal: Option<Principal>,
     /// Why a bearer token was refused, told to the client.
     pub(crate) token_problem: Option<jitgate_access::bearer::BearerError>,
@@ -124,9 +122,10 @@ impl JitgateProxy {
     }
 
     /// The URL the browser asked for, in canonical form, to come back to after the portal.
-    pub(crate) fn original_url(&self, ctx: &RequestCtx) -> String {
-        let path = ctx.path.as_deref().unwrap_or("/");
-        match &ctx.query {
+    pub(crate) fn original_url(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let uri = &session.req_header().uri;
+        let path = ctx.rewritten_path.as_deref().unwrap_or_else(|| uri.path());
+        match uri.query() {
             Some(query) => format!("{}://{}{path}?{query}", self.scheme(), ctx.host),
             None => format!("{}://{}{path}", self.scheme(), ctx.host),
         }
@@ -214,9 +213,9 @@ impl ProxyHttp for JitgateProxy {
                 return Ok(true);
             }
         };
-        ctx.rewrite_path = path.is_rewritten() || !header.raw_path().starts_with(b"/");
-        ctx.path = Some(path.as_str().to_owned());
-        ctx.query = header.uri.query().map(str::to_owned);
+        if path.is_rewritten() || !header.raw_path().starts_with(b"/") {
+            ctx.rewritten_path = Some(path.as_str().to_owned());
+        }
         if ctx.host == self.settings.portal_host && path.as_str() == JWKS_PATH {
             let jwks = self.settings.assertions.signer().jwks().to_string();
             Reply::raw(200, "application/jwk-set+json", jwks).send(session).await?;
@@ -385,11 +384,10 @@ impl ProxyHttp for JitgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if ctx.decision != Decision::Portal {
-            if ctx.rewrite_path {
-                let path = ctx.path.as_deref().unwrap_or("/");
-                let target = match &ctx.query {
+            if let Some(path) = &ctx.rewritten_path {
+                let target = match request.uri.query() {
                     Some(query) => format!("{path}?{query}"),
-                    None => path.to_owned(),
+                    None => path.clone(),
                 };
                 let uri = http::Uri::try_from(target)
                     .map_err(|e| Error::because(ErrorType::InternalError, "canonical path", e))?;
