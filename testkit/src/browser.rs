@@ -1,7 +1,7 @@
 //! A real browser for end-to-end tests: Debian's headless Chromium driven over WebDriver
 //! (`chromedriver` from `chromium-driver`, spoken to with fantoccini). Each [`Browser`] is one
-//! person at one computer: its own chromedriver on a free port, its own empty profile
-//! (cookies, storage), a 1280x800 window. Everything it started is killed when it is dropped.
+//! person at one device: its own chromedriver on a free port, its own empty profile
+//! (cookies, storage), a desktop (1280x800) or phone (390x844) [`Viewport`]. Everything it started is killed when it is dropped.
 //!
 //! Waits are polls against a deadline, never fixed sleeps. When a test fails while a browser
 //! is open, the browser prints where it was (URL and page source) and saves a last screenshot,
@@ -34,8 +34,51 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const PAGE_LIMIT: Duration = Duration::from_secs(20);
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(100);
-/// The page area every screenshot shows.
-const WINDOW: (u32, u32) = (1280, 800);
+/// The page area a browser shows (and every screenshot of it): the two sizes the portal is
+/// held to, a laptop and a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewport {
+    /// 1280x800 CSS pixels.
+    Desktop,
+    /// 390x844 CSS pixels (an iPhone 12-15), emulated as a touch device so media queries and
+    /// `pointer: coarse` see a phone.
+    Phone,
+}
+
+impl Viewport {
+    /// Width and height in CSS pixels.
+    pub const fn size(self) -> (u32, u32) {
+        match self {
+            Viewport::Desktop => (1280, 800),
+            Viewport::Phone => (390, 844),
+        }
+    }
+
+    /// `desktop` or `phone`, for screenshot names.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Viewport::Desktop => "desktop",
+            Viewport::Phone => "phone",
+        }
+    }
+}
+
+/// Both viewports, for tests that walk a page at each.
+pub const VIEWPORTS: [Viewport; 2] = [Viewport::Desktop, Viewport::Phone];
+/// `null` when the document is no wider than the viewport; otherwise the widths and the
+/// element reaching furthest right.
+const OVERFLOW: &str = r#"
+const width = document.documentElement.clientWidth;
+if (document.documentElement.scrollWidth <= width) { return null; }
+let worst = null, right = width;
+for (const element of document.querySelectorAll('body *')) {
+  const box = element.getBoundingClientRect();
+  if (box.right > right + 0.5) { right = box.right; worst = element; }
+}
+const name = worst ? worst.tagName.toLowerCase() + (worst.id ? '#' + worst.id : '') +
+  (worst.className && typeof worst.className === 'string' ? '.' + worst.className.trim().split(/\s+/).join('.') : '') : '?';
+return { viewport: width, document: document.documentElement.scrollWidth, widest: name, right: right };
+"#;
 /// How much wider and taller the window is than the page in it.
 const FRAME_SIZE: &str =
     "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];";
@@ -118,9 +161,19 @@ impl Browser {
         Self::start_with(name, shots, &[]).await
     }
 
+    /// Like [`Browser::start`], at `viewport`.
+    pub async fn start_at(name: &str, shots: &Screenshots, viewport: Viewport) -> Self {
+        Self::launch(name, shots, &[], viewport).await
+    }
+
     /// Like [`Browser::start`], with Chromium's `extra` flags, e.g. `--host-resolver-rules`
     /// to send a host to one of several proxies, as a sticky load balancer would.
     pub async fn start_with(name: &str, shots: &Screenshots, extra: &[String]) -> Self {
+        Self::launch(name, shots, extra, Viewport::Desktop).await
+    }
+
+    async fn launch(name: &str, shots: &Screenshots, extra: &[String], viewport: Viewport) -> Self {
+        let window = viewport.size();
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -157,10 +210,14 @@ impl Browser {
 
         let mut capabilities = Capabilities::new();
         capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": CHROMIUM, "args": chromium_args(profile.path(), extra) }),
-        );
+        let mut options =
+            json!({ "binary": CHROMIUM, "args": chromium_args(profile.path(), extra, window) });
+        if viewport == Viewport::Phone {
+            options["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": window.0, "height": window.1, "pixelRatio": 1.0, "touch": true, "mobile": true }
+            });
+        }
+        capabilities.insert("goog:chromeOptions".into(), options);
         let limit = PAGE_LIMIT.as_millis() as u64;
         capabilities.insert("timeouts".into(), json!({ "pageLoad": limit, "script": limit }));
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -174,11 +231,11 @@ impl Browser {
         let session =
             client.session_id().await.ok().flatten().expect("chromedriver names the new session");
         // --window-size is the whole window; make the page itself (what a screenshot shows)
-        // WINDOW by adding what the window's frame takes.
+        // `window` by adding what the window's frame takes.
         let frame = client.execute(FRAME_SIZE, vec![]).await.expect("the window's frame size");
         let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
         client
-            .set_window_size(WINDOW.0 + extra(0), WINDOW.1 + extra(1))
+            .set_window_size(window.0 + extra(0), window.1 + extra(1))
             .await
             .expect("resize the window");
         Self {
@@ -380,6 +437,19 @@ impl Browser {
         }
     }
 
+    /// Fails unless the page fits the viewport's width: nothing scrolls sideways. Names the
+    /// widest element that sticks out, so the failure says what to fix.
+    pub async fn assert_no_horizontal_overflow(&self) {
+        let found = self.execute(OVERFLOW, vec![]).await;
+        if found != Value::Null {
+            panic!(
+                "{}: the page is wider than the viewport: {found}\n{}",
+                self.name,
+                self.describe().await
+            );
+        }
+    }
+
     /// Saves a PNG of the window as the scenario's next numbered step,
     /// `<NN>-<browser name>-<step>.png`; its path.
     pub async fn screenshot(&self, step: &str) -> PathBuf {
@@ -499,7 +569,7 @@ impl Drop for Driver {
 
 /// What Chromium runs with: headless, this profile, and none of its own background traffic,
 /// which a closed network refuses (and which has no place in a test).
-fn chromium_args(profile: &Path, extra: &[String]) -> Vec<String> {
+fn chromium_args(profile: &Path, extra: &[String], window: (u32, u32)) -> Vec<String> {
     let mut args: Vec<String> = [
         "--headless",
         // The sandbox needs user namespaces or a setuid helper, which containers and root
@@ -522,7 +592,7 @@ fn chromium_args(profile: &Path, extra: &[String]) -> Vec<String> {
     .into_iter()
     .map(str::to_owned)
     .collect();
-    args.push(format!("--window-size={},{}", WINDOW.0, WINDOW.1));
+    args.push(format!("--window-size={},{}", window.0, window.1));
     args.push(format!("--user-data-dir={}", profile.display()));
     args.extend_from_slice(extra);
     args
