@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::config::IdentityConfig;
-use crate::idp::{IdpError, IdpKeys, claim};
+use crate::idp::{IdpClient, IdpError, claim};
 use crate::ids::{GroupName, UserId};
 use crate::policy::Identity;
 use crate::time::Timestamp;
@@ -70,7 +70,7 @@ pub struct Verified {
 }
 
 pub struct BearerVerifier {
-    keys: Arc<IdpKeys>,
+    idp: Arc<IdpClient>,
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     groups_claim: String,
@@ -79,20 +79,20 @@ pub struct BearerVerifier {
 impl BearerVerifier {
     /// `algorithms` must not be empty; configuration validation keeps HMAC and `none` out.
     pub fn new(
-        keys: Arc<IdpKeys>,
+        idp: Arc<IdpClient>,
         audiences: Vec<String>,
         algorithms: Vec<Algorithm>,
         groups_claim: String,
     ) -> Self {
-        Self { keys, audiences, algorithms, groups_claim }
+        Self { idp, audiences, algorithms, groups_claim }
     }
 
-    /// The verifier `identity` calls for, sharing `keys` (the IdP's key cache) when given:
-    /// scripts may present IdP-issued tokens only when there is an IdP.
-    pub fn for_identity(identity: &IdentityConfig, keys: Option<Arc<IdpKeys>>) -> Option<Self> {
+    /// The verifier `identity` calls for, sharing `idp` (the process's one IdP client) when
+    /// given: scripts may present IdP-issued tokens only when there is an IdP.
+    pub fn for_identity(identity: &IdentityConfig, idp: Option<Arc<IdpClient>>) -> Option<Self> {
         match identity {
             IdentityConfig::Oidc { issuer, groups_claim, bearer, .. } => Some(Self::new(
-                keys.unwrap_or_else(|| Arc::new(IdpKeys::new(issuer))),
+                idp.unwrap_or_else(|| Arc::new(IdpClient::new(issuer))),
                 bearer.audiences.clone(),
                 bearer.algorithms.clone(),
                 groups_claim.clone(),
@@ -101,9 +101,9 @@ impl BearerVerifier {
         }
     }
 
-    /// The IdP key cache, for other verifiers of the same process to share.
-    pub fn keys(&self) -> &Arc<IdpKeys> {
-        &self.keys
+    /// The IdP client, for the rest of the process (other verifiers, the sign-in) to share.
+    pub fn idp(&self) -> &Arc<IdpClient> {
+        &self.idp
     }
 
     pub async fn verify(&self, token: &str, now: Timestamp) -> Result<Verified, BearerError> {
@@ -111,7 +111,7 @@ impl BearerVerifier {
         if !self.algorithms.contains(&header.alg) {
             return Err(BearerError::Algorithm(format!("{:?}", header.alg)));
         }
-        let jwk = self.keys.key(header.kid.as_deref()).await?.ok_or(BearerError::UnknownKey)?;
+        let jwk = self.idp.key(header.kid.as_deref()).await?.ok_or(BearerError::UnknownKey)?;
         if jwk
             .common
             .key_algorithm
@@ -128,7 +128,7 @@ impl BearerVerifier {
         validation.validate_nbf = false;
         validation.required_spec_claims =
             HashSet::from(["exp".to_owned(), "iss".to_owned(), "aud".to_owned()]);
-        validation.set_issuer(&[self.keys.issuer()]);
+        validation.set_issuer(&[self.idp.issuer()]);
         validation.set_audience(&self.audiences);
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|error| match error.kind() {
@@ -220,7 +220,7 @@ mod tests {
     fn verifier() -> BearerVerifier {
         let jwks: JwkSet = serde_json::from_value(json!({ "keys": [idp_key().jwk] })).unwrap();
         BearerVerifier::new(
-            Arc::new(IdpKeys::fixed(ISSUER, jwks)),
+            Arc::new(IdpClient::fixed(ISSUER, jwks)),
             vec!["jitgate".into()],
             vec![Algorithm::ES256],
             "groups".into(),
@@ -334,7 +334,7 @@ mod tests {
         let issuer = "https://idp.example.com/application/o/jitgate/";
         let jwks: JwkSet = serde_json::from_value(json!({ "keys": [idp_key().jwk] })).unwrap();
         let verifier = BearerVerifier::new(
-            Arc::new(IdpKeys::fixed(issuer, jwks)),
+            Arc::new(IdpClient::fixed(issuer, jwks)),
             vec!["jitgate".into()],
             vec![Algorithm::ES256],
             "groups".into(),

@@ -12,6 +12,7 @@ use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::{Config, IdentityConfig};
 use jitgate_access::cookies::{CookieName, Cookies};
+use jitgate_access::idp::IdpClient;
 use jitgate_access::return_to::{Destinations, DestinationsError};
 use jitgate_access::service::AccessService;
 use jitgate_access::token::TokenKeys;
@@ -88,8 +89,13 @@ impl Portal {
         let secret = config.session.secret.expose().as_bytes().to_vec();
         let sign_in = match &config.identity {
             IdentityConfig::Local { users, .. } => SignIn::Local(users.clone()),
-            IdentityConfig::Oidc { .. } => {
-                SignIn::Oidc(Box::new(OidcSignIn::discover(&config).await?))
+            IdentityConfig::Oidc { issuer, .. } => {
+                // The process's one IdP client, shared with the bearer checks when there are.
+                let idp = settings.bearer.as_ref().map_or_else(
+                    || Arc::new(IdpClient::new(issuer)),
+                    |bearer| bearer.idp().clone(),
+                );
+                SignIn::Oidc(Box::new(OidcSignIn::discover(&config, idp).await?))
             }
         };
         Ok(Self(Arc::new(Inner {

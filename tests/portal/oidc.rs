@@ -1,9 +1,12 @@
 //! Sign-in through a real OpenID provider (the `oidc-provider` package).
 
+use std::time::Duration;
+
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::token::{TokenKeys, state_digest};
 use jitgate_testkit::html::{encode, handoff_token};
 use jitgate_testkit::oidc::{OidcClient, OidcProvider, OidcUser};
+use jitgate_testkit::wait_until;
 
 use crate::site::{self, Site};
 
@@ -151,4 +154,52 @@ async fn scripts_use_the_api_with_an_idp_token_and_no_csrf() {
     assert!(refused.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_token");
+}
+
+/// How often jitgate has fetched the IdP's discovery document and keys, from its log.
+fn idp_fetches(site: &Site) -> usize {
+    site.log().matches("fetched the IdP's discovery document and signing keys").count()
+}
+
+/// Bob signs in through the IdP in a fresh browser; where he lands.
+async fn sign_in_bob(idp: &OidcProvider, site: &Site) -> reqwest::Response {
+    let bob = site.browser_stopping_at(idp.port());
+    let to_idp = bob.get(site.url("app", "/dash")).send().await.unwrap();
+    let callback = idp.authorize(&location(&to_idp), "bob@example.com").await.unwrap();
+    bob.get(&callback).send().await.unwrap()
+}
+
+/// The sign-in and the bearer checks ask one IdP client: the document and keys are fetched
+/// once for both, and a key rotation one of them notices is the other's too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_and_bearer_checks_share_one_idp_client_through_a_key_rotation() {
+    let (mut idp, site) = site_with_idp().await;
+    let me = |token: String| {
+        let url = format!("http://127.0.0.1:{}/api/v1/me", site.port);
+        let host = format!("access.localhost:{}", site.port);
+        async move {
+            let response =
+                reqwest::Client::new().get(url).header("host", host).bearer_auth(token).send();
+            response.await.unwrap().status()
+        }
+    };
+    assert_eq!(sign_in_bob(&idp, &site).await.url().path(), "/request/app");
+    let token = idp.sign_in(&jitgate_client(site.port), "bob@example.com").await.id_token;
+    assert_eq!(me(token).await, 200);
+    assert_eq!(idp_fetches(&site), 1, "one fetch serves the sign-in and the bearer check");
+
+    // The IdP rotates its key. A bearer token under the new key makes jitgate look again
+    // (at most every couple of seconds, hence the poll) ...
+    idp.restart().await;
+    let rotated = idp.sign_in(&jitgate_client(site.port), "bob@example.com").await.id_token;
+    wait_until("a token under the rotated key to be accepted", Duration::from_secs(10), || {
+        let token = rotated.clone();
+        let me = &me;
+        async move { me(token).await == 200 }
+    })
+    .await;
+    assert_eq!(idp_fetches(&site), 2, "{}", site.log());
+    // ... and the sign-in verifies ID tokens under the new key with what that fetch brought.
+    assert_eq!(sign_in_bob(&idp, &site).await.url().path(), "/request/app");
+    assert_eq!(idp_fetches(&site), 2, "the sign-in needed no fetch of its own");
 }

@@ -94,6 +94,11 @@ impl Site {
         self.jitgate.restart().await;
     }
 
+    /// What jitgate has logged so far.
+    pub fn log(&self) -> String {
+        self.jitgate.log()
+    }
+
     pub fn url(&self, host: &str, path: &str) -> String {
         format!("http://{host}.localhost:{}{path}", self.port)
     }

@@ -132,7 +132,14 @@ async fn an_unreachable_idp_fails_closed_for_tokens_only() {
     let token = idp.sign_in(&client("jitgate"), "bob@example.com").await.id_token;
     let stack = Stack::start(0).await;
     let port = free_port();
-    let _jitgate = stack.serve("oidc.toml", &oidc_config(&stack, port, idp.issuer()), port).await;
+    // The proxy role alone: a process with the portal asks the IdP at start (and would have
+    // its keys from then on, see tests/portal/oidc.rs).
+    let config = oidc_config(&stack, port, idp.issuer()).replacen(
+        "[server]\n",
+        &format!("[server]\nportal_upstream = \"127.0.0.1:{}\"\n", free_port()),
+        1,
+    );
+    let _jitgate = stack.serve_with("oidc.toml", &config, &["--role", "proxy"], port).await;
     // The IdP goes away before the proxy ever fetched its keys.
     drop(idp);
     let wiki = format!("wiki.localhost:{port}");

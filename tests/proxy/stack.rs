@@ -125,9 +125,14 @@ impl Stack {
     /// Runs `jitgate serve` on a config of the test's own (written as `name`), waiting until
     /// `port` listens. The process ends with the returned handle.
     pub async fn serve(&self, name: &str, config: &str, port: u16) -> Jitgate {
+        self.serve_with(name, config, &[], port).await
+    }
+
+    /// [`Stack::serve`] with more arguments after `serve` (e.g. `--role proxy`).
+    pub async fn serve_with(&self, name: &str, config: &str, args: &[&str], port: u16) -> Jitgate {
         let path = self.dir.path().join(name);
         std::fs::write(&path, config).unwrap();
-        Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, &[], port).await
+        Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, args, port).await
     }
 
     pub fn port(&self) -> u16 {

@@ -59,7 +59,7 @@ pub async fn page(
     }
     match &portal.sign_in {
         SignIn::Local(_) => Ok(local::form(&portal, &headers, &rd, state, None)),
-        SignIn::Oidc(oidc) => oidc.start(&portal, &rd, state),
+        SignIn::Oidc(oidc) => oidc.start(&portal, &rd, state).await,
     }
 }
 

@@ -5,10 +5,13 @@
 //! sign-in state digest) travel in a short-lived signed cookie, so any portal instance can
 //! finish a sign-in another one started. Groups come
 //! from the configured claim of the ID token, or from userinfo when the token lacks it.
-//! A token signed with a key we have not seen makes us rediscover the IdP once (key rotation).
+//! The discovery document and keys come from the process's one [`IdpClient`] (shared with the
+//! bearer checks): a token signed with a key we have not seen makes it ask the IdP again once
+//! (key rotation), and the client here is rebuilt whenever that client fetched anew.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -17,14 +20,16 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jitgate_access::config::{Config, IdentityConfig};
 use jitgate_access::cookies::CookieName;
-use jitgate_access::idp::{self, claim};
+use jitgate_access::idp::{IdpClient, Snapshot, claim};
 use jitgate_access::ids::{GroupName, UserId};
 use jitgate_access::keys::{self, Purpose};
 use jitgate_access::policy::Identity;
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::routes::CALLBACK_PATH;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreProviderMetadata,
+};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
@@ -42,8 +47,6 @@ use crate::state::Portal;
 
 /// How long a user may spend at the IdP's login page.
 const FLOW_LIFETIME: Duration = Duration::from_secs(600);
-/// Rediscovery on an unknown key happens at most this often.
-const MIN_REDISCOVERY: Duration = Duration::from_secs(10);
 
 type Client = CoreClient<
     EndpointSet,
@@ -62,9 +65,10 @@ pub enum OidcError {
     Config(String),
 }
 
-struct Discovered {
+/// The `openidconnect` client built from one [`Snapshot`] of the IdP.
+struct Built {
+    generation: u64,
     client: Client,
-    at: Instant,
 }
 
 pub struct OidcSignIn {
@@ -74,8 +78,8 @@ pub struct OidcSignIn {
     redirect: RedirectUrl,
     scopes: Vec<String>,
     groups_claim: String,
-    http: reqwest::Client,
-    discovered: RwLock<Discovered>,
+    idp: Arc<IdpClient>,
+    built: RwLock<Built>,
     flow_key: (EncodingKey, DecodingKey),
 }
 
@@ -92,7 +96,9 @@ struct Flow {
 }
 
 impl OidcSignIn {
-    pub async fn discover(config: &Config) -> Result<Self, OidcError> {
+    /// The sign-in with the IdP behind `idp`, asked once now so that an unreachable or
+    /// misconfigured IdP is reported at start.
+    pub async fn discover(config: &Config, idp: Arc<IdpClient>) -> Result<Self, OidcError> {
         let IdentityConfig::Oidc { issuer, client_id, client_secret, scopes, groups_claim, .. } =
             &config.identity
         else {
@@ -103,12 +109,15 @@ impl OidcSignIn {
             IssuerUrl::new(issuer.clone()).map_err(|e| bad("issuer", e.to_string()))?;
         let redirect = RedirectUrl::new(format!("{}{CALLBACK_PATH}", config.server.portal_url))
             .map_err(|e| bad("server.portal_url", e.to_string()))?;
-        let http = idp::http_client();
         let flow_secret =
             keys::derive(config.session.secret.expose().as_bytes(), Purpose::OidcFlow);
+        let discovery_failed =
+            |reason: String| OidcError::Discovery { issuer: issuer.clone(), reason };
+        let snapshot = idp.snapshot().await.map_err(|error| discovery_failed(error.to_string()))?;
         let client_id = ClientId::new(client_id.clone());
         let client_secret = ClientSecret::new(client_secret.expose().to_owned());
-        let client = discover(&http, &issuer_url, &client_id, &client_secret, &redirect).await?;
+        let client = client_from(&snapshot, &client_id, &client_secret, &redirect)
+            .map_err(discovery_failed)?;
         Ok(Self {
             issuer: issuer_url,
             client_id,
@@ -116,8 +125,8 @@ impl OidcSignIn {
             redirect,
             scopes: scopes.clone(),
             groups_claim: groups_claim.clone(),
-            http,
-            discovered: RwLock::new(Discovered { client, at: Instant::now() }),
+            idp,
+            built: RwLock::new(Built { generation: snapshot.generation, client }),
             flow_key: (
                 EncodingKey::from_secret(&flow_secret),
                 DecodingKey::from_secret(&flow_secret),
@@ -125,21 +134,45 @@ impl OidcSignIn {
         })
     }
 
-    async fn client(&self) -> Result<Client, OidcError> {
-        discover(&self.http, &self.issuer, &self.client_id, &self.client_secret, &self.redirect)
-            .await
+    /// The client for the IdP's current document and keys, rebuilt when they were fetched anew.
+    async fn client(&self) -> Result<(Arc<Snapshot>, Client), PortalError> {
+        let snapshot = self.idp.snapshot().await.map_err(|error| {
+            tracing::warn!(%error, "the IdP's discovery document and keys are not available");
+            PortalError::Unavailable
+        })?;
+        self.client_for(snapshot).await
+    }
+
+    async fn client_for(
+        &self,
+        snapshot: Arc<Snapshot>,
+    ) -> Result<(Arc<Snapshot>, Client), PortalError> {
+        {
+            let built = self.built.read().await;
+            if built.generation == snapshot.generation {
+                return Ok((snapshot, built.client.clone()));
+            }
+        }
+        let client = client_from(&snapshot, &self.client_id, &self.client_secret, &self.redirect)
+            .map_err(|reason| {
+            tracing::warn!(%reason, "the IdP's new discovery document is not usable");
+            PortalError::Unavailable
+        })?;
+        *self.built.write().await =
+            Built { generation: snapshot.generation, client: client.clone() };
+        Ok((snapshot, client))
     }
 
     /// Sends the browser to the IdP, remembering the flow in a signed cookie.
-    pub fn start(
+    pub async fn start(
         &self,
         portal: &Portal,
         rd: &ReturnTo,
         resource_state: Option<&str>,
     ) -> Result<Response, PortalError> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let discovered = self.discovered.try_read().map_err(|_| PortalError::Unavailable)?;
-        let mut request = discovered.client.authorize_url(
+        let (_, client) = self.client().await?;
+        let mut request = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
@@ -171,23 +204,6 @@ impl OidcSignIn {
         (now_secs < flow.exp).then_some(flow)
     }
 
-    /// Rediscovers the IdP (new signing keys) unless that happened moments ago.
-    async fn rediscover(&self) -> bool {
-        if self.discovered.read().await.at.elapsed() < MIN_REDISCOVERY {
-            return false;
-        }
-        match self.client().await {
-            Ok(client) => {
-                *self.discovered.write().await = Discovered { client, at: Instant::now() };
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot rediscover the IdP");
-                false
-            }
-        }
-    }
-
     /// Exchanges the code and validates the ID token; the identity it names.
     async fn identity(&self, code: String, flow: &Flow) -> Result<Identity, PortalError> {
         let failed = |what: &str, error: String| {
@@ -196,23 +212,30 @@ impl OidcSignIn {
                 "the identity provider's answer was not accepted ({what})"
             ))
         };
-        let client = self.discovered.read().await.client.clone();
+        let (snapshot, client) = self.client().await?;
+        let http = self.idp.http();
         let tokens = client
             .exchange_code(AuthorizationCode::new(code))
             .map_err(|e| failed("no token endpoint", e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
-            .request_async(&self.http)
+            .request_async(&http)
             .await
             .map_err(|e| failed("code exchange", error_chain(&e)))?;
         let id_token = tokens.id_token().ok_or_else(|| failed("no ID token", String::new()))?;
         let nonce = Nonce::new(flow.nonce.clone());
         let verified = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            // A key we have not seen: the IdP may have rotated its keys; ask it again once.
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
-            )) if self.rediscover().await => {
-                let client = self.discovered.read().await.client.clone();
-                id_token.claims(&client.id_token_verifier(), &nonce).map(|_| ())
-            }
+            )) => match self.idp.refreshed(&snapshot).await {
+                Ok(fresh) if fresh.generation != snapshot.generation => {
+                    let (_, client) = self.client_for(fresh).await?;
+                    id_token.claims(&client.id_token_verifier(), &nonce).map(|_| ())
+                }
+                _ => Err(ClaimsVerificationError::SignatureVerification(
+                    SignatureVerificationError::NoMatchingKey,
+                )),
+            },
             other => other.map(|_| ()),
         };
         verified.map_err(|e| failed("ID token", e.to_string()))?;
@@ -222,7 +245,7 @@ impl OidcSignIn {
         let incomplete =
             !claims.contains_key("email") || claim(&claims, &self.groups_claim).is_none();
         if incomplete && let Some(url) = client.user_info_url().cloned() {
-            let extra = self.userinfo(url.as_str(), tokens.access_token().secret()).await;
+            let extra = self.userinfo(&http, url.as_str(), tokens.access_token().secret()).await;
             // Userinfo about someone else would be a confused IdP: take nothing from it.
             if extra.get("sub") == claims.get("sub") {
                 for (key, value) in extra {
@@ -233,8 +256,13 @@ impl OidcSignIn {
         self.identity_from(&claims)
     }
 
-    async fn userinfo(&self, url: &str, access_token: &str) -> Map<String, Value> {
-        let response = self.http.get(url).bearer_auth(access_token).send().await;
+    async fn userinfo(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        access_token: &str,
+    ) -> Map<String, Value> {
+        let response = http.get(url).bearer_auth(access_token).send().await;
         match response {
             Ok(response) if response.status().is_success() => {
                 response.json().await.unwrap_or_default()
@@ -272,19 +300,25 @@ impl OidcSignIn {
     }
 }
 
-async fn discover(
-    http: &reqwest::Client,
-    issuer: &IssuerUrl,
+/// An `openidconnect` client from the document and keys the shared [`IdpClient`] fetched (it
+/// has checked the issuer); the reason when they do not describe a usable provider.
+fn client_from(
+    snapshot: &Snapshot,
     client_id: &ClientId,
     client_secret: &ClientSecret,
     redirect: &RedirectUrl,
-) -> Result<Client, OidcError> {
-    let metadata =
-        CoreProviderMetadata::discover_async(issuer.clone(), http).await.map_err(|error| {
-            OidcError::Discovery { issuer: issuer.to_string(), reason: error_chain(&error) }
-        })?;
-    Ok(CoreClient::from_provider_metadata(metadata, client_id.clone(), Some(client_secret.clone()))
-        .set_redirect_uri(redirect.clone()))
+) -> Result<Client, String> {
+    let metadata: CoreProviderMetadata =
+        serde_json::from_value(Value::Object(snapshot.discovery.clone()))
+            .map_err(|error| format!("the discovery document: {error}"))?;
+    let jwks: CoreJsonWebKeySet = serde_json::from_value(snapshot.jwks.clone())
+        .map_err(|error| format!("the key set: {error}"))?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata.set_jwks(jwks),
+        client_id.clone(),
+        Some(client_secret.clone()),
+    )
+    .set_redirect_uri(redirect.clone()))
 }
 
 fn payload(jwt: &str) -> Option<Map<String, Value>> {

@@ -158,9 +158,10 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
     let policies = Arc::new(config.policy_set());
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
-    // One IdP key cache for every verifier in the process (proxy services and portal API).
+    // One IdP client (discovery and keys) for the whole process: proxy services, the portal's
+    // API and its sign-in.
     let bearer = BearerVerifier::for_identity(&config.identity, None);
-    let idp_keys = bearer.as_ref().map(|verifier| verifier.keys().clone());
+    let idp = bearer.as_ref().map(|verifier| verifier.idp().clone());
 
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let conf = ServerConf {
@@ -226,7 +227,7 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
         let in_flight = Arc::new(InFlight::new(cache.clone(), clock.clone()));
         runtime.spawn(in_flight.clone().supervise_forever());
         let proxy = |tls: bool| {
-            let verifier = BearerVerifier::for_identity(&config.identity, idp_keys.clone());
+            let verifier = BearerVerifier::for_identity(&config.identity, idp.clone());
             let gate = Gate::new(
                 TokenKeys::new(&keys_secret),
                 config.roles.clone(),
