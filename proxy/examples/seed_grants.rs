@@ -88,7 +88,7 @@ fn seed(args: &Args) -> Result<(), Error> {
     let store: Arc<dyn Store> = runtime.block_on(async {
         Ok::<Arc<dyn Store>, Error>(match &config.store {
             StoreConfig::Embedded { path } => Arc::new(EmbeddedStore::open(path)?),
-            StoreConfig::Redis { url, prefix } => {
+            StoreConfig::Redis { url, prefix, .. } => {
                 Arc::new(RedisStore::connect(url.expose(), prefix).await?)
             }
         })

@@ -11,6 +11,7 @@ mod jitgate;
 pub mod nginx;
 pub mod notify;
 pub mod oidc;
+pub mod redis_sentinel;
 mod redis_server;
 pub mod relay;
 pub mod tls;

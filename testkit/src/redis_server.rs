@@ -12,6 +12,8 @@ pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// More `redis-server` arguments (e.g. `--replicaof`), kept for restarts.
+    extra: Vec<String>,
 }
 
 async fn answers_ping(port: u16) -> bool {
@@ -25,8 +27,14 @@ async fn answers_ping(port: u16) -> bool {
 
 impl RedisServer {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A server with more arguments, e.g. `["--replicaof", "127.0.0.1", "6379"]`.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
-        let mut server = Self { port: crate::free_port(), child: None, dir };
+        let extra = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        let mut server = Self { port: crate::free_port(), child: None, dir, extra };
         server.spawn().await;
         server
     }
@@ -45,6 +53,7 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

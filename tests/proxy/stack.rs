@@ -14,6 +14,7 @@ use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{RedisStore, Store};
 use jitgate_access::token::TokenKeys;
 use jitgate_testkit::config::{ConfigBuilder, Resource};
+use jitgate_testkit::redis_sentinel::SentinelGroup;
 use jitgate_testkit::upstream::EchoUpstream;
 use jitgate_testkit::{Jitgate, RedisServer, free_port};
 
@@ -28,7 +29,10 @@ pub struct Instance {
 pub struct Stack {
     /// First, so instances stop (and can print their logs) before the directory goes.
     pub instances: Vec<Instance>,
+    /// The Redis server, or with [`Stack::start_sentinel`] the group's first primary.
     pub redis: RedisServer,
+    /// The replicas and sentinels, with [`Stack::start_sentinel`].
+    pub sentinels: Option<SentinelGroup>,
     pub upstream: EchoUpstream,
     pub dir: tempfile::TempDir,
     pub store: Arc<dyn Store>,
@@ -76,20 +80,38 @@ pub fn person(email: &str, groups: &[&str]) -> Identity {
 
 impl Stack {
     pub async fn start(instances: usize) -> Self {
-        let redis = RedisServer::start().await;
+        Self::assemble(RedisServer::start().await, None, instances).await
+    }
+
+    /// The stack on a Sentinel-monitored primary and replicas (`redis+sentinel://`).
+    pub async fn start_sentinel(instances: usize) -> Self {
+        let (primary, group) = SentinelGroup::start().await;
+        Self::assemble(primary, Some(group), instances).await
+    }
+
+    async fn assemble(
+        redis: RedisServer,
+        sentinels: Option<SentinelGroup>,
+        instances: usize,
+    ) -> Self {
+        let url = sentinels.as_ref().map_or_else(|| redis.url(), SentinelGroup::url);
         let upstream = EchoUpstream::start().await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("session.secret"), SECRET).unwrap();
-        std::fs::write(dir.path().join("redis.url"), redis.url()).unwrap();
+        std::fs::write(dir.path().join("redis.url"), &url).unwrap();
         std::fs::write(
             dir.path().join("users.toml"),
             "[[user]]\nemail = \"admin@example.com\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA\"\n",
         )
         .unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(RedisStore::connect(&redis.url(), "proxytest").await.unwrap());
+        // On a replicated primary, every write waits for the replica, as jitgate's do.
+        let replicas = u32::from(sentinels.is_some());
+        let store: Arc<dyn Store> = Arc::new(
+            RedisStore::connect(&url, "proxytest").await.unwrap().wait_for_replicas(replicas),
+        );
         let mut stack = Stack {
             redis,
+            sentinels,
             upstream,
             dir,
             instances: Vec::new(),
@@ -117,7 +139,15 @@ impl Stack {
     pub async fn add_instance(&mut self) {
         let (port, ops_port) = (free_port(), free_port());
         let path = self.config_path(self.instances.len());
-        std::fs::write(&path, config_text(port, ops_port, &self.upstream.url(), None)).unwrap();
+        let mut config = config_text(port, ops_port, &self.upstream.url(), None);
+        if self.sentinels.is_some() {
+            config = config.replacen(
+                "prefix = \"proxytest\"",
+                "prefix = \"proxytest\"\nwait_for_replicas = 1",
+                1,
+            );
+        }
+        std::fs::write(&path, config).unwrap();
         let jitgate = Jitgate::serve(env!("CARGO_BIN_EXE_jitgate"), &path, &[], port).await;
         self.instances.push(Instance { port, ops_port, jitgate });
     }
@@ -156,6 +186,19 @@ impl Stack {
 
     /// Like [`Stack::sign_in`], for any host (an instance the test started itself).
     pub async fn sign_in_on(&self, who: &Identity, host: &str) -> (SessionId, String) {
+        self.session_on(who, host).await.unwrap()
+    }
+
+    /// Like [`Stack::sign_in`]; `None` while the store cannot take the session.
+    pub async fn try_sign_in(&self, who: &Identity, resource: &str) -> Option<(SessionId, String)> {
+        self.session_on(who, &self.host(resource)).await.ok()
+    }
+
+    async fn session_on(
+        &self,
+        who: &Identity,
+        host: &str,
+    ) -> Result<(SessionId, String), jitgate_access::store::StoreError> {
         let now = SystemClock.now();
         let session = Session {
             id: SessionId::random(),
@@ -163,8 +206,8 @@ impl Stack {
             created_at: now,
             expires_at: now.plus(Duration::from_secs(3600)),
         };
-        self.store.create_session(&session).await.unwrap();
+        self.store.create_session(&session).await?;
         let cookie = self.keys.session_cookie(&session.id, host, session.expires_at);
-        (session.id, format!("jitgate_session={cookie}"))
+        Ok((session.id, format!("jitgate_session={cookie}")))
     }
 }

@@ -162,8 +162,16 @@ pub struct SessionConfig {
 
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
-    Embedded { path: PathBuf },
-    Redis { url: Secret, prefix: String },
+    Embedded {
+        path: PathBuf,
+    },
+    Redis {
+        url: Secret,
+        prefix: String,
+        /// Every write waits (Redis `WAIT`) until this many replicas have it, and fails when
+        /// they do not within a second: what a failover can then never lose. 0: no wait.
+        wait_for_replicas: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

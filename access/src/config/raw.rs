@@ -104,6 +104,7 @@ pub(crate) struct RawStore {
     pub path: Option<S<String>>,
     pub url: Option<S<RawSecret>>,
     pub prefix: Option<S<String>>,
+    pub wait_for_replicas: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

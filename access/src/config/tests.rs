@@ -545,3 +545,30 @@ fn bearer_tokens_are_pinned_to_asymmetric_algorithms() {
     let error = parse(&scratch.dir.path().join("jitgate.toml"), &local).unwrap_err().to_string();
     assert!(error.contains("identity.bearer_audiences is only for provider = \"oidc\""), "{error}");
 }
+
+#[test]
+fn redis_sentinel_urls_and_replica_waits_are_checked() {
+    let scratch = Scratch::new();
+    let store = |lines: &str| format!("\n[store]\nbackend = \"redis\"\n{lines}{RESOURCE}");
+    let sentinel = store(
+        "url = \"redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/jitgate\"\nwait_for_replicas = 1\n",
+    );
+    let config = scratch.parse(&sentinel).unwrap();
+    assert!(
+        matches!(config.store, StoreConfig::Redis { wait_for_replicas: 1, .. }),
+        "{:?}",
+        config.store
+    );
+    assert_eq!(
+        scratch.error(&store("url = \"redis+sentinel://10.0.0.1:26379\"\n")),
+        "jitgate.toml:14: store.url: name the master after the sentinels: redis+sentinel://host:26379,…/<master>"
+    );
+    assert_eq!(
+        scratch.error(&store("url = \"redis://10.0.0.1\"\nwait_for_replicas = 99\n")),
+        "jitgate.toml:15: store.wait_for_replicas must be a whole number from 0 to 16"
+    );
+    assert_eq!(
+        scratch.error(&format!("\n[store]\nwait_for_replicas = 1\n{RESOURCE}")),
+        "jitgate.toml:13: store.wait_for_replicas is only for backend = \"redis\""
+    );
+}

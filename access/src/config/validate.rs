@@ -526,6 +526,10 @@ fn store(ctx: &mut Ctx<'_>, raw: &RawStore) -> Option<StoreConfig> {
             if let Some(url) = &raw.url {
                 ctx.problems.add(url.span(), "store.url is only for backend = \"redis\"");
             }
+            if let Some(wait) = &raw.wait_for_replicas {
+                ctx.problems
+                    .add(wait.span(), "store.wait_for_replicas is only for backend = \"redis\"");
+            }
             let path =
                 raw.path.as_ref().map_or_else(|| "data/jitgate.db".into(), |p| p.get_ref().clone());
             Some(StoreConfig::Embedded { path: ctx.path(&path) })
@@ -538,8 +542,16 @@ fn store(ctx: &mut Ctx<'_>, raw: &RawStore) -> Option<StoreConfig> {
             };
             let url_span = url.span();
             let url = ctx.secret(url, "store.url")?;
-            if !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://")) {
-                ctx.problems.add(url_span, "store.url must start with redis:// or rediss://");
+            let scheme_ok = ["redis://", "rediss://", "redis+sentinel://"]
+                .iter()
+                .any(|scheme| url.expose().starts_with(scheme));
+            if !scheme_ok {
+                ctx.problems.add(
+                    url_span,
+                    "store.url must start with redis://, rediss:// or redis+sentinel://",
+                );
+            } else if let Err(reason) = crate::store::redis::check_url(url.expose()) {
+                ctx.problems.add(url_span, format!("store.url: {reason}"));
             }
             let prefix =
                 raw.prefix.as_ref().map_or_else(|| "jitgate".to_owned(), |p| p.get_ref().clone());
@@ -547,7 +559,20 @@ fn store(ctx: &mut Ctx<'_>, raw: &RawStore) -> Option<StoreConfig> {
                 let span = raw.prefix.as_ref().map(|p| p.span()).unwrap_or(0..0);
                 ctx.problems.add(span, "store.prefix must be non-empty and contain no braces");
             }
-            Some(StoreConfig::Redis { url, prefix })
+            let wait_for_replicas = match &raw.wait_for_replicas {
+                None => 0,
+                Some(wait) => match u32::try_from(*wait.get_ref()) {
+                    Ok(replicas) if replicas <= 16 => replicas,
+                    _ => {
+                        ctx.problems.add(
+                            wait.span(),
+                            "store.wait_for_replicas must be a whole number from 0 to 16",
+                        );
+                        0
+                    }
+                },
+            };
+            Some(StoreConfig::Redis { url, prefix, wait_for_replicas })
         }
         other => {
             let span = raw.backend.as_ref().map(|b| b.span()).unwrap_or(0..0);

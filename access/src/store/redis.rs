@@ -25,21 +25,24 @@
 //! then every write, so a stale change writes nothing. At connect, `redis/pending.lua` points
 //! every pair with a pending request at it, for requests stored before pending pointers
 //! existed (the newest, where a double submit had opened two). Connections come from a
-//! `ConnectionManager`, which reconnects by itself; every command has a response timeout so
-//! an unreachable server becomes [`StoreError::Unavailable`] in seconds, never a hang.
+//! `ConnectionManager`, which reconnects by itself, behind a [`Link`] that also follows a
+//! Sentinel failover (`redis+sentinel://` URLs); every command has a response timeout so an
+//! unreachable server becomes [`StoreError::Unavailable`] in seconds, never a hang.
 
 mod keys;
+mod link;
 mod plan;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Client, Script};
+use redis::aio::ConnectionManagerConfig;
+use redis::{AsyncCommands, Script};
 use tokio::sync::mpsc;
 
 use self::keys::Keys;
+use self::link::{Link, Target};
 use super::codec::{decode, encode, parse_request_id};
 use super::query::{MAX_PAGE, page_size};
 use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
@@ -54,20 +57,29 @@ use crate::transition::Change;
 /// How long one command may take before the store counts as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a write waits for replicas (`store.wait_for_replicas`) before it fails.
+const REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
 /// Ids read per round trip when walking an index.
 const WALK_BATCH: usize = 200;
 const FEED_CAPACITY: usize = 1024;
 
 #[derive(Clone)]
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    conn: Link,
     keys: Keys,
     commit_script: Script,
     claim_script: Script,
     pending_script: Script,
     /// The URL without credentials, for error messages.
     shown_url: String,
+    /// Replicas every write waits for (`WAIT`); 0: none.
+    replicas: u32,
+}
+
+/// Whether `url` names a server or a Sentinel group this store can connect to (configuration
+/// checks, before anything connects); the reason when not.
+pub fn check_url(url: &str) -> Result<(), String> {
+    Target::parse(url).map(|_| ())
 }
 
 /// `redis://user:secret@host` → `redis://***@host`: URLs end up in logs and error messages.
@@ -86,29 +98,57 @@ impl RedisStore {
         let shown_url = without_credentials(url);
         let unavailable =
             |detail: String| StoreError::Unavailable(format!("redis at {shown_url}: {detail}"));
-        let client = Client::open(url).map_err(|e| unavailable(e.to_string()))?;
+        let target = Target::parse(url).map_err(&unavailable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connecting = ConnectionManager::new_with_config(client.clone(), config);
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT * 3, connecting)
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT * 3, Link::connect(target, config))
             .await
             .map_err(|_| unavailable("timed out connecting".into()))?
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(unavailable)?;
         let store = Self {
-            client,
             conn,
             keys: Keys::new(prefix),
             commit_script: Script::new(include_str!("redis/commit.lua")),
             claim_script: Script::new(include_str!("redis/claim.lua")),
             pending_script: Script::new(include_str!("redis/pending.lua")),
             shown_url: shown_url.clone(),
+            replicas: 0,
         };
         store.ping().await?;
         store.point_at_pending_requests().await?;
         Ok(store)
+    }
+
+    /// Makes every write wait until `replicas` replicas have it (Redis `WAIT`, at most
+    /// [`REPLICA_TIMEOUT`]) and fail as unavailable when they do not: with asynchronous
+    /// replication, a write only the failed primary had is lost in a failover.
+    pub fn wait_for_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// After a write: waits for the replicas [`RedisStore::wait_for_replicas`] asks for. `WAIT`
+    /// covers every write sent before it on the (multiplexed) connection, this one included.
+    async fn replicated(&self) -> Result<(), StoreError> {
+        if self.replicas == 0 {
+            return Ok(());
+        }
+        let acknowledged: u32 = redis::cmd("WAIT")
+            .arg(self.replicas)
+            .arg(REPLICA_TIMEOUT.as_millis() as u64)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        if acknowledged < self.replicas {
+            return Err(StoreError::Unavailable(format!(
+                "redis at {}: the write reached {acknowledged} of {} replica(s) within {REPLICA_TIMEOUT:?}",
+                self.shown_url, self.replicas
+            )));
+        }
+        Ok(())
     }
 
     /// Gives every (user, resource) with a pending request but no pending pointer one,
@@ -307,7 +347,7 @@ impl RedisStore {
             .await
             .map_err(|e| self.unavailable(e))?;
         match outcome.as_str() {
-            "ok" => Ok(()),
+            "ok" => self.replicated().await,
             "conflict" => Err(StoreError::Conflict),
             other if other.starts_with("pending:") => Err(StoreError::AlreadyPending(
                 parse_request_id("pending pointer", &other["pending:".len()..])?,
@@ -502,8 +542,9 @@ impl Store for RedisStore {
     }
 
     async fn subscribe(&self) -> Result<ChangeFeed, StoreError> {
-        let mut pubsub =
-            self.bounded(CONNECT_TIMEOUT, "subscribing", self.client.get_async_pubsub()).await?;
+        let mut pubsub = self
+            .bounded(CONNECT_TIMEOUT, "subscribing", self.conn.client().await.get_async_pubsub())
+            .await?;
         let channel = self.keys.events();
         self.bounded(RESPONSE_TIMEOUT, "subscribing", pubsub.subscribe(&channel)).await?;
         let (tx, rx) = mpsc::channel(FEED_CAPACITY);
@@ -568,7 +609,8 @@ impl Store for RedisStore {
         } else {
             pipe.persist(&user_sessions).ignore();
         }
-        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))
+        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        self.replicated().await
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
@@ -591,7 +633,8 @@ impl Store for RedisStore {
             pipe.srem(self.keys.user_sessions(&user), id.as_str()).ignore();
         }
         pipe.publish(self.keys.events(), event).ignore();
-        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))
+        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        self.replicated().await
     }
 
     async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError> {
@@ -611,6 +654,7 @@ impl Store for RedisStore {
         .ignore();
         let deleted: Vec<usize> =
             pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        self.replicated().await?;
         Ok(deleted.into_iter().sum())
     }
 
@@ -629,6 +673,7 @@ impl Store for RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.unavailable(e))?;
+        self.replicated().await?;
         Ok(claimed.is_some())
     }
 

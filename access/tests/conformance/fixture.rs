@@ -109,7 +109,7 @@ enum Backend {
         path: std::path::PathBuf,
     },
     Redis {
-        server: RedisServer,
+        server: Box<RedisServer>,
         prefix: String,
     },
     /// Redis on a server that the test itself holds.
@@ -148,7 +148,7 @@ impl Fixture {
         let server = RedisServer::start().await;
         let prefix = "jg-test".to_owned();
         let store = RedisStore::connect(&server.url(), &prefix).await.unwrap();
-        Self::assemble(Arc::new(store), Backend::Redis { server, prefix })
+        Self::assemble(Arc::new(store), Backend::Redis { server: Box::new(server), prefix })
     }
 
     /// A fixture on a server the test owns, under its own key prefix.

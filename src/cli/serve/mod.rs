@@ -75,9 +75,9 @@ impl std::fmt::Display for Role {
 async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.store {
         StoreConfig::Embedded { path } => Arc::new(EmbeddedStore::open(path)?),
-        StoreConfig::Redis { url, prefix } => {
-            Arc::new(RedisStore::connect(url.expose(), prefix).await?)
-        }
+        StoreConfig::Redis { url, prefix, wait_for_replicas } => Arc::new(
+            RedisStore::connect(url.expose(), prefix).await?.wait_for_replicas(*wait_for_replicas),
+        ),
     })
 }
 
