@@ -14,6 +14,7 @@ pub mod idp;
 pub mod ids;
 pub mod keys;
 pub mod outbox;
+pub mod people;
 pub mod policy;
 pub mod request;
 pub mod return_to;

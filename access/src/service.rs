@@ -12,6 +12,7 @@ use crate::audit::AuditEvent;
 use crate::clock::Clock;
 use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
 use crate::outbox::{self, Routing, Silent};
+use crate::people::{PeopleIndex, Person};
 use crate::policy::{Access, AccessMode, Identity, JitPolicy, PolicySet, ResourcePolicy};
 use crate::request::{AccessRequest, Status};
 use crate::session::Session;
@@ -58,6 +59,8 @@ pub struct AccessService {
     ids: IdGenerator,
     routing: Arc<dyn Routing>,
     local_changes: Option<LocalChanges>,
+    /// This process's copy of the people records, told of every sign-in recorded here.
+    people: Option<Arc<PeopleIndex>>,
 }
 
 /// Told of every change this service commits, before the caller hears it is done: a proxy in
@@ -74,7 +77,14 @@ impl AccessService {
             ids: IdGenerator::new(),
             routing: Arc::new(Silent),
             local_changes: None,
+            people: None,
         }
+    }
+
+    /// Sign-ins recorded here go into `people` at once (the notification routing reads it).
+    pub fn with_people(mut self, people: Arc<PeopleIndex>) -> Self {
+        self.people = Some(people);
+        self
     }
 
     /// See [`LocalChanges`].
@@ -367,6 +377,27 @@ impl AccessService {
             Ok(transition::revoke(&ctx, &request, &who.user, note)?)
         })
         .await
+    }
+
+    /// Records that `who` signed in now (`name`: the IdP's display name, when it gave one):
+    /// the people record that lets jitgate mail a reviewer named only by group and list
+    /// everyone in the directory. The record as stored.
+    pub async fn record_sign_in(
+        &self,
+        who: &Identity,
+        name: Option<&str>,
+    ) -> Result<Person, ServiceError> {
+        let person =
+            self.store.record_person(&Person::signing_in(who, name, self.clock.now())).await?;
+        if let Some(people) = &self.people {
+            people.record(person.clone());
+        }
+        Ok(person)
+    }
+
+    /// Everyone who has signed in, by email (at most `limit`).
+    pub async fn people(&self, limit: usize) -> Result<Vec<Person>, ServiceError> {
+        Ok(self.store.people(limit).await?)
     }
 
     /// Ends `session` (signing out: every host forgets it through the change feed) and

@@ -24,6 +24,7 @@ pub use query::{AuditQuery, MAX_PAGE, Page, RequestQuery};
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
 use crate::outbox::{Notification, Outcome};
+use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
@@ -128,6 +129,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores a new session.
     async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// Creates or refreshes `person`'s record at a sign-in: everything as given, except that
+    /// an earlier `first_seen` is kept. The record as stored.
+    async fn record_person(&self, person: &Person) -> Result<Person, StoreError>;
+
+    /// Everyone who has signed in, by email, at most `limit` of them.
+    async fn people(&self, limit: usize) -> Result<Vec<Person>, StoreError>;
 
     /// The session, or `None` when it is unknown, ended, or expired at `now`.
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError>;

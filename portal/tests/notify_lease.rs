@@ -121,7 +121,7 @@ async fn two_workers_and_a_slow_relay_send_each_mail_once() {
         Arc::new(store) as Arc<dyn Store>
     };
     let store = instance().await;
-    let routing = Arc::new(ConfigRouting::new(config.clone(), Vec::new()));
+    let routing = Arc::new(ConfigRouting::new(config.clone(), Vec::new(), Default::default()));
     let service = AccessService::new(store.clone(), clock.clone(), Arc::new(config.policy_set()))
         .with_routing(routing);
     let app = ResourceName::parse("app").unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::token::{TokenKeys, state_digest};
 use jitgate_testkit::html::{encode, handoff_token};
+use jitgate_testkit::notify::SmtpServer;
 use jitgate_testkit::oidc::{OidcClient, OidcProvider, OidcUser};
 use jitgate_testkit::wait_until;
 
@@ -25,24 +26,27 @@ fn location(response: &reqwest::Response) -> String {
     location.to_str().unwrap().to_owned()
 }
 
+fn oidc_user(sub: &str, email: &str, group: &str, name: &str) -> OidcUser {
+    OidcUser { sub: sub.into(), email: email.into(), groups: vec![group.into()], name: name.into() }
+}
+
 /// An IdP knowing bob (group `sre`) and a site signing in there.
 async fn site_with_idp() -> (OidcProvider, Site) {
+    site_with_idp_users(vec![oidc_user("u-7", "bob@example.com", "sre", "Bob")], "").await
+}
+
+/// An IdP knowing `users` and a site signing in there, its config ending with `extra`.
+async fn site_with_idp_users(users: Vec<OidcUser>, extra: &str) -> (OidcProvider, Site) {
     let port = jitgate_testkit::free_port();
-    let bob = OidcUser {
-        sub: "u-7".into(),
-        email: "bob@example.com".into(),
-        groups: vec!["sre".into()],
-        name: "Bob".into(),
-    };
-    let idp = OidcProvider::start(vec![jitgate_client(port)], vec![bob]).await;
+    let idp = OidcProvider::start(vec![jitgate_client(port)], users).await;
     let issuer = idp.issuer().to_owned();
-    let site = Site::start_on(port, move |_| {
+    let identity = move |_| {
         Some(format!(
             "[identity]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\nclient_id = \"jitgate\"\n\
              client_secret = {{ file = \"client.secret\" }}\nscopes = [\"openid\", \"email\", \"groups\"]"
         ))
-    })
-    .await;
+    };
+    let site = Site::start_on_with(port, identity, extra).await;
     (idp, site)
 }
 
@@ -163,10 +167,21 @@ fn idp_fetches(site: &Site) -> usize {
 
 /// Bob signs in through the IdP in a fresh browser; where he lands.
 async fn sign_in_bob(idp: &OidcProvider, site: &Site) -> reqwest::Response {
-    let bob = site.browser_stopping_at(idp.port());
-    let to_idp = bob.get(site.url("app", "/dash")).send().await.unwrap();
-    let callback = idp.authorize(&location(&to_idp), "bob@example.com").await.unwrap();
-    bob.get(&callback).send().await.unwrap()
+    sign_in_at_idp(idp, site, "bob@example.com").await.1
+}
+
+/// `email` signs in through the IdP in a fresh browser (which keeps its portal session);
+/// the browser and where it landed.
+async fn sign_in_at_idp(
+    idp: &OidcProvider,
+    site: &Site,
+    email: &str,
+) -> (reqwest::Client, reqwest::Response) {
+    let browser = site.browser_stopping_at(idp.port());
+    let to_idp = browser.get(site.url("app", "/dash")).send().await.unwrap();
+    let callback = idp.authorize(&location(&to_idp), email).await.unwrap();
+    let landed = browser.get(&callback).send().await.unwrap();
+    (browser, landed)
 }
 
 /// The sign-in and the bearer checks ask one IdP client: the document and keys are fetched
@@ -202,4 +217,38 @@ async fn sign_in_and_bearer_checks_share_one_idp_client_through_a_key_rotation()
     // ... and the sign-in verifies ID tokens under the new key with what that fetch brought.
     assert_eq!(sign_in_bob(&idp, &site).await.url().path(), "/request/app");
     assert_eq!(idp_fetches(&site), 2, "the sign-in needed no fetch of its own");
+}
+
+/// With OIDC, jitgate knows a reviewer named only by group once they have signed in: a
+/// request made before that mails nobody, one made after mails them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_named_by_group_is_mailed_once_they_have_signed_in() {
+    let smtp = SmtpServer::start().await;
+    let users = vec![
+        oidc_user("u-1", "alice@example.com", "dev", "Alice"),
+        oidc_user("u-2", "dave@example.com", "security", "Dave Reviewer"),
+    ];
+    let mail = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"",
+        smtp.port
+    );
+    let (idp, site) = site_with_idp_users(users, &mail).await;
+    let (alice, _) = sign_in_at_idp(&idp, &site, "alice@example.com").await;
+    site.ask(&alice, "vault", "asked before dave ever signed in").await;
+
+    let (dave, _) = sign_in_at_idp(&idp, &site, "dave@example.com").await;
+    assert!(site.page(&dave, "/review").await.contains("asked before dave"), "dave reviews");
+    site.ask(&alice, "app", "asked after dave signed in").await;
+    let to_dave = |messages: &[String]| -> Vec<String> {
+        let to = |m: &String| m.lines().any(|l| l.starts_with("To: ") && l.contains("dave@"));
+        messages.iter().filter(|m| to(m) && m.contains("Access request")).cloned().collect()
+    };
+    wait_until("dave's mail", Duration::from_secs(30), || {
+        let arrived = !to_dave(&smtp.messages()).is_empty();
+        async move { arrived }
+    })
+    .await;
+    let mails = to_dave(&smtp.messages());
+    assert_eq!(mails.len(), 1, "only the request made after his sign-in: {mails:?}");
+    assert!(mails[0].contains("asked after dave signed in"), "{}", mails[0]);
 }

@@ -51,6 +51,15 @@ impl Site {
         Self::start_full(port, identity, None, "").await
     }
 
+    /// [`Site::start_on`] with `extra` config after the resources.
+    pub async fn start_on_with(
+        port: u16,
+        identity: impl FnOnce(u16) -> Option<String>,
+        extra: &str,
+    ) -> Self {
+        Self::start_full(port, identity, None, extra).await
+    }
+
     /// A site whose config ends with `extra` (e.g. `[smtp]` and `[[webhook]]` sections).
     pub async fn start_with_extra(extra: &str) -> Self {
         Self::start_full(free_port(), |_| None, None, extra).await

@@ -6,6 +6,8 @@
 //! One connection behind a mutex: writes are serialised anyway, and the proxy's hot path reads
 //! its own cache, not this.
 
+mod people;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use super::{
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
 use crate::outbox::{Delivery, Notification, Outcome};
+use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
@@ -647,6 +650,15 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn record_person(&self, person: &Person) -> Result<Person, StoreError> {
+        let person = person.clone();
+        self.with_conn(move |conn, path| people::record(conn, path, &person)).await
+    }
+
+    async fn people(&self, limit: usize) -> Result<Vec<Person>, StoreError> {
+        self.with_conn(move |conn, path| people::list(conn, path, limit)).await
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {

@@ -15,6 +15,8 @@
 //! | `{P}:aidx:all`, `{P}:aidx:actor:<actor>`, `{P}:aidx:resource:<resource>`, `{P}:aidx:request:<request id>` | sorted sets, score 0 | audit ids |
 //! | `{P}:session:<session id>` | string, `PEXPIREAT` at expiry | session JSON |
 //! | `{P}:usessions:<user>` | set, `PEXPIREAT` at its latest session's expiry | the user's session ids (for "sign out everywhere"); a sign-out removes its own, each sign-in prunes those ended or expired |
+//! | `{P}:person:<user>` | hash | `f` first sign-in ms, `d` the person JSON at the latest sign-in |
+//! | `{P}:people` | sorted set, score 0 | users with a person record, in lexical order |
 //! | `{P}:claim:<key>` | string, `PXAT` | a single-use claim (handoff token id) |
 //! | `{P}:outbox:<notification id>` | string | an outbox notification JSON |
 //! | `{P}:outbox:due` | sorted set | pending notification ids scored by next attempt (ms); a claim moves the score to the lease's end (`redis/claim.lua`) |
@@ -31,6 +33,7 @@
 
 mod keys;
 mod link;
+mod people;
 mod plan;
 
 use std::time::Duration;
@@ -49,6 +52,7 @@ use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, Stor
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, UserId};
 use crate::outbox::{Notification, Outcome};
+use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
@@ -611,6 +615,20 @@ impl Store for RedisStore {
         }
         pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
         self.replicated().await
+    }
+
+    async fn record_person(&self, person: &Person) -> Result<Person, StoreError> {
+        let stored = people::record(&mut self.conn.clone(), &self.keys, person)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        self.replicated().await?;
+        Ok(stored)
+    }
+
+    async fn people(&self, limit: usize) -> Result<Vec<Person>, StoreError> {
+        people::list(&mut self.conn.clone(), &self.keys, limit)
+            .await
+            .map_err(|e| self.unavailable(e))
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {

@@ -5,6 +5,7 @@
 mod fixture;
 mod outbox;
 mod pending;
+mod people;
 mod queries;
 mod redis_only;
 mod sessions;
@@ -55,6 +56,7 @@ conformance! {
     queries::a_stale_change_writes_nothing,
     queries::grant_changes_reach_every_subscriber,
     queries::a_second_instance_sees_committed_state,
+    people::a_sign_in_records_the_person_and_later_ones_refresh_it,
     sessions::sessions_live_until_they_expire_or_end,
     sessions::signing_out_everywhere_ends_only_that_users_sessions,
     sessions::signing_out_and_ending_sessions_are_audited_for_admins_only,

@@ -5,33 +5,46 @@
 //! - a grant about to expire (with `notifications.remind_before`): its holder by email;
 //! - every webhook subscribed to the event.
 //!
-//! Email needs addresses, and a reviewer named by group is only known by address when the
-//! local users file lists them; with an OIDC provider, name reviewers by email in the config
-//! (or use a webhook to a team channel) to have them mailed.
+//! Email needs addresses. A reviewer named by group is known by address when the local users
+//! file lists them, or once they have signed in (the people records, `access::people`): with
+//! an OIDC provider, someone who never signed in cannot be mailed as a member of a group (name
+//! them by email, or use a webhook to a team channel).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jitgate_access::audit::Actor;
 use jitgate_access::config::{Config, LocalUser};
 use jitgate_access::ids::UserId;
 use jitgate_access::outbox::{EventKind, NotificationEvent, Routing, Target};
+use jitgate_access::people::PeopleIndex;
 use jitgate_access::policy::{Access, Identity, Principals};
 use jitgate_access::request::Status;
+use jitgate_access::time::Timestamp;
+
+/// A group member is mailed only if they signed in within this long: a membership seen long
+/// ago may be gone at the IdP, and request mail carries names and reasons.
+const GROUP_MEMBERSHIP_FRESH: Duration = Duration::from_secs(30 * 24 * 3600);
 
 pub struct ConfigRouting {
     config: Arc<Config>,
-    /// The local users file, the only directory jitgate has.
+    /// The local users file.
     users: Vec<LocalUser>,
+    /// Everyone who has signed in.
+    people: Arc<PeopleIndex>,
 }
 
 impl ConfigRouting {
-    pub fn new(config: Arc<Config>, users: Vec<LocalUser>) -> Self {
-        Self { config, users }
+    pub fn new(config: Arc<Config>, users: Vec<LocalUser>, people: Arc<PeopleIndex>) -> Self {
+        Self { config, users, people }
     }
 
-    fn emails_of(&self, principals: &Principals, into: &mut BTreeSet<UserId>) {
-        into.extend(principals.emails.iter().cloned());
+    fn emails_of(&self, principals: &Principals, at: Timestamp, into: &mut BTreeSet<UserId>) {
+        let since = Timestamp::from_millis(
+            at.as_millis().saturating_sub(GROUP_MEMBERSHIP_FRESH.as_millis() as i64),
+        );
+        into.extend(self.people.addresses_of(principals, since));
         for user in &self.users {
             if user.groups.iter().any(|g| principals.groups.contains(g)) {
                 into.insert(user.email.clone());
@@ -45,7 +58,7 @@ impl ConfigRouting {
         let mut emails = BTreeSet::new();
         let smtp = self.config.smtp.as_ref();
         if smtp.is_some_and(|s| s.notify_admins) {
-            self.emails_of(&self.config.roles.admins, &mut emails);
+            self.emails_of(&self.config.roles.admins, event.at, &mut emails);
         }
         let requester =
             Identity::new(request.requester.clone(), request.requester_groups.iter().cloned());
@@ -55,9 +68,9 @@ impl ConfigRouting {
             .map(|resource| resource.policy.resolve(&self.config.roles, &requester));
         match policy {
             Some(Access::Jit { policy, .. }) if !policy.reviewers.is_empty() => {
-                self.emails_of(&policy.reviewers, &mut emails);
+                self.emails_of(&policy.reviewers, event.at, &mut emails);
             }
-            _ => self.emails_of(&self.config.roles.reviewers, &mut emails),
+            _ => self.emails_of(&self.config.roles.reviewers, event.at, &mut emails),
         }
         emails.remove(&request.requester);
         emails

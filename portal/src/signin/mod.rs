@@ -89,6 +89,21 @@ impl Portal {
         rd: &ReturnTo,
         state: Option<&str>,
     ) -> Result<Response, PortalError> {
+        self.finish_named(identity, None, rd, state).await
+    }
+
+    /// [`Portal::finish`] for someone the IdP gave a display name (`name`), which the people
+    /// record keeps.
+    pub async fn finish_named(
+        &self,
+        identity: Identity,
+        name: Option<&str>,
+        rd: &ReturnTo,
+        state: Option<&str>,
+    ) -> Result<Response, PortalError> {
+        // The people record first: it is what lets jitgate mail this person as a reviewer
+        // named by group, and list them in the directory.
+        self.service.record_sign_in(&identity, name).await?;
         let now = self.clock.now();
         let session = Session {
             id: SessionId::random(),

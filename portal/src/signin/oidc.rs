@@ -204,8 +204,13 @@ impl OidcSignIn {
         (now_secs < flow.exp).then_some(flow)
     }
 
-    /// Exchanges the code and validates the ID token; the identity it names.
-    async fn identity(&self, code: String, flow: &Flow) -> Result<Identity, PortalError> {
+    /// Exchanges the code and validates the ID token; the identity it names, and the display
+    /// name when it has one.
+    async fn identity(
+        &self,
+        code: String,
+        flow: &Flow,
+    ) -> Result<(Identity, Option<String>), PortalError> {
         let failed = |what: &str, error: String| {
             tracing::warn!(%error, "OIDC sign-in failed: {what}");
             PortalError::SignInFailed(format!(
@@ -253,7 +258,8 @@ impl OidcSignIn {
                 }
             }
         }
-        self.identity_from(&claims)
+        let name = claims.get("name").and_then(Value::as_str).map(str::to_owned);
+        Ok((self.identity_from(&claims)?, name))
     }
 
     async fn userinfo(
@@ -368,9 +374,10 @@ pub async fn callback(
     }
     let code =
         query.get("code").cloned().ok_or_else(|| PortalError::BadRequest("no code".into()))?;
-    let identity = oidc.identity(code, &flow).await?;
+    let (identity, name) = oidc.identity(code, &flow).await?;
     let rd = portal.destinations.vet(Some(&flow.rd));
-    let mut response = portal.finish(identity, &rd, flow.resource_state.as_deref()).await?;
+    let state = flow.resource_state.as_deref();
+    let mut response = portal.finish_named(identity, name.as_deref(), &rd, state).await?;
     portal.clear_cookie(&mut response, CookieName::SignInFlow)?;
     Ok(response)
 }

@@ -19,6 +19,7 @@ use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
 use jitgate_access::config::{Config, IdentityConfig, Overrides, StoreConfig};
 use jitgate_access::outbox::Routing;
+use jitgate_access::people::PeopleIndex;
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
@@ -79,6 +80,25 @@ async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             RedisStore::connect(url.expose(), prefix).await?.wait_for_replicas(*wait_for_replicas),
         ),
     })
+}
+
+/// How often the portal rereads the people records (sign-ins at other instances).
+const PEOPLE_REFRESH: Duration = Duration::from_secs(30);
+/// The most people kept in memory for mail routing.
+const PEOPLE_MAX: usize = 200_000;
+
+async fn refresh_people(store: &Arc<dyn Store>, people: &PeopleIndex) {
+    match store.people(PEOPLE_MAX).await {
+        Ok(all) => people.replace_all(all),
+        Err(error) => tracing::warn!(%error, "cannot read the people records yet"),
+    }
+}
+
+async fn refresh_people_forever(store: Arc<dyn Store>, people: Arc<PeopleIndex>) {
+    loop {
+        tokio::time::sleep(PEOPLE_REFRESH).await;
+        refresh_people(&store, &people).await;
+    }
 }
 
 /// Records what the clock has decided (expiries, timeouts), for the audit log and the portal.
@@ -180,15 +200,22 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
             IdentityConfig::Local { users, .. } => users.clone(),
             IdentityConfig::Oidc { .. } => Vec::new(),
         };
+        // Everyone who has signed in, for mailing reviewers named by group: loaded now, then
+        // refreshed from the store (sign-ins at other portal instances) and told of this
+        // instance's own sign-ins at once.
+        let people = Arc::new(PeopleIndex::default());
+        runtime.block_on(refresh_people(&store, &people));
+        runtime.spawn(refresh_people_forever(store.clone(), people.clone()));
         let routing: Arc<dyn Routing> =
-            Arc::new(ConfigRouting::new(Arc::new(config.clone()), users));
+            Arc::new(ConfigRouting::new(Arc::new(config.clone()), users, people.clone()));
         // With the proxy in this process, the portal's changes reach its cache before the
         // portal answers (a revocation stops the very next request), not after a round trip
         // through the store's change feed.
         let local_cache = role.runs_proxy().then(|| cache.clone());
         let service = || {
             let service = AccessService::new(store.clone(), clock.clone(), policies.clone())
-                .with_routing(routing.clone());
+                .with_routing(routing.clone())
+                .with_people(people.clone());
             match &local_cache {
                 Some(cache) => {
                     let cache = cache.clone();

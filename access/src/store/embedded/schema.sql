@@ -82,3 +82,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     data    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_at);
+
+-- Everyone who has signed in (access::people): the latest identity, first and last sign-in.
+CREATE TABLE IF NOT EXISTS people (
+    user       TEXT PRIMARY KEY NOT NULL,
+    first_seen INTEGER NOT NULL,
+    data       TEXT NOT NULL
+) WITHOUT ROWID;

@@ -106,6 +106,16 @@ impl Keys {
         format!("{}:usessions:{user}", self.base)
     }
 
+    /// Hash: `f` first sign-in (ms), `d` the person as JSON at the latest sign-in.
+    pub(super) fn person(&self, user: &UserId) -> String {
+        format!("{}:person:{user}", self.base)
+    }
+
+    /// Sorted set, score 0: every user with a person record, in lexical order.
+    pub(super) fn people(&self) -> String {
+        format!("{}:people", self.base)
+    }
+
     /// String with PXAT: a single-use claim.
     pub(super) fn claim(&self, key: &str) -> String {
         format!("{}:claim:{key}", self.base)
