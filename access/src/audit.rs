@@ -59,6 +59,10 @@ pub enum AuditAction {
     SignedOut,
     /// An admin ended every session of the user (ASVS 7.4.5); the note says how many.
     SessionsEnded,
+    /// The user created a personal API token; the note names it and its id.
+    ApiTokenCreated,
+    /// A personal API token was revoked, by its owner or an admin; the note names it.
+    ApiTokenRevoked,
 }
 
 impl AuditAction {
@@ -76,6 +80,8 @@ impl AuditAction {
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",
+            AuditAction::ApiTokenCreated => "api_token_created",
+            AuditAction::ApiTokenRevoked => "api_token_revoked",
         }
     }
 }
@@ -157,6 +163,31 @@ impl AuditEvent {
             resource: None,
             request_id: None,
             note: String::new(),
+        }
+    }
+
+    /// `actor` created (`created`) or revoked a personal API token of `owner`.
+    pub fn api_token(
+        id: AuditId,
+        at: Timestamp,
+        actor: &UserId,
+        token: &crate::api_token::ApiToken,
+        created: bool,
+    ) -> Self {
+        let (action, verb) = if created {
+            (AuditAction::ApiTokenCreated, "created")
+        } else {
+            (AuditAction::ApiTokenRevoked, "revoked")
+        };
+        Self {
+            id,
+            at,
+            actor: Actor::User(actor.clone()),
+            action,
+            subject: token.identity.user.clone(),
+            resource: None,
+            request_id: None,
+            note: format!("{verb} API token \"{}\" ({})", token.name, token.id),
         }
     }
 

@@ -202,6 +202,10 @@ ulid_id!(
     /// One audit event; sorts by the time it was recorded.
     AuditId
 );
+ulid_id!(
+    /// A personal API token (its public half: the secret is never stored).
+    TokenId
+);
 
 /// Hands out ids that sort in the order they were generated, even within one millisecond, using
 /// the injected clock for their time part.

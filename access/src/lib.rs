@@ -4,6 +4,7 @@
 //!
 //! The proxy and the portal depend on this crate; it depends on neither.
 
+pub mod api_token;
 pub mod assertion;
 pub mod audit;
 pub mod bearer;

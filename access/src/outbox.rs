@@ -72,7 +72,9 @@ impl EventKind {
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
             | AuditAction::SignedOut
-            | AuditAction::SessionsEnded => None,
+            | AuditAction::SessionsEnded
+            | AuditAction::ApiTokenCreated
+            | AuditAction::ApiTokenRevoked => None,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! again. This is the API the portal calls; it owns authorisation (who may review, revoke or
 //! cancel) so that no caller can forget it.
 
+mod tokens;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ pub enum ServiceError {
     RequesterNoLongerEligible(ResourceName),
     #[error("too many concurrent updates to request {0}; try again")]
     Contention(RequestId),
+    #[error("no such API token")]
+    TokenNotFound,
 }
 
 impl From<StoreError> for ServiceError {

@@ -21,8 +21,9 @@ use tokio::sync::mpsc;
 
 pub use query::{AuditQuery, MAX_PAGE, Page, RequestQuery};
 
+use crate::api_token::ApiToken;
 use crate::audit::AuditEvent;
-use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::ids::{AuditId, RequestId, ResourceName, TokenId, UserId};
 use crate::outbox::{Notification, Outcome};
 use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
@@ -136,6 +137,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Everyone who has signed in, by email, at most `limit` of them.
     async fn people(&self, limit: usize) -> Result<Vec<Person>, StoreError>;
+
+    /// Stores a new personal API token (its digest, never its secret).
+    async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+
+    /// The token with this id, unless it expired (at `now`) or was deleted.
+    async fn api_token(&self, id: TokenId, now: Timestamp) -> Result<Option<ApiToken>, StoreError>;
+
+    /// `user`'s tokens still valid at `now`, oldest first.
+    async fn api_tokens_of(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Deletes the token; the token it was, if there was one.
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError>;
 
     /// The session, or `None` when it is unknown, ended, or expired at `now`.
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError>;

@@ -37,9 +37,9 @@ impl From<ServiceError> for PortalError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::Store(error) => error.into(),
-            ServiceError::RequestNotFound(_) | ServiceError::UnknownResource(_) => {
-                PortalError::NotFound
-            }
+            ServiceError::RequestNotFound(_)
+            | ServiceError::UnknownResource(_)
+            | ServiceError::TokenNotFound => PortalError::NotFound,
             ServiceError::NoAccess(_) | ServiceError::Forbidden(_) => {
                 PortalError::Forbidden(error.to_string())
             }

@@ -27,6 +27,8 @@ pub const DIRECTORY_RESOURCE: &str = "/access/resources/{name}";
 pub const DIRECTORY_GROUP: &str = "/access/groups/{name}";
 pub const DIRECTORY_USER: &str = "/access/users/{email}";
 pub const DIRECTORY_USER_END_SESSIONS: &str = "/access/users/{email}/sessions/end";
+pub const TOKENS: &str = "/tokens";
+pub const TOKENS_REVOKE: &str = "/tokens/{id}/revoke";
 pub const ASSETS: &str = "/assets/{file}";
 
 /// One of the portal's static files.
@@ -113,6 +115,10 @@ pub fn directory_user(email: impl Display) -> String {
 /// Where an admin ends every session of `email`.
 pub fn directory_user_end_sessions(email: impl Display) -> String {
     fill(DIRECTORY_USER_END_SESSIONS, "email", &encode(&email.to_string()))
+}
+
+pub fn tokens_revoke(id: impl Display) -> String {
+    fill(TOKENS_REVOKE, "id", &id.to_string())
 }
 
 #[cfg(test)]

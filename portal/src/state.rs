@@ -123,6 +123,8 @@ impl Portal {
             .route(paths::SIGN_OUT, post(signin::sign_out))
             .route(paths::REQUEST_FORM_PATH, get(pages::request::form).post(pages::request::submit))
             .route(paths::REQUEST_STATUS, get(pages::request::status))
+            .route(paths::TOKENS, get(pages::tokens::list).post(pages::tokens::create))
+            .route(paths::TOKENS_REVOKE, post(pages::tokens::revoke))
             .route(paths::REQUEST_CANCEL, post(pages::request::cancel))
             .route(paths::REQUEST_END, post(pages::request::end))
             .route(paths::REVIEW, get(pages::review::dashboard))

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 mod check_config;
+mod client;
 mod hash_password;
 mod serve;
 
@@ -47,6 +48,8 @@ enum Command {
         #[arg(long, value_name = "PORT", value_parser = port_number)]
         port: Option<u16>,
     },
+    #[command(flatten)]
+    Client(client::Command),
 }
 
 /// A TCP port to listen on: 1 to 65535.
@@ -66,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::CheckConfig { config, port } => check_config::run(&config, &overrides(port)),
         Command::HashPassword => hash_password::run(),
+        Command::Client(command) => client::run(command),
         Command::Serve { config, role, port } => {
             init_logging();
             serve::run(&config, role, &overrides(port))

@@ -10,6 +10,7 @@ mod oidc;
 mod review;
 mod sessions;
 mod site;
+mod tokens;
 
 use site::{Site, csrf_of};
 

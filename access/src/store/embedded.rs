@@ -7,6 +7,7 @@
 //! its own cache, not this.
 
 mod people;
+mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,8 +23,9 @@ use super::query::{MAX_PAGE, page_size};
 use super::{
     AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError, events_of,
 };
+use crate::api_token::ApiToken;
 use crate::audit::AuditEvent;
-use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::ids::{AuditId, RequestId, ResourceName, TokenId, UserId};
 use crate::outbox::{Delivery, Notification, Outcome};
 use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
@@ -659,6 +661,28 @@ impl Store for EmbeddedStore {
 
     async fn people(&self, limit: usize) -> Result<Vec<Person>, StoreError> {
         self.with_conn(move |conn, path| people::list(conn, path, limit)).await
+    }
+
+    async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        let token = token.clone();
+        self.with_conn(move |conn, path| tokens::save(conn, path, &token)).await
+    }
+
+    async fn api_token(&self, id: TokenId, now: Timestamp) -> Result<Option<ApiToken>, StoreError> {
+        self.with_conn(move |conn, path| tokens::get(conn, path, id, now)).await
+    }
+
+    async fn api_tokens_of(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<ApiToken>, StoreError> {
+        let user = user.clone();
+        self.with_conn(move |conn, path| tokens::of_user(conn, path, &user, now)).await
+    }
+
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        self.with_conn(move |conn, path| tokens::delete(conn, path, id)).await
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {

@@ -17,6 +17,8 @@
 //! | `{P}:usessions:<user>` | set, `PEXPIREAT` at its latest session's expiry | the user's session ids (for "sign out everywhere"); a sign-out removes its own, each sign-in prunes those ended or expired |
 //! | `{P}:person:<user>` | hash | `f` first sign-in ms, `d` the person JSON at the latest sign-in |
 //! | `{P}:people` | sorted set, score 0 | users with a person record, in lexical order |
+//! | `{P}:token:<id>` | string, `PXAT` at expiry | a personal API token JSON (its digest, never the secret) |
+//! | `{P}:utokens:<user>` | set | the user's token ids (expired ones pruned when listed) |
 //! | `{P}:claim:<key>` | string, `PXAT` | a single-use claim (handoff token id) |
 //! | `{P}:outbox:<notification id>` | string | an outbox notification JSON |
 //! | `{P}:outbox:due` | sorted set | pending notification ids scored by next attempt (ms); a claim moves the score to the lease's end (`redis/claim.lua`) |
@@ -35,6 +37,7 @@ mod keys;
 mod link;
 mod people;
 mod plan;
+mod tokens;
 
 use std::time::Duration;
 
@@ -49,8 +52,9 @@ use self::link::{Link, Target};
 use super::codec::{decode, encode, parse_request_id};
 use super::query::{MAX_PAGE, page_size};
 use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
+use crate::api_token::ApiToken;
 use crate::audit::AuditEvent;
-use crate::ids::{AuditId, RequestId, ResourceName, UserId};
+use crate::ids::{AuditId, RequestId, ResourceName, TokenId, UserId};
 use crate::outbox::{Notification, Outcome};
 use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
@@ -623,6 +627,37 @@ impl Store for RedisStore {
             .map_err(|e| self.unavailable(e))?;
         self.replicated().await?;
         Ok(stored)
+    }
+
+    async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        tokens::save(&mut self.conn.clone(), &self.keys, token)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        self.replicated().await
+    }
+
+    async fn api_token(&self, id: TokenId, now: Timestamp) -> Result<Option<ApiToken>, StoreError> {
+        tokens::get(&mut self.conn.clone(), &self.keys, id, now)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    async fn api_tokens_of(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<ApiToken>, StoreError> {
+        tokens::of_user(&mut self.conn.clone(), &self.keys, user, now)
+            .await
+            .map_err(|e| self.unavailable(e))
+    }
+
+    async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
+        let deleted = tokens::delete(&mut self.conn.clone(), &self.keys, id)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        self.replicated().await?;
+        Ok(deleted)
     }
 
     async fn people(&self, limit: usize) -> Result<Vec<Person>, StoreError> {

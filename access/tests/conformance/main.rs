@@ -9,6 +9,7 @@ mod people;
 mod queries;
 mod redis_only;
 mod sessions;
+mod tokens;
 mod workflow;
 
 macro_rules! conformance {
@@ -57,6 +58,8 @@ conformance! {
     queries::grant_changes_reach_every_subscriber,
     queries::a_second_instance_sees_committed_state,
     people::a_sign_in_records_the_person_and_later_ones_refresh_it,
+    tokens::api_tokens_are_found_listed_expired_and_deleted,
+    tokens::the_service_audits_tokens_and_only_owners_or_admins_revoke,
     sessions::sessions_live_until_they_expire_or_end,
     sessions::signing_out_everywhere_ends_only_that_users_sessions,
     sessions::signing_out_and_ending_sessions_are_audited_for_admins_only,

@@ -1,4 +1,5 @@
-//! Who is calling the API. Scripts send `Authorization: Bearer <IdP token>`; the portal's own
+//! Who is calling the API. Scripts send `Authorization: Bearer <token>`: a personal API token
+//! (`jgt_…`, made in the portal, see `access::api_token`) or an IdP token; the portal's own
 //! pages (and anyone holding a browser session) send the session cookie, and then every
 //! change must carry the session's CSRF token in `X-CSRF-Token`: a cookie alone never
 //! authorises a state change, whatever the browser was tricked into sending.
@@ -55,6 +56,22 @@ impl FromRequestParts<Portal> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, ApiError> {
         if let Some(token) = bearer_token(parts)? {
+            if token.starts_with(jitgate_access::api_token::PREFIX) {
+                let identity =
+                    portal.service.api_token_identity(token).await?.ok_or_else(|| {
+                        ApiError::new(
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            "invalid_token",
+                            "this API token is unknown, expired or revoked",
+                        )
+                    })?;
+                return Ok(Caller {
+                    is_admin: portal.config.roles.is_admin(&identity),
+                    reviews: portal.service.reviewable_resources(&identity),
+                    csrf: None,
+                    identity,
+                });
+            }
             let verifier = portal
                 .bearer
                 .as_ref()

@@ -144,9 +144,9 @@ impl From<ServiceError> for ApiError {
         let message = error.to_string();
         let (status, code) = match &error {
             ServiceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ServiceError::RequestNotFound(_) | ServiceError::UnknownResource(_) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
+            ServiceError::RequestNotFound(_)
+            | ServiceError::UnknownResource(_)
+            | ServiceError::TokenNotFound => (StatusCode::NOT_FOUND, "not_found"),
             ServiceError::NoAccess(_) | ServiceError::Forbidden(_) => {
                 (StatusCode::FORBIDDEN, "forbidden")
             }

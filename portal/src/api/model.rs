@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 12] = [
+const ACTIONS: [AuditAction; 14] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -48,6 +48,8 @@ const ACTIONS: [AuditAction; 12] = [
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
+    AuditAction::ApiTokenCreated,
+    AuditAction::ApiTokenRevoked,
 ];
 
 const fn _every_action_listed(action: AuditAction) {
@@ -63,7 +65,9 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantExpired
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
-        | AuditAction::SessionsEnded => {}
+        | AuditAction::SessionsEnded
+        | AuditAction::ApiTokenCreated
+        | AuditAction::ApiTokenRevoked => {}
     }
 }
 

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod notifications;
 pub mod request;
 pub mod review;
+pub mod tokens;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};

@@ -89,3 +89,12 @@ CREATE TABLE IF NOT EXISTS people (
     first_seen INTEGER NOT NULL,
     data       TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- Personal API tokens (access::api_token): digests only, never secrets.
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id         TEXT PRIMARY KEY NOT NULL,
+    user       TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    data       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS api_tokens_by_user ON api_tokens (user, id);

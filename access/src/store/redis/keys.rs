@@ -2,7 +2,7 @@
 //! Cluster hash tag, so all of jitgate's keys share one slot and a commit can touch any of
 //! them atomically in one script.
 
-use crate::ids::{AuditId, GroupName, NotificationId, RequestId, ResourceName, UserId};
+use crate::ids::{AuditId, GroupName, NotificationId, RequestId, ResourceName, TokenId, UserId};
 use crate::request::Status;
 use crate::session::SessionId;
 
@@ -114,6 +114,16 @@ impl Keys {
     /// Sorted set, score 0: every user with a person record, in lexical order.
     pub(super) fn people(&self) -> String {
         format!("{}:people", self.base)
+    }
+
+    /// String with PXAT at the token's expiry: a personal API token as JSON (digest only).
+    pub(super) fn token(&self, id: TokenId) -> String {
+        format!("{}:token:{id}", self.base)
+    }
+
+    /// Set of the user's token ids; may hold expired ones until the next listing prunes them.
+    pub(super) fn user_tokens(&self, user: &UserId) -> String {
+        format!("{}:utokens:{user}", self.base)
     }
 
     /// String with PXAT: a single-use claim.
