@@ -3,10 +3,12 @@
 
 pub mod access;
 pub mod audit;
+pub mod decide;
 pub mod directory;
 pub mod notifications;
 pub mod request;
 pub mod review;
+pub mod text;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
 use jitgate_access::policy::{Access, Approval, JitPolicy};
-use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::service::ServiceError;
 use jitgate_access::time::format_duration;
@@ -326,7 +326,16 @@ pub async fn status(
             "Request timed out".to_owned(),
             "Nobody decided in time; you can ask again.".to_owned(),
         ),
-        (_, Status::Revoked) => ("Access revoked".to_owned(), String::new()),
+        (RequestState::Approved { grant }, Status::Revoked) => (
+            "Access revoked".to_owned(),
+            match &grant.end {
+                Some(GrantEnd::Revoked { by, note, .. }) if note.is_empty() => {
+                    format!("Revoked by {by}.")
+                }
+                Some(GrantEnd::Revoked { by, note, .. }) => format!("Revoked by {by}: {note}"),
+                _ => String::new(),
+            },
+        ),
         (_, other) => (format!("Access {other}"), String::new()),
     };
     let page = StatusPage {
