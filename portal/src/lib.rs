@@ -7,6 +7,7 @@
 pub mod api;
 mod assets;
 mod audit_filter;
+mod audit_words;
 mod csrf;
 pub mod demo;
 mod error;
@@ -16,6 +17,7 @@ pub mod notify;
 mod outcome;
 mod pages;
 mod paths;
+mod policy_view;
 mod security;
 mod signin;
 mod state;

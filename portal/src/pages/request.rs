@@ -261,6 +261,11 @@ struct StatusPage {
     active: bool,
     is_requester: bool,
     rd: String,
+    /// "15m (asked 1h)" when a reviewer granted other than asked, else "".
+    granted: String,
+    /// A reviewer's approve, deny and revoke (`decide.html`), for anyone who reviews it.
+    review: Option<super::decide::Actions>,
+    requester: String,
 }
 
 impl Portal {
@@ -305,6 +310,10 @@ pub async fn status(
         return Ok(portal.continue_to(&viewer.session, rd, None));
     }
     let (headline, detail) = match (&request.state, status) {
+        (_, Status::Pending) if !is_requester => (
+            format!("{} asks for {}", request.requester, request.resource),
+            "Approve or deny it below; the requester sees your decision at once.".to_owned(),
+        ),
         (_, Status::Pending) => (
             "Waiting for approval".to_owned(),
             "This page updates by itself when a reviewer decides.".to_owned(),
@@ -353,6 +362,16 @@ pub async fn status(
         active: status == Status::Active,
         is_requester,
         rd: rd.map(|rd| portal.destinations.url(&rd)).unwrap_or_default(),
+        granted: if crate::outcome::granted(&request)
+            .is_some_and(|granted| granted != request.requested_duration)
+        {
+            crate::outcome::duration_text(&request)
+        } else {
+            String::new()
+        },
+        review: (!is_requester)
+            .then(|| portal.actions(&viewer, &request, now, paths::request_status(request.id))),
+        requester: request.requester.to_string(),
     };
     render(&page)
 }
