@@ -318,6 +318,10 @@ pub async fn status(
             "Waiting for approval".to_owned(),
             "This page updates by itself when a reviewer decides.".to_owned(),
         ),
+        (RequestState::Approved { grant }, Status::Active) if !is_requester => (
+            format!("{} has access to {}", request.requester, request.resource),
+            format!("Their access ends in {}.", time_left(grant.expires_at, now)),
+        ),
         (RequestState::Approved { grant }, Status::Active) => (
             "Access granted".to_owned(),
             format!("Your access ends in {}.", time_left(grant.expires_at, now)),
