@@ -9,4 +9,5 @@ mod harness;
 mod input;
 mod return_urls;
 mod review;
+mod reviewer_pages;
 mod signin;
