@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use jitgate_access::ids::RequestId;
 use jitgate_access::policy::{Access, Identity, JitPolicy};
-use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::request::{AccessRequest, Status};
 use jitgate_access::time::{Timestamp, format_duration};
 use jitgate_access::transition::MAX_TEXT_LEN;
 use serde::Deserialize;
@@ -283,19 +283,15 @@ async fn confirm(
             )));
         }
     };
-    if let RequestState::Approved { .. } | RequestState::Pending = &request.state {
-        render(&ConfirmPage {
-            nav: portal.nav(viewer).await?,
-            title: title.into(),
-            question,
-            reason: request.reason.clone(),
-            action,
-            button,
-            note: form.note.chars().take(MAX_TEXT_LEN).collect(),
-            max_note: MAX_TEXT_LEN,
-            back: form.back(),
-        })
-    } else {
-        Err(PortalError::BadRequest(format!("this request is {status}")))
-    }
+    render(&ConfirmPage {
+        nav: portal.nav(viewer).await?,
+        title: title.into(),
+        question,
+        reason: request.reason.clone(),
+        action,
+        button,
+        note: form.note.chars().take(MAX_TEXT_LEN).collect(),
+        max_note: MAX_TEXT_LEN,
+        back: form.back(),
+    })
 }
