@@ -23,14 +23,18 @@ pub enum CookieName {
     /// The portal's signed record of an unfinished OpenID Connect sign-in (its `state`, nonce,
     /// PKCE verifier and where to return).
     SignInFlow,
+    /// The portal's signed, read-once message about the action just taken ("Approved …"),
+    /// carried across a post/redirect/get redirect.
+    Flash,
 }
 
 impl CookieName {
-    const ALL: [CookieName; 4] = [
+    const ALL: [CookieName; 5] = [
         CookieName::Session,
         CookieName::SignInState,
         CookieName::Presession,
         CookieName::SignInFlow,
+        CookieName::Flash,
     ];
 
     fn base(self) -> &'static str {
@@ -39,6 +43,7 @@ impl CookieName {
             CookieName::SignInState => "jitgate_state",
             CookieName::Presession => "jitgate_csrf",
             CookieName::SignInFlow => "jitgate_oidc",
+            CookieName::Flash => "jitgate_flash",
         }
     }
 
@@ -48,6 +53,7 @@ impl CookieName {
             CookieName::SignInState => "__Host-jitgate_state",
             CookieName::Presession => "__Host-jitgate_csrf",
             CookieName::SignInFlow => "__Host-jitgate_oidc",
+            CookieName::Flash => "__Host-jitgate_flash",
         }
     }
 }

@@ -21,15 +21,18 @@ pub enum Purpose {
     OidcFlow,
     /// Seed of the P-256 key that signs upstream assertions ([`crate::assertion`]).
     AssertionSigning,
+    /// HS256 key of the portal's flash-message cookie.
+    Flash,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 6] = [
         Purpose::SessionCookie,
         Purpose::Handoff,
         Purpose::Csrf,
         Purpose::OidcFlow,
         Purpose::AssertionSigning,
+        Purpose::Flash,
     ];
 
     /// The HKDF `info` label.
@@ -40,6 +43,7 @@ impl Purpose {
             Purpose::Csrf => "jitgate csrf v2",
             Purpose::OidcFlow => "jitgate oidc flow v2",
             Purpose::AssertionSigning => "jitgate assertion key v2",
+            Purpose::Flash => "jitgate flash v1",
         }
     }
 }

@@ -3,10 +3,13 @@
 
 pub mod access;
 pub mod audit;
+pub mod decide;
 pub mod directory;
 pub mod notifications;
+pub mod queue;
 pub mod request;
 pub mod review;
+pub mod text;
 pub mod tokens;
 
 use askama::Template;

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
 use jitgate_access::policy::{Access, Approval, JitPolicy};
-use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::service::ServiceError;
 use jitgate_access::time::format_duration;
@@ -261,6 +261,11 @@ struct StatusPage {
     active: bool,
     is_requester: bool,
     rd: String,
+    /// "15m (asked 1h)" when a reviewer granted other than asked, else "".
+    granted: String,
+    /// A reviewer's approve, deny and revoke (`decide.html`), for anyone who reviews it.
+    review: Option<super::decide::Actions>,
+    requester: String,
 }
 
 impl Portal {
@@ -305,9 +310,17 @@ pub async fn status(
         return Ok(portal.continue_to(&viewer.session, rd, None));
     }
     let (headline, detail) = match (&request.state, status) {
+        (_, Status::Pending) if !is_requester => (
+            format!("{} asks for {}", request.requester, request.resource),
+            "Approve or deny it below; the requester sees your decision at once.".to_owned(),
+        ),
         (_, Status::Pending) => (
             "Waiting for approval".to_owned(),
             "This page updates by itself when a reviewer decides.".to_owned(),
+        ),
+        (RequestState::Approved { grant }, Status::Active) if !is_requester => (
+            format!("{} has access to {}", request.requester, request.resource),
+            format!("Their access ends in {}.", time_left(grant.expires_at, now)),
         ),
         (RequestState::Approved { grant }, Status::Active) => (
             "Access granted".to_owned(),
@@ -326,7 +339,16 @@ pub async fn status(
             "Request timed out".to_owned(),
             "Nobody decided in time; you can ask again.".to_owned(),
         ),
-        (_, Status::Revoked) => ("Access revoked".to_owned(), String::new()),
+        (RequestState::Approved { grant }, Status::Revoked) => (
+            "Access revoked".to_owned(),
+            match &grant.end {
+                Some(GrantEnd::Revoked { by, note, .. }) if note.is_empty() => {
+                    format!("Revoked by {by}.")
+                }
+                Some(GrantEnd::Revoked { by, note, .. }) => format!("Revoked by {by}: {note}"),
+                _ => String::new(),
+            },
+        ),
         (_, other) => (format!("Access {other}"), String::new()),
     };
     let page = StatusPage {
@@ -344,6 +366,16 @@ pub async fn status(
         active: status == Status::Active,
         is_requester,
         rd: rd.map(|rd| portal.destinations.url(&rd)).unwrap_or_default(),
+        granted: if crate::outcome::granted(&request)
+            .is_some_and(|granted| granted != request.requested_duration)
+        {
+            crate::outcome::duration_text(&request)
+        } else {
+            String::new()
+        },
+        review: (!is_requester)
+            .then(|| portal.actions(&viewer, &request, now, paths::request_status(request.id))),
+        requester: request.requester.to_string(),
     };
     render(&page)
 }

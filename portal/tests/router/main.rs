@@ -4,8 +4,10 @@
 //! what needs the real binary, the proxy and real peers stays in the root crate's
 //! `tests/portal/`.
 
+mod decisions;
 mod harness;
 mod input;
 mod return_urls;
 mod review;
+mod reviewer_pages;
 mod signin;
