@@ -53,6 +53,10 @@ pub enum AuditAction {
     GrantSuperseded,
     GrantRevoked,
     GrantExpired,
+    /// The holder or a reviewer switched an active grant off; its window keeps running.
+    GrantPaused,
+    /// A paused grant was switched back on.
+    GrantResumed,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -73,6 +77,8 @@ impl AuditAction {
             AuditAction::GrantSuperseded => "grant_superseded",
             AuditAction::GrantRevoked => "grant_revoked",
             AuditAction::GrantExpired => "grant_expired",
+            AuditAction::GrantPaused => "grant_paused",
+            AuditAction::GrantResumed => "grant_resumed",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",

@@ -27,12 +27,14 @@ pub enum EventKind {
     RequestTimedOut,
     GrantRevoked,
     GrantExpired,
+    GrantPaused,
+    GrantResumed,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -40,6 +42,8 @@ impl EventKind {
         EventKind::RequestTimedOut,
         EventKind::GrantRevoked,
         EventKind::GrantExpired,
+        EventKind::GrantPaused,
+        EventKind::GrantResumed,
         EventKind::GrantExpiring,
     ];
 
@@ -53,6 +57,8 @@ impl EventKind {
             EventKind::RequestTimedOut => "request.timed_out",
             EventKind::GrantRevoked => "grant.revoked",
             EventKind::GrantExpired => "grant.expired",
+            EventKind::GrantPaused => "grant.paused",
+            EventKind::GrantResumed => "grant.resumed",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -68,6 +74,8 @@ impl EventKind {
             AuditAction::RequestTimedOut => Some(EventKind::RequestTimedOut),
             AuditAction::GrantRevoked => Some(EventKind::GrantRevoked),
             AuditAction::GrantExpired => Some(EventKind::GrantExpired),
+            AuditAction::GrantPaused => Some(EventKind::GrantPaused),
+            AuditAction::GrantResumed => Some(EventKind::GrantResumed),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed

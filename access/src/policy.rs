@@ -94,6 +94,10 @@ pub struct JitPolicy {
     pub reason_required: bool,
     /// How long a request may stay pending before it times out.
     pub pending_timeout: Duration,
+    /// Whether an active grant may be switched off and on again (by its holder or a
+    /// reviewer) without ending it. Pausing only ever takes access away, so it plays no part
+    /// in [`JitPolicy::permissiveness`].
+    pub allow_pause: bool,
 }
 
 impl JitPolicy {
@@ -256,6 +260,7 @@ pub(crate) mod tests {
             reviewers: Principals::default(),
             reason_required: true,
             pending_timeout: hours(24),
+            allow_pause: false,
         }
     }
 

@@ -13,6 +13,9 @@ use crate::policy::{Approval, Identity, JitPolicy};
 use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
 use crate::time::{Timestamp, format_duration};
 
+mod pause;
+pub use pause::{PauseRole, pause, resume};
+
 /// Longest reason or reviewer note accepted, in characters.
 pub const MAX_TEXT_LEN: usize = 2_000;
 
@@ -99,6 +102,14 @@ pub enum TransitionError {
     NotRequester,
     #[error("nothing is due on this request yet")]
     NotDue,
+    #[error("this resource's policy does not allow pausing a grant")]
+    PauseNotAllowed,
+    #[error("the grant is already paused")]
+    AlreadyPaused,
+    #[error("the grant is not paused")]
+    NotPaused,
+    #[error("a reviewer paused this grant; only a reviewer or an admin can resume it")]
+    PausedByReviewer,
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -345,6 +356,7 @@ fn grant_now(
         granted_at: ctx.now,
         expires_at,
         end: None,
+        paused: None,
     };
     request.state = RequestState::Approved { grant: grant.clone() };
     let summary = format!("granted until {expires_at}");

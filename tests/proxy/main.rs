@@ -412,6 +412,7 @@ async fn short_grant(
         granted_at: now,
         expires_at: now.plus(lasts),
         end: None,
+        paused: None,
     };
     let request = AccessRequest {
         id,

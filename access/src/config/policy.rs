@@ -236,6 +236,7 @@ fn inherit(own: &RawPolicy, base: &RawPolicy) -> RawPolicy {
         reviewers: own.reviewers.clone().or_else(|| base.reviewers.clone()),
         reason_required: own.reason_required.clone().or_else(|| base.reason_required.clone()),
         pending_timeout: own.pending_timeout.clone().or_else(|| base.pending_timeout.clone()),
+        allow_pause: own.allow_pause.or(base.allow_pause),
     }
 }
 
@@ -387,5 +388,6 @@ fn jit_policy(
         reviewers,
         reason_required,
         pending_timeout,
+        allow_pause: raw.allow_pause.unwrap_or(false),
     })
 }

@@ -180,4 +180,5 @@ pub(crate) struct RawPolicy {
     pub reviewers: Option<RawPrincipals>,
     pub reason_required: Option<S<bool>>,
     pub pending_timeout: Option<S<String>>,
+    pub allow_pause: Option<bool>,
 }

@@ -42,7 +42,7 @@ pub fn person(email: &str, groups: &[&str]) -> Identity {
 pub fn alice() -> Identity {
     person("alice@example.com", &["dev"])
 }
-/// Gets `db` automatically.
+/// Gets `db` automatically, and may pause it.
 pub fn bob() -> Identity {
     person("bob@example.com", &["sre"])
 }
@@ -73,7 +73,16 @@ fn jit(approval: Approval) -> AccessMode {
         reviewers: Principals::default(),
         reason_required: true,
         pending_timeout: hours(24),
+        allow_pause: false,
     })
+}
+
+/// `mode` with pausing allowed.
+fn pausable(mut mode: AccessMode) -> AccessMode {
+    if let AccessMode::Jit(policy) = &mut mode {
+        policy.allow_pause = true;
+    }
+    mode
 }
 
 fn manual(n: u32) -> Approval {
@@ -85,7 +94,10 @@ pub fn policies() -> PolicySet {
         resource: resource("db"),
         assignments: vec![
             Assignment { audience: Audience::Group(group("dev")), mode: jit(manual(1)) },
-            Assignment { audience: Audience::Group(group("sre")), mode: jit(Approval::Auto) },
+            Assignment {
+                audience: Audience::Group(group("sre")),
+                mode: pausable(jit(Approval::Auto)),
+            },
             Assignment { audience: Audience::Group(group("dba")), mode: jit(manual(2)) },
         ],
     };

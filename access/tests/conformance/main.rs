@@ -4,6 +4,7 @@
 
 mod fixture;
 mod outbox;
+mod pause;
 mod pending;
 mod queries;
 mod redis_only;
@@ -70,4 +71,8 @@ conformance! {
     pending::the_pending_slot_frees_on_every_way_out_of_pending,
     pending::a_pointer_nobody_cleared_holds_nothing,
     pending::pending_duplicates_from_before_the_pointer_still_open,
+    pause::a_pause_locks_everywhere_until_resumed_and_the_window_runs_on,
+    pause::who_may_pause_and_resume,
+    pause::a_stale_pause_writes_nothing,
+    pause::a_paused_grant_expires_and_can_be_superseded,
 }
