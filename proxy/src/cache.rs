@@ -173,8 +173,13 @@ impl AccessCache {
         self.count("grant", false);
         let _timer = self.metrics.store_seconds.start_timer();
         let generation = read(&self.grants).generation;
-        let fetched =
-            self.store.active_grant(user, resource, now).await?.map(|grant| grant.expires_at);
+        // A paused grant is active but lets nobody in: to the proxy it is no grant at all.
+        let fetched = self
+            .store
+            .active_grant(user, resource, now)
+            .await?
+            .filter(|grant| grant.allows_at(now))
+            .map(|grant| grant.expires_at);
         #[cfg(test)]
         if let Some(hook) = self.after_load.lock().unwrap_or_else(|p| p.into_inner()).take() {
             hook();
