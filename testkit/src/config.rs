@@ -319,7 +319,8 @@ pub fn portal_site(port: u16, upstream: &str) -> ConfigBuilder {
                 .group("dev")
                 .assignment(
                     "group = \"sre\"\napproval = \"auto\"\n\
-                     durations = [\"15m\", \"1h\"]\nmax_duration = \"1h\"",
+                     durations = [\"15m\", \"1h\"]\nmax_duration = \"1h\"\n\
+                     allow_pause = true",
                 ),
         )
         .resource(

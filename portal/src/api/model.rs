@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 12] = [
+const ACTIONS: [AuditAction; 14] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -45,6 +45,8 @@ const ACTIONS: [AuditAction; 12] = [
     AuditAction::GrantSuperseded,
     AuditAction::GrantRevoked,
     AuditAction::GrantExpired,
+    AuditAction::GrantPaused,
+    AuditAction::GrantResumed,
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
@@ -61,6 +63,8 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantSuperseded
         | AuditAction::GrantRevoked
         | AuditAction::GrantExpired
+        | AuditAction::GrantPaused
+        | AuditAction::GrantResumed
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
         | AuditAction::SessionsEnded => {}
@@ -147,11 +151,24 @@ pub struct GrantView {
     pub granted_at: String,
     #[schema(format = DateTime)]
     pub expires_at: String,
-    /// Whether the grant lets the user in right now.
+    /// Whether the grant lets the user in right now (`false` while paused).
     pub active: bool,
+    /// Set while the grant is switched off; `null` otherwise. The window keeps running.
+    #[schema(required = true)]
+    pub paused: Option<PauseView>,
     /// How the grant ended before its expiry, when it did; `null` otherwise.
     #[schema(required = true)]
     pub ended: Option<GrantEndView>,
+}
+
+/// Who switched a grant off, and when.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Pause)]
+pub struct PauseView {
+    pub by: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub note: String,
 }
 
 /// How a grant ended.
@@ -176,7 +193,12 @@ impl GrantView {
             resource: grant.resource.to_string(),
             granted_at: time(grant.granted_at),
             expires_at: time(grant.expires_at),
-            active: grant.is_active_at(now),
+            active: grant.allows_at(now),
+            paused: grant.paused.as_ref().map(|pause| PauseView {
+                by: pause.by.to_string(),
+                at: time(pause.at),
+                note: pause.note.clone(),
+            }),
             ended: grant.end.as_ref().map(|end| match end {
                 GrantEnd::Expired { at } => {
                     GrantEndView { reason: "expired", at: time(*at), by: None, note: String::new() }

@@ -96,16 +96,16 @@ pub struct ListParams {
     limit: Option<usize>,
 }
 
-fn request_id(raw: &str) -> Result<RequestId, ApiError> {
+pub(super) fn request_id(raw: &str) -> Result<RequestId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("no request with this id"))
 }
 
-fn view(portal: &Portal, request: &AccessRequest) -> Json<RequestView> {
+pub(super) fn view(portal: &Portal, request: &AccessRequest) -> Json<RequestView> {
     Json(RequestView::of(request, portal.clock.now()))
 }
 
 /// Loads a request the caller may see.
-async fn visible(
+pub(super) async fn visible(
     portal: &Portal,
     caller: &Caller,
     id: RequestId,

@@ -89,6 +89,29 @@ impl Message {
                     ("Open your request", page),
                 )
             }
+            EventKind::GrantPaused => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Still ends at", grant.expires_at.to_string()));
+                }
+                facts.push(("Paused by", by));
+                facts.push(("Note", event.note.clone()));
+                (
+                    format!("Paused: {user} → {resource}"),
+                    format!("{user}'s access to {resource} is paused until it is resumed."),
+                    ("Open the request", page),
+                )
+            }
+            EventKind::GrantResumed => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                facts.push(("Resumed by", by));
+                (
+                    format!("Resumed: {user} → {resource}"),
+                    format!("{user}'s access to {resource} is on again."),
+                    ("Open the request", page),
+                )
+            }
             EventKind::GrantExpired => (
                 format!("Expired: {user} → {resource}"),
                 format!("{user}'s access to {resource} expired."),

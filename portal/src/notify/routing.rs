@@ -1,7 +1,8 @@
 //! Who hears about what, from the configuration:
 //! - a new request: every reviewer of it by email (the policy's reviewers, else the global
 //!   ones; admins too when `smtp.notify_admins`), never the requester;
-//! - a decision, a revocation, a timeout: the requester by email;
+//! - a decision, a revocation, a timeout, a pause or resumption by someone else: the
+//!   requester by email;
 //! - a grant about to expire (with `notifications.remind_before`): its holder by email;
 //! - every webhook subscribed to the event.
 //!
@@ -89,6 +90,8 @@ impl Routing for ConfigRouting {
                 | EventKind::RequestDenied
                 | EventKind::RequestTimedOut
                 | EventKind::GrantRevoked
+                | EventKind::GrantPaused
+                | EventKind::GrantResumed
                     if event.actor.key() != event.request.requester.as_str() =>
                 {
                     targets.push(Target::Email(event.request.requester.clone()));

@@ -6,6 +6,7 @@
 
 mod harness;
 mod input;
+mod pause;
 mod return_urls;
 mod review;
 mod signin;

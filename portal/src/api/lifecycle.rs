@@ -1,0 +1,100 @@
+//! `/api/v1/requests/{id}/pause|resume`: switching an active grant off and on without ending
+//! it. The rules (who, when, the policy's `allow_pause`) are the access service's.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::body;
+use super::caller::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::model::RequestView;
+use super::requests::{request_id, view, visible};
+use crate::state::Portal;
+
+/// What pause and resume take; the body is optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    /// Kept in the audit trail and shown to the holder.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    note: String,
+}
+
+/// Pause an active grant
+///
+/// The holder, a reviewer of the request or an admin switches the grant off: every proxy
+/// refuses the holder at once and cuts their open connections, as on revocation. The grant's
+/// end does not move, so time spent paused is time lost. Only where the resource's policy
+/// sets `allow_pause`.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/pause",
+    tag = "requests",
+    operation_id = "pause_grant",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    request_body(content = Option<Note>, content_type = "application/json", description = "Optional: a `note`"),
+    responses(
+        (status = 200, description = "The request, its grant paused", body = RequestView),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field) or `too_long` (note over 2000 characters)", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `pause_not_allowed` (the policy does not allow pausing)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_active` (no grant in force), `already_paused` or `requester_not_eligible` (the config no longer gives the holder just-in-time access)", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
+pub async fn pause(
+    State(portal): State<Portal>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<RequestView>, ApiError> {
+    let bytes = bytes?;
+    let note = body::<Option<Note>>(&bytes)?.unwrap_or_default();
+    let id = visible(&portal, &caller, request_id(&id)?).await?.id;
+    let request = portal.service.pause(&caller.identity, id, note.note.trim()).await?;
+    Ok(view(&portal, &request))
+}
+
+/// Resume a paused grant
+///
+/// Switches the grant back on for what is left of its window. The holder may lift their own
+/// pause; a pause by a reviewer or an admin is lifted only by a reviewer or an admin.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/resume",
+    tag = "requests",
+    operation_id = "resume_grant",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    request_body(content = Option<Note>, content_type = "application/json", description = "Optional: a `note`"),
+    responses(
+        (status = 200, description = "The request, its grant on again", body = RequestView),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field) or `too_long` (note over 2000 characters)", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (the holder, when a reviewer or an admin paused it)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_active` (the grant ended, or its window closed while paused) or `not_paused`", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
+pub async fn resume(
+    State(portal): State<Portal>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<RequestView>, ApiError> {
+    let bytes = bytes?;
+    let note = body::<Option<Note>>(&bytes)?.unwrap_or_default();
+    let id = visible(&portal, &caller, request_id(&id)?).await?.id;
+    let request = portal.service.resume(&caller.identity, id, note.note.trim()).await?;
+    Ok(view(&portal, &request))
+}
