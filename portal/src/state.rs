@@ -119,6 +119,8 @@ impl Portal {
             .route(paths::REQUEST_STATUS, get(pages::request::status))
             .route(paths::REQUEST_CANCEL, post(pages::request::cancel))
             .route(paths::REQUEST_END, post(pages::request::end))
+            .route(paths::REQUEST_PAUSE, post(pages::pause::pause))
+            .route(paths::REQUEST_RESUME, post(pages::pause::resume))
             .route(paths::REVIEW, get(pages::review::dashboard))
             .route(paths::REVIEW_APPROVE, post(pages::review::approve))
             .route(paths::REVIEW_DENY, post(pages::review::deny))

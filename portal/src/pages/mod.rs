@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod directory;
 pub mod notifications;
+pub mod pause;
 pub mod request;
 pub mod review;
 
