@@ -141,6 +141,16 @@ fn production_example_golden() {
     assert_eq!(grafana[1].mode, AccessMode::Standing);
     assert_eq!(jit(&grafana[2]).approval, Approval::Auto);
     assert_eq!(jit(&grafana[2]).max_duration, h(12), "inherited");
+    assert!(!jit(&grafana[0]).allow_pause, "the resource's default");
+    assert!(jit(&grafana[2]).allow_pause, "overridden for sre");
+    let table = render_policy_table(&config);
+    let last = |line: &str| line.split_whitespace().last().unwrap_or_default().to_owned();
+    assert_eq!(last(table.lines().next().unwrap()), "PAUSE", "{table}");
+    let row = |who: &str| {
+        let line = table.lines().find(|l| l.starts_with("grafana") && l.contains(who)).unwrap();
+        last(line)
+    };
+    assert_eq!((row(" * "), row(" sre ")), ("no".to_owned(), "yes".to_owned()), "{table}");
 
     let db = &config.resources[1];
     assert_eq!(db.path_prefix, "/admin");
