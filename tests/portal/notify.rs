@@ -419,3 +419,72 @@ async fn mail_goes_over_starttls_and_implicit_tls_with_a_login_to_a_relay_with_a
         assert!(smtp.messages().iter().all(|m| m.contains(&format!("over {mode}"))));
     }
 }
+
+/// Carol (a reviewer) pauses and resumes Bob's grant, then Bob pauses it himself: Bob is
+/// mailed of what someone else did to his access and not of what he did, and a webhook
+/// subscribed to `grant.paused` and `grant.resumed` hears all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pauses_and_resumptions_by_others_are_mailed_and_all_go_to_webhooks() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let lifecycle = format!(
+        "[[webhook]]\nname = \"lifecycle\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"grant.paused\", \"grant.resumed\"]\n",
+        hook.url("/hooks/lifecycle")
+    );
+    let site = site_with(&smtp, &hook, &lifecycle).await;
+    let bob = site.signed_in("bob@example.com").await;
+    let id = bob_asks(&site, &bob).await;
+    let carol = site.signed_in("carol@example.com").await;
+    lifecycle_step(&site, &carol, &id, "pause", "unusual queries").await;
+    lifecycle_step(&site, &carol, &id, "resume", "explained").await;
+    lifecycle_step(&site, &bob, &id, "pause", "lunch").await;
+
+    let ours = |received: Vec<Received>| -> Vec<Received> {
+        received.into_iter().filter(|r| r.path == "/hooks/lifecycle").collect()
+    };
+    wait_until("three lifecycle deliveries", Duration::from_secs(30), || {
+        let n = ours(hook.received()).len();
+        async move { n >= 3 }
+    })
+    .await;
+    let kinds: Vec<String> = ours(hook.received())
+        .iter()
+        .map(|r| {
+            assert_eq!(verify(r, unix_now()), Ok(()), "{r:?}");
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["grant.paused", "grant.resumed", "grant.paused"]);
+
+    arrives(&smtp, "bob's pause and resume mail", 2, |m| {
+        mails_to(m, "bob@example.com", "Paused").len()
+            + mails_to(m, "bob@example.com", "Resumed").len()
+    })
+    .await;
+    wait_until("the queue to drain", Duration::from_secs(30), || {
+        let site = &site;
+        async move { metric(site, "jitgate_notification_queue").await == 0 }
+    })
+    .await;
+    let messages = smtp.messages();
+    let paused = mails_to(&messages, "bob@example.com", "Paused: bob@example.com");
+    assert_eq!(paused.len(), 1, "his own pause is not mailed to him");
+    assert!(paused[0].contains("unusual queries") && paused[0].contains("carol@example.com"));
+    assert_eq!(mails_to(&messages, "bob@example.com", "Resumed: bob@example.com").len(), 1);
+}
+
+/// `who` pauses or resumes (`action`) request `id` through the API, with `note`.
+async fn lifecycle_step(site: &Site, who: &Client, id: &str, action: &str, note: &str) {
+    let me: serde_json::Value =
+        who.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let path = format!("/api/v1/requests/{id}/{action}");
+    let answer = who
+        .post(site.url("access", &path))
+        .header("x-csrf-token", me["csrf_token"].as_str().unwrap())
+        .json(&serde_json::json!({ "note": note }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{path}");
+}
