@@ -36,6 +36,8 @@ fn jit(approval: Approval) -> AccessMode {
         reason_required: true,
         pending_timeout: Duration::from_secs(24 * 3600),
         allow_pause: false,
+        allow_extension: false,
+        max_total: None,
     })
 }
 

@@ -29,12 +29,14 @@ pub enum EventKind {
     GrantExpired,
     GrantPaused,
     GrantResumed,
+    ExtensionRequested,
+    GrantExtended,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -44,6 +46,8 @@ impl EventKind {
         EventKind::GrantExpired,
         EventKind::GrantPaused,
         EventKind::GrantResumed,
+        EventKind::ExtensionRequested,
+        EventKind::GrantExtended,
         EventKind::GrantExpiring,
     ];
 
@@ -59,6 +63,8 @@ impl EventKind {
             EventKind::GrantExpired => "grant.expired",
             EventKind::GrantPaused => "grant.paused",
             EventKind::GrantResumed => "grant.resumed",
+            EventKind::ExtensionRequested => "extension.requested",
+            EventKind::GrantExtended => "grant.extended",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -76,6 +82,8 @@ impl EventKind {
             AuditAction::GrantExpired => Some(EventKind::GrantExpired),
             AuditAction::GrantPaused => Some(EventKind::GrantPaused),
             AuditAction::GrantResumed => Some(EventKind::GrantResumed),
+            AuditAction::ExtensionRequested => Some(EventKind::ExtensionRequested),
+            AuditAction::GrantExtended => Some(EventKind::GrantExtended),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
@@ -284,7 +292,9 @@ fn reminders(
     routing: &dyn Routing,
     ids: &IdGenerator,
 ) -> Vec<Notification> {
-    let (EventKind::RequestApproved, Some(lead)) = (event.kind, routing.remind_before()) else {
+    let (EventKind::RequestApproved | EventKind::GrantExtended, Some(lead)) =
+        (event.kind, routing.remind_before())
+    else {
         return Vec::new();
     };
     let crate::request::RequestState::Approved { grant } = &event.request.state else {

@@ -114,6 +114,22 @@ pub struct AccessRequest {
     pub pending_until: Timestamp,
     pub approvals: Vec<ApprovalVote>,
     pub state: RequestState,
+    /// Set when this request asks for more time on a grant the requester holds, rather than
+    /// for access anew. Absent in stored JSON for ordinary requests, so they read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<Extends>,
+}
+
+/// What an extension request extends: approved, it takes over that grant with a later end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extends {
+    /// The request holding the grant when the extension was asked for.
+    pub request: RequestId,
+    /// That request's reason (the first of the chain), shown to reviewers beside this one's.
+    pub original_reason: String,
+    /// When the access being extended began: `max_total` counts from here, across every
+    /// extension of it.
+    pub since: Timestamp,
 }
 
 /// The lifecycle position of a request, flattened for indexes, filters and display.

@@ -13,7 +13,9 @@ use crate::policy::{Approval, Identity, JitPolicy};
 use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
 use crate::time::{Timestamp, format_duration};
 
+mod extend;
 mod pause;
+pub use extend::{ExtensionAsk, open_extension};
 pub use pause::{PauseRole, pause, resume};
 
 /// Longest reason or reviewer note accepted, in characters.
@@ -110,6 +112,8 @@ pub enum TransitionError {
     NotPaused,
     #[error("a reviewer paused this grant; only a reviewer or an admin can resume it")]
     PausedByReviewer,
+    #[error("this resource's policy does not allow extending a grant; ask for access anew")]
+    ExtensionNotAllowed,
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -219,6 +223,7 @@ pub fn open(
         pending_until: ctx.now.plus(policy.pending_timeout),
         approvals: Vec::new(),
         state: RequestState::Pending,
+        extends: None,
     };
     let created = ctx.audit(
         &request,
@@ -317,6 +322,10 @@ pub fn approve(
         });
     }
     let shortest = updated.approvals.iter().map(|v| v.duration).min().unwrap_or(duration);
+    if updated.extends.is_some() {
+        let actor = Actor::User(reviewer.clone());
+        return extend::grant_extension(ctx, updated, shortest, actor, &note, policy, current);
+    }
     Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), &note, current))
 }
 

@@ -427,6 +427,7 @@ async fn short_grant(
         pending_until: now.plus(Duration::from_secs(60)),
         approvals: vec![],
         state: RequestState::Approved { grant: grant.clone() },
+        extends: None,
     };
     let change = Change {
         requests: vec![RequestWrite { request, expected_version: None }],

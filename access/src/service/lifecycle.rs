@@ -1,11 +1,14 @@
-//! Changes to a grant while it runs: pausing and resuming. Authorisation lives here, the
-//! rules of the transitions in [`crate::transition`].
+//! Changes to a grant while it runs: pausing, resuming and extending. Authorisation lives
+//! here, the rules of the transitions in [`crate::transition`].
+
+use std::time::Duration;
 
 use super::{AccessService, ServiceError};
 use crate::ids::RequestId;
 use crate::policy::Identity;
 use crate::request::AccessRequest;
-use crate::transition::{self, Context, PauseRole};
+use crate::store::StoreError;
+use crate::transition::{self, Context, ExtensionAsk, PauseRole};
 
 impl AccessService {
     /// In what capacity `who` may pause or resume `request`'s grant: its holder, or one of
@@ -59,5 +62,38 @@ impl AccessService {
             Ok(transition::resume(&ctx, &request, &who.user, role, note)?)
         })
         .await
+    }
+
+    /// The holder asks for `more` time on the grant of request `id`, before it ends. Under
+    /// automatic approval the grant is extended at once; otherwise the extension waits for
+    /// reviewers (it takes the user's one pending slot for the resource) while the grant runs
+    /// on. Returns the extension request.
+    pub async fn extend(
+        &self,
+        who: &Identity,
+        id: RequestId,
+        more: Duration,
+        reason: &str,
+    ) -> Result<AccessRequest, ServiceError> {
+        let holder = self.load(id).await?;
+        if holder.requester != who.user {
+            return Err(ServiceError::Forbidden("only the holder can extend their grant"));
+        }
+        let policy = self.jit_policy(who, &holder.resource)?;
+        let extension = RequestId::from(self.ids.next(self.clock.now()));
+        let opened = self
+            .commit_with_retry(extension, || async {
+                let holder = self.load(id).await?;
+                let ctx = Context { now: self.clock.now(), ids: &self.ids };
+                let ask = ExtensionAsk { requester: who.clone(), reason: reason.to_owned(), more };
+                Ok(transition::open_extension(&ctx, ask, extension, &holder, policy)?)
+            })
+            .await;
+        match opened {
+            Err(ServiceError::Store(StoreError::AlreadyPending(existing))) => {
+                Err(ServiceError::AlreadyPending { resource: holder.resource, id: existing })
+            }
+            other => other,
+        }
     }
 }

@@ -42,11 +42,11 @@ pub fn person(email: &str, groups: &[&str]) -> Identity {
 pub fn alice() -> Identity {
     person("alice@example.com", &["dev"])
 }
-/// Gets `db` automatically, and may pause it.
+/// Gets `db` automatically, and may pause it and extend it (to 10h in all).
 pub fn bob() -> Identity {
     person("bob@example.com", &["sre"])
 }
-/// Needs two approvals for `db`.
+/// Needs two approvals for `db`, and as many for an extension.
 pub fn carol() -> Identity {
     person("carol@example.com", &["dba"])
 }
@@ -74,7 +74,18 @@ fn jit(approval: Approval) -> AccessMode {
         reason_required: true,
         pending_timeout: hours(24),
         allow_pause: false,
+        allow_extension: false,
+        max_total: None,
     })
+}
+
+/// `mode` with extensions allowed, up to `max_total` in all.
+fn extendable(mut mode: AccessMode, max_total: Option<Duration>) -> AccessMode {
+    if let AccessMode::Jit(policy) = &mut mode {
+        policy.allow_extension = true;
+        policy.max_total = max_total;
+    }
+    mode
 }
 
 /// `mode` with pausing allowed.
@@ -96,9 +107,12 @@ pub fn policies() -> PolicySet {
             Assignment { audience: Audience::Group(group("dev")), mode: jit(manual(1)) },
             Assignment {
                 audience: Audience::Group(group("sre")),
-                mode: pausable(jit(Approval::Auto)),
+                mode: extendable(pausable(jit(Approval::Auto)), Some(hours(10))),
             },
-            Assignment { audience: Audience::Group(group("dba")), mode: jit(manual(2)) },
+            Assignment {
+                audience: Audience::Group(group("dba")),
+                mode: extendable(jit(manual(2)), None),
+            },
         ],
     };
     let wiki = ResourcePolicy {

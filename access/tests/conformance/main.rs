@@ -2,6 +2,7 @@
 //! correct when every one of them passes against it; Redis tests start their own
 //! `redis-server` on a free port and stop it when they end.
 
+mod extend;
 mod fixture;
 mod outbox;
 mod pause;
@@ -75,4 +76,7 @@ conformance! {
     pause::who_may_pause_and_resume,
     pause::a_stale_pause_writes_nothing,
     pause::a_paused_grant_expires_and_can_be_superseded,
+    extend::an_automatic_extension_takes_over_at_once_within_both_bounds,
+    extend::a_manual_extension_waits_for_the_threshold_without_interrupting_access,
+    extend::extensions_of_others_ended_or_unextendable_grants_are_refused,
 }
