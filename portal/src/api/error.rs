@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Every code the API answers with. Scripts branch on these, so a code is never renamed.
-pub const CODES: [&str; 24] = [
+pub const CODES: [&str; 25] = [
     "unauthenticated",
     "invalid_token",
     "csrf_failed",
@@ -38,6 +38,7 @@ pub const CODES: [&str; 24] = [
     "pause_not_allowed",
     "already_paused",
     "not_paused",
+    "extension_not_allowed",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {
@@ -170,6 +171,9 @@ impl From<ServiceError> for ApiError {
                 TransitionError::AlreadyPaused => (StatusCode::CONFLICT, "already_paused"),
                 TransitionError::NotPaused => (StatusCode::CONFLICT, "not_paused"),
                 TransitionError::PausedByReviewer => (StatusCode::FORBIDDEN, "forbidden"),
+                TransitionError::ExtensionNotAllowed => {
+                    (StatusCode::FORBIDDEN, "extension_not_allowed")
+                }
                 TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
                 TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
                 TransitionError::DurationNotAllowed(_) => {

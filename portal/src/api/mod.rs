@@ -131,6 +131,7 @@ fn router() -> (Router<Portal>, utoipa::openapi::OpenApi) {
         .routes(routes!(requests::revoke))
         .routes(routes!(lifecycle::pause))
         .routes(routes!(lifecycle::resume))
+        .routes(routes!(lifecycle::extend))
         .routes(routes!(reads::grants))
         .routes(routes!(reads::audit))
         .routes(routes!(users::end_sessions))

@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 14] = [
+const ACTIONS: [AuditAction; 16] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -47,6 +47,8 @@ const ACTIONS: [AuditAction; 14] = [
     AuditAction::GrantExpired,
     AuditAction::GrantPaused,
     AuditAction::GrantResumed,
+    AuditAction::ExtensionRequested,
+    AuditAction::GrantExtended,
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
@@ -65,6 +67,8 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantExpired
         | AuditAction::GrantPaused
         | AuditAction::GrantResumed
+        | AuditAction::ExtensionRequested
+        | AuditAction::GrantExtended
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
         | AuditAction::SessionsEnded => {}
@@ -113,6 +117,23 @@ pub struct RequestView {
     /// `null` unless approved.
     #[schema(required = true)]
     pub grant: Option<GrantView>,
+    /// Set when this request asks for more time on a grant the requester holds;
+    /// `requested_duration_seconds` is then the time to add. `null` for ordinary requests.
+    #[schema(required = true)]
+    pub extends: Option<ExtendsView>,
+}
+
+/// The grant an extension request extends.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Extends)]
+pub struct ExtendsView {
+    /// The request holding the grant when the extension was asked for.
+    pub request_id: String,
+    /// The reason the access was first asked for.
+    pub original_reason: String,
+    /// When the access being extended began; `max_total` counts from here.
+    #[schema(format = DateTime)]
+    pub since: String,
 }
 
 /// One reviewer's approval.
@@ -278,6 +299,11 @@ impl RequestView {
                 RequestState::Approved { grant } => Some(GrantView::of(grant, now)),
                 _ => None,
             },
+            extends: request.extends.as_ref().map(|extends| ExtendsView {
+                request_id: extends.request.to_string(),
+                original_reason: extends.original_reason.clone(),
+                since: time(extends.since),
+            }),
         }
     }
 }

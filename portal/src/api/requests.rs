@@ -27,7 +27,7 @@ use crate::state::Portal;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 #[schema(as = Duration)]
-pub enum DurationField {
+pub(super) enum DurationField {
     /// Seconds.
     Seconds(u64),
     /// In words, like `90m`, `4h` or `1h30m`.
@@ -35,7 +35,7 @@ pub enum DurationField {
 }
 
 impl DurationField {
-    fn parse(&self) -> Result<Duration, ApiError> {
+    pub(super) fn parse(&self) -> Result<Duration, ApiError> {
         match self {
             DurationField::Seconds(secs) => Ok(Duration::from_secs(*secs)),
             DurationField::Text(text) => humantime::parse_duration(text.trim()).map_err(|_| {
