@@ -156,6 +156,23 @@ impl AccessCache {
                 < self.trusted_until_ms.load(Ordering::Acquire)
     }
 
+    /// What the cache alone knows of the grant's expiry, without asking the store: the
+    /// synchronous path's check (a response's chunks) that a deadline has moved, after an
+    /// extension. `None` when nothing later is known or the cache is not trusted.
+    pub fn cached_grant_expiry(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        if !self.is_live() {
+            return None;
+        }
+        let grants = read(&self.grants);
+        let expiry = (*grants.map.get(user)?.get(resource)?)?;
+        (now < expiry).then_some(expiry)
+    }
+
     /// When the grant in force for `user` on `resource` at `now` expires, if there is one.
     pub async fn grant_expiry(
         &self,

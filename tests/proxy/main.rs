@@ -6,6 +6,7 @@ mod bearer;
 mod edge_headers;
 mod edge_paths;
 mod edge_sessions;
+mod extend;
 mod pause;
 mod revocation;
 mod roles;
