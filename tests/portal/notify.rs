@@ -488,3 +488,69 @@ async fn lifecycle_step(site: &Site, who: &Client, id: &str, action: &str, note:
         .unwrap();
     assert_eq!(answer.status(), 200, "{path}");
 }
+
+/// Alice asks for more time on her grant: the reviewers are mailed an extension request with
+/// her original reason, she is mailed when it is approved, and a webhook subscribed to
+/// `extension.requested` and `grant.extended` hears both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extension_requests_reach_reviewers_and_the_extension_its_holder() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let extensions = format!(
+        "[[webhook]]\nname = \"extensions\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"extension.requested\", \"grant.extended\"]\n",
+        hook.url("/hooks/extensions")
+    );
+    let site = site_with(&smtp, &hook, &extensions).await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = site.ask(&alice, "app", "rotate the certs").await;
+    let carol = site.signed_in("carol@example.com").await;
+    assert_eq!(site.decide(&carol, &id, "approve", "").await.status(), 200);
+
+    let me: serde_json::Value =
+        alice.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let asked: serde_json::Value = alice
+        .post(site.url("access", &format!("/api/v1/requests/{id}/extend")))
+        .header("x-csrf-token", me["csrf_token"].as_str().unwrap())
+        .json(&serde_json::json!({ "duration": "30m", "reason": "one more host" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(asked["status"], "pending", "{asked}");
+    let extension = asked["id"].as_str().unwrap().to_owned();
+    arrives(&smtp, "the reviewers' extension mail", 2, |m| {
+        mails_to(m, "", "Extension request: alice@example.com").len()
+    })
+    .await;
+    let messages = smtp.messages();
+    for reviewer in ["carol@example.com", "dave@example.com"] {
+        let mine = mails_to(&messages, reviewer, "Extension request: alice@example.com");
+        assert_eq!(mine.len(), 1, "one mail to {reviewer}");
+        assert!(mine[0].contains("rotate the certs") && mine[0].contains("one more host"));
+        assert!(mine[0].contains(&format!("#r-{extension}")), "a link to review it");
+    }
+
+    assert_eq!(site.decide(&carol, &extension, "approve", "").await.status(), 200);
+    arrives(&smtp, "alice's extension mail", 1, |m| {
+        mails_to(m, "alice@example.com", "Extended: your access to app").len()
+    })
+    .await;
+    wait_until("both extension deliveries", Duration::from_secs(30), || {
+        let n = hook.received().iter().filter(|r| r.path == "/hooks/extensions").count();
+        async move { n >= 2 }
+    })
+    .await;
+    let kinds: Vec<String> = hook
+        .received()
+        .iter()
+        .filter(|r| r.path == "/hooks/extensions")
+        .map(|r| {
+            assert_eq!(verify(r, unix_now()), Ok(()), "{r:?}");
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(kinds, ["extension.requested", "grant.extended"]);
+}
