@@ -6,7 +6,7 @@
 
 mod harness;
 mod input;
-mod pause;
+mod lifecycle;
 mod return_urls;
 mod review;
 mod signin;

@@ -1,5 +1,7 @@
-//! Pausing and resuming through the JSON API, on the manual clock: the window runs on while
-//! paused, and a grant whose window closed while paused cannot be switched back on.
+//! A grant's lifecycle through the API and the pages, on the manual clock: pausing keeps the
+//! window running and a grant whose window closed while paused cannot be switched back on;
+//! My access offers Pause/Resume where the policy allows it; reviewers see an extension as
+//! one, with the original reason.
 
 use std::time::Duration;
 
@@ -115,4 +117,30 @@ async fn my_access_offers_pause_then_resume_where_the_policy_allows_it() {
     let home = alice.get("/").await;
     assert!(home.body.contains("End access now"), "{}", home.body);
     assert!(!home.body.contains("/pause\""), "{}", home.body);
+}
+
+#[tokio::test]
+async fn reviewers_see_an_extension_as_one_with_the_original_reason() {
+    let site = Site::start().await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = site.ask(&alice, "app", "rotate <the> certs").await;
+    let carol = site.signed_in("carol@example.com").await;
+    let carol_token = csrf(&carol).await;
+    post(&carol, &carol_token, &format!("/api/v1/requests/{id}/approve"), json!({})).await;
+    let token = csrf(&alice).await;
+    let more = json!({ "duration": "30m", "reason": "one more host" });
+    let (status, asked) =
+        post(&alice, &token, &format!("/api/v1/requests/{id}/extend"), more).await;
+    assert_eq!(status, 201, "{asked}");
+    assert_eq!(asked["extends"]["request_id"], id.as_str());
+    let dashboard = carol.get("/review").await.body;
+    assert!(
+        dashboard.contains(&format!(
+            "Extension of <a href=\"#r-{id}\">{id}</a> (rotate &lt;the&gt; certs)"
+        )) || dashboard.contains(&format!(
+            "Extension of <a href=\"#r-{id}\">{id}</a> (rotate &#60;the&#62; certs)"
+        )),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains("one more host"));
 }
