@@ -204,3 +204,71 @@ pub(super) fn grant_extension(
         outbox: Vec::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{GroupName, IdGenerator, UserId};
+    use crate::policy::tests::{hours, jit, manual};
+    use crate::transition::{NewRequest, approve, open};
+
+    fn bob() -> Identity {
+        Identity::new(UserId::parse("bob@x.io").unwrap(), [GroupName::parse("dev").unwrap()])
+    }
+
+    fn extendable(approval: Approval) -> JitPolicy {
+        JitPolicy { allow_extension: true, max_total: Some(hours(10)), ..jit(approval) }
+    }
+
+    fn at(ids: &IdGenerator, millis: i64) -> Context<'_> {
+        Context { now: Timestamp::from_millis(millis), ids }
+    }
+
+    /// Bob's one-hour grant, approved automatically at t = 0.
+    fn granted(ids: &IdGenerator, policy: &JitPolicy) -> AccessRequest {
+        let new = NewRequest {
+            requester: bob(),
+            resource: crate::ids::ResourceName::parse("db").unwrap(),
+            reason: "incident".into(),
+            duration: hours(1),
+        };
+        let auto = JitPolicy { approval: Approval::Auto, ..policy.clone() };
+        let id = RequestId::from(ids.next(Timestamp::from_millis(0)));
+        open(&at(ids, 0), new, id, &auto, None).unwrap().requests.remove(0).request
+    }
+
+    fn ask(more: Duration) -> ExtensionAsk {
+        ExtensionAsk { requester: bob(), reason: "more".into(), more }
+    }
+
+    #[test]
+    fn the_holder_never_approves_their_own_extension() {
+        let ids = IdGenerator::new();
+        let policy = extendable(manual(1));
+        let holder = granted(&ids, &policy);
+        let id = RequestId::from(ids.next(Timestamp::from_millis(1)));
+        let change = open_extension(&at(&ids, 1), ask(hours(1)), id, &holder, &policy).unwrap();
+        let extension = change.requests[0].request.clone();
+        assert_eq!(extension.recorded_status(), Status::Pending);
+        assert!(change.grant_pointer.is_none(), "the grant is untouched while it waits");
+        let own = approve(&at(&ids, 2), &extension, &bob().user, None, "", &policy, Some(&holder));
+        assert_eq!(own.unwrap_err(), TransitionError::SelfReview);
+    }
+
+    #[test]
+    fn the_new_end_is_bounded_by_max_duration_from_now_and_max_total_from_the_start() {
+        let ids = IdGenerator::new();
+        let policy = JitPolicy { max_duration: hours(2), ..extendable(Approval::Auto) };
+        let holder = granted(&ids, &policy);
+        let id = RequestId::from(ids.next(Timestamp::from_millis(1)));
+        let refused = open_extension(&at(&ids, 1), ask(hours(2)), id, &holder, &policy);
+        assert!(matches!(refused, Err(TransitionError::DurationNotAllowed(_))), "3h > now + 2h");
+        let change = open_extension(&at(&ids, 1), ask(hours(1)), id, &holder, &policy).unwrap();
+        let grant = change.requests[0].request.grant().unwrap().clone();
+        assert_eq!(grant.expires_at, Timestamp::from_millis(0).plus(hours(2)));
+        assert_eq!(change.requests[1].request.recorded_status(), Status::Superseded);
+        let refused =
+            open_extension(&at(&ids, 1), ask(Duration::from_secs(30)), id, &holder, &policy);
+        assert!(matches!(refused, Err(TransitionError::DurationNotAllowed(_))), "under 1m");
+    }
+}
