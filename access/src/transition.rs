@@ -210,7 +210,6 @@ pub fn open(
         return Err(TransitionError::ReasonRequired);
     }
     check_requested_duration(policy, new.duration)?;
-    let (user, resource) = (new.requester.user.clone(), new.resource.clone());
     let request = AccessRequest {
         id,
         version: 1,
@@ -231,11 +230,25 @@ pub fn open(
         AuditAction::RequestCreated,
         request.reason.clone(),
     );
-    if policy.approval == Approval::Auto {
+    let approved = (policy.approval == Approval::Auto).then(|| {
         let duration = request.requested_duration;
-        let mut change =
-            grant_now(ctx, request, duration, Actor::System, "approved automatically", current);
-        // The request is created in its approved state: one write, not two.
+        let auto = "approved automatically";
+        grant_now(ctx, request.clone(), duration, Actor::System, auto, current)
+    });
+    Ok(opening(ctx, request, created, approved))
+}
+
+/// The change that opens `request` (audited by `created`): under automatic approval the
+/// `approved` change, with the request created in its approved state (one write, not two);
+/// otherwise the request pending, taking the user's pending slot for the resource.
+fn opening(
+    ctx: &Context<'_>,
+    request: AccessRequest,
+    created: AuditEvent,
+    approved: Option<Change>,
+) -> Change {
+    let (user, resource) = (request.requester.clone(), request.resource.clone());
+    if let Some(mut change) = approved {
         if let Some(first) = change.requests.first_mut() {
             first.request.version = 1;
             first.expected_version = None;
@@ -243,7 +256,7 @@ pub fn open(
         change.audit.insert(0, created);
         // Never pending itself, it still may not pass a request that is.
         change.pending_pointer = Some(PendingPointerUpdate::Vacant { user, resource, at: ctx.now });
-        return Ok(change);
+        return change;
     }
     let pointer = PendingPointerUpdate::Set {
         user,
@@ -252,13 +265,13 @@ pub fn open(
         pending_until: request.pending_until,
         at: ctx.now,
     };
-    Ok(Change {
+    Change {
         requests: vec![RequestWrite { request, expected_version: None }],
         grant_pointer: None,
         pending_pointer: Some(pointer),
         audit: vec![created],
         outbox: Vec::new(),
-    })
+    }
 }
 
 fn ensure_reviewable(

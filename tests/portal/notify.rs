@@ -439,22 +439,7 @@ async fn pauses_and_resumptions_by_others_are_mailed_and_all_go_to_webhooks() {
     lifecycle_step(&site, &carol, &id, "resume", "explained").await;
     lifecycle_step(&site, &bob, &id, "pause", "lunch").await;
 
-    let ours = |received: Vec<Received>| -> Vec<Received> {
-        received.into_iter().filter(|r| r.path == "/hooks/lifecycle").collect()
-    };
-    wait_until("three lifecycle deliveries", Duration::from_secs(30), || {
-        let n = ours(hook.received()).len();
-        async move { n >= 3 }
-    })
-    .await;
-    let kinds: Vec<String> = ours(hook.received())
-        .iter()
-        .map(|r| {
-            assert_eq!(verify(r, unix_now()), Ok(()), "{r:?}");
-            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-            body["type"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let kinds = signed_kinds(&hook, "/hooks/lifecycle", 3).await;
     assert_eq!(kinds, ["grant.paused", "grant.resumed", "grant.paused"]);
 
     arrives(&smtp, "bob's pause and resume mail", 2, |m| {
@@ -476,17 +461,49 @@ async fn pauses_and_resumptions_by_others_are_mailed_and_all_go_to_webhooks() {
 
 /// `who` pauses or resumes (`action`) request `id` through the API, with `note`.
 async fn lifecycle_step(site: &Site, who: &Client, id: &str, action: &str, note: &str) {
+    let path = format!("/api/v1/requests/{id}/{action}");
+    let answer = api_post(site, who, &path, serde_json::json!({ "note": note })).await;
+    assert_eq!(answer["grant"]["request_id"], id, "{path}: {answer}");
+}
+
+/// A successful POST of `body` to the API at `path` as `who`; the answer's body.
+async fn api_post(
+    site: &Site,
+    who: &Client,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
     let me: serde_json::Value =
         who.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
-    let path = format!("/api/v1/requests/{id}/{action}");
     let answer = who
-        .post(site.url("access", &path))
+        .post(site.url("access", path))
         .header("x-csrf-token", me["csrf_token"].as_str().unwrap())
-        .json(&serde_json::json!({ "note": note }))
+        .json(&body)
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.status(), 200, "{path}");
+    assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    answer.json().await.unwrap()
+}
+
+/// The event types of the first `count` deliveries to the webhook at `path`, once they came,
+/// each checked for its signature.
+async fn signed_kinds(hook: &WebhookReceiver, path: &str, count: usize) -> Vec<String> {
+    let ours =
+        || -> Vec<Received> { hook.received().into_iter().filter(|r| r.path == path).collect() };
+    wait_until("the webhook's deliveries", Duration::from_secs(30), || {
+        let n = ours().len();
+        async move { n >= count }
+    })
+    .await;
+    ours()
+        .iter()
+        .map(|r| {
+            assert_eq!(verify(r, unix_now()), Ok(()), "{r:?}");
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 /// Alice asks for more time on her grant: the reviewers are mailed an extension request with
@@ -506,18 +523,8 @@ async fn extension_requests_reach_reviewers_and_the_extension_its_holder() {
     let carol = site.signed_in("carol@example.com").await;
     assert_eq!(site.decide(&carol, &id, "approve", "").await.status(), 200);
 
-    let me: serde_json::Value =
-        alice.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
-    let asked: serde_json::Value = alice
-        .post(site.url("access", &format!("/api/v1/requests/{id}/extend")))
-        .header("x-csrf-token", me["csrf_token"].as_str().unwrap())
-        .json(&serde_json::json!({ "duration": "30m", "reason": "one more host" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let more = serde_json::json!({ "duration": "30m", "reason": "one more host" });
+    let asked = api_post(&site, &alice, &format!("/api/v1/requests/{id}/extend"), more).await;
     assert_eq!(asked["status"], "pending", "{asked}");
     let extension = asked["id"].as_str().unwrap().to_owned();
     arrives(&smtp, "the reviewers' extension mail", 2, |m| {
@@ -537,20 +544,6 @@ async fn extension_requests_reach_reviewers_and_the_extension_its_holder() {
         mails_to(m, "alice@example.com", "Extended: your access to app").len()
     })
     .await;
-    wait_until("both extension deliveries", Duration::from_secs(30), || {
-        let n = hook.received().iter().filter(|r| r.path == "/hooks/extensions").count();
-        async move { n >= 2 }
-    })
-    .await;
-    let kinds: Vec<String> = hook
-        .received()
-        .iter()
-        .filter(|r| r.path == "/hooks/extensions")
-        .map(|r| {
-            assert_eq!(verify(r, unix_now()), Ok(()), "{r:?}");
-            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-            body["type"].as_str().unwrap().to_owned()
-        })
-        .collect();
+    let kinds = signed_kinds(&hook, "/hooks/extensions", 2).await;
     assert_eq!(kinds, ["extension.requested", "grant.extended"]);
 }

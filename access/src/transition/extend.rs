@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::{
-    Change, Context, GrantPointerUpdate, PendingPointerUpdate, RequestWrite, TransitionError,
-    checked_text, write,
+    Change, Context, GrantPointerUpdate, PendingPointerUpdate, TransitionError, checked_text,
+    opening, write,
 };
 use crate::audit::{Actor, AuditAction};
 use crate::ids::RequestId;
@@ -118,33 +118,14 @@ pub fn open_extension(
         AuditAction::ExtensionRequested,
         note.trim_end_matches(": "),
     );
-    let (user, resource) = (request.requester.clone(), request.resource.clone());
-    if policy.approval == Approval::Auto {
+    let approved = if policy.approval == Approval::Auto {
         let more = request.requested_duration;
-        let mut change =
-            grant_extension(ctx, request, more, Actor::System, "", policy, Some(holder))?;
-        if let Some(first) = change.requests.first_mut() {
-            first.request.version = 1;
-            first.expected_version = None;
-        }
-        change.audit.insert(0, asked);
-        change.pending_pointer = Some(PendingPointerUpdate::Vacant { user, resource, at: ctx.now });
-        return Ok(change);
-    }
-    let pointer = PendingPointerUpdate::Set {
-        user,
-        resource,
-        request_id: request.id,
-        pending_until: request.pending_until,
-        at: ctx.now,
+        let system = Actor::System;
+        Some(grant_extension(ctx, request.clone(), more, system, "", policy, Some(holder))?)
+    } else {
+        None
     };
-    Ok(Change {
-        requests: vec![RequestWrite { request, expected_version: None }],
-        grant_pointer: None,
-        pending_pointer: Some(pointer),
-        audit: vec![asked],
-        outbox: Vec::new(),
-    })
+    Ok(opening(ctx, request, asked, approved))
 }
 
 /// Approves extension `request` by `more`: it takes over the grant of `current` (which must

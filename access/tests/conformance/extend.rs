@@ -6,26 +6,12 @@ use std::time::Duration;
 
 use jitgate_access::audit::AuditAction;
 use jitgate_access::clock::Clock;
-use jitgate_access::ids::RequestId;
 use jitgate_access::request::Status;
 use jitgate_access::service::ServiceError;
-use jitgate_access::store::{AuditQuery, ChangeEvent};
+use jitgate_access::store::ChangeEvent;
 use jitgate_access::transition::TransitionError;
 
 use crate::fixture::*;
-
-async fn actions(f: &Fixture, request: RequestId) -> Vec<AuditAction> {
-    let query = AuditQuery { request_id: Some(request), limit: 100, ..AuditQuery::default() };
-    let page = f.store.list_audit(&query).await.unwrap();
-    page.items.iter().rev().map(|e| e.action).collect()
-}
-
-fn refusal(error: ServiceError) -> TransitionError {
-    match error {
-        ServiceError::Refused(refusal) => refusal,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 pub async fn an_automatic_extension_takes_over_at_once_within_both_bounds(f: Fixture) {
     let db = resource("db");
@@ -48,7 +34,7 @@ pub async fn an_automatic_extension_takes_over_at_once_within_both_bounds(f: Fix
     let first = f.store.request(first.id).await.unwrap().unwrap();
     assert_eq!(first.recorded_status(), Status::Superseded);
     assert_eq!(
-        actions(&f, extended.id).await,
+        actions_of(&f, extended.id).await,
         vec![AuditAction::ExtensionRequested, AuditAction::GrantExtended]
     );
 
@@ -99,7 +85,7 @@ pub async fn a_manual_extension_waits_for_the_threshold_without_interrupting_acc
     assert_eq!((grant.request_id, grant.expires_at), (extension.id, end.plus(hours(1))));
     assert_eq!(done.grant(), Some(&grant));
     assert_eq!(
-        actions(&f, extension.id).await,
+        actions_of(&f, extension.id).await,
         vec![
             AuditAction::ExtensionRequested,
             AuditAction::ApprovalRecorded,

@@ -229,3 +229,24 @@ impl Fixture {
         self.backend.redis_url().is_some()
     }
 }
+
+/// The audit actions recorded about `request`, oldest first.
+pub async fn actions_of(
+    f: &Fixture,
+    request: jitgate_access::ids::RequestId,
+) -> Vec<jitgate_access::audit::AuditAction> {
+    use jitgate_access::store::AuditQuery;
+    let query = AuditQuery { request_id: Some(request), limit: 100, ..AuditQuery::default() };
+    let page = f.store.list_audit(&query).await.unwrap();
+    page.items.iter().rev().map(|e| e.action).collect()
+}
+
+/// The state machine's refusal inside `error`.
+pub fn refusal(
+    error: jitgate_access::service::ServiceError,
+) -> jitgate_access::transition::TransitionError {
+    match error {
+        jitgate_access::service::ServiceError::Refused(refusal) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

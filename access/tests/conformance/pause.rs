@@ -6,26 +6,13 @@ use std::time::Duration;
 
 use jitgate_access::audit::AuditAction;
 use jitgate_access::clock::Clock;
-use jitgate_access::ids::{IdGenerator, RequestId};
+use jitgate_access::ids::IdGenerator;
 use jitgate_access::request::Status;
 use jitgate_access::service::ServiceError;
-use jitgate_access::store::{AuditQuery, ChangeEvent, StoreError};
+use jitgate_access::store::{ChangeEvent, StoreError};
 use jitgate_access::transition::{self, Context, TransitionError};
 
 use crate::fixture::*;
-
-async fn actions(f: &Fixture, request: RequestId) -> Vec<AuditAction> {
-    let query = AuditQuery { request_id: Some(request), limit: 100, ..AuditQuery::default() };
-    let page = f.store.list_audit(&query).await.unwrap();
-    page.items.iter().rev().map(|e| e.action).collect()
-}
-
-fn refusal(error: ServiceError) -> TransitionError {
-    match error {
-        ServiceError::Refused(refusal) => refusal,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
 
 pub async fn a_pause_locks_everywhere_until_resumed_and_the_window_runs_on(f: Fixture) {
     let db = resource("db");
@@ -58,7 +45,7 @@ pub async fn a_pause_locks_everywhere_until_resumed_and_the_window_runs_on(f: Fi
     assert_eq!(grant.expires_at, ends, "the paused half hour is gone, not added on");
     assert_eq!(resumed.grant(), Some(&grant));
     assert_eq!(
-        actions(&f, granted.id).await,
+        actions_of(&f, granted.id).await,
         vec![
             AuditAction::RequestCreated,
             AuditAction::RequestApproved,
@@ -115,7 +102,7 @@ pub async fn a_stale_pause_writes_nothing(f: Fixture) {
     let recorded = f.store.request(granted.id).await.unwrap().unwrap();
     assert_eq!(recorded.recorded_status(), Status::Revoked);
     assert!(recorded.grant().unwrap().paused.is_none());
-    assert!(!actions(&f, granted.id).await.contains(&AuditAction::GrantPaused));
+    assert!(!actions_of(&f, granted.id).await.contains(&AuditAction::GrantPaused));
 }
 
 pub async fn a_paused_grant_expires_and_can_be_superseded(f: Fixture) {

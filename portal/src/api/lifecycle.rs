@@ -71,11 +71,31 @@ pub async fn pause(
     Path(id): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RequestView>, ApiError> {
+    switch(&portal, &caller, &id, bytes, Switch::Off).await
+}
+
+enum Switch {
+    Off,
+    On,
+}
+
+/// Pause (`Off`) or resume (`On`) the grant of request `id`, with the body's note.
+async fn switch(
+    portal: &Portal,
+    caller: &Caller,
+    id: &str,
+    bytes: Result<Bytes, BytesRejection>,
+    to: Switch,
+) -> Result<Json<RequestView>, ApiError> {
     let bytes = bytes?;
     let note = body::<Option<Note>>(&bytes)?.unwrap_or_default();
-    let id = visible(&portal, &caller, request_id(&id)?).await?.id;
-    let request = portal.service.pause(&caller.identity, id, note.note.trim()).await?;
-    Ok(view(&portal, &request))
+    let id = visible(portal, caller, request_id(id)?).await?.id;
+    let (who, note) = (&caller.identity, note.note.trim());
+    let request = match to {
+        Switch::Off => portal.service.pause(who, id, note).await?,
+        Switch::On => portal.service.resume(who, id, note).await?,
+    };
+    Ok(view(portal, &request))
 }
 
 /// Resume a paused grant
@@ -107,11 +127,7 @@ pub async fn resume(
     Path(id): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let bytes = bytes?;
-    let note = body::<Option<Note>>(&bytes)?.unwrap_or_default();
-    let id = visible(&portal, &caller, request_id(&id)?).await?.id;
-    let request = portal.service.resume(&caller.identity, id, note.note.trim()).await?;
-    Ok(view(&portal, &request))
+    switch(&portal, &caller, &id, bytes, Switch::On).await
 }
 
 /// Extend an active grant
