@@ -121,6 +121,7 @@ impl Portal {
             .route(paths::REQUEST_END, post(pages::request::end))
             .route(paths::REQUEST_PAUSE, post(pages::pause::pause))
             .route(paths::REQUEST_RESUME, post(pages::pause::resume))
+            .route(paths::REQUEST_EXTEND, post(pages::pause::extend))
             .route(paths::REVIEW, get(pages::review::dashboard))
             .route(paths::REVIEW_APPROVE, post(pages::review::approve))
             .route(paths::REVIEW_DENY, post(pages::review::deny))

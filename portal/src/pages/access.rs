@@ -24,7 +24,7 @@ pub enum RowState {
     Standing,
     Locked,
     Pending { request: String },
-    Active { request: String, left: String, until: String, pause: PauseButton },
+    Active { request: String, left: String, until: String, pause: PauseButton, extend: bool },
 }
 
 /// Which pause button an active grant's row shows.
@@ -87,6 +87,7 @@ pub async fn my_access(
                         left: time_left(grant.expires_at, now),
                         until: grant.expires_at.to_string(),
                         pause,
+                        extend: policy.allow_extension,
                     }
                 } else if let Some(request) = pending
                     .iter()

@@ -144,3 +144,31 @@ async fn reviewers_see_an_extension_as_one_with_the_original_reason() {
     );
     assert!(dashboard.contains("one more host"));
 }
+
+#[tokio::test]
+async fn my_access_extends_a_grant_through_its_form() {
+    let site = Site::start().await;
+    let bob = site.signed_in("bob@example.com").await;
+    let token = csrf(&bob).await;
+    let ask = json!({ "resource": "app", "reason": "deploy", "duration": "15m" });
+    let (_, granted) = post(&bob, &token, "/api/v1/requests", ask).await;
+    let id = granted["id"].as_str().unwrap().to_owned();
+    let extend = format!("/requests/{id}/extend");
+    let home = bob.get("/").await;
+    assert!(home.body.contains(&format!("action=\"{extend}\"")), "{}", home.body);
+    let csrf_field = crate::harness::csrf_of(&home.body);
+
+    let fields = [("csrf", csrf_field.as_str()), ("duration", "soon"), ("reason", "more")];
+    let bad = bob.post_form(&extend, &fields).await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(bad.body.contains("not a duration"), "{bad:?}");
+    let fields = [("csrf", csrf_field.as_str()), ("duration", "30m"), ("reason", "more")];
+    let extended = bob.post_form(&extend, &fields).await;
+    assert_eq!(extended.status, 303, "{extended:?}");
+    let grants = bob.get("/api/v1/grants").await.json();
+    let holder = grants["items"][0]["request_id"].as_str().unwrap().to_owned();
+    assert_ne!(holder, id, "the extension holds the grant now: {grants}");
+    assert_eq!(extended.location(), format!("/requests/{holder}"));
+    let (ends, was) = (&grants["items"][0]["expires_at"], &granted["grant"]["expires_at"]);
+    assert!(ends.as_str() > was.as_str(), "later: {ends} after {was}");
+}
