@@ -35,6 +35,9 @@ fn jit(approval: Approval) -> AccessMode {
         reviewers: Principals::default(),
         reason_required: true,
         pending_timeout: Duration::from_secs(24 * 3600),
+        allow_pause: false,
+        allow_extension: false,
+        max_total: None,
     })
 }
 

@@ -53,6 +53,14 @@ pub enum AuditAction {
     GrantSuperseded,
     GrantRevoked,
     GrantExpired,
+    /// The holder or a reviewer switched an active grant off; its window keeps running.
+    GrantPaused,
+    /// A paused grant was switched back on.
+    GrantResumed,
+    /// The holder asked for more time on an active grant (an extension request).
+    ExtensionRequested,
+    /// An extension was approved: its request took over the grant with a later end.
+    GrantExtended,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -77,6 +85,10 @@ impl AuditAction {
             AuditAction::GrantSuperseded => "grant_superseded",
             AuditAction::GrantRevoked => "grant_revoked",
             AuditAction::GrantExpired => "grant_expired",
+            AuditAction::GrantPaused => "grant_paused",
+            AuditAction::GrantResumed => "grant_resumed",
+            AuditAction::ExtensionRequested => "extension_requested",
+            AuditAction::GrantExtended => "grant_extended",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",

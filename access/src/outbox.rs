@@ -27,12 +27,16 @@ pub enum EventKind {
     RequestTimedOut,
     GrantRevoked,
     GrantExpired,
+    GrantPaused,
+    GrantResumed,
+    ExtensionRequested,
+    GrantExtended,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -40,6 +44,10 @@ impl EventKind {
         EventKind::RequestTimedOut,
         EventKind::GrantRevoked,
         EventKind::GrantExpired,
+        EventKind::GrantPaused,
+        EventKind::GrantResumed,
+        EventKind::ExtensionRequested,
+        EventKind::GrantExtended,
         EventKind::GrantExpiring,
     ];
 
@@ -53,6 +61,10 @@ impl EventKind {
             EventKind::RequestTimedOut => "request.timed_out",
             EventKind::GrantRevoked => "grant.revoked",
             EventKind::GrantExpired => "grant.expired",
+            EventKind::GrantPaused => "grant.paused",
+            EventKind::GrantResumed => "grant.resumed",
+            EventKind::ExtensionRequested => "extension.requested",
+            EventKind::GrantExtended => "grant.extended",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -68,6 +80,10 @@ impl EventKind {
             AuditAction::RequestTimedOut => Some(EventKind::RequestTimedOut),
             AuditAction::GrantRevoked => Some(EventKind::GrantRevoked),
             AuditAction::GrantExpired => Some(EventKind::GrantExpired),
+            AuditAction::GrantPaused => Some(EventKind::GrantPaused),
+            AuditAction::GrantResumed => Some(EventKind::GrantResumed),
+            AuditAction::ExtensionRequested => Some(EventKind::ExtensionRequested),
+            AuditAction::GrantExtended => Some(EventKind::GrantExtended),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
@@ -278,7 +294,9 @@ fn reminders(
     routing: &dyn Routing,
     ids: &IdGenerator,
 ) -> Vec<Notification> {
-    let (EventKind::RequestApproved, Some(lead)) = (event.kind, routing.remind_before()) else {
+    let (EventKind::RequestApproved | EventKind::GrantExtended, Some(lead)) =
+        (event.kind, routing.remind_before())
+    else {
         return Vec::new();
     };
     let crate::request::RequestState::Approved { grant } = &event.request.state else {

@@ -110,6 +110,16 @@ pub struct JitPolicy {
     pub reason_required: bool,
     /// How long a request may stay pending before it times out.
     pub pending_timeout: Duration,
+    /// Whether an active grant may be switched off and on again (by its holder or a
+    /// reviewer) without ending it. Pausing only ever takes access away, so it plays no part
+    /// in [`JitPolicy::permissiveness`].
+    pub allow_pause: bool,
+    /// Whether the holder may ask for more time on an active grant; decided like a request
+    /// (automatically or by reviewers under this policy's threshold).
+    pub allow_extension: bool,
+    /// The longest an access may run in all, from its first grant across every extension;
+    /// `None`: only `max_duration` from the moment of each extension bounds it.
+    pub max_total: Option<Duration>,
 }
 
 impl JitPolicy {
@@ -292,6 +302,9 @@ pub(crate) mod tests {
             reviewers: Principals::default(),
             reason_required: true,
             pending_timeout: hours(24),
+            allow_pause: false,
+            allow_extension: false,
+            max_total: None,
         }
     }
 

@@ -26,12 +26,39 @@ pub struct Grant {
     pub expires_at: Timestamp,
     /// Set once the grant has ended for a reason recorded in the store.
     pub end: Option<GrantEnd>,
+    /// Set while the grant is switched off. A paused grant is still active (its window keeps
+    /// running and it can be resumed) but lets nobody in: see [`Grant::allows_at`]. Absent in
+    /// stored JSON rather than `null`, so grants stored before pausing existed read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Pause>,
+}
+
+/// Who switched a grant off, and when. Whether the holder may switch it back on depends on
+/// who did it: a reviewer's pause is a reviewer's to lift.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub by: UserId,
+    pub at: Timestamp,
+    pub note: String,
 }
 
 impl Grant {
-    /// In force at `now`: not ended, and `now` strictly before `expires_at`.
+    /// Active at `now`: not ended, and `now` strictly before `expires_at`. A paused grant is
+    /// active (it holds the user's grant pointer and its window runs) but lets nobody in;
+    /// what the proxy asks is [`Grant::allows_at`].
     pub fn is_active_at(&self, now: Timestamp) -> bool {
         self.end.is_none() && now < self.expires_at
+    }
+
+    /// Lets its holder in at `now`: active and not paused. The one access check the proxy
+    /// makes of a grant.
+    pub fn allows_at(&self, now: Timestamp) -> bool {
+        self.is_active_at(now) && self.paused.is_none()
+    }
+
+    /// Paused by someone other than its holder (a reviewer or an admin).
+    pub fn paused_by_other(&self) -> bool {
+        self.paused.as_ref().is_some_and(|pause| pause.by != self.user)
     }
 
     pub fn time_left(&self, now: Timestamp) -> Duration {
@@ -87,6 +114,22 @@ pub struct AccessRequest {
     pub pending_until: Timestamp,
     pub approvals: Vec<ApprovalVote>,
     pub state: RequestState,
+    /// Set when this request asks for more time on a grant the requester holds, rather than
+    /// for access anew. Absent in stored JSON for ordinary requests, so they read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<Extends>,
+}
+
+/// What an extension request extends: approved, it takes over that grant with a later end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extends {
+    /// The request holding the grant when the extension was asked for.
+    pub request: RequestId,
+    /// That request's reason (the first of the chain), shown to reviewers beside this one's.
+    pub original_reason: String,
+    /// When the access being extended began: `max_total` counts from here, across every
+    /// extension of it.
+    pub since: Timestamp,
 }
 
 /// The lifecycle position of a request, flattened for indexes, filters and display.

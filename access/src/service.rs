@@ -21,6 +21,8 @@ use crate::session::Session;
 use crate::store::{ChangeEvent, MAX_PAGE, RequestQuery, Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
+mod lifecycle;
+
 /// How often a transition is recomputed after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 8;
 

@@ -87,7 +87,9 @@ pub trait Store: Send + Sync + 'static {
     async fn request(&self, id: RequestId) -> Result<Option<AccessRequest>, StoreError>;
 
     /// The grant in force for `user` on `resource` at `now`, if any. A grant is never
-    /// returned at or after its `expires_at`, whatever a background sweeper has done.
+    /// returned at or after its `expires_at`, whatever a background sweeper has done. A
+    /// paused grant is returned (it still holds the pointer): whoever decides access must
+    /// ask [`Grant::allows_at`].
     async fn active_grant(
         &self,
         user: &UserId,
@@ -95,7 +97,8 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<Grant>, StoreError>;
 
-    /// The grants in force for `user` at `now`, one per resource at most.
+    /// The grants in force for `user` at `now`, one per resource at most, paused ones
+    /// included.
     async fn active_grants_for_user(
         &self,
         user: &UserId,

@@ -13,6 +13,11 @@ use crate::policy::{Approval, Identity, JitPolicy};
 use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
 use crate::time::{Timestamp, format_duration};
 
+mod extend;
+mod pause;
+pub use extend::{ExtensionAsk, open_extension};
+pub use pause::{PauseRole, pause, resume};
+
 /// Longest reason or reviewer note accepted, in characters.
 pub const MAX_TEXT_LEN: usize = 2_000;
 
@@ -99,6 +104,16 @@ pub enum TransitionError {
     NotRequester,
     #[error("nothing is due on this request yet")]
     NotDue,
+    #[error("this resource's policy does not allow pausing a grant")]
+    PauseNotAllowed,
+    #[error("the grant is already paused")]
+    AlreadyPaused,
+    #[error("the grant is not paused")]
+    NotPaused,
+    #[error("a reviewer paused this grant; only a reviewer or an admin can resume it")]
+    PausedByReviewer,
+    #[error("this resource's policy does not allow extending a grant; ask for access anew")]
+    ExtensionNotAllowed,
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -195,7 +210,6 @@ pub fn open(
         return Err(TransitionError::ReasonRequired);
     }
     check_requested_duration(policy, new.duration)?;
-    let (user, resource) = (new.requester.user.clone(), new.resource.clone());
     let request = AccessRequest {
         id,
         version: 1,
@@ -208,6 +222,7 @@ pub fn open(
         pending_until: ctx.now.plus(policy.pending_timeout),
         approvals: Vec::new(),
         state: RequestState::Pending,
+        extends: None,
     };
     let created = ctx.audit(
         &request,
@@ -215,11 +230,25 @@ pub fn open(
         AuditAction::RequestCreated,
         request.reason.clone(),
     );
-    if policy.approval == Approval::Auto {
+    let approved = (policy.approval == Approval::Auto).then(|| {
         let duration = request.requested_duration;
-        let mut change =
-            grant_now(ctx, request, duration, Actor::System, "approved automatically", current);
-        // The request is created in its approved state: one write, not two.
+        let auto = "approved automatically";
+        grant_now(ctx, request.clone(), duration, Actor::System, auto, current)
+    });
+    Ok(opening(ctx, request, created, approved))
+}
+
+/// The change that opens `request` (audited by `created`): under automatic approval the
+/// `approved` change, with the request created in its approved state (one write, not two);
+/// otherwise the request pending, taking the user's pending slot for the resource.
+fn opening(
+    ctx: &Context<'_>,
+    request: AccessRequest,
+    created: AuditEvent,
+    approved: Option<Change>,
+) -> Change {
+    let (user, resource) = (request.requester.clone(), request.resource.clone());
+    if let Some(mut change) = approved {
         if let Some(first) = change.requests.first_mut() {
             first.request.version = 1;
             first.expected_version = None;
@@ -227,7 +256,7 @@ pub fn open(
         change.audit.insert(0, created);
         // Never pending itself, it still may not pass a request that is.
         change.pending_pointer = Some(PendingPointerUpdate::Vacant { user, resource, at: ctx.now });
-        return Ok(change);
+        return change;
     }
     let pointer = PendingPointerUpdate::Set {
         user,
@@ -236,13 +265,13 @@ pub fn open(
         pending_until: request.pending_until,
         at: ctx.now,
     };
-    Ok(Change {
+    Change {
         requests: vec![RequestWrite { request, expected_version: None }],
         grant_pointer: None,
         pending_pointer: Some(pointer),
         audit: vec![created],
         outbox: Vec::new(),
-    })
+    }
 }
 
 fn ensure_reviewable(
@@ -306,6 +335,10 @@ pub fn approve(
         });
     }
     let shortest = updated.approvals.iter().map(|v| v.duration).min().unwrap_or(duration);
+    if updated.extends.is_some() {
+        let actor = Actor::User(reviewer.clone());
+        return extend::grant_extension(ctx, updated, shortest, actor, &note, policy, current);
+    }
     Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), &note, current))
 }
 
@@ -345,6 +378,7 @@ fn grant_now(
         granted_at: ctx.now,
         expires_at,
         end: None,
+        paused: None,
     };
     request.state = RequestState::Approved { grant: grant.clone() };
     let summary = format!("granted until {expires_at}");

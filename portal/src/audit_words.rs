@@ -120,6 +120,28 @@ pub fn words(event: &AuditEvent) -> Wording {
             vec![actor, text(" revoked ".into()), user(), text(format!("'s access to {resource}"))]
         }
         AuditAction::GrantExpired => vec![user(), text(format!("'s access to {resource} expired"))],
+        AuditAction::GrantPaused if self_acted => {
+            vec![user(), text(format!(" paused their access to {resource}"))]
+        }
+        AuditAction::GrantPaused => {
+            vec![actor, text(" paused ".into()), user(), text(format!("'s access to {resource}"))]
+        }
+        AuditAction::GrantResumed if self_acted => {
+            vec![user(), text(format!(" resumed their access to {resource}"))]
+        }
+        AuditAction::GrantResumed => {
+            vec![actor, text(" resumed ".into()), user(), text(format!("'s access to {resource}"))]
+        }
+        AuditAction::ExtensionRequested => {
+            note_label = "Reason";
+            vec![user(), text(format!(" asked for more time on {resource}"))]
+        }
+        AuditAction::GrantExtended if event.actor == Actor::System => {
+            vec![user(), text(format!("'s access to {resource} was extended automatically"))]
+        }
+        AuditAction::GrantExtended => {
+            vec![actor, text(" extended ".into()), user(), text(format!("'s access to {resource}"))]
+        }
         AuditAction::NotificationFailed => {
             note_label = "Detail";
             vec![

@@ -16,6 +16,9 @@ pub const SIGN_OUT: &str = "/auth/sign-out";
 pub const REQUEST_STATUS: &str = "/requests/{id}";
 pub const REQUEST_CANCEL: &str = "/requests/{id}/cancel";
 pub const REQUEST_END: &str = "/requests/{id}/end";
+pub const REQUEST_PAUSE: &str = "/requests/{id}/pause";
+pub const REQUEST_RESUME: &str = "/requests/{id}/resume";
+pub const REQUEST_EXTEND: &str = "/requests/{id}/extend";
 pub const REVIEW: &str = "/review";
 pub const REVIEW_APPROVE: &str = "/review/{id}/approve";
 pub const REVIEW_DENY: &str = "/review/{id}/deny";
@@ -59,6 +62,21 @@ pub fn request_cancel(id: impl Display) -> String {
 /// Where the requester ends their active grant.
 pub fn request_end(id: impl Display) -> String {
     fill(REQUEST_END, "id", &id.to_string())
+}
+
+/// Where the holder (or a reviewer) switches a grant off.
+pub fn request_pause(id: impl Display) -> String {
+    fill(REQUEST_PAUSE, "id", &id.to_string())
+}
+
+/// Where a paused grant is switched back on.
+pub fn request_resume(id: impl Display) -> String {
+    fill(REQUEST_RESUME, "id", &id.to_string())
+}
+
+/// Where the holder asks for more time on their grant.
+pub fn request_extend(id: impl Display) -> String {
+    fill(REQUEST_EXTEND, "id", &id.to_string())
 }
 
 /// Where a reviewer approves a request.

@@ -156,6 +156,23 @@ impl AccessCache {
                 < self.trusted_until_ms.load(Ordering::Acquire)
     }
 
+    /// What the cache alone knows of the grant's expiry, without asking the store: the
+    /// synchronous path's check (a response's chunks) that a deadline has moved, after an
+    /// extension. `None` when nothing later is known or the cache is not trusted.
+    pub fn cached_grant_expiry(
+        &self,
+        user: &UserId,
+        resource: &ResourceName,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        if !self.is_live() {
+            return None;
+        }
+        let grants = read(&self.grants);
+        let expiry = (*grants.map.get(user)?.get(resource)?)?;
+        (now < expiry).then_some(expiry)
+    }
+
     /// When the grant in force for `user` on `resource` at `now` expires, if there is one.
     pub async fn grant_expiry(
         &self,
@@ -173,8 +190,13 @@ impl AccessCache {
         self.count("grant", false);
         let _timer = self.metrics.store_seconds.start_timer();
         let generation = read(&self.grants).generation;
-        let fetched =
-            self.store.active_grant(user, resource, now).await?.map(|grant| grant.expires_at);
+        // A paused grant is active but lets nobody in: to the proxy it is no grant at all.
+        let fetched = self
+            .store
+            .active_grant(user, resource, now)
+            .await?
+            .filter(|grant| grant.allows_at(now))
+            .map(|grant| grant.expires_at);
         #[cfg(test)]
         if let Some(hook) = self.after_load.lock().unwrap_or_else(|p| p.into_inner()).take() {
             hook();

@@ -148,6 +148,14 @@ impl JitgateProxy {
         }
     }
 
+    /// A later end for the grant this response runs under, if the cache knows of one: a grant
+    /// extended after the request was decided keeps its responses going (issue 15).
+    fn extended_deadline(&self, ctx: &RequestCtx) -> Option<Timestamp> {
+        let user = &ctx.principal.as_ref()?.identity().user;
+        let resource = &self.settings.router.get(ctx.route?).resource.name;
+        self.cache().cached_grant_expiry(user, resource, self.clock.now())
+    }
+
     /// A WebSocket handshake from a page of another origin rides the user's cookie into the
     /// app (cross-site WebSocket hijacking): only the resource's own origin and the ones it
     /// lists may open one. Clients that send no `Origin` (scripts) are not browsers.
@@ -545,9 +553,17 @@ impl ProxyHttp for JitgateProxy {
             ctx.in_flight = None;
         }
         match ctx.deadline {
-            Some(deadline) if self.clock.now() >= deadline => {
-                Error::e_explain(ErrorType::HTTPStatus(403), "the grant ended during the response")
-            }
+            Some(deadline) if self.clock.now() >= deadline => match self.extended_deadline(ctx) {
+                // Extended meanwhile (the supervisors re-read the grant on its change event).
+                Some(later) => {
+                    ctx.deadline = Some(later);
+                    Ok(None)
+                }
+                None => Error::e_explain(
+                    ErrorType::HTTPStatus(403),
+                    "the grant ended during the response",
+                ),
+            },
             _ => Ok(None),
         }
     }

@@ -316,10 +316,12 @@ pub fn portal_site(port: u16, upstream: &str) -> ConfigBuilder {
                 .policy("allow_custom_duration = true")
                 .policy(r#"max_duration = "8h""#)
                 .policy(r#"approval = "manual""#)
+                .policy("allow_extension = true")
                 .group("dev")
                 .assignment(
                     "group = \"sre\"\napproval = \"auto\"\n\
-                     durations = [\"15m\", \"1h\"]\nmax_duration = \"1h\"",
+                     durations = [\"15m\", \"1h\"]\nmax_duration = \"1h\"\n\
+                     allow_pause = true\nmax_total = \"3h\"",
                 ),
         )
         .resource(

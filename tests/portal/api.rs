@@ -328,8 +328,10 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     api.call(&bob, "POST", create, create, post(&bob_csrf, ask("app", "", json!("1h"))))
         .await
         .code("reason_required");
-    let auto = api.call(&bob, "POST", create, create, post(&bob_csrf, app_1h.clone())).await;
+    let app_15m = ask("app", "deploy", json!("15m"));
+    let auto = api.call(&bob, "POST", create, create, post(&bob_csrf, app_15m)).await;
     assert_eq!(auto.ok()["status"], "active", "sre is approved at once");
+    let bob_app = auto.ok()["id"].as_str().unwrap().to_owned();
     let created = api.call(&alice, "POST", create, create, post(&alice_csrf, app_1h.clone())).await;
     let app_id = created.ok()["id"].as_str().unwrap().to_owned();
     assert_eq!(created.location.as_deref(), Some(format!("/api/v1/requests/{app_id}").as_str()));
@@ -494,6 +496,118 @@ async fn every_documented_response_matches_what_the_handler_returns() {
         .code("invalid_request");
     api.call(&alice, "GET", audit, "/audit", Send::Nothing).await.code("forbidden");
 
+    // Pausing and resuming: bob's policy allows it, alice's does not.
+    let pause = "/requests/{id}/pause";
+    let path = format!("/requests/{bob_app}/pause");
+    api.call(&anonymous, "POST", pause, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
+    api.call(&bob, "POST", pause, &path, Send::Json(None, json!({}))).await.code("csrf_failed");
+    api.call(&alice, "POST", pause, &path, post(&alice_csrf, json!({}))).await.code("not_found");
+    api.call(&bob, "POST", pause, &path, post(&bob_csrf, json!({ "duration": "1h" })))
+        .await
+        .code("invalid_request");
+    api.call(&bob, "POST", pause, &path, post(&bob_csrf, json!({ "note": "n".repeat(2001) })))
+        .await
+        .code("too_long");
+    let huge =
+        Send::Raw(Some(bob_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
+    api.call(&bob, "POST", pause, &path, huge).await.code("too_large");
+    let alice_pause = format!("/requests/{app_id}/pause");
+    api.call(&carol, "POST", pause, &alice_pause, post(&carol_csrf, json!({})))
+        .await
+        .code("pause_not_allowed");
+    let paused = api
+        .call(&carol, "POST", pause, &path, post(&carol_csrf, json!({ "note": "odd traffic" })))
+        .await
+        .ok();
+    assert_eq!(paused["grant"]["paused"]["by"], "carol@example.com", "{paused}");
+    assert_eq!(paused["grant"]["active"], false);
+    api.call(&bob, "POST", pause, &path, post(&bob_csrf, json!({}))).await.code("already_paused");
+    let resume = "/requests/{id}/resume";
+    let path = format!("/requests/{bob_app}/resume");
+    api.call(&anonymous, "POST", resume, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
+    api.call(&bob, "POST", resume, &path, Send::Json(None, json!({}))).await.code("csrf_failed");
+    api.call(&alice, "POST", resume, &path, post(&alice_csrf, json!({}))).await.code("not_found");
+    api.call(&bob, "POST", resume, &path, post(&bob_csrf, json!({}))).await.code("forbidden");
+    api.call(&carol, "POST", resume, &path, post(&carol_csrf, json!([])))
+        .await
+        .code("invalid_request");
+    api.call(&carol, "POST", resume, &path, post(&carol_csrf, json!({ "note": "n".repeat(2001) })))
+        .await
+        .code("too_long");
+    let huge =
+        Send::Raw(Some(carol_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
+    api.call(&carol, "POST", resume, &path, huge).await.code("too_large");
+    let resumed = api
+        .call(&carol, "POST", resume, &path, Send::Raw(Some(carol_csrf.clone()), String::new()))
+        .await
+        .ok();
+    assert_eq!(resumed["grant"]["active"], true, "{resumed}");
+    api.call(&carol, "POST", resume, &path, post(&carol_csrf, json!({}))).await.code("not_paused");
+
+    // Extending: bob's at once (auto), alice's waits for a reviewer; vault allows none.
+    let extend = "/requests/{id}/extend";
+    let path = format!("/requests/{bob_app}/extend");
+    let more = |duration: &str, reason: &str| json!({ "duration": duration, "reason": reason });
+    api.call(&anonymous, "POST", extend, &path, Send::Json(None, more("30m", "x")))
+        .await
+        .code("unauthenticated");
+    api.call(&bob, "POST", extend, &path, Send::Json(None, more("30m", "x")))
+        .await
+        .code("csrf_failed");
+    api.call(&alice, "POST", extend, &path, post(&alice_csrf, more("30m", "x")))
+        .await
+        .code("not_found");
+    api.call(&carol, "POST", extend, &path, post(&carol_csrf, more("30m", "x")))
+        .await
+        .code("forbidden");
+    api.call(&bob, "POST", extend, &path, post(&bob_csrf, json!({ "duration": "soon" })))
+        .await
+        .code("invalid_request");
+    api.call(&bob, "POST", extend, &path, post(&bob_csrf, more("30m", "")))
+        .await
+        .code("reason_required");
+    api.call(&bob, "POST", extend, &path, post(&bob_csrf, more("30m", &"x".repeat(2001))))
+        .await
+        .code("too_long");
+    // 15m granted, and at most 1h from now: another hour is too much.
+    api.call(&bob, "POST", extend, &path, post(&bob_csrf, more("1h", "x")))
+        .await
+        .code("duration_not_allowed");
+    let huge = Send::Raw(
+        Some(bob_csrf.clone()),
+        format!(r#"{{"duration": "30m", "reason": "{}"}}"#, "x".repeat(20 * 1024)),
+    );
+    api.call(&bob, "POST", extend, &path, huge).await.code("too_large");
+    let extended = api
+        .call(&bob, "POST", extend, &path, post(&bob_csrf, more("30m", "still deploying")))
+        .await;
+    let body = extended.ok();
+    assert_eq!(extended.status, 201);
+    assert_eq!(body["status"], "active", "auto: extended at once: {body}");
+    assert_eq!(body["extends"]["request_id"], bob_app.as_str());
+    assert_eq!(body["extends"]["original_reason"], "deploy");
+    let vault_extend = format!("/requests/{vault_id}/extend");
+    api.call(&alice, "POST", extend, &vault_extend, post(&alice_csrf, more("30m", "x")))
+        .await
+        .code("extension_not_allowed");
+    let alice_extend = format!("/requests/{app_id}/extend");
+    let waiting = api
+        .call(&alice, "POST", extend, &alice_extend, post(&alice_csrf, more("1h", "longer")))
+        .await
+        .ok();
+    assert_eq!(waiting["status"], "pending", "manual: reviewers decide: {waiting}");
+    api.call(&alice, "POST", extend, &alice_extend, post(&alice_csrf, more("1h", "again")))
+        .await
+        .code("already_pending");
+    let waiting_id = waiting["id"].as_str().unwrap();
+    let withdrawn = format!("/requests/{waiting_id}/cancel");
+    let cancel_one = "/requests/{id}/cancel";
+    api.call(&alice, "POST", cancel_one, &withdrawn, post(&alice_csrf, json!({}))).await.ok();
+
     // Revoking.
     let revoke = "/requests/{id}/revoke";
     let path = format!("/requests/{app_id}/revoke");
@@ -520,6 +634,17 @@ async fn every_documented_response_matches_what_the_handler_returns() {
         .call(&alice, "POST", revoke, &own_end, Send::Raw(Some(alice_csrf.clone()), String::new()))
         .await;
     assert_eq!(ended.ok()["grant"]["ended"]["by"], "alice@example.com", "the holder ends her own");
+    let ended_pause = format!("/requests/{app_id}/pause");
+    api.call(&carol, "POST", pause, &ended_pause, post(&carol_csrf, json!({})))
+        .await
+        .code("not_active");
+    let ended_resume = format!("/requests/{app_id}/resume");
+    api.call(&carol, "POST", resume, &ended_resume, post(&carol_csrf, json!({})))
+        .await
+        .code("not_active");
+    api.call(&alice, "POST", extend, &alice_extend, post(&alice_csrf, more("1h", "x")))
+        .await
+        .code("not_active");
 
     // An admin ends a user's sessions.
     let end = "/users/{user}/sessions/end";

@@ -419,3 +419,131 @@ async fn mail_goes_over_starttls_and_implicit_tls_with_a_login_to_a_relay_with_a
         assert!(smtp.messages().iter().all(|m| m.contains(&format!("over {mode}"))));
     }
 }
+
+/// Carol (a reviewer) pauses and resumes Bob's grant, then Bob pauses it himself: Bob is
+/// mailed of what someone else did to his access and not of what he did, and a webhook
+/// subscribed to `grant.paused` and `grant.resumed` hears all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pauses_and_resumptions_by_others_are_mailed_and_all_go_to_webhooks() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let lifecycle = format!(
+        "[[webhook]]\nname = \"lifecycle\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"grant.paused\", \"grant.resumed\"]\n",
+        hook.url("/hooks/lifecycle")
+    );
+    let site = site_with(&smtp, &hook, &lifecycle).await;
+    let bob = site.signed_in("bob@example.com").await;
+    let id = bob_asks(&site, &bob).await;
+    let carol = site.signed_in("carol@example.com").await;
+    lifecycle_step(&site, &carol, &id, "pause", "unusual queries").await;
+    lifecycle_step(&site, &carol, &id, "resume", "explained").await;
+    lifecycle_step(&site, &bob, &id, "pause", "lunch").await;
+
+    let kinds = signed_kinds(&hook, "/hooks/lifecycle", 3).await;
+    assert_eq!(kinds, ["grant.paused", "grant.resumed", "grant.paused"]);
+
+    arrives(&smtp, "bob's pause and resume mail", 2, |m| {
+        mails_to(m, "bob@example.com", "Paused").len()
+            + mails_to(m, "bob@example.com", "Resumed").len()
+    })
+    .await;
+    wait_until("the queue to drain", Duration::from_secs(30), || {
+        let site = &site;
+        async move { metric(site, "jitgate_notification_queue").await == 0 }
+    })
+    .await;
+    let messages = smtp.messages();
+    let paused = mails_to(&messages, "bob@example.com", "Paused: bob@example.com");
+    assert_eq!(paused.len(), 1, "his own pause is not mailed to him");
+    assert!(paused[0].contains("unusual queries") && paused[0].contains("carol@example.com"));
+    assert_eq!(mails_to(&messages, "bob@example.com", "Resumed: bob@example.com").len(), 1);
+}
+
+/// `who` pauses or resumes (`action`) request `id` through the API, with `note`.
+async fn lifecycle_step(site: &Site, who: &Client, id: &str, action: &str, note: &str) {
+    let path = format!("/api/v1/requests/{id}/{action}");
+    let answer = api_post(site, who, &path, serde_json::json!({ "note": note })).await;
+    assert_eq!(answer["grant"]["request_id"], id, "{path}: {answer}");
+}
+
+/// A successful POST of `body` to the API at `path` as `who`; the answer's body.
+async fn api_post(
+    site: &Site,
+    who: &Client,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let me: serde_json::Value =
+        who.get(site.url("access", "/api/v1/me")).send().await.unwrap().json().await.unwrap();
+    let answer = who
+        .post(site.url("access", path))
+        .header("x-csrf-token", me["csrf_token"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    answer.json().await.unwrap()
+}
+
+/// The event types of the first `count` deliveries to the webhook at `path`, once they came,
+/// each checked for its signature.
+async fn signed_kinds(hook: &WebhookReceiver, path: &str, count: usize) -> Vec<String> {
+    let ours =
+        || -> Vec<Received> { hook.received().into_iter().filter(|r| r.path == path).collect() };
+    wait_until("the webhook's deliveries", Duration::from_secs(30), || {
+        let n = ours().len();
+        async move { n >= count }
+    })
+    .await;
+    ours()
+        .iter()
+        .map(|r| {
+            assert_eq!(verify(r, unix_now()), Ok(()), "{r:?}");
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// Alice asks for more time on her grant: the reviewers are mailed an extension request with
+/// her original reason, she is mailed when it is approved, and a webhook subscribed to
+/// `extension.requested` and `grant.extended` hears both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extension_requests_reach_reviewers_and_the_extension_its_holder() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let extensions = format!(
+        "[[webhook]]\nname = \"extensions\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"extension.requested\", \"grant.extended\"]\n",
+        hook.url("/hooks/extensions")
+    );
+    let site = site_with(&smtp, &hook, &extensions).await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = site.ask(&alice, "app", "rotate the certs").await;
+    let carol = site.signed_in("carol@example.com").await;
+    assert_eq!(site.decide(&carol, &id, "approve", "").await.status(), 200);
+
+    let more = serde_json::json!({ "duration": "30m", "reason": "one more host" });
+    let asked = api_post(&site, &alice, &format!("/api/v1/requests/{id}/extend"), more).await;
+    assert_eq!(asked["status"], "pending", "{asked}");
+    let extension = asked["id"].as_str().unwrap().to_owned();
+    arrives(&smtp, "the reviewers' extension mail", 2, |m| {
+        mails_to(m, "", "Extension request: alice@example.com").len()
+    })
+    .await;
+    let messages = smtp.messages();
+    for reviewer in ["carol@example.com", "dave@example.com"] {
+        let mine = mails_to(&messages, reviewer, "Extension request: alice@example.com");
+        assert_eq!(mine.len(), 1, "one mail to {reviewer}");
+        assert!(mine[0].contains("rotate the certs") && mine[0].contains("one more host"));
+        assert!(mine[0].contains(&format!("#r-{extension}")), "a link to review it");
+    }
+
+    assert_eq!(site.decide(&carol, &extension, "approve", "").await.status(), 200);
+    arrives(&smtp, "alice's extension mail", 1, |m| {
+        mails_to(m, "alice@example.com", "Extended: your access to app").len()
+    })
+    .await;
+    let kinds = signed_kinds(&hook, "/hooks/extensions", 2).await;
+    assert_eq!(kinds, ["extension.requested", "grant.extended"]);
+}

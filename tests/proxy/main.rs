@@ -6,7 +6,9 @@ mod bearer;
 mod edge_headers;
 mod edge_paths;
 mod edge_sessions;
+mod extend;
 mod failover;
+mod pause;
 mod revocation;
 mod roles;
 mod stack;
@@ -413,6 +415,7 @@ async fn short_grant(
         granted_at: now,
         expires_at: now.plus(lasts),
         end: None,
+        paused: None,
     };
     let request = AccessRequest {
         id,
@@ -426,6 +429,7 @@ async fn short_grant(
         pending_until: now.plus(Duration::from_secs(60)),
         approvals: vec![],
         state: RequestState::Approved { grant: grant.clone() },
+        extends: None,
     };
     let change = Change {
         requests: vec![RequestWrite { request, expected_version: None }],

@@ -147,7 +147,7 @@ async fn a_websocket_closes_when_revoked_while_the_feed_reconnects() {
 
 /// Reads a raw HTTP/1.1 response until the connection closes or `limit` passes; returns what
 /// came and when the close happened.
-async fn read_until_closed(
+pub(super) async fn read_until_closed(
     socket: &mut tokio::net::TcpStream,
     limit: Duration,
 ) -> (String, Option<Instant>) {
@@ -168,7 +168,7 @@ async fn read_until_closed(
 }
 
 /// Sends `GET path` with `cookie` on a fresh connection and waits for `first` in the body.
-async fn start_response(
+pub(super) async fn start_response(
     port: u16,
     host: &str,
     path: &str,

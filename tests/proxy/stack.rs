@@ -58,7 +58,7 @@ pub fn config_text(
 }
 
 /// The stack's deployment on `listeners`, browsers reaching it on `port`: `app` (manual for
-/// `dev`, auto-approved for `sre`) and `wiki` (standing, for everyone) on the Redis store.
+/// `dev`, auto-approved, pausable and extendable for `sre`) and `wiki` (standing, for everyone) on the Redis store.
 pub fn config(listeners: ConfigBuilder, port: u16, ops_port: u16, upstream: &str) -> ConfigBuilder {
     listeners
         .ops(ops_port)
@@ -69,7 +69,9 @@ pub fn config(listeners: ConfigBuilder, port: u16, ops_port: u16, upstream: &str
                 .upstream(upstream)
                 .policy("durations = [\"1h\"]\napproval = \"manual\"")
                 .group("dev")
-                .assignment("group = \"sre\"\napproval = \"auto\""),
+                .assignment(
+                    "group = \"sre\"\napproval = \"auto\"\nallow_pause = true\nallow_extension = true",
+                ),
         )
         .resource(Resource::local("wiki", port).upstream(upstream).standing().group("*"))
 }

@@ -236,6 +236,9 @@ fn inherit(own: &RawPolicy, base: &RawPolicy) -> RawPolicy {
         reviewers: own.reviewers.clone().or_else(|| base.reviewers.clone()),
         reason_required: own.reason_required.clone().or_else(|| base.reason_required.clone()),
         pending_timeout: own.pending_timeout.clone().or_else(|| base.pending_timeout.clone()),
+        allow_pause: own.allow_pause.or(base.allow_pause),
+        allow_extension: own.allow_extension.or(base.allow_extension),
+        max_total: own.max_total.clone().or_else(|| base.max_total.clone()),
     }
 }
 
@@ -371,6 +374,28 @@ fn jit_policy(
         Some(value) => ctx.duration(value, &format!("{label}: pending_timeout"))?,
         None => pending_default,
     };
+    let max_total = match &raw.max_total {
+        Some(value) => match ctx.duration(value, &format!("{label}: max_total")) {
+            Some(total) if total < max_duration => {
+                ctx.problems.add(
+                    value.span(),
+                    format!(
+                        "{label}: max_total {:?} is shorter than max_duration {}",
+                        value.get_ref(),
+                        format_duration(max_duration)
+                    ),
+                );
+                valid = false;
+                None
+            }
+            Some(total) => Some(total),
+            None => {
+                valid = false;
+                None
+            }
+        },
+        None => None,
+    };
     let reviewers = raw
         .reviewers
         .as_ref()
@@ -387,5 +412,8 @@ fn jit_policy(
         reviewers,
         reason_required,
         pending_timeout,
+        allow_pause: raw.allow_pause.unwrap_or(false),
+        allow_extension: raw.allow_extension.unwrap_or(false),
+        max_total,
     })
 }

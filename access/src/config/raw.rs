@@ -181,4 +181,7 @@ pub(crate) struct RawPolicy {
     pub reviewers: Option<RawPrincipals>,
     pub reason_required: Option<S<bool>>,
     pub pending_timeout: Option<S<String>>,
+    pub allow_pause: Option<bool>,
+    pub allow_extension: Option<bool>,
+    pub max_total: Option<S<String>>,
 }

@@ -12,7 +12,7 @@ fn principals(p: &Principals) -> String {
     names.join(", ")
 }
 
-fn jit_cells(policy: &JitPolicy) -> [String; 6] {
+fn jit_cells(policy: &JitPolicy) -> [String; 8] {
     let durations: Vec<String> = policy.durations.iter().map(|d| format_duration(*d)).collect();
     let approval = match policy.approval {
         Approval::Auto => "auto".to_owned(),
@@ -30,6 +30,12 @@ fn jit_cells(policy: &JitPolicy) -> [String; 6] {
         approval,
         reviewers,
         if policy.reason_required { "required" } else { "optional" }.to_owned(),
+        if policy.allow_pause { "yes" } else { "no" }.to_owned(),
+        match (policy.allow_extension, policy.max_total) {
+            (false, _) => "no".to_owned(),
+            (true, None) => "yes".to_owned(),
+            (true, Some(total)) => format!("up to {}", format_duration(total)),
+        },
     ]
 }
 
@@ -45,6 +51,8 @@ pub fn render_policy_table(config: &Config) -> String {
         "APPROVAL",
         "REVIEWERS",
         "REASON",
+        "PAUSE",
+        "EXTEND",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for resource in &config.resources {
@@ -53,7 +61,7 @@ pub fn render_policy_table(config: &Config) -> String {
             resource.host,
             if resource.path_prefix == "/" { "" } else { &resource.path_prefix }
         );
-        let mut push = |who: String, mode: &str, rest: [String; 6]| {
+        let mut push = |who: String, mode: &str, rest: [String; 8]| {
             let mut row = vec![resource.name.to_string(), route.clone(), who, mode.to_owned()];
             row.extend(rest);
             rows.push(row);

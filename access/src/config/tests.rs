@@ -141,6 +141,22 @@ fn production_example_golden() {
     assert_eq!(grafana[1].mode, AccessMode::Standing);
     assert_eq!(jit(&grafana[2]).approval, Approval::Auto);
     assert_eq!(jit(&grafana[2]).max_duration, h(12), "inherited");
+    assert!(!jit(&grafana[0]).allow_pause, "the resource's default");
+    assert!(jit(&grafana[2]).allow_pause, "overridden for sre");
+    let table = render_policy_table(&config);
+    // The two last columns, PAUSE and EXTEND, read from the end of each row.
+    let tail = |line: &str| -> Vec<String> {
+        let cells: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        cells[cells.len() - 2..].iter().map(|c| (*c).to_owned()).collect()
+    };
+    assert_eq!(tail(table.lines().next().unwrap()), ["PAUSE", "EXTEND"], "{table}");
+    let row = |who: &str| {
+        tail(table.lines().find(|l| l.starts_with("grafana") && l.contains(who)).unwrap())
+    };
+    assert_eq!(row(" * "), ["no", "no"], "{table}");
+    assert_eq!(row(" sre "), ["yes", "up to 1d"], "{table}");
+    assert!(jit(&grafana[2]).allow_extension);
+    assert_eq!(jit(&grafana[2]).max_total, Some(h(24)));
 
     let db = &config.resources[1];
     assert_eq!(db.path_prefix, "/admin");
@@ -571,4 +587,26 @@ fn redis_sentinel_urls_and_replica_waits_are_checked() {
         scratch.error(&format!("\n[store]\nwait_for_replicas = 1\n{RESOURCE}")),
         "jitgate.toml:13: store.wait_for_replicas is only for backend = \"redis\""
     );
+}
+
+#[test]
+fn lifecycle_options_are_inherited_overridden_and_checked() {
+    let scratch = Scratch::new();
+    let policy = "[resource.policy]\nallow_pause = true\nallow_extension = true\nmax_duration = \"4h\"\nmax_total = \"12h\"\n";
+    let dev = "[[resource.assignment]]\ngroup = \"dev\"\n";
+    let sre = "[[resource.assignment]]\ngroup = \"sre\"\nallow_pause = false\nmax_total = \"6h\"\n";
+    let config = scratch.parse(&format!("{RESOURCE}{policy}{dev}{sre}")).unwrap();
+    let assignments = &config.resources[0].policy.assignments;
+    let (dev, sre) = (jit(&assignments[0]), jit(&assignments[1]));
+    assert!(dev.allow_pause && dev.allow_extension);
+    assert_eq!(dev.max_total, Some(h(12)));
+    assert!(!sre.allow_pause && sre.allow_extension, "overridden, and inherited");
+    assert_eq!(sre.max_total, Some(h(6)));
+    let short = "[[resource.assignment]]\ngroup = \"ops\"\nmax_total = \"1h\"\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{policy}{short}")),
+        "jitgate.toml:23: resource \"app\", assignment \"ops\": max_total \"1h\" is shorter than max_duration 4h"
+    );
+    let typo = "[[resource.assignment]]\ngroup = \"ops\"\nallow_pause = \"yes\"\n";
+    assert!(scratch.error(&format!("{RESOURCE}{typo}")).starts_with("jitgate.toml:"));
 }

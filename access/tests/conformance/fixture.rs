@@ -42,11 +42,11 @@ pub fn person(email: &str, groups: &[&str]) -> Identity {
 pub fn alice() -> Identity {
     person("alice@example.com", &["dev"])
 }
-/// Gets `db` automatically.
+/// Gets `db` automatically, and may pause it and extend it (to 10h in all).
 pub fn bob() -> Identity {
     person("bob@example.com", &["sre"])
 }
-/// Needs two approvals for `db`.
+/// Needs two approvals for `db`, and as many for an extension.
 pub fn carol() -> Identity {
     person("carol@example.com", &["dba"])
 }
@@ -73,7 +73,27 @@ fn jit(approval: Approval) -> AccessMode {
         reviewers: Principals::default(),
         reason_required: true,
         pending_timeout: hours(24),
+        allow_pause: false,
+        allow_extension: false,
+        max_total: None,
     })
+}
+
+/// `mode` with extensions allowed, up to `max_total` in all.
+fn extendable(mut mode: AccessMode, max_total: Option<Duration>) -> AccessMode {
+    if let AccessMode::Jit(policy) = &mut mode {
+        policy.allow_extension = true;
+        policy.max_total = max_total;
+    }
+    mode
+}
+
+/// `mode` with pausing allowed.
+fn pausable(mut mode: AccessMode) -> AccessMode {
+    if let AccessMode::Jit(policy) = &mut mode {
+        policy.allow_pause = true;
+    }
+    mode
 }
 
 fn manual(n: u32) -> Approval {
@@ -85,8 +105,14 @@ pub fn policies() -> PolicySet {
         resource: resource("db"),
         assignments: vec![
             Assignment { audience: Audience::Group(group("dev")), mode: jit(manual(1)) },
-            Assignment { audience: Audience::Group(group("sre")), mode: jit(Approval::Auto) },
-            Assignment { audience: Audience::Group(group("dba")), mode: jit(manual(2)) },
+            Assignment {
+                audience: Audience::Group(group("sre")),
+                mode: extendable(pausable(jit(Approval::Auto)), Some(hours(10))),
+            },
+            Assignment {
+                audience: Audience::Group(group("dba")),
+                mode: extendable(jit(manual(2)), None),
+            },
         ],
     };
     let wiki = ResourcePolicy {
@@ -201,5 +227,26 @@ impl Fixture {
     /// (true for Redis pub/sub; the embedded store serves one process).
     pub fn shares_events_across_handles(&self) -> bool {
         self.backend.redis_url().is_some()
+    }
+}
+
+/// The audit actions recorded about `request`, oldest first.
+pub async fn actions_of(
+    f: &Fixture,
+    request: jitgate_access::ids::RequestId,
+) -> Vec<jitgate_access::audit::AuditAction> {
+    use jitgate_access::store::AuditQuery;
+    let query = AuditQuery { request_id: Some(request), limit: 100, ..AuditQuery::default() };
+    let page = f.store.list_audit(&query).await.unwrap();
+    page.items.iter().rev().map(|e| e.action).collect()
+}
+
+/// The state machine's refusal inside `error`.
+pub fn refusal(
+    error: jitgate_access::service::ServiceError,
+) -> jitgate_access::transition::TransitionError {
+    match error {
+        jitgate_access::service::ServiceError::Refused(refusal) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }

@@ -2,8 +2,10 @@
 //! correct when every one of them passes against it; Redis tests start their own
 //! `redis-server` on a free port and stop it when they end.
 
+mod extend;
 mod fixture;
 mod outbox;
+mod pause;
 mod pending;
 mod people;
 mod queries;
@@ -75,4 +77,11 @@ conformance! {
     pending::the_pending_slot_frees_on_every_way_out_of_pending,
     pending::a_pointer_nobody_cleared_holds_nothing,
     pending::pending_duplicates_from_before_the_pointer_still_open,
+    pause::a_pause_locks_everywhere_until_resumed_and_the_window_runs_on,
+    pause::who_may_pause_and_resume,
+    pause::a_stale_pause_writes_nothing,
+    pause::a_paused_grant_expires_and_can_be_superseded,
+    extend::an_automatic_extension_takes_over_at_once_within_both_bounds,
+    extend::a_manual_extension_waits_for_the_threshold_without_interrupting_access,
+    extend::extensions_of_others_ended_or_unextendable_grants_are_refused,
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Every code the API answers with. Scripts branch on these, so a code is never renamed.
-pub const CODES: [&str; 21] = [
+pub const CODES: [&str; 25] = [
     "unauthenticated",
     "invalid_token",
     "csrf_failed",
@@ -35,6 +35,10 @@ pub const CODES: [&str; 21] = [
     "unsupported_media_type",
     "unavailable",
     "contention",
+    "pause_not_allowed",
+    "already_paused",
+    "not_paused",
+    "extension_not_allowed",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {
@@ -163,6 +167,13 @@ impl From<ServiceError> for ApiError {
                 TransitionError::NotActive(_) => (StatusCode::CONFLICT, "not_active"),
                 TransitionError::AlreadyApproved => (StatusCode::CONFLICT, "already_approved"),
                 TransitionError::NotDue => (StatusCode::CONFLICT, "not_due"),
+                TransitionError::PauseNotAllowed => (StatusCode::FORBIDDEN, "pause_not_allowed"),
+                TransitionError::AlreadyPaused => (StatusCode::CONFLICT, "already_paused"),
+                TransitionError::NotPaused => (StatusCode::CONFLICT, "not_paused"),
+                TransitionError::PausedByReviewer => (StatusCode::FORBIDDEN, "forbidden"),
+                TransitionError::ExtensionNotAllowed => {
+                    (StatusCode::FORBIDDEN, "extension_not_allowed")
+                }
                 TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
                 TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
                 TransitionError::DurationNotAllowed(_) => {

@@ -6,6 +6,7 @@
 
 pub mod caller;
 pub mod error;
+mod lifecycle;
 pub mod model;
 mod reads;
 mod requests;
@@ -128,6 +129,9 @@ fn router() -> (Router<Portal>, utoipa::openapi::OpenApi) {
         .routes(routes!(requests::approve))
         .routes(routes!(requests::deny))
         .routes(routes!(requests::revoke))
+        .routes(routes!(lifecycle::pause))
+        .routes(routes!(lifecycle::resume))
+        .routes(routes!(lifecycle::extend))
         .routes(routes!(reads::grants))
         .routes(routes!(reads::audit))
         .routes(routes!(users::end_sessions))

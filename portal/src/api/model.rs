@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 14] = [
+const ACTIONS: [AuditAction; 18] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -45,6 +45,10 @@ const ACTIONS: [AuditAction; 14] = [
     AuditAction::GrantSuperseded,
     AuditAction::GrantRevoked,
     AuditAction::GrantExpired,
+    AuditAction::GrantPaused,
+    AuditAction::GrantResumed,
+    AuditAction::ExtensionRequested,
+    AuditAction::GrantExtended,
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
@@ -63,6 +67,10 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantSuperseded
         | AuditAction::GrantRevoked
         | AuditAction::GrantExpired
+        | AuditAction::GrantPaused
+        | AuditAction::GrantResumed
+        | AuditAction::ExtensionRequested
+        | AuditAction::GrantExtended
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
         | AuditAction::SessionsEnded
@@ -113,6 +121,23 @@ pub struct RequestView {
     /// `null` unless approved.
     #[schema(required = true)]
     pub grant: Option<GrantView>,
+    /// Set when this request asks for more time on a grant the requester holds;
+    /// `requested_duration_seconds` is then the time to add. `null` for ordinary requests.
+    #[schema(required = true)]
+    pub extends: Option<ExtendsView>,
+}
+
+/// The grant an extension request extends.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Extends)]
+pub struct ExtendsView {
+    /// The request holding the grant when the extension was asked for.
+    pub request_id: String,
+    /// The reason the access was first asked for.
+    pub original_reason: String,
+    /// When the access being extended began; `max_total` counts from here.
+    #[schema(format = DateTime)]
+    pub since: String,
 }
 
 /// One reviewer's approval.
@@ -151,11 +176,24 @@ pub struct GrantView {
     pub granted_at: String,
     #[schema(format = DateTime)]
     pub expires_at: String,
-    /// Whether the grant lets the user in right now.
+    /// Whether the grant lets the user in right now (`false` while paused).
     pub active: bool,
+    /// Set while the grant is switched off; `null` otherwise. The window keeps running.
+    #[schema(required = true)]
+    pub paused: Option<PauseView>,
     /// How the grant ended before its expiry, when it did; `null` otherwise.
     #[schema(required = true)]
     pub ended: Option<GrantEndView>,
+}
+
+/// Who switched a grant off, and when.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Pause)]
+pub struct PauseView {
+    pub by: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub note: String,
 }
 
 /// How a grant ended.
@@ -180,7 +218,12 @@ impl GrantView {
             resource: grant.resource.to_string(),
             granted_at: time(grant.granted_at),
             expires_at: time(grant.expires_at),
-            active: grant.is_active_at(now),
+            active: grant.allows_at(now),
+            paused: grant.paused.as_ref().map(|pause| PauseView {
+                by: pause.by.to_string(),
+                at: time(pause.at),
+                note: pause.note.clone(),
+            }),
             ended: grant.end.as_ref().map(|end| match end {
                 GrantEnd::Expired { at } => {
                     GrantEndView { reason: "expired", at: time(*at), by: None, note: String::new() }
@@ -260,6 +303,11 @@ impl RequestView {
                 RequestState::Approved { grant } => Some(GrantView::of(grant, now)),
                 _ => None,
             },
+            extends: request.extends.as_ref().map(|extends| ExtendsView {
+                request_id: extends.request.to_string(),
+                original_reason: extends.original_reason.clone(),
+                since: time(extends.since),
+            }),
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::state::Portal;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 #[schema(as = Duration)]
-pub enum DurationField {
+pub(super) enum DurationField {
     /// Seconds.
     Seconds(u64),
     /// In words, like `90m`, `4h` or `1h30m`.
@@ -35,7 +35,7 @@ pub enum DurationField {
 }
 
 impl DurationField {
-    fn parse(&self) -> Result<Duration, ApiError> {
+    pub(super) fn parse(&self) -> Result<Duration, ApiError> {
         match self {
             DurationField::Seconds(secs) => Ok(Duration::from_secs(*secs)),
             DurationField::Text(text) => humantime::parse_duration(text.trim()).map_err(|_| {
@@ -96,16 +96,16 @@ pub struct ListParams {
     limit: Option<usize>,
 }
 
-fn request_id(raw: &str) -> Result<RequestId, ApiError> {
+pub(super) fn request_id(raw: &str) -> Result<RequestId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("no request with this id"))
 }
 
-fn view(portal: &Portal, request: &AccessRequest) -> Json<RequestView> {
+pub(super) fn view(portal: &Portal, request: &AccessRequest) -> Json<RequestView> {
     Json(RequestView::of(request, portal.clock.now()))
 }
 
 /// Loads a request the caller may see.
-async fn visible(
+pub(super) async fn visible(
     portal: &Portal,
     caller: &Caller,
     id: RequestId,

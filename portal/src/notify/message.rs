@@ -91,6 +91,52 @@ impl Message {
                     ("Open your request", page),
                 )
             }
+            EventKind::GrantPaused => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Still ends at", grant.expires_at.to_string()));
+                }
+                facts.push(("Paused by", by));
+                facts.push(("Note", event.note.clone()));
+                (
+                    format!("Paused: {user} → {resource}"),
+                    format!("{user}'s access to {resource} is paused until it is resumed."),
+                    ("Open the request", page),
+                )
+            }
+            EventKind::GrantResumed => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                facts.push(("Resumed by", by));
+                (
+                    format!("Resumed: {user} → {resource}"),
+                    format!("{user}'s access to {resource} is on again."),
+                    ("Open the request", page),
+                )
+            }
+            EventKind::ExtensionRequested => {
+                if let Some(extends) = &request.extends {
+                    facts.push(("Original reason", extends.original_reason.clone()));
+                }
+                facts.push(("Reason", request.reason.clone()));
+                facts.push(("More time", format_duration(request.requested_duration)));
+                (
+                    format!("Extension request: {user} → {resource}"),
+                    format!("{user} asks for more time on their access to {resource}."),
+                    ("Review the request", review),
+                )
+            }
+            EventKind::GrantExtended => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                facts.push(("Approved by", request.approved_by()));
+                (
+                    format!("Extended: your access to {resource}"),
+                    format!("Your access to {resource} was extended."),
+                    ("Open your request", page),
+                )
+            }
             EventKind::GrantExpired => (
                 format!("Expired: {user} → {resource}"),
                 format!("{user}'s access to {resource} expired."),

@@ -1,7 +1,8 @@
 //! Who hears about what, from the configuration:
-//! - a new request: every reviewer of it by email (the policy's reviewers, else the global
+//! - a new request or extension request: every reviewer of it by email (the policy's reviewers, else the global
 //!   ones; admins too when `smtp.notify_admins`), never the requester;
-//! - a decision, a revocation, a timeout: the requester by email;
+//! - a decision, a revocation, a timeout, a pause or resumption by someone else: the
+//!   requester by email;
 //! - a grant about to expire (with `notifications.remind_before`): its holder by email;
 //! - every webhook subscribed to the event.
 //!
@@ -88,20 +89,24 @@ impl Routing for ConfigRouting {
             match event.kind {
                 // An auto-approved request is created already approved: nobody to ask, and
                 // the requester saw it happen.
-                EventKind::RequestCreated
+                EventKind::RequestCreated | EventKind::ExtensionRequested
                     if event.request.status_at(event.at) == Status::Pending =>
                 {
                     targets.extend(self.reviewers(event).into_iter().map(Target::Email));
                 }
-                EventKind::RequestApproved if event.actor == Actor::System => {}
+                EventKind::RequestApproved | EventKind::GrantExtended
+                    if event.actor == Actor::System => {}
                 EventKind::GrantExpiring => {
                     targets.push(Target::Email(event.request.requester.clone()));
                 }
                 // Telling people what they did themselves is noise.
                 EventKind::RequestApproved
+                | EventKind::GrantExtended
                 | EventKind::RequestDenied
                 | EventKind::RequestTimedOut
                 | EventKind::GrantRevoked
+                | EventKind::GrantPaused
+                | EventKind::GrantResumed
                     if event.actor.key() != event.request.requester.as_str() =>
                 {
                     targets.push(Target::Email(event.request.requester.clone()));

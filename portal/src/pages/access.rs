@@ -24,7 +24,24 @@ pub enum RowState {
     Standing,
     Locked,
     Pending { request: String },
-    Active { request: String, left: String, until: String },
+    Active { request: String, left: String, until: String, pause: PauseButton, extend: bool },
+}
+
+/// Which pause button an active grant's row shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseButton {
+    /// The policy does not allow pausing.
+    None,
+    Pause,
+    Resume,
+    /// Paused by a reviewer: only a reviewer can resume it.
+    PausedByReviewer,
+}
+
+impl PauseButton {
+    pub fn is_paused(&self) -> bool {
+        matches!(self, PauseButton::Resume | PauseButton::PausedByReviewer)
+    }
 }
 
 #[derive(Template)]
@@ -59,12 +76,20 @@ pub async fn my_access(
         let state = match resource.policy.resolve(&portal.config.roles, identity) {
             Access::NoAccess => continue,
             Access::Standing { .. } => RowState::Standing,
-            Access::Jit { .. } => {
+            Access::Jit { policy, .. } => {
                 if let Some(grant) = grants.iter().find(|g| g.resource == resource.name) {
+                    let pause = match &grant.paused {
+                        Some(_) if grant.paused_by_other() => PauseButton::PausedByReviewer,
+                        Some(_) => PauseButton::Resume,
+                        None if policy.allow_pause => PauseButton::Pause,
+                        None => PauseButton::None,
+                    };
                     RowState::Active {
                         request: grant.request_id.to_string(),
                         left: time_left(grant.expires_at, now),
                         until: grant.expires_at.to_string(),
+                        pause,
+                        extend: policy.allow_extension,
                     }
                 } else if let Some(request) = pending
                     .iter()

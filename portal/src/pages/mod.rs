@@ -6,6 +6,7 @@ pub mod audit;
 pub mod decide;
 pub mod directory;
 pub mod notifications;
+pub mod pause;
 pub mod queue;
 pub mod request;
 pub mod review;

@@ -270,7 +270,7 @@ struct StatusPage {
 
 impl Portal {
     /// The request, if the viewer may see it: their own, or one they review.
-    async fn visible_request(
+    pub(crate) async fn visible_request(
         &self,
         viewer: &Viewer,
         id: &str,

@@ -86,6 +86,9 @@ pub struct Row {
     pub requested: When,
     pub status: String,
     pub reason: String,
+    /// For an extension: the request it extends and that request's reason; empty otherwise.
+    pub extends_of: String,
+    pub original_reason: String,
     pub managed_by: String,
     pub time_left: String,
     /// "for 1h", or "granted 15m (asked 1h)" once a reviewer granted less.
@@ -160,6 +163,12 @@ impl Portal {
             requested: When::of(request.created_at, now),
             status: status.as_str().to_owned(),
             reason: request.reason.clone(),
+            extends_of: request.extends.as_ref().map(|e| e.request.to_string()).unwrap_or_default(),
+            original_reason: request
+                .extends
+                .as_ref()
+                .map(|e| e.original_reason.clone())
+                .unwrap_or_default(),
             managed_by: managed_by(request, needed),
             time_left: match (&request.state, status) {
                 (RequestState::Approved { grant }, Status::Active) => {

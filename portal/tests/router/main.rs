@@ -7,6 +7,7 @@
 mod decisions;
 mod harness;
 mod input;
+mod lifecycle;
 mod return_urls;
 mod review;
 mod reviewer_pages;
