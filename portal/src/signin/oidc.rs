@@ -247,8 +247,11 @@ impl OidcSignIn {
         // Verified above; its payload is read again as plain JSON for the configurable claims.
         let mut claims = payload(&id_token.to_string())
             .ok_or_else(|| failed("ID token payload", String::new()))?;
-        let incomplete =
-            !claims.contains_key("email") || claim(&claims, &self.groups_claim).is_none();
+        // The display name (for the people records) is asked for only with the profile scope.
+        let wants_name = self.scopes.iter().any(|scope| scope == "profile");
+        let incomplete = !claims.contains_key("email")
+            || claim(&claims, &self.groups_claim).is_none()
+            || (wants_name && !claims.contains_key("name"));
         if incomplete && let Some(url) = client.user_info_url().cloned() {
             let extra = self.userinfo(&http, url.as_str(), tokens.access_token().secret()).await;
             // Userinfo about someone else would be a confused IdP: take nothing from it.
