@@ -433,6 +433,8 @@ impl AccessService {
         let now = self.clock.now();
         let id = AuditId::from(self.ids.next(now));
         self.audit(AuditEvent::sessions_ended(id, now, &admin.user, user, ended)).await?;
+        // A compromised or departing account keeps no way in: its API tokens go too.
+        self.revoke_api_tokens_of(admin, user).await?;
         Ok(ended)
     }
 
