@@ -21,15 +21,18 @@ pub enum Purpose {
     OidcFlow,
     /// Seed of the P-256 key that signs upstream assertions ([`crate::assertion`]).
     AssertionSigning,
+    /// HS256 key of the portal's form-draft cookie (a refused form's values and errors).
+    FormDraft,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 5] = [
+    pub const ALL: [Purpose; 6] = [
         Purpose::SessionCookie,
         Purpose::Handoff,
         Purpose::Csrf,
         Purpose::OidcFlow,
         Purpose::AssertionSigning,
+        Purpose::FormDraft,
     ];
 
     /// The HKDF `info` label.
@@ -40,6 +43,7 @@ impl Purpose {
             Purpose::Csrf => "jitgate csrf v2",
             Purpose::OidcFlow => "jitgate oidc flow v2",
             Purpose::AssertionSigning => "jitgate assertion key v2",
+            Purpose::FormDraft => "jitgate form draft v1",
         }
     }
 }

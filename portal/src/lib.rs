@@ -8,6 +8,7 @@ pub mod api;
 mod assets;
 mod audit_filter;
 mod csrf;
+mod draft;
 pub mod demo;
 mod error;
 mod export;
