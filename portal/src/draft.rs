@@ -104,10 +104,13 @@ impl Portal {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        let draft =
-            jsonwebtoken::decode::<Draft>(token, &DecodingKey::from_secret(&key(self)), &validation)
-                .ok()?
-                .claims;
+        let draft = jsonwebtoken::decode::<Draft>(
+            token,
+            &DecodingKey::from_secret(&key(self)),
+            &validation,
+        )
+        .ok()?
+        .claims;
         (draft.page == page && now_secs(self) < draft.exp).then_some(draft)
     }
 

@@ -115,6 +115,7 @@ impl Portal {
             .route(paths::SIGN_IN_PATH, get(signin::page).post(signin::local::submit))
             .route(paths::CALLBACK_PATH, get(signin::oidc::callback))
             .route(paths::SIGN_OUT, post(signin::sign_out))
+            .route(paths::SIGNED_OUT, get(signin::signed_out))
             .route(paths::REQUEST_FORM_PATH, get(pages::request::form).post(pages::request::submit))
             .route(paths::REQUEST_STATUS, get(pages::request_status::status))
             .route(paths::REQUEST_CANCEL, post(pages::request_status::cancel))

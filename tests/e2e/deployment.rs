@@ -57,6 +57,9 @@ impl Peers {
             client_id: "jitgate".into(),
             client_secret: CLIENT_SECRET.into(),
             redirect_uris: vec![format!("http://access.localhost:{port}/auth/callback")],
+            post_logout_redirect_uris: vec![format!(
+                "http://access.localhost:{port}/auth/signed-out"
+            )],
         };
         let idp = OidcProvider::start(vec![client], people()).await;
         let redis = RedisServer::start().await;

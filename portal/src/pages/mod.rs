@@ -120,10 +120,17 @@ impl Portal {
         let requests = self.service.store().list_requests(&query).await?.items;
         Ok(requests
             .iter()
-            .filter(|r| r.status_at(now) == Status::Pending && r.requester != viewer.identity().user)
+            .filter(|r| {
+                r.status_at(now) == Status::Pending && r.requester != viewer.identity().user
+            })
             .take(BELL_LIST)
             .map(|r| BellItem {
-                text: format!("{} asks for {} ({})", r.requester, r.resource, format_duration(r.requested_duration)),
+                text: format!(
+                    "{} asks for {} ({})",
+                    r.requester,
+                    r.resource,
+                    format_duration(r.requested_duration)
+                ),
                 href: format!("{}#r-{}", crate::paths::REVIEW, r.id),
                 when: TimeView::at(r.created_at),
             })

@@ -361,8 +361,9 @@ fn chosen_duration(policy: &JitPolicy, submission: &Submission) -> Result<Durati
         }
         let typed = submission.custom.trim();
         if typed.is_empty() {
-            return Err("Type a duration, like 90m or 4h, or choose one of the offered ones."
-                .into());
+            return Err(
+                "Type a duration, like 90m or 4h, or choose one of the offered ones.".into()
+            );
         }
         let duration = humantime::parse_duration(typed)
             .map_err(|_| format!("{typed:?} is not a duration; write it like 90m, 4h or 2d."))?;
@@ -424,7 +425,10 @@ pub async fn submit(
     }
     let refused = match duration {
         Ok(duration) if draft.errors.is_empty() => {
-            match portal.service.request_access(viewer.identity(), &resource, reason, duration).await
+            match portal
+                .service
+                .request_access(viewer.identity(), &resource, reason, duration)
+                .await
             {
                 Ok(request) if request.grant().is_some() => {
                     return Ok(portal.continue_to(&viewer.session, &rd, None));

@@ -154,7 +154,8 @@ pub async fn status(
     let mut countdown = None;
     let (headline, detail) = match (&request.state, status) {
         (_, Status::Pending) => {
-            countdown = Some(Countdown::until(request.pending_until, now, "no time: nobody decided"));
+            countdown =
+                Some(Countdown::until(request.pending_until, now, "no time: nobody decided"));
             (
                 "Waiting for approval".to_owned(),
                 "This page updates by itself when a reviewer decides. Without a decision, the request times out in".to_owned(),

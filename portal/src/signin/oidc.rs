@@ -42,6 +42,8 @@ use crate::state::Portal;
 
 /// How long a user may spend at the IdP's login page.
 const FLOW_LIFETIME: Duration = Duration::from_secs(600);
+/// Browsers keep cookies up to 4096 bytes, name and attributes included.
+const MAX_ID_TOKEN_COOKIE: usize = 3800;
 /// Rediscovery on an unknown key happens at most this often.
 const MIN_REDISCOVERY: Duration = Duration::from_secs(10);
 
@@ -64,6 +66,8 @@ pub enum OidcError {
 
 struct Discovered {
     client: Client,
+    /// The IdP's `end_session_endpoint` (RP-initiated logout), when it has one.
+    end_session: Option<String>,
     at: Instant,
 }
 
@@ -109,6 +113,7 @@ impl OidcSignIn {
         let client_id = ClientId::new(client_id.clone());
         let client_secret = ClientSecret::new(client_secret.expose().to_owned());
         let client = discover(&http, &issuer_url, &client_id, &client_secret, &redirect).await?;
+        let end_session = end_session_endpoint(&http, &issuer_url).await;
         Ok(Self {
             issuer: issuer_url,
             client_id,
@@ -117,7 +122,7 @@ impl OidcSignIn {
             scopes: scopes.clone(),
             groups_claim: groups_claim.clone(),
             http,
-            discovered: RwLock::new(Discovered { client, at: Instant::now() }),
+            discovered: RwLock::new(Discovered { client, end_session, at: Instant::now() }),
             flow_key: (
                 EncodingKey::from_secret(&flow_secret),
                 DecodingKey::from_secret(&flow_secret),
@@ -178,7 +183,9 @@ impl OidcSignIn {
         }
         match self.client().await {
             Ok(client) => {
-                *self.discovered.write().await = Discovered { client, at: Instant::now() };
+                let end_session = end_session_endpoint(&self.http, &self.issuer).await;
+                *self.discovered.write().await =
+                    Discovered { client, end_session, at: Instant::now() };
                 true
             }
             Err(error) => {
@@ -188,8 +195,9 @@ impl OidcSignIn {
         }
     }
 
-    /// Exchanges the code and validates the ID token; the identity it names.
-    async fn identity(&self, code: String, flow: &Flow) -> Result<Identity, PortalError> {
+    /// Exchanges the code and validates the ID token; the identity it names, and the token
+    /// itself (the `id_token_hint` of a later sign-out).
+    async fn identity(&self, code: String, flow: &Flow) -> Result<(Identity, String), PortalError> {
         let failed = |what: &str, error: String| {
             tracing::warn!(%error, "OIDC sign-in failed: {what}");
             PortalError::SignInFailed(format!(
@@ -230,7 +238,38 @@ impl OidcSignIn {
                 }
             }
         }
-        self.identity_from(&claims)
+        Ok((self.identity_from(&claims)?, id_token.to_string()))
+    }
+
+    /// Where to send the browser to end its IdP session too: the provider's
+    /// `end_session_endpoint` with the ID token as hint and the portal's signed-out page to
+    /// come back to. `None` when the provider has no such endpoint.
+    pub async fn end_session_url(
+        &self,
+        id_token: Option<&str>,
+        signed_out: &str,
+    ) -> Option<String> {
+        let endpoint = self.discovered.read().await.end_session.clone()?;
+        let mut url = reqwest::Url::parse(&endpoint).ok()?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(token) = id_token {
+                query.append_pair("id_token_hint", token);
+            }
+            query.append_pair("client_id", self.client_id.as_str());
+            query.append_pair("post_logout_redirect_uri", signed_out);
+        }
+        Some(url.into())
+    }
+
+    /// Whether sign-out ends the IdP session too (the provider has an `end_session_endpoint`).
+    pub async fn ends_sessions(&self) -> bool {
+        self.discovered.read().await.end_session.is_some()
+    }
+
+    /// The IdP's host, to name it on the signed-out page.
+    pub fn issuer_host(&self) -> String {
+        self.issuer.url().host_str().unwrap_or("your identity provider").to_owned()
     }
 
     async fn userinfo(&self, url: &str, access_token: &str) -> Map<String, Value> {
@@ -287,6 +326,19 @@ async fn discover(
         .set_redirect_uri(redirect.clone()))
 }
 
+/// `end_session_endpoint` from the discovery document (the `openidconnect` crate's core
+/// metadata does not carry it). A provider without one, or an unreadable answer, is `None`:
+/// sign-out then says honestly that the IdP session stays open.
+async fn end_session_endpoint(http: &reqwest::Client, issuer: &IssuerUrl) -> Option<String> {
+    let url = format!("{}/.well-known/openid-configuration", issuer.as_str().trim_end_matches('/'));
+    let document: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+    let endpoint = document.get("end_session_endpoint")?.as_str()?;
+    reqwest::Url::parse(endpoint)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
+        .map(|_| endpoint.to_owned())
+}
+
 fn payload(jwt: &str) -> Option<Map<String, Value>> {
     let part = jwt.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
@@ -334,10 +386,20 @@ pub async fn callback(
     }
     let code =
         query.get("code").cloned().ok_or_else(|| PortalError::BadRequest("no code".into()))?;
-    let identity = oidc.identity(code, &flow).await?;
+    let (identity, id_token) = oidc.identity(code, &flow).await?;
     let rd = portal.destinations.vet(Some(&flow.rd));
     let mut response = portal.finish(identity, &rd, flow.resource_state.as_deref()).await?;
     portal.clear_cookie(&mut response, CookieName::SignInFlow)?;
+    // Kept for the sign-out's `id_token_hint`; a token too large for a cookie is not kept,
+    // and the IdP then asks the user to confirm the sign-out instead.
+    if id_token.len() <= MAX_ID_TOKEN_COOKIE {
+        portal.set_cookie(
+            &mut response,
+            CookieName::IdToken,
+            &id_token,
+            portal.config.session.ttl,
+        )?;
+    }
     Ok(response)
 }
 
