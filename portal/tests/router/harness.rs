@@ -130,6 +130,11 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// Puts a cookie in the jar as a hostile page or a sibling host could.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies.lock().unwrap().insert(name.to_owned(), value.to_owned());
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, &[], Body::empty()).await
     }

@@ -6,6 +6,7 @@
 
 mod harness;
 mod input;
+mod requester;
 mod return_urls;
 mod review;
 mod signin;
