@@ -29,7 +29,8 @@ async fn a_newcomer_asks_a_reviewer_approves_and_the_demo_app_opens() {
         .replace("8080", &port.to_string())
         .replace("9090", &ops.to_string())
         .replace("8081", &demo.to_string())
-        .replace("../data/quickstart.db", "quickstart.db");
+        .replace("../data/quickstart.db", "quickstart.db")
+        .replace("../data/mail", "mail");
     let mut deployment = Deployment::new();
     deployment.write("quickstart-users.toml", &shipped("quickstart-users.toml"));
     deployment.serve("quickstart.toml", &config, &[], port).await;
