@@ -29,16 +29,20 @@ pub enum CookieName {
     /// The IdP's ID token of the portal session, kept to end the IdP session at sign-out
     /// (`id_token_hint` of OpenID Connect RP-initiated logout).
     IdToken,
+    /// The portal's signed, read-once message about the action just taken ("Approved …"),
+    /// carried across a post/redirect/get redirect.
+    Flash,
 }
 
 impl CookieName {
-    const ALL: [CookieName; 6] = [
+    const ALL: [CookieName; 7] = [
         CookieName::Session,
         CookieName::SignInState,
         CookieName::Presession,
         CookieName::SignInFlow,
         CookieName::FormDraft,
         CookieName::IdToken,
+        CookieName::Flash,
     ];
 
     fn base(self) -> &'static str {
@@ -49,6 +53,7 @@ impl CookieName {
             CookieName::SignInFlow => "jitgate_oidc",
             CookieName::FormDraft => "jitgate_draft",
             CookieName::IdToken => "jitgate_idt",
+            CookieName::Flash => "jitgate_flash",
         }
     }
 
@@ -60,6 +65,7 @@ impl CookieName {
             CookieName::SignInFlow => "__Host-jitgate_oidc",
             CookieName::FormDraft => "__Host-jitgate_draft",
             CookieName::IdToken => "__Host-jitgate_idt",
+            CookieName::Flash => "__Host-jitgate_flash",
         }
     }
 }

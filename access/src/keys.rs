@@ -23,16 +23,19 @@ pub enum Purpose {
     AssertionSigning,
     /// HS256 key of the portal's form-draft cookie (a refused form's values and errors).
     FormDraft,
+    /// HS256 key of the portal's flash-message cookie.
+    Flash,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 6] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::SessionCookie,
         Purpose::Handoff,
         Purpose::Csrf,
         Purpose::OidcFlow,
         Purpose::AssertionSigning,
         Purpose::FormDraft,
+        Purpose::Flash,
     ];
 
     /// The HKDF `info` label.
@@ -44,6 +47,7 @@ impl Purpose {
             Purpose::OidcFlow => "jitgate oidc flow v2",
             Purpose::AssertionSigning => "jitgate assertion key v2",
             Purpose::FormDraft => "jitgate form draft v1",
+            Purpose::Flash => "jitgate flash v1",
         }
     }
 }

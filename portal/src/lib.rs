@@ -7,14 +7,18 @@
 pub mod api;
 mod assets;
 mod audit_filter;
+mod audit_words;
 mod csrf;
 pub mod demo;
 mod draft;
 mod error;
 mod export;
+mod flash;
 pub mod notify;
+mod outcome;
 mod pages;
 mod paths;
+mod policy_view;
 mod security;
 mod signin;
 mod state;

@@ -19,10 +19,11 @@ use thiserror::Error;
 
 use crate::csrf::CsrfKey;
 use crate::error::PortalError;
+use crate::flash::FlashKey;
 use crate::signin::SignIn;
 use crate::signin::oidc::{OidcError, OidcSignIn};
 use crate::signin::throttle::Throttle;
-use crate::{api, assets, pages, paths, security, signin};
+use crate::{api, assets, flash, pages, paths, security, signin};
 
 /// Form bodies are a reason and a few fields: anything near this is hostile.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -55,6 +56,7 @@ pub struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) keys: TokenKeys,
     pub(crate) csrf: CsrfKey,
+    pub(crate) flash: FlashKey,
     pub(crate) sign_in: SignIn,
     pub(crate) throttle: Throttle,
     pub(crate) assertion_jwks: serde_json::Value,
@@ -95,6 +97,7 @@ impl Portal {
         Ok(Self(Arc::new(Inner {
             keys: TokenKeys::new(&secret),
             csrf: CsrfKey::derive(&secret),
+            flash: FlashKey::derive(&secret),
             sign_in,
             throttle: Throttle::default(),
             cookies: Cookies::new(destinations.scheme() == "https"),
@@ -121,9 +124,9 @@ impl Portal {
             .route(paths::REQUEST_CANCEL, post(pages::request_status::cancel))
             .route(paths::REQUEST_END, post(pages::request_status::end))
             .route(paths::REVIEW, get(pages::review::dashboard))
-            .route(paths::REVIEW_APPROVE, post(pages::review::approve))
-            .route(paths::REVIEW_DENY, post(pages::review::deny))
-            .route(paths::REVIEW_REVOKE, post(pages::review::revoke))
+            .route(paths::REVIEW_APPROVE, post(pages::decide::approve))
+            .route(paths::REVIEW_DENY, post(pages::decide::deny))
+            .route(paths::REVIEW_REVOKE, post(pages::decide::revoke))
             .route(paths::AUDIT, get(pages::audit::page))
             .route(paths::NOTIFICATIONS, get(pages::notifications::failed))
             .route(paths::DIRECTORY, get(pages::directory::index))
@@ -135,6 +138,7 @@ impl Portal {
             .route(paths::JWKS_PATH, get(assertion_jwks))
             .nest(api::PREFIX, api::routes())
             .fallback(pages::not_found)
+            .layer(axum::middleware::from_fn_with_state(self.clone(), flash::show))
             .layer(axum::middleware::from_fn_with_state(self.clone(), security::headers))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.clone())

@@ -43,6 +43,9 @@ pub struct SummaryRow {
     pub granted_by: String,
     pub expires_at: String,
     pub last_reason: String,
+    /// The request behind `active` or `pending`: what a reviewer acts on from the page (not
+    /// in the CSV).
+    pub current: Option<AccessRequest>,
 }
 
 impl SummaryRow {
@@ -179,6 +182,7 @@ impl Portal {
             granted_by: String::new(),
             expires_at: String::new(),
             last_reason,
+            current: None,
         };
         match resource.policy.resolve(&self.config.roles, identity) {
             Access::Standing { via } => {
@@ -208,8 +212,10 @@ impl Portal {
             row.status = "active".into();
             row.granted_by = granted_by(active);
             row.expires_at = grant.expires_at.to_string();
-        } else if seen.latest.as_ref().is_some_and(|r| r.status_at(now) == Status::Pending) {
+            row.current = Some(active.clone());
+        } else if let Some(latest) = seen.latest.filter(|r| r.status_at(now) == Status::Pending) {
             row.status = "pending".into();
+            row.current = Some(latest);
         }
         Some(row)
     }

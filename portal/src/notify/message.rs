@@ -40,6 +40,8 @@ impl Message {
             }
             EventKind::RequestApproved => {
                 if let RequestState::Approved { grant } = &request.state {
+                    // "15m (asked 1h)" when a reviewer granted less than asked.
+                    facts.push(("Granted", crate::outcome::duration_text(request)));
                     facts.push(("Until", grant.expires_at.to_string()));
                 }
                 facts.push(("Approved by", request.approved_by()));

@@ -32,6 +32,8 @@ pub enum RowState {
 struct MyAccess {
     nav: Nav,
     rows: Vec<Row>,
+    /// A reviewer's queue, shown first (`review_queue.html`).
+    queue: Option<super::queue::Queue>,
 }
 
 /// `GET /`.
@@ -82,5 +84,6 @@ pub async fn my_access(
             state,
         });
     }
-    render(&MyAccess { nav: portal.nav(&viewer).await?, rows })
+    let queue = portal.queue(&viewer).await?;
+    render(&MyAccess { nav: portal.nav(&viewer).await?, rows, queue })
 }

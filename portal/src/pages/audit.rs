@@ -9,9 +9,11 @@ use jitgate_access::ids::AuditId;
 use jitgate_access::store::MAX_PAGE;
 use serde::Deserialize;
 
-use super::{Nav, encode, relative, render};
+use super::text::When;
+use super::{Nav, encode, render};
 use crate::api::model::AuditView;
 use crate::audit_filter::{AuditFilter, FilterError};
+use crate::audit_words::{Wording, short_id, words};
 use crate::error::PortalError;
 use crate::export::{csv_download, json_download, pages};
 use crate::paths;
@@ -30,8 +32,11 @@ pub struct Paging {
 }
 
 pub struct Row {
-    pub event: AuditView,
-    pub when: String,
+    pub when: When,
+    pub words: Wording,
+    /// The request's full id and its short form ("" for session events).
+    pub request: String,
+    pub short: String,
 }
 
 #[derive(Template)]
@@ -118,7 +123,15 @@ pub async fn page(
     let rows = page
         .items
         .iter()
-        .map(|event| Row { event: AuditView::of(event), when: relative(event.at, now) })
+        .map(|event| {
+            let request = event.request_id.map(|id| id.to_string()).unwrap_or_default();
+            Row {
+                when: When::of(event.at, now),
+                words: words(event),
+                short: short_id(&request),
+                request,
+            }
+        })
         .collect();
     let params = params_of(&filter);
     let next = page.next.map(|id| paths::audit(format!("{params}&before={id}")));

@@ -13,11 +13,15 @@ use jitgate_access::ids::{GroupName, ResourceName, UserId};
 use jitgate_access::policy::{AccessMode, Approval, Audience};
 use serde::Deserialize;
 
-use super::{Nav, encode, message, render};
+use super::decide::Actions;
+use super::text::When;
+use super::{Nav, encode, render};
 use crate::csrf::{CsrfField, CsrfForm};
 use crate::error::PortalError;
 use crate::export::csv_download;
+use crate::flash::Flash;
 use crate::paths;
+use crate::policy_view::{PolicyLine, policy_lines};
 use crate::signin::SignIn;
 use crate::state::Portal;
 use crate::summary::{Scope, SummaryRow};
@@ -44,13 +48,25 @@ struct DirectoryPage {
     users: Vec<String>,
 }
 
+/// A summary row as the page shows it: the CSV's row plus times in words, granted vs asked,
+/// and what the viewer may do on the request behind it.
+pub struct ScreenRow {
+    pub row: SummaryRow,
+    pub expires: Option<When>,
+    /// "for 1h" or "granted 15m (asked 1h)" for an active or pending request ("" otherwise).
+    pub duration: String,
+    pub actions: Option<Actions>,
+}
+
 #[derive(Template)]
 #[template(path = "summary.html")]
 struct SummaryPage {
     nav: Nav,
     kind: &'static str,
     name: String,
-    rows: Vec<SummaryRow>,
+    rows: Vec<ScreenRow>,
+    /// The resource's policy per group (resource pages only).
+    policy: Vec<PolicyLine>,
     partial: bool,
     csv: String,
     /// The dashboard narrowed to this resource, group or user, to approve and deny from.
@@ -68,6 +84,22 @@ impl Portal {
             .iter()
             .filter(|r| viewer.is_admin || viewer.reviews.contains(&r.name))
             .collect()
+    }
+}
+
+impl Portal {
+    fn screen_row(&self, viewer: &Viewer, row: SummaryRow, back: &str) -> ScreenRow {
+        let now = self.clock.now();
+        let current = row.current.as_ref();
+        ScreenRow {
+            expires: current
+                .and_then(|r| r.grant())
+                .filter(|_| row.status == "active")
+                .map(|grant| When::of(grant.expires_at, now)),
+            duration: current.map(crate::outcome::duration_phrase).unwrap_or_default(),
+            actions: current.map(|r| self.actions(viewer, r, now, back.to_owned())),
+            row,
+        }
     }
 }
 
@@ -177,8 +209,19 @@ async fn summary(
                 .then(|| paths::directory_user_end_sessions(&name)),
             nav: portal.nav(&viewer).await?,
             kind,
+            policy: match &scope {
+                Scope::Resource(_) => resources
+                    .first()
+                    .map(|r| policy_lines(r, &portal.config.roles))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            rows: summary
+                .rows
+                .into_iter()
+                .map(|row| portal.screen_row(&viewer, row, &path))
+                .collect(),
             name,
-            rows: summary.rows,
             partial: summary.partial,
             csv: format!("{path}?format=csv"),
             requests,
@@ -238,10 +281,8 @@ pub async fn end_sessions(
     let ended = portal.service.end_sessions_of(viewer.identity(), &user).await?;
     tracing::info!(admin = %viewer.identity().user, %user, ended, "ended a user's sessions");
     let sessions = if ended == 1 { "session" } else { "sessions" };
-    message(
-        "Sessions ended",
-        &format!(
-            "Ended {ended} {sessions} of {user}: they are signed out of jitgate and of every app they opened through it."
-        ),
-    )
+    let text = format!(
+        "Ended {ended} {sessions} of {user}: they are signed out of jitgate and of every app they opened through it."
+    );
+    portal.flash_redirect(&paths::directory_user(&user), Flash::done(text))
 }

@@ -3,11 +3,14 @@
 
 pub mod access;
 pub mod audit;
+pub mod decide;
 pub mod directory;
 pub mod notifications;
+pub mod queue;
 pub mod request;
 pub mod request_status;
 pub mod review;
+pub mod text;
 
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
@@ -235,11 +238,6 @@ pub struct MessagePage<'a> {
 
 /// The link a message page offers when nothing more fitting is at hand.
 pub const BACK_HOME: (&str, &str) = (crate::paths::HOME, "Back to My access");
-
-/// A plain page with a title and a sentence.
-pub fn message(title: &str, message: &str) -> Result<Response, PortalError> {
-    message_page(title, message, None, BACK_HOME)
-}
 
 /// A plain page with a title and a sentence, under the header (with the viewer's navigation
 /// when there is one) and one link onwards.

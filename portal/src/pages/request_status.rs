@@ -50,6 +50,11 @@ struct StatusPage {
     continue_url: String,
     /// "Request again" with the same reason, once the request is over.
     again_url: String,
+    /// "15m (asked 1h)" when a reviewer granted other than asked, else "".
+    granted: String,
+    /// A reviewer's approve, deny and revoke (`decide.html`), for anyone who reviews it.
+    review: Option<super::decide::Actions>,
+    requester: String,
 }
 
 impl Portal {
@@ -153,6 +158,10 @@ pub async fn status(
     }
     let mut countdown = None;
     let (headline, detail) = match (&request.state, status) {
+        (_, Status::Pending) if !is_requester => (
+            format!("{} asks for {}", request.requester, request.resource),
+            "Approve or deny it below; the requester sees your decision at once.".to_owned(),
+        ),
         (_, Status::Pending) => {
             countdown =
                 Some(Countdown::until(request.pending_until, now, "no time: nobody decided"));
@@ -223,6 +232,16 @@ pub async fn status(
         is_requester,
         continue_url,
         again_url,
+        granted: if crate::outcome::granted(&request)
+            .is_some_and(|granted| granted != request.requested_duration)
+        {
+            crate::outcome::duration_text(&request)
+        } else {
+            String::new()
+        },
+        review: (!is_requester)
+            .then(|| portal.actions(&viewer, &request, now, paths::request_status(request.id))),
+        requester: request.requester.to_string(),
     };
     render(&page)
 }

@@ -2,19 +2,18 @@
 //! deny and revoke on each row. Reviewers see the resources they review; admins see all.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::{Query, State};
+use axum::response::Response;
 use jitgate_access::ids::{GroupName, RequestId, ResourceName, UserId};
 use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
 use jitgate_access::store::RequestQuery;
-use jitgate_access::time::{Timestamp, format_duration};
-use serde::Deserialize;
+use jitgate_access::time::Timestamp;
 
-use super::{Nav, encode, relative, render, time_left};
-use crate::csrf::{CsrfForm, HasCsrf};
+use super::decide::Actions;
+use super::text::When;
+use super::{Nav, encode, render, time_left};
 use crate::error::PortalError;
 use crate::paths;
 use crate::state::Portal;
@@ -84,17 +83,18 @@ pub struct Row {
     pub id: String,
     pub user: String,
     pub resource: String,
-    pub requested: String,
-    pub requested_at: String,
+    pub requested: When,
     pub status: String,
     pub reason: String,
     pub managed_by: String,
     pub time_left: String,
+    /// "for 1h", or "granted 15m (asked 1h)" once a reviewer granted less.
     pub duration: String,
-    pub can_decide: bool,
-    pub can_revoke: bool,
-    pub own: bool,
-    pub durations: Vec<(String, String)>,
+    /// The reviewer's note on a denial or a revocation.
+    pub note: String,
+    /// When a denied, cancelled, timed-out, expired or revoked request ended.
+    pub ended: Option<When>,
+    pub actions: Actions,
 }
 
 #[derive(Template)]
@@ -150,35 +150,14 @@ impl Portal {
         }
     }
 
-    fn row(&self, viewer: &Viewer, request: &AccessRequest, now: Timestamp) -> Row {
+    fn row(&self, viewer: &Viewer, request: &AccessRequest, now: Timestamp, back: &str) -> Row {
         let status = request.status_at(now);
-        let own = request.requester == viewer.identity().user;
-        let may_review = !own && self.service.may_review(viewer.identity(), request);
-        let policy = self.config.resource(&request.resource).and_then(|resource| {
-            let requester = jitgate_access::policy::Identity::new(
-                request.requester.clone(),
-                request.requester_groups.iter().cloned(),
-            );
-            match resource.policy.resolve(&self.config.roles, &requester) {
-                jitgate_access::policy::Access::Jit { policy, .. } => Some(policy.clone()),
-                _ => None,
-            }
-        });
-        let needed = policy.as_ref().map(|p| p.approvals_needed());
-        // Their approval is recorded; only other reviewers can add the rest.
-        let approved_already =
-            request.approvers().any(|reviewer| *reviewer == viewer.identity().user);
-        let mut durations: Vec<Duration> = policy.map(|p| p.durations.clone()).unwrap_or_default();
-        if !durations.contains(&request.requested_duration) {
-            durations.push(request.requested_duration);
-        }
-        durations.sort();
+        let needed = self.policy_of(request).map(|p| p.approvals_needed());
         Row {
             id: request.id.to_string(),
             user: request.requester.to_string(),
             resource: request.resource.to_string(),
-            requested: relative(request.created_at, now),
-            requested_at: request.created_at.to_string(),
+            requested: When::of(request.created_at, now),
             status: status.as_str().to_owned(),
             reason: request.reason.clone(),
             managed_by: managed_by(request, needed),
@@ -191,17 +170,10 @@ impl Portal {
                 }
                 _ => String::new(),
             },
-            duration: format_duration(request.requested_duration),
-            can_decide: may_review && status == Status::Pending && !approved_already,
-            can_revoke: may_review && status == Status::Active,
-            own,
-            durations: durations
-                .into_iter()
-                .map(|d| {
-                    let value = d.as_secs().to_string();
-                    (value, format_duration(d))
-                })
-                .collect(),
+            duration: crate::outcome::duration_phrase(request),
+            note: crate::outcome::decision_note(request).to_owned(),
+            ended: crate::outcome::ended_at(request, now).map(|at| When::of(at, now)),
+            actions: self.actions(viewer, request, now, back.to_owned()),
         }
     }
 }
@@ -301,8 +273,9 @@ pub async fn dashboard(
     page_query.before = before;
     let page = store.list_requests(&page_query).await?;
     let now = portal.clock.now();
-    let rows = page.items.iter().map(|request| portal.row(&viewer, request, now)).collect();
     let params = filters.params();
+    let back = paths::review_tab(tab.key(), &params);
+    let rows = page.items.iter().map(|request| portal.row(&viewer, request, now, &back)).collect();
     let next = page.next.map(|id| paths::review_tab(tab.key(), format!("{params}&before={id}")));
     render(&Dashboard {
         nav: portal.nav(&viewer).await?,
@@ -314,74 +287,4 @@ pub async fn dashboard(
         rows,
         next,
     })
-}
-
-#[derive(Deserialize)]
-pub struct Decision {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    duration: String,
-    #[serde(default)]
-    note: String,
-    /// Where to go afterwards (a portal path), so decisions from other pages return there.
-    #[serde(default)]
-    back: String,
-}
-
-impl Decision {
-    fn back(&self) -> String {
-        let path = jitgate_access::return_to::local_path(&self.back);
-        if path == paths::HOME { paths::REVIEW.into() } else { path.to_owned() }
-    }
-}
-
-impl HasCsrf for Decision {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-fn request_id(id: &str) -> Result<RequestId, PortalError> {
-    id.parse().map_err(|_| PortalError::NotFound)
-}
-
-/// `POST /review/{id}/approve`.
-pub async fn approve(
-    State(portal): State<Portal>,
-    Path(id): Path<String>,
-    CsrfForm { viewer, form }: CsrfForm<Decision>,
-) -> Result<Response, PortalError> {
-    let id = request_id(&id)?;
-    let duration = match form.duration.trim() {
-        "" => None,
-        secs => Some(Duration::from_secs(
-            secs.parse()
-                .map_err(|_| PortalError::BadRequest("choose a duration from the list".into()))?,
-        )),
-    };
-    portal.service.approve(viewer.identity(), id, duration, form.note.trim()).await?;
-    Ok(Redirect::to(&form.back()).into_response())
-}
-
-/// `POST /review/{id}/deny`.
-pub async fn deny(
-    State(portal): State<Portal>,
-    Path(id): Path<String>,
-    CsrfForm { viewer, form }: CsrfForm<Decision>,
-) -> Result<Response, PortalError> {
-    let id = request_id(&id)?;
-    portal.service.deny(viewer.identity(), id, form.note.trim()).await?;
-    Ok(Redirect::to(&form.back()).into_response())
-}
-
-/// `POST /review/{id}/revoke`.
-pub async fn revoke(
-    State(portal): State<Portal>,
-    Path(id): Path<String>,
-    CsrfForm { viewer, form }: CsrfForm<Decision>,
-) -> Result<Response, PortalError> {
-    let id = request_id(&id)?;
-    portal.service.revoke(viewer.identity(), id, form.note.trim()).await?;
-    Ok(Redirect::to(&form.back()).into_response())
 }

@@ -130,9 +130,14 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Puts a cookie in the jar as a hostile page or a sibling host could.
+    /// Plants cookie `name` as a hostile page or extension could.
     pub fn set_cookie(&self, name: &str, value: &str) {
         self.cookies.lock().unwrap().insert(name.to_owned(), value.to_owned());
+    }
+
+    /// The value of cookie `name`, if the browser holds it.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
     }
 
     pub async fn get(&self, path: &str) -> Reply {

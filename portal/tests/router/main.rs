@@ -4,6 +4,7 @@
 //! what needs the real binary, the proxy and real peers stays in the root crate's
 //! `tests/portal/`.
 
+mod decisions;
 mod harness;
 mod input;
 mod requester;

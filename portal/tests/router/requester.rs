@@ -161,7 +161,9 @@ async fn after_a_revocation_the_form_says_by_whom_and_request_again_fills_the_re
     let dave = site.signed_in("dave@example.com").await;
     let review = dave.get("/review").await;
     let csrf = csrf_of(&review.body);
-    let approved = dave.post_form(&format!("/review/{id}/approve"), &[("csrf", &csrf)]).await;
+    let approved = dave
+        .post_form(&format!("/review/{id}/approve"), &[("csrf", &csrf), ("duration", "3600")])
+        .await;
     assert!((300..400).contains(&approved.status), "{approved:?}");
     let granted = alice.get(&format!("/requests/{id}")).await;
     assert!(granted.body.contains("Continue to app"), "{granted:?}");
@@ -171,7 +173,10 @@ async fn after_a_revocation_the_form_says_by_whom_and_request_again_fills_the_re
     );
     assert!(granted.body.contains("data-countdown"), "a live countdown: {granted:?}");
     let revoked = dave
-        .post_form(&format!("/review/{id}/revoke"), &[("csrf", &csrf), ("note", "done here")])
+        .post_form(
+            &format!("/review/{id}/revoke"),
+            &[("csrf", &csrf), ("note", "done here"), ("confirm", "yes")],
+        )
         .await;
     assert!((300..400).contains(&revoked.status), "{revoked:?}");
 
