@@ -3,7 +3,8 @@
   "use strict";
 
   // A pending request's page polls its status and reloads the moment a decision lands
-  // (the page's meta refresh does the same, more slowly, without JavaScript).
+  // (without JavaScript, a meta refresh in <noscript> does the same, more slowly; with it,
+  // the page stays put so the countdown keeps running).
   function pollDecision() {
     var poll = document.querySelector("[data-poll]");
     if (!poll) return;
@@ -30,7 +31,7 @@
     if (d) parts.push(d + "d");
     if (h) parts.push(h + "h");
     if (m) parts.push(m + "m");
-    if (d === 0 && h === 0) parts.push(sec + "s");
+    if (d === 0) parts.push(sec + "s");
     return parts.join(" ");
   }
   function countdowns() {
