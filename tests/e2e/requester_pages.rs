@@ -275,3 +275,66 @@ async fn signing_out_ends_the_idp_session_so_the_next_visit_asks_to_sign_in() {
         alice.close().await;
     }
 }
+
+/// A file of the repository's `config/` folder.
+fn shipped(name: &str) -> String {
+    let path = format!("{}/config/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_sign_in_form_comes_back_marked_and_admin_pages_fit() {
+    use jitgate_testkit::{free_port, listening, wait_until};
+    let shots = crate::screenshots("requester_sign_in");
+    let (port, ops, demo) = (free_port(), free_port(), free_port());
+    let config = shipped("quickstart.toml")
+        .replace("8080", &port.to_string())
+        .replace("9090", &ops.to_string())
+        .replace("8081", &demo.to_string())
+        .replace("../data/quickstart.db", "quickstart.db")
+        .replace("../data/mail", "mail");
+    let mut deployment = crate::deployment::Deployment::new();
+    deployment.write("quickstart-users.toml", &shipped("quickstart-users.toml"));
+    deployment.serve("quickstart.toml", &config, &[], port).await;
+    wait_until("the demo app to listen", std::time::Duration::from_secs(20), || listening(demo))
+        .await;
+    for viewport in VIEWPORTS {
+        let admin =
+            Browser::start_at(&format!("admin-{}", viewport.label()), &shots, viewport).await;
+        admin.goto(&format!("http://app.localhost:{port}/")).await;
+        admin.wait_for_text("access.localhost", &["Sign in", "Password"]).await;
+        fits(&admin, "sign-in").await;
+        admin.fill(Locator::Id("email"), "admin@example.com").await;
+        admin.fill(Locator::Id("password"), "not the password").await;
+        admin.click(Locator::Css("form[action='/auth/sign-in'] button[type=submit]")).await;
+        let refused = admin.wait_for_text("access.localhost", &["do not match"]).await;
+        assert_eq!(refused.path(), "/auth/sign-in", "a GET page: {refused}");
+        assert_eq!(focused(&admin).await, json!("password"), "the password has the focus");
+        let invalid = "return document.getElementById('password').getAttribute('aria-invalid');";
+        assert_eq!(admin.execute(invalid, vec![]).await, json!("true"));
+        let email = "return document.getElementById('email').value;";
+        assert_eq!(admin.execute(email, vec![]).await, json!("admin@example.com"), "kept");
+        fits(&admin, "sign-in-refused").await;
+        admin.refresh().await;
+        let reloaded = admin.page().await;
+        assert!(!reloaded.shows("do not match"), "nothing resubmitted: {reloaded}");
+        admin.fill(Locator::Id("email"), "admin@example.com").await;
+        admin.fill(Locator::Id("password"), "admin-demo-pass").await;
+        admin.click(Locator::Css("form[action='/auth/sign-in'] button[type=submit]")).await;
+        admin
+            .wait_for_page("the demo app", PAGE_LIMIT, |page| page.host() == "app.localhost")
+            .await;
+        admin.goto(&format!("http://access.localhost:{port}/notifications")).await;
+        admin.wait_for_text("access.localhost", &["Failed notifications"]).await;
+        fits(&admin, "notifications").await;
+        admin.goto(&format!("http://access.localhost:{port}/")).await;
+        admin.wait_for_text("access.localhost", &["My access"]).await;
+        admin.click(Locator::Css("details.more > summary")).await;
+        fits(&admin, "account-menu").await;
+        admin.click(Locator::XPath("//button[normalize-space()='Sign out']")).await;
+        let out = admin.wait_for_text("access.localhost", &["Signed out"]).await;
+        assert!(out.shows("You are signed out of jitgate and of every app"), "{out}");
+        fits(&admin, "signed-out").await;
+        admin.close().await;
+    }
+}
