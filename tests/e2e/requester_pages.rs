@@ -276,28 +276,10 @@ async fn signing_out_ends_the_idp_session_so_the_next_visit_asks_to_sign_in() {
     }
 }
 
-/// A file of the repository's `config/` folder.
-fn shipped(name: &str) -> String {
-    let path = format!("{}/config/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_sign_in_form_comes_back_marked_and_admin_pages_fit() {
-    use jitgate_testkit::{free_port, listening, wait_until};
     let shots = crate::screenshots("requester_sign_in");
-    let (port, ops, demo) = (free_port(), free_port(), free_port());
-    let config = shipped("quickstart.toml")
-        .replace("8080", &port.to_string())
-        .replace("9090", &ops.to_string())
-        .replace("8081", &demo.to_string())
-        .replace("../data/quickstart.db", "quickstart.db")
-        .replace("../data/mail", "mail");
-    let mut deployment = crate::deployment::Deployment::new();
-    deployment.write("quickstart-users.toml", &shipped("quickstart-users.toml"));
-    deployment.serve("quickstart.toml", &config, &[], port).await;
-    wait_until("the demo app to listen", std::time::Duration::from_secs(20), || listening(demo))
-        .await;
+    let (_deployment, port) = crate::deployment::quickstart().await;
     for viewport in VIEWPORTS {
         let admin =
             Browser::start_at(&format!("admin-{}", viewport.label()), &shots, viewport).await;
