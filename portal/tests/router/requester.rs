@@ -189,3 +189,27 @@ async fn after_a_revocation_the_form_says_by_whom_and_request_again_fills_the_re
     assert!(form.body.contains(": done here"), "{form:?}");
     assert!(form.body.contains(">INC-42: look at the logs</textarea>"), "{form:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_and_signed_out_pages_keep_the_header_and_start_in_capitals() {
+    let site = Site::start().await;
+    let alice = site.signed_in("alice@example.com").await;
+    let missing = alice.get("/requests/not-a-request").await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert!(missing.body.contains("<p>This page does not exist</p>"), "{missing:?}");
+    assert!(missing.body.contains("class=\"main-nav\""), "the header's navigation: {missing:?}");
+    let forged = alice.post_form("/requests/not-a-request/cancel", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(forged.body.contains("<p>This form has expired"), "{forged:?}");
+
+    let home = alice.get("/").await;
+    let out = alice.post_form("/auth/sign-out", &[("csrf", &csrf_of(&home.body))]).await;
+    assert_eq!(out.status, 303, "post/redirect/get: {out:?}");
+    assert_eq!(out.location(), "/auth/signed-out");
+    let page = alice.get("/auth/signed-out").await;
+    assert!(page.body.contains("<h1>Signed out</h1>"), "{page:?}");
+    assert!(page.body.contains("You are signed out of jitgate and of every app"), "{page:?}");
+    assert!(page.body.contains("class=\"main-nav\"") && page.body.contains("Sign in again"));
+    let after = alice.get("/").await;
+    assert_eq!(after.status, 303, "signed out for real: {after:?}");
+}
