@@ -187,7 +187,7 @@ async fn the_waiting_page_names_reviewers_counts_down_and_a_grant_continues_to_t
         // Done: end the grant so the next size starts locked.
         alice.goto(&stack.url("access", "/")).await;
         alice.click(Locator::Css(&format!("form[action='/requests/{id}/end'] button"))).await;
-        alice.wait_for_text("access.localhost", &["Locked"]).await;
+        alice.wait_for_text("access.localhost", &["Ended your access to app.", "Locked"]).await;
         alice.close().await;
     }
     dave.close().await;

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Json, Redirect, Response};
+use axum::response::{IntoResponse, Json, Response};
 use jitgate_access::audit::Actor;
 use jitgate_access::ids::RequestId;
 use jitgate_access::outbox::{EventKind, NotificationEvent, Routing, Target};
@@ -18,6 +18,7 @@ use jitgate_access::time::format_duration;
 use super::{Countdown, Nav, TimeView, relative, render};
 use crate::csrf::{CsrfField, CsrfForm};
 use crate::error::PortalError;
+use crate::flash::Flash;
 use crate::notify::routing::ConfigRouting;
 use crate::paths;
 use crate::signin::SignIn;
@@ -254,7 +255,8 @@ pub async fn cancel(
 ) -> Result<Response, PortalError> {
     let request = portal.visible_request(&viewer, &id).await?;
     portal.service.cancel(viewer.identity(), request.id).await?;
-    Ok(Redirect::to(&paths::request_status(request.id)).into_response())
+    let done = Flash::done(format!("Cancelled your request for {}.", request.resource));
+    portal.flash_redirect(&paths::request_status(request.id), done)
 }
 
 /// `POST /requests/{id}/end`: the requester ends their own active grant now.
@@ -270,5 +272,6 @@ pub async fn end(
         ));
     }
     portal.service.revoke(viewer.identity(), request.id, "ended by the requester").await?;
-    Ok(Redirect::to(paths::HOME).into_response())
+    let done = Flash::done(format!("Ended your access to {}.", request.resource));
+    portal.flash_redirect(paths::HOME, done)
 }
