@@ -41,6 +41,22 @@ impl Principals {
     pub fn contains(&self, identity: &Identity) -> bool {
         self.emails.contains(&identity.user) || !self.groups.is_disjoint(&identity.groups)
     }
+
+    /// "group security, dave@example.com": how pages name these people ("" when none).
+    pub fn describe(&self) -> String {
+        self.groups
+            .iter()
+            .map(|group| format!("group {group}"))
+            .chain(self.emails.iter().map(ToString::to_string))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Everyone in `self` or `other`.
+    fn extend(&mut self, other: &Principals) {
+        self.groups.extend(other.groups.iter().cloned());
+        self.emails.extend(other.emails.iter().cloned());
+    }
 }
 
 /// Which users an assignment applies to.
@@ -218,6 +234,26 @@ impl ResourcePolicy {
     }
 
     /// Whether `reviewer` may decide requests made under `policy` for this resource.
+    /// Who may review requests under `policy`: its own reviewers, or the global ones when it
+    /// names none (admins always may, and are not listed).
+    pub fn reviewers_of<'a>(roles: &'a Roles, policy: &'a JitPolicy) -> &'a Principals {
+        if policy.reviewers.is_empty() { &roles.reviewers } else { &policy.reviewers }
+    }
+
+    /// Everyone who reviews some request for this resource (admins aside): what a person
+    /// refused access is told, so they know whom to ask.
+    pub fn all_reviewers(&self, roles: &Roles) -> Principals {
+        let mut all = Principals::default();
+        for assignment in &self.assignments {
+            if let AccessMode::Jit(policy) = &assignment.mode
+                && policy.approval != Approval::Auto
+            {
+                all.extend(Self::reviewers_of(roles, policy));
+            }
+        }
+        all
+    }
+
     pub fn may_review(&self, roles: &Roles, policy: &JitPolicy, reviewer: &Identity) -> bool {
         if roles.is_admin(reviewer) {
             return true;

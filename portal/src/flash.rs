@@ -10,7 +10,7 @@
 //! message survives until a page can show it. Handlers never read the cookie themselves, and
 //! templates need no field for it.
 //!
-//! ```ignore
+//! ```text
 //! return portal.flash_redirect(&back, Flash::done(format!("Denied {user}'s request")));
 //! ```
 

@@ -3,7 +3,7 @@
 //! and whether a reason is needed, the way Twingate's and Teleport's resource pages do.
 
 use jitgate_access::config::Resource;
-use jitgate_access::policy::{AccessMode, Approval, Audience, Principals, Roles};
+use jitgate_access::policy::{AccessMode, Approval, Audience, JitPolicy, ResourcePolicy, Roles};
 use jitgate_access::time::format_duration;
 
 pub struct PolicyLine {
@@ -22,21 +22,10 @@ pub struct PolicyLine {
     pub pending_timeout: String,
 }
 
-/// "security, dave@example.com" for a set of principals.
-pub fn principals(who: &Principals) -> String {
-    who.groups
-        .iter()
-        .map(|g| format!("group {g}"))
-        .chain(who.emails.iter().map(ToString::to_string))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The people who review requests under `policy_reviewers` (the global reviewers when it names
-/// nobody), in words; admins always may.
-pub fn reviewers(roles: &Roles, policy_reviewers: &Principals) -> String {
-    let named = if policy_reviewers.is_empty() { &roles.reviewers } else { policy_reviewers };
-    match principals(named) {
+/// The people who review requests under `policy` (the global reviewers when it names nobody),
+/// in words; admins always may.
+fn reviewers(roles: &Roles, policy: &JitPolicy) -> String {
+    match ResourcePolicy::reviewers_of(roles, policy).describe() {
         named if named.is_empty() => "admins".to_owned(),
         named => format!("{named}; admins"),
     }
@@ -88,7 +77,7 @@ pub fn policy_lines(resource: &Resource, roles: &Roles) -> Vec<PolicyLine> {
                         },
                         reviewers: match policy.approval {
                             Approval::Auto => String::new(),
-                            Approval::Manual { .. } => reviewers(roles, &policy.reviewers),
+                            Approval::Manual { .. } => reviewers(roles, policy),
                         },
                         reason: if policy.reason_required || policy.approval == Approval::Auto {
                             "required"

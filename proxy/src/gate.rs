@@ -156,6 +156,11 @@ where
 }
 
 impl Gate {
+    /// The global roles the gate decides with (the no-access page names the reviewers).
+    pub(crate) fn roles(&self) -> &Roles {
+        &self.roles
+    }
+
     pub fn new(
         keys: TokenKeys,
         roles: Roles,

@@ -9,6 +9,7 @@ mod handoff;
 mod in_flight;
 mod lease;
 mod metrics;
+mod no_access;
 mod ops;
 mod redirect;
 mod refuse;

@@ -6,6 +6,7 @@ use pingora::Result;
 use pingora::proxy::Session;
 
 use crate::gate::Decision;
+use crate::no_access::NoAccess;
 use crate::request_path::PathRefusal;
 use crate::respond::{Client, Reply};
 use crate::service::{JitgateProxy, RequestCtx};
@@ -81,7 +82,20 @@ impl JitgateProxy {
                 _ => Reply::json(503, "unavailable", "the token could not be verified: the identity provider is unreachable", None).send(session).await,
             },
             Decision::NoAccess => match client {
-                Client::Browser => Reply::page(403, "You don't have access to this app", "No policy gives you access. Ask your administrator if you think you should have it.").send(session).await,
+                Client::Browser => match route {
+                    Some(route) => {
+                        let original = self.original_url(session, ctx);
+                        let page = NoAccess {
+                            resource: &route.resource,
+                            roles: self.settings.gate.roles(),
+                            user: ctx.principal().map(|p| p.identity().user.as_str()),
+                            portal_url: portal,
+                            original_url: &original,
+                        };
+                        page.reply().send(session).await
+                    }
+                    None => Reply::page(403, "You don't have access to this app", "No policy gives you access. Ask your administrator if you think you should have it.").send(session).await,
+                },
                 Client::Api => Reply::json(403, "forbidden", "no policy gives you access to this resource", None).send(session).await,
                 Client::WebSocket => Reply::text(403, "no access").send(session).await,
             },

@@ -38,7 +38,7 @@ pub struct Reply {
     body: Bytes,
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -84,14 +84,23 @@ impl Reply {
     }
 
     pub fn page(status: u16, title: &str, message: &str) -> Self {
+        Self::page_html(
+            status,
+            title,
+            &format!("<h1>{t}</h1><p>{m}</p>", t = escape(title), m = escape(message)),
+        )
+    }
+
+    /// A page around `body`, which the caller has escaped.
+    pub fn page_html(status: u16, title: &str, body: &str) -> Self {
         let body = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
              <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1f2328}}\
-             h1{{font-size:1.4rem}}p{{color:#57606a}}</style></head>\
-             <body><h1>{t}</h1><p>{m}</p></body></html>",
+             h1{{font-size:1.4rem}}p{{color:#57606a}}strong{{color:#1f2328}}\
+             a.button{{display:inline-block;padding:.4rem .8rem;border-radius:6px;background:#0969da;color:#fff;text-decoration:none}}</style></head>\
+             <body>{body}</body></html>",
             t = escape(title),
-            m = escape(message)
         );
         Self {
             status,

@@ -91,6 +91,11 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// Who the request was decided for, if anyone (the no-access page names them).
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
+    }
+
     fn refuse_path(&mut self, why: PathRefusal) {
         tracing::debug!(%why, "request target refused");
         self.decision = Decision::BadRequest;

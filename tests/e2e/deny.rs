@@ -4,7 +4,10 @@
 use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT};
 
 use crate::deployment::{ALICE, DAVE, Stack};
-use crate::flows::{Asking, ask, expect_locked, expect_waiting, mail, sign_in_at_idp};
+use crate::flows::{
+    Asking, Undo, ask, expect_flash, expect_locked, expect_waiting, mail, open_confirmation,
+    sign_in_at_idp,
+};
 
 const REASON: &str = "curious about the billing export";
 const NOTE: &str = "Please go through finance for billing data";
@@ -25,10 +28,13 @@ async fn a_denial_with_a_note_reaches_the_waiting_page_and_the_app_stays_locked(
     dave.goto(&stack.url("access", "/review")).await;
     sign_in_at_idp(&dave, DAVE).await;
     dave.wait_for_text("access.localhost", &["Requests", ALICE, REASON]).await;
+    // Opening the confirmation decides nothing; its second button does.
+    open_confirmation(&dave, &id, Undo::Deny).await;
     dave.fill(Locator::Id(&format!("n-{id}")), NOTE).await;
     dave.screenshot("review-deny-with-note").await;
     dave.click(Locator::Css(&format!("form[action='/review/{id}/deny'] button[type=submit]")))
         .await;
+    expect_flash(&dave, &format!("Denied {ALICE}'s request for app.")).await;
     dave.wait_for_page("the dashboard after denying", PAGE_LIMIT, |page| {
         page.host() == "access.localhost" && page.path() == "/review" && page.shows("Nothing here.")
     })
@@ -38,6 +44,8 @@ async fn a_denial_with_a_note_reaches_the_waiting_page_and_the_app_stays_locked(
     dave.wait_for_text("access.localhost", &["Denied", ALICE]).await;
     let row = dave.text_of(Locator::Id(&format!("r-{id}"))).await;
     assert!(row.contains("denied") && row.contains(DAVE), "denied by dave: {row}");
+    assert!(row.contains(NOTE), "the denial note, in the Denied tab: {row}");
+    assert!(row.contains("ended"), "when it ended: {row}");
     dave.screenshot("review-denied").await;
 
     // Alice's waiting page shows the decision without a click.

@@ -128,3 +128,53 @@ pub fn link(mail: &str, prefix: &str) -> String {
     let end = rest.find(|c: char| c.is_whitespace() || c == '"' || c == '<').unwrap_or(rest.len());
     rest[..end].replace("&amp;", "&")
 }
+
+/// What a reviewer does to a request on the page they are on.
+#[derive(Debug, Clone, Copy)]
+pub enum Undo {
+    Deny,
+    Revoke,
+}
+
+impl Undo {
+    fn action(self) -> &'static str {
+        match self {
+            Undo::Deny => "deny",
+            Undo::Revoke => "revoke",
+        }
+    }
+}
+
+/// Opens the confirmation of `what` on request `id` (a `<details>` around the real button) and
+/// returns without deciding: one click must change nothing.
+pub async fn open_confirmation(browser: &Browser, id: &str, what: Undo) {
+    let action = what.action();
+    let summary = format!("details:has(form[action='/review/{id}/{action}']) > summary");
+    browser.click(Locator::Css(&summary)).await;
+    let button = format!("form[action='/review/{id}/{action}'] button[type=submit]");
+    browser
+        .wait_for_script(
+            "the confirmation to open",
+            PAGE_LIMIT,
+            &format!("const b = document.querySelector(\"{button}\"); return !!b && b.offsetParent !== null;"),
+        )
+        .await;
+}
+
+/// Denies or revokes request `id` from the page the browser is on, with `note`: opens the
+/// confirmation, writes the note, and presses the deliberate second button.
+pub async fn confirm(browser: &Browser, id: &str, what: Undo, note: &str) {
+    open_confirmation(browser, id, what).await;
+    let action = what.action();
+    let form = format!("form[action='/review/{id}/{action}']");
+    browser.fill(Locator::Css(&format!("{form} textarea[name=note]")), note).await;
+    browser.click(Locator::Css(&format!("{form} button[type=submit]"))).await;
+}
+
+/// Waits for the flash message that confirms an action, on the portal; the page.
+pub async fn expect_flash(browser: &Browser, text: &str) -> Page {
+    let page = browser.wait_for_text("access.localhost", &[text]).await;
+    let banner = browser.text_of(Locator::Css("p.flash")).await;
+    assert!(banner.contains(text), "the message is the flash banner: {banner}");
+    page
+}

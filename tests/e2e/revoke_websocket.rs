@@ -7,7 +7,9 @@ use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT};
 use serde_json::json;
 
 use crate::deployment::{BOB, DAVE, Stack};
-use crate::flows::{Asking, ask, expect_echo_app, expect_locked, sign_in_at_idp};
+use crate::flows::{
+    Asking, Undo, ask, confirm, expect_echo_app, expect_flash, expect_locked, sign_in_at_idp,
+};
 
 /// Opens a WebSocket from the page to `arguments[0]` and sends "ping" once it is open;
 /// records what happens in `window.socket`, and on the page (`window.note` adds a line) for the
@@ -63,14 +65,21 @@ async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
     dave.screenshot("review-active").await;
     let state = bob.execute("return window.socket;", vec![]).await;
     assert_eq!(state["closed"], json!(false), "open until the revocation: {state}");
-    let revoke = format!(
-        "//tr[td[normalize-space()='{BOB}']]//form[contains(@action,'/revoke')]//button[normalize-space()='Revoke']"
-    );
+    let row = format!("//tr[td[normalize-space()='{BOB}']]");
+    let id = dave.execute(
+        "return document.evaluate(arguments[0], document, null, 9, null).singleNodeValue.id.slice(2);",
+        vec![json!(row)],
+    )
+    .await;
+    let id = id.as_str().unwrap_or_else(|| panic!("bob's row's id: {id}")).to_owned();
     bob.execute("window.note('the reviewer revokes the grant');", vec![]).await;
-    dave.click(Locator::XPath(&revoke)).await;
+    confirm(&dave, &id, Undo::Revoke, "the incident is over").await;
+    expect_flash(&dave, &format!("Revoked {BOB}'s access to app.")).await;
     let revoked = dave
         .wait_for_page("the dashboard after the revocation", PAGE_LIMIT, |page| {
-            page.host() == "access.localhost" && page.path() == "/review" && !page.shows(BOB)
+            page.host() == "access.localhost"
+                && page.path() == "/review"
+                && page.shows("Nothing here.")
         })
         .await;
     assert!(revoked.shows("Nothing here."), "no active grant is left: {revoked}");

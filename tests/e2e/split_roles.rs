@@ -9,7 +9,10 @@ use jitgate_testkit::free_port;
 use serde_json::{Value, json};
 
 use crate::deployment::{ALICE, DAVE, Deployment, Peers, config};
-use crate::flows::{Asking, ask, expect_echo_app, expect_locked, expect_waiting, sign_in_at_idp};
+use crate::flows::{
+    Asking, Undo, ask, confirm, expect_echo_app, expect_flash, expect_locked, expect_waiting,
+    sign_in_at_idp,
+};
 
 const REASON: &str = "OPS-77: check both edge sites";
 
@@ -104,8 +107,8 @@ async fn two_proxies_and_one_portal_on_redis_grant_and_revoke_together() {
     }
     dave.goto(&url("access", "/review?tab=active")).await;
     dave.wait_for_text("access.localhost", &["Approved / Active", ALICE]).await;
-    dave.click(Locator::Css(&format!("form[action='/review/{id}/revoke'] button[type=submit]")))
-        .await;
+    confirm(&dave, &id, Undo::Revoke, "").await;
+    expect_flash(&dave, &format!("Revoked {ALICE}'s access to app.")).await;
     dave.wait_for_page("the dashboard after revoking", PAGE_LIMIT, |page| {
         page.path() == "/review" && !page.shows(REASON)
     })

@@ -290,7 +290,7 @@ async fn two_instances_on_one_redis_send_each_mail_once() {
         dave.get(first.url("access", "/review")).send().await.unwrap().text().await.unwrap();
     let denied = dave
         .post(first.url("access", &format!("/review/{}/deny", ids[0])))
-        .form(&[("csrf", csrf_of(&dashboard).as_str()), ("note", "no")])
+        .form(&[("csrf", csrf_of(&dashboard).as_str()), ("note", "no"), ("confirm", "yes")])
         .send()
         .await
         .unwrap();

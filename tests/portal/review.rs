@@ -66,7 +66,8 @@ async fn token(site: &Site, reviewer: &Client) -> String {
     csrf_of(&page(site, reviewer, "/review").await)
 }
 
-/// POSTs `action` on request `id` as the dashboard's forms do, with `csrf` if given.
+/// POSTs `action` on request `id` as the dashboard's forms do (deny and revoke from inside
+/// their confirmation, `confirm=yes`), with `csrf` if given.
 async fn decide(
     site: &Site,
     reviewer: &Client,
@@ -75,7 +76,8 @@ async fn decide(
     csrf: Option<&str>,
     note: &str,
 ) -> reqwest::Response {
-    let mut fields = vec![("duration", "3600"), ("note", note), ("back", "/review")];
+    let mut fields =
+        vec![("duration", "3600"), ("note", note), ("back", "/review"), ("confirm", "yes")];
     if let Some(csrf) = csrf {
         fields.push(("csrf", csrf));
     }

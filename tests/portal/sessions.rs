@@ -85,7 +85,7 @@ async fn an_admin_ends_a_users_sessions_from_the_user_page() {
     let csv = csv.send().await.unwrap().text().await.unwrap();
     assert!(csv.contains("sessions_ended,alice@example.com,,,ended 2 sessions"), "{csv}");
     let audit_page = site.page(&erin, "/audit").await;
-    assert!(audit_page.contains("sessions_ended"), "{audit_page}");
+    assert!(audit_page.contains(">erin@example.com</a> ended every session of <a"), "{audit_page}");
     let dave_audit = json(&dave, site.url("access", "/api/v1/audit")).await;
     assert!(
         !dave_audit.to_string().contains("sessions_ended"),

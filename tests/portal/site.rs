@@ -187,7 +187,13 @@ impl Site {
         let dashboard = self.page(reviewer, "/review").await;
         reviewer
             .post(self.url("access", &format!("/review/{id}/{action}")))
-            .form(&[("csrf", csrf_of(&dashboard).as_str()), ("duration", "3600"), ("note", note)])
+            // Deny and revoke as from inside their confirmation (`confirm=yes`).
+            .form(&[
+                ("csrf", csrf_of(&dashboard).as_str()),
+                ("duration", "3600"),
+                ("note", note),
+                ("confirm", "yes"),
+            ])
             .send()
             .await
             .unwrap()

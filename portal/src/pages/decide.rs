@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use jitgate_access::ids::RequestId;
 use jitgate_access::policy::{Access, Identity, JitPolicy};
-use jitgate_access::request::{AccessRequest, RequestState, Status};
+use jitgate_access::request::{AccessRequest, Status};
 use jitgate_access::time::{Timestamp, format_duration};
 use jitgate_access::transition::MAX_TEXT_LEN;
 use serde::Deserialize;
@@ -182,13 +182,7 @@ pub async fn deny(
     Path(id): Path<String>,
     CsrfForm { viewer, form }: CsrfForm<Decision>,
 ) -> Result<Response, PortalError> {
-    let id = request_id(&id)?;
-    if !form.confirmed() {
-        return confirm(&portal, &viewer, id, Kind::Deny, &form).await;
-    }
-    let request = portal.service.deny(viewer.identity(), id, form.note.trim()).await?;
-    let text = format!("Denied {}'s request for {}.", request.requester, request.resource);
-    portal.flash_redirect(&form.back(), Flash::done(text))
+    undo(&portal, &id, &viewer, &form, Kind::Deny).await
 }
 
 /// `POST /review/{id}/revoke`: ends an active grant now; the note reaches the requester.
@@ -197,17 +191,37 @@ pub async fn revoke(
     Path(id): Path<String>,
     CsrfForm { viewer, form }: CsrfForm<Decision>,
 ) -> Result<Response, PortalError> {
-    let id = request_id(&id)?;
+    undo(&portal, &id, &viewer, &form, Kind::Revoke).await
+}
+
+/// A deny or revoke: the confirmation page without `confirm=yes`, else the decision and a
+/// redirect back with what happened.
+async fn undo(
+    portal: &Portal,
+    id: &str,
+    viewer: &Viewer,
+    form: &Decision,
+    kind: Kind,
+) -> Result<Response, PortalError> {
+    let id = request_id(id)?;
     if !form.confirmed() {
-        return confirm(&portal, &viewer, id, Kind::Revoke, &form).await;
+        return confirm(portal, viewer, id, kind, form).await;
     }
-    let request = portal.reviewable(&viewer, id).await?;
-    if request.requester == viewer.identity().user {
-        // The requester's own "End access now" lives on their pages.
-        return Err(PortalError::Forbidden("use End access now on your own grant".into()));
-    }
-    let request = portal.service.revoke(viewer.identity(), id, form.note.trim()).await?;
-    let text = format!("Revoked {}'s access to {}.", request.requester, request.resource);
+    let note = form.note.trim();
+    let text = match kind {
+        Kind::Deny => {
+            let request = portal.service.deny(viewer.identity(), id, note).await?;
+            format!("Denied {}'s request for {}.", request.requester, request.resource)
+        }
+        Kind::Revoke => {
+            if portal.reviewable(viewer, id).await?.requester == viewer.identity().user {
+                // The requester's own "End access now" lives on their pages.
+                return Err(PortalError::Forbidden("use End access now on your own grant".into()));
+            }
+            let request = portal.service.revoke(viewer.identity(), id, note).await?;
+            format!("Revoked {}'s access to {}.", request.requester, request.resource)
+        }
+    };
     portal.flash_redirect(&form.back(), Flash::done(text))
 }
 
@@ -269,19 +283,15 @@ async fn confirm(
             )));
         }
     };
-    if let RequestState::Approved { .. } | RequestState::Pending = &request.state {
-        render(&ConfirmPage {
-            nav: portal.nav(viewer).await?,
-            title: title.into(),
-            question,
-            reason: request.reason.clone(),
-            action,
-            button,
-            note: form.note.chars().take(MAX_TEXT_LEN).collect(),
-            max_note: MAX_TEXT_LEN,
-            back: form.back(),
-        })
-    } else {
-        Err(PortalError::BadRequest(format!("this request is {status}")))
-    }
+    render(&ConfirmPage {
+        nav: portal.nav(viewer).await?,
+        title: title.into(),
+        question,
+        reason: request.reason.clone(),
+        action,
+        button,
+        note: form.note.chars().take(MAX_TEXT_LEN).collect(),
+        max_note: MAX_TEXT_LEN,
+        back: form.back(),
+    })
 }

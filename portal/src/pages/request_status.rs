@@ -171,6 +171,13 @@ pub async fn status(
                 "This page updates by itself when a reviewer decides. Without a decision, the request times out in".to_owned(),
             )
         }
+        (RequestState::Approved { grant }, Status::Active) if !is_requester => {
+            countdown = Some(Countdown::until(grant.expires_at, now, "no time: it has ended"));
+            (
+                format!("{} has access to {}", request.requester, request.resource),
+                "Their access ends in".to_owned(),
+            )
+        }
         (RequestState::Approved { grant }, Status::Active) => {
             countdown = Some(Countdown::until(grant.expires_at, now, "no time: it has ended"));
             ("Access granted".to_owned(), "Your access ends in".to_owned())

@@ -10,4 +10,5 @@ mod input;
 mod requester;
 mod return_urls;
 mod review;
+mod reviewer_pages;
 mod signin;
