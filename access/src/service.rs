@@ -111,6 +111,11 @@ impl AccessService {
         self
     }
 
+    /// Who hears about what: the waiting page shows its answer ("mailed dave@…").
+    pub fn routing(&self) -> &Arc<dyn Routing> {
+        &self.routing
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -16,6 +16,7 @@ fn jitgate_client(port: u16) -> OidcClient {
         client_id: "jitgate".into(),
         client_secret: "portal-oidc-client-secret".into(),
         redirect_uris: vec![format!("http://access.localhost:{port}/auth/callback")],
+        ..OidcClient::default()
     }
 }
 

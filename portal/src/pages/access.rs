@@ -8,7 +8,7 @@ use jitgate_access::request::Status;
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::store::RequestQuery;
 
-use super::{Nav, render, time_left};
+use super::{Countdown, Nav, render};
 use crate::error::PortalError;
 use crate::state::Portal;
 use crate::viewer::Viewer;
@@ -24,7 +24,7 @@ pub enum RowState {
     Standing,
     Locked,
     Pending { request: String },
-    Active { request: String, left: String, until: String, pause: PauseButton, extend: bool },
+    Active { request: String, left: Countdown, pause: PauseButton, extend: bool },
 }
 
 /// Which pause button an active grant's row shows.
@@ -86,8 +86,7 @@ pub async fn my_access(
                     };
                     RowState::Active {
                         request: grant.request_id.to_string(),
-                        left: time_left(grant.expires_at, now),
-                        until: grant.expires_at.to_string(),
+                        left: Countdown::until(grant.expires_at, now, "ended"),
                         pause,
                         extend: policy.allow_extension,
                     }
