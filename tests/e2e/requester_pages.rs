@@ -186,6 +186,8 @@ async fn the_waiting_page_names_reviewers_counts_down_and_a_grant_continues_to_t
         expect_echo_app(&alice, ALICE).await;
         // Done: end the grant so the next size starts locked.
         alice.goto(&stack.url("access", "/")).await;
+        let row = format!("tr:has(form[action='/requests/{id}/end'])");
+        alice.click(Locator::Css(&format!("{row} details.confirm summary"))).await;
         alice.click(Locator::Css(&format!("form[action='/requests/{id}/end'] button"))).await;
         alice.wait_for_text("access.localhost", &["Ended your access to app.", "Locked"]).await;
         alice.close().await;

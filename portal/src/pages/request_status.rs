@@ -16,7 +16,7 @@ use jitgate_access::return_to::ReturnTo;
 use jitgate_access::time::format_duration;
 
 use super::{Countdown, Nav, TimeView, relative, render};
-use crate::csrf::{CsrfField, CsrfForm};
+use crate::csrf::{CsrfField, CsrfForm, HasCsrf};
 use crate::error::PortalError;
 use crate::flash::Flash;
 use crate::paths;
@@ -263,7 +263,7 @@ pub async fn cancel(
 pub async fn end(
     State(portal): State<Portal>,
     Path(id): Path<String>,
-    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
+    CsrfForm { viewer, form }: CsrfForm<EndForm>,
 ) -> Result<Response, PortalError> {
     let request = portal.visible_request(&viewer, &id).await?;
     if request.requester != viewer.identity().user {
@@ -271,7 +271,31 @@ pub async fn end(
             "Only the requester can end their own access here.".into(),
         ));
     }
+    // One click never ends access: the button that says `confirm=yes` sits behind a
+    // <details> the holder opens first. Anything else changes nothing.
+    if form.confirm != "yes" {
+        let ask = Flash::problem(format!(
+            "Your access to {} was not ended: open \"End access now\" and confirm.",
+            request.resource
+        ));
+        return portal.flash_redirect(paths::HOME, ask);
+    }
     portal.service.revoke(viewer.identity(), request.id, "ended by the requester").await?;
     let done = Flash::done(format!("Ended your access to {}.", request.resource));
     portal.flash_redirect(paths::HOME, done)
+}
+
+/// The holder's "End access now": its CSRF token and the deliberate second button's `confirm`.
+#[derive(serde::Deserialize)]
+pub struct EndForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl HasCsrf for EndForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }

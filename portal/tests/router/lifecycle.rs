@@ -172,3 +172,30 @@ async fn my_access_extends_a_grant_through_its_form() {
     let (ends, was) = (&grants["items"][0]["expires_at"], &granted["grant"]["expires_at"]);
     assert!(ends.as_str() > was.as_str(), "later: {ends} after {was}");
 }
+
+/// "End access now" never acts on one click: a POST without the confirming button's
+/// `confirm=yes` changes nothing and says so; with it, the grant ends.
+#[tokio::test]
+async fn ending_ones_own_access_needs_the_confirming_button() {
+    let site = Site::start().await;
+    let bob = site.signed_in("bob@example.com").await;
+    let token = csrf(&bob).await;
+    let ask = json!({ "resource": "app", "reason": "deploy", "duration": "1h" });
+    let (status, granted) = post(&bob, &token, "/api/v1/requests", ask).await;
+    assert_eq!(status, 201, "{granted}");
+    let end = format!("/requests/{}/end", granted["id"].as_str().unwrap());
+    let home = bob.get("/").await;
+    assert!(home.body.contains("<details class=\"confirm\">"), "behind a details: {}", home.body);
+    let csrf_field = crate::harness::csrf_of(&home.body);
+
+    let one_click = bob.post_form(&end, &[("csrf", &csrf_field)]).await;
+    assert_eq!((one_click.status, one_click.location()), (303, "/".to_owned()), "{one_click:?}");
+    let grants = bob.get("/api/v1/grants").await.json();
+    assert_eq!(grants["items"][0]["active"], true, "one click ended nothing: {grants}");
+    assert!(bob.get("/").await.body.contains("was not ended"), "and the page says so");
+
+    let confirmed = bob.post_form(&end, &[("csrf", &csrf_field), ("confirm", "yes")]).await;
+    assert_eq!(confirmed.status, 303, "{confirmed:?}");
+    let grants = bob.get("/api/v1/grants").await.json();
+    assert_eq!(grants["items"], json!([]), "ended, no grant in force: {grants}");
+}
