@@ -23,8 +23,17 @@ pub struct Row {
 pub enum RowState {
     Standing,
     Locked,
-    Pending { request: String },
-    Active { request: String, left: Countdown, pause: PauseButton, extend: bool },
+    Pending {
+        request: String,
+    },
+    Active {
+        request: String,
+        left: Countdown,
+        pause: PauseButton,
+        extend: bool,
+        /// "granted 15m (asked 1h)" when a reviewer granted other than asked, else "".
+        granted: String,
+    },
 }
 
 /// Which pause button an active grant's row shows.
@@ -84,7 +93,18 @@ pub async fn my_access(
                         None if policy.allow_pause => PauseButton::Pause,
                         None => PauseButton::None,
                     };
+                    let asked = store.request(grant.request_id).await?;
+                    let granted = match asked {
+                        Some(request)
+                            if crate::outcome::granted(&request)
+                                .is_some_and(|g| g != request.requested_duration) =>
+                        {
+                            crate::outcome::duration_phrase(&request)
+                        }
+                        _ => String::new(),
+                    };
                     RowState::Active {
+                        granted,
                         request: grant.request_id.to_string(),
                         left: Countdown::until(grant.expires_at, now, "ended"),
                         pause,

@@ -199,3 +199,18 @@ async fn ending_ones_own_access_needs_the_confirming_button() {
     let grants = bob.get("/api/v1/grants").await.json();
     assert_eq!(grants["items"], json!([]), "ended, no grant in force: {grants}");
 }
+
+/// My access says when a reviewer granted less than was asked (issue 14, finding 7).
+#[tokio::test]
+async fn my_access_shows_granted_beside_asked() {
+    let site = Site::start().await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = site.ask(&alice, "app", "look").await;
+    let carol = site.signed_in("carol@example.com").await;
+    let token = csrf(&carol).await;
+    let approve = format!("/api/v1/requests/{id}/approve");
+    let (status, approved) = post(&carol, &token, &approve, json!({ "duration": "15m" })).await;
+    assert_eq!(status, 200, "{approved}");
+    let home = alice.get("/").await;
+    assert!(home.body.contains("granted 15m (asked 1h)"), "{}", home.body);
+}
