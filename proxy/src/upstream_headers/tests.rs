@@ -96,8 +96,8 @@ fn group_names_cannot_be_read_as_two() {
         "bob@example.com".parse().unwrap(),
         ["a,b", "c%d", "plain"].iter().map(|g| g.parse().unwrap()),
     );
-    let asserted =
-        Asserted { identity: &identity, assertion: "jwt".into(), strip_authorization: false };
+    let values = IdentityValues::new(&identity, "jwt".into()).unwrap();
+    let asserted = Asserted { identity: &values, strip_authorization: false };
     let mut request = request(&[("authorization", "Bearer app-token")]);
     headers.rewrite(&mut request, Some(asserted), &forwarded("127.0.0.1"), false).unwrap();
     let groups = get(&request, "x-jitgate-groups").unwrap();
