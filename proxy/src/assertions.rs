@@ -3,7 +3,6 @@
 //! requests. What is kept is the upstream's view of the user as ready header values (the
 //! assertion, the user, the groups), shared by every request rather than copied into each.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use jitgate_access::assertion::AssertionSigner;
@@ -25,7 +24,7 @@ pub struct Assertions {
     signer: AssertionSigner,
     /// Keyed by `principal key \n host` in one allocation: neither a session id, a bearer
     /// token nor a host can hold a line break, so no two pairs share a key.
-    tokens: Cache<Box<str>, (Arc<IdentityValues>, Timestamp)>,
+    tokens: Cache<Box<str>, (IdentityValues, Timestamp)>,
 }
 
 impl Assertions {
@@ -45,7 +44,7 @@ impl Assertions {
         principal: &Principal,
         host: &str,
         now: Timestamp,
-    ) -> Option<Arc<IdentityValues>> {
+    ) -> Option<IdentityValues> {
         let principal_key = principal.cache_key();
         let length = principal_key.len() + 1 + host.len();
         let mut stack = [0u8; STACK_KEY];
@@ -64,7 +63,7 @@ impl Assertions {
             return Some(values);
         }
         let (token, expires_at) = self.signer.sign(principal.identity(), host, now);
-        let values = Arc::new(IdentityValues::new(principal.identity(), token)?);
+        let values = IdentityValues::new(principal.identity(), token)?;
         let key = format!("{principal_key}\n{host}").into_boxed_str();
         self.tokens.insert(key, (values.clone(), expires_at));
         Some(values)

@@ -199,7 +199,7 @@ impl JitgateProxy {
             ),
             None => None,
         };
-        let asserted = identity.as_deref().map(|identity| Asserted {
+        let asserted = identity.as_ref().map(|identity| Asserted {
             identity,
             // The IdP's token was meant for jitgate; the upstream gets the assertion instead.
             strip_authorization: matches!(ctx.principal, Some(Principal::Bearer { .. })),
