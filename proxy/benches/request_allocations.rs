@@ -87,7 +87,7 @@ fn per_request(bench: &common::Bench) {
     // `run` copies each header first, as Pingora does for the upstream's: counted apart.
     let clone_cost = {
         let before = ALLOCATIONS.load(Ordering::Relaxed);
-        let copies: Vec<_> = requests.iter().map(|r| r.clone()).collect();
+        let copies: Vec<_> = requests.to_vec();
         let cost = ALLOCATIONS.load(Ordering::Relaxed) - before - 1;
         drop(copies);
         cost as f64 / REQUESTS as f64
@@ -141,7 +141,11 @@ fn per_user(bench: &common::Bench, users: usize) {
     let (mut bytes, mut blocks) = (0, 0);
     println!("held per cached user ({users} users; requested bytes, live allocations):");
     for (name, b, n) in &stages {
-        println!("  {name}: {:.0} B in {:.1} allocations", *b as f64 / users as f64, *n as f64 / users as f64);
+        println!(
+            "  {name}: {:.0} B in {:.1} allocations",
+            *b as f64 / users as f64,
+            *n as f64 / users as f64
+        );
         bytes += b;
         blocks += n;
     }

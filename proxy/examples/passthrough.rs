@@ -17,9 +17,9 @@
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session, http_proxy_service};
-use pingora::listeners::tls::TlsSettings;
 use pingora::server::Server;
 use pingora::server::configuration::ServerConf;
 

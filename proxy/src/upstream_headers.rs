@@ -94,29 +94,37 @@ fn shared(value: String) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
 }
 
-impl ForwardingValues {
-    fn new(peer: IpAddr, forwarded: &Forwarded<'_>) -> Option<Self> {
-        let node = match peer {
+impl Forwarded<'_> {
+    /// The `Forwarded` header (RFC 7239) for a request from `client`.
+    fn header(&self, client: IpAddr) -> String {
+        let node = match client {
             IpAddr::V4(ip) => ip.to_string(),
             IpAddr::V6(ip) => format!("\"[{ip}]\""),
         };
-        let port = forwarded
+        format!("for={node};host=\"{}\";proto={}", self.host, self.proto)
+    }
+
+    /// The port the client reached: the host's, else the scheme's default.
+    fn port(&self) -> &str {
+        let port = self
             .host
             .rsplit_once(':')
             .map(|(_, port)| port)
             .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        let port = port.unwrap_or(if forwarded.proto == "https" { "443" } else { "80" });
+        port.unwrap_or(if self.proto == "https" { "443" } else { "80" })
+    }
+}
+
+impl ForwardingValues {
+    fn new(peer: IpAddr, forwarded: &Forwarded<'_>) -> Option<Self> {
         Some(Self {
             peer,
             proto: forwarded.proto,
             host: forwarded.host.into(),
             address: shared(peer.to_string())?,
-            forwarded: shared(format!(
-                "for={node};host=\"{}\";proto={}",
-                forwarded.host, forwarded.proto
-            ))?,
+            forwarded: shared(forwarded.header(peer))?,
             forwarded_host: shared(forwarded.host.to_owned())?,
-            forwarded_port: shared(port.to_owned())?,
+            forwarded_port: shared(forwarded.port().to_owned())?,
         })
     }
 
@@ -380,24 +388,11 @@ impl UpstreamHeaders {
             let chain = if chain.is_empty() { client.to_string() } else { chain };
             request.insert_header("x-forwarded-for", chain)?;
             request.insert_header("x-real-ip", client.to_string())?;
-            let node = match client {
-                IpAddr::V4(ip) => ip.to_string(),
-                IpAddr::V6(ip) => format!("\"[{ip}]\""),
-            };
-            request.insert_header(
-                "forwarded",
-                format!("for={node};host=\"{}\";proto={}", forwarded.host, forwarded.proto),
-            )?;
+            request.insert_header("forwarded", forwarded.header(client))?;
         }
         request.insert_header("x-forwarded-proto", forwarded.proto)?;
         request.insert_header("x-forwarded-host", forwarded.host)?;
-        let port = forwarded
-            .host
-            .rsplit_once(':')
-            .map(|(_, port)| port)
-            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        let port = port.unwrap_or(if forwarded.proto == "https" { "443" } else { "80" });
-        request.insert_header("x-forwarded-port", port)?;
+        request.insert_header("x-forwarded-port", forwarded.port())?;
         Ok(())
     }
 }

@@ -3,6 +3,9 @@
 //! signed in with auto-approved grants. Shared by the `request_filter` and
 //! `request_allocations` benchmarks.
 
+// Each benchmark is a crate of its own and uses part of this.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
