@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc serves Rust's allocations: under `benches/load` it cut the CPU per proxied request
+/// against glibc's malloc (see benches/README.md). glibc's still serves C code (SQLite).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// glibc's malloc raises its mmap threshold adaptively: after the first argon2 password check
 /// frees its 19 MiB buffer, later ones come from the heap and stay in the process when freed,
 /// so RSS climbs in ~20 MiB steps with concurrent sign-ins (seen by `benches/soak`, up to

@@ -166,7 +166,7 @@ wait_for() {
   [ -n "$host" ] && headers=(-H "Host: $host")
   for _ in $(seq 300); do
     alive "$pid" || { tail -20 "$WORK/$name.log" >&2; die "$name exited"; }
-    curl -s -o /dev/null "${headers[@]}" --max-time 1 "$url" && return 0
+    curl -sk -o /dev/null "${headers[@]}" --max-time 1 "$url" && return 0
     sleep 0.1
   done
   tail -20 "$WORK/$name.log" >&2
@@ -239,10 +239,20 @@ start_nginx() {
 # (it serves every target alike). Sets UPSTREAM_PORT.
 start_upstream() {
   UPSTREAM_PORT=$(free_port)
+  # With WS_ECHO_PORT set, /ws/ is passed to that WebSocket echo server.
+  local websocket=""
+  [ -n "${WS_ECHO_PORT:-}" ] && websocket="
+    location /ws/ {
+      proxy_pass http://127.0.0.1:$WS_ECHO_PORT;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection upgrade;
+      proxy_read_timeout 1h;
+    }"
   nginx_conf "$WORK/upstream" "$LOAD_THREADS" "
   server {
     listen 127.0.0.1:$UPSTREAM_PORT;
-    location / { return 200 '$UPSTREAM_BODY'; }
+    location / { return 200 '$UPSTREAM_BODY'; }$websocket
   }"
   start_nginx upstream "$LOAD_CPUS" "$WORK/upstream"
   UPSTREAM_PID=$STARTED
@@ -337,10 +347,28 @@ approval = "auto"
 EOF
 }
 
-# start_jitgate NAME DIR PORT OPS: jitgate serve on DIR/jitgate.toml, pinned like every proxy
-# under test, logging warnings only. Waits until it is ready. Sets JITGATE_PID.
+# jitgate_tls DIR CERT KEY: turns DIR/jitgate.toml (from jitgate_config) into an HTTPS-only
+# deployment on the same port, terminating TLS with CERT and KEY.
+jitgate_tls() {
+  local dir=$1 cert=$2 key=$3
+  sed -i -e "s|^listen_http = \"\(.*\)\"|listen_https = \"\1\"\ntls_cert = \"$cert\"\ntls_key = \"$key\"|" \
+    -e 's|^portal_url = "http://|portal_url = "https://|' "$dir/jitgate.toml"
+}
+
+# self_signed DIR: DIR/cert.pem and DIR/key.pem, an ECDSA P-256 certificate for
+# app.localhost and access.localhost, shared by every HTTPS target.
+self_signed() {
+  local dir=$1
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=app.localhost -addext "subjectAltName=DNS:app.localhost,DNS:access.localhost" \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1 || die "openssl could not make a certificate"
+}
+
+# start_jitgate NAME DIR PORT OPS [SCHEME]: jitgate serve on DIR/jitgate.toml, pinned like
+# every proxy under test, logging warnings only. Waits until it is ready. Sets JITGATE_PID.
 start_jitgate() {
-  local name=$1 dir=$2 port=$3 ops=$4
+  local name=$1 dir=$2 port=$3 ops=$4 scheme=${5:-http}
   RUST_LOG=warn start "$name" "$PROXY_CPUS" "$JITGATE" serve --config "$dir/jitgate.toml"
   JITGATE_PID=$STARTED
   wait_for "$name" "$JITGATE_PID" "http://127.0.0.1:$ops/readyz"
@@ -348,7 +376,7 @@ start_jitgate() {
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$ops/readyz")" = 200 ] && break
     sleep 0.1
   done
-  wait_for "$name" "$JITGATE_PID" "http://127.0.0.1:$port/"
+  wait_for "$name" "$JITGATE_PID" "$scheme://127.0.0.1:$port/"
 }
 
 # The value of the first hidden input named $1 in the HTML on stdin, unescaped.
@@ -357,14 +385,15 @@ field() {
     | sed -e 's/&#x2f;/\//g' -e 's/&#38;/\&/g' -e 's/&amp;/\&/g'
 }
 
-# sign_in_and_request PORT EMAIL JAR: like a user in a browser: visit the app, follow the
-# redirect to the portal's sign-in form, sign in, land on the request form, ask (reason,
+# sign_in_and_request PORT EMAIL JAR [SCHEME]: like a user in a browser: visit the app, follow
+# the redirect to the portal's sign-in form, sign in, land on the request form, ask (reason,
 # duration) and follow the redirects back into the app. The app must then answer with the
-# upstream's page. Prints the app host's session cookie value.
+# upstream's page. Prints the app host's session cookie value (on https, the cookie is
+# `__Host-jitgate_session`; see session_cookie_name).
 sign_in_and_request() {
-  local port=$1 email=$2 jar=$3
-  local app="http://app.localhost:$port/" portal="http://access.localhost:$port"
-  local browser=(curl -sS -L --max-redirs 10 -c "$jar" -b "$jar" -H 'Accept: text/html'
+  local port=$1 email=$2 jar=$3 scheme=${4:-http}
+  local app="$scheme://app.localhost:$port/" portal="$scheme://access.localhost:$port"
+  local browser=(curl -sSk -L --max-redirs 10 -c "$jar" -b "$jar" -H 'Accept: text/html'
     --resolve "app.localhost:$port:127.0.0.1" --resolve "access.localhost:$port:127.0.0.1"
     -w '\n%{url_effective} %{http_code}')
   local page landed csrf rd
@@ -385,7 +414,13 @@ sign_in_and_request() {
   landed=$(tail -1 <<<"$page")
   [ "$landed" = "$app 200" ] || die "the request as $email ended at $landed, not in the app"
   grep -q "$UPSTREAM_BODY" <<<"$page" || die "the app did not show the upstream's page"
-  awk -F'\t' '$1 ~ /app\.localhost$/ && $6 == "jitgate_session" {print $7}' "$jar" | tail -1
+  awk -F'\t' -v name="$(session_cookie_name "$scheme")" \
+    '$1 ~ /app\.localhost$/ && $6 == name {print $7}' "$jar" | tail -1
+}
+
+# session_cookie_name SCHEME: what jitgate's session cookie is called on http or https.
+session_cookie_name() {
+  if [ "$1" = https ]; then echo __Host-jitgate_session; else echo jitgate_session; fi
 }
 
 # metric OPS_PORT NAME_AND_LABELS: one counter's value from jitgate's /metrics (0 if absent).

@@ -18,7 +18,11 @@
 //! invalidation; a lookup compares it under the same write lock before it inserts, so "load,
 //! then event, then insert" cannot leave a stale entry behind (see the tests).
 
-use std::collections::{HashMap, VecDeque};
+mod by_resource;
+
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -30,7 +34,8 @@ use jitgate_access::store::{ChangeEvent, Store, StoreError};
 use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Lookup, Metrics};
+use by_resource::ByResource;
 
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the cache probes its feed.
@@ -53,7 +58,31 @@ impl<T: Default> Default for Versioned<T> {
     }
 }
 
-type GrantMap = HashMap<UserId, HashMap<ResourceName, Option<Timestamp>>>;
+type GrantMap = HashMap<UserId, ByResource>;
+
+/// A cached session, found by its own id: the map holds the id once, inside the session,
+/// instead of a second copy as the key.
+struct Keyed(Arc<Session>);
+
+impl Borrow<str> for Keyed {
+    fn borrow(&self) -> &str {
+        self.0.id.as_str()
+    }
+}
+
+impl Hash for Keyed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.id.as_str().hash(state);
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Keyed {}
 
 pub struct AccessCache {
     store: Arc<dyn Store>,
@@ -62,7 +91,7 @@ pub struct AccessCache {
     /// borrows its keys instead of allocating them.
     grants: RwLock<Versioned<GrantMap>>,
     /// Shared, not cloned, per request: a session may carry hundreds of groups.
-    sessions: RwLock<Versioned<HashMap<SessionId, Arc<Session>>>>,
+    sessions: RwLock<Versioned<HashSet<Keyed>>>,
     /// The change feed is connected (necessary for trust, not sufficient).
     connected: AtomicBool,
     /// Names this process's heartbeats among every instance's.
@@ -130,8 +159,8 @@ impl AccessCache {
         &self.metrics
     }
 
-    fn count(&self, kind: &str, hit: bool) {
-        self.metrics.cache.with_label_values(&[kind, if hit { "hit" } else { "miss" }]).inc();
+    fn count(&self, kind: Lookup, hit: bool) {
+        self.metrics.lookup(kind, hit).inc();
     }
 
     /// Every change from now on. A lagging receiver must re-check what it cares about.
@@ -184,10 +213,10 @@ impl AccessCache {
             && let Some(entry) =
                 read(&self.grants).map.get(user).and_then(|by_resource| by_resource.get(resource))
         {
-            self.count("grant", true);
+            self.count(Lookup::Grant, true);
             return Ok(entry.filter(|expires_at| now < *expires_at));
         }
-        self.count("grant", false);
+        self.count(Lookup::Grant, false);
         let _timer = self.metrics.store_seconds.start_timer();
         let generation = read(&self.grants).generation;
         // A paused grant is active but lets nobody in: to the proxy it is no grant at all.
@@ -218,27 +247,27 @@ impl AccessCache {
     ) -> Result<Option<Arc<Session>>, StoreError> {
         let (cached, generation) = {
             let sessions = read(&self.sessions);
-            (sessions.map.get(id).cloned(), sessions.generation)
+            (sessions.map.get(id.as_str()).map(|keyed| keyed.0.clone()), sessions.generation)
         };
         if self.is_live()
             && let Some(session) = &cached
         {
-            self.count("session", true);
+            self.count(Lookup::Session, true);
             return Ok(session.is_valid_at(now).then(|| session.clone()));
         }
-        self.count("session", false);
+        self.count(Lookup::Session, false);
         let _timer = self.metrics.store_seconds.start_timer();
         match self.store.session(id, now).await {
             Ok(Some(session)) => {
                 let session = Arc::new(session);
                 let mut sessions = write(&self.sessions);
-                if sessions.generation == generation {
-                    sessions.map.insert(id.clone(), session.clone());
+                if sessions.generation == generation && session.id == *id {
+                    sessions.map.replace(Keyed(session.clone()));
                 }
                 Ok(Some(session))
             }
             Ok(None) => {
-                write(&self.sessions).map.remove(id);
+                write(&self.sessions).map.remove(id.as_str());
                 Ok(None)
             }
             Err(StoreError::Unavailable(_)) if cached.is_some() => {
@@ -267,7 +296,7 @@ impl AccessCache {
                 {
                     let mut sessions = write(&self.sessions);
                     sessions.generation += 1;
-                    sessions.map.remove(session);
+                    sessions.map.remove(session.as_str());
                 }
                 self.announce(LeaseEvent::SessionEnded(session.clone()));
             }
@@ -275,7 +304,7 @@ impl AccessCache {
                 {
                     let mut sessions = write(&self.sessions);
                     sessions.generation += 1;
-                    sessions.map.retain(|_, s| &s.identity.user != user);
+                    sessions.map.retain(|keyed| &keyed.0.identity.user != user);
                 }
                 self.announce(LeaseEvent::SessionsEndedFor(user.clone()));
             }
@@ -354,7 +383,7 @@ impl AccessCache {
     /// Drops sessions and grants that have ended by `now`. Correctness never depends on it
     /// (every lookup compares expiry with the clock); memory does.
     pub fn prune(&self, now: Timestamp) {
-        write(&self.sessions).map.retain(|_, session| session.is_valid_at(now));
+        write(&self.sessions).map.retain(|keyed| keyed.0.is_valid_at(now));
         write(&self.grants).map.retain(|_, by_resource| {
             by_resource.retain(|_, expires_at| expires_at.is_none_or(|at| now < at));
             !by_resource.is_empty()

@@ -41,6 +41,24 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Every decision, in declaration order (`decision as usize` indexes it).
+    pub const ALL: [Decision; 14] = [
+        Decision::Undecided,
+        Decision::UnknownHost,
+        Decision::BadRequest,
+        Decision::CrossOrigin,
+        Decision::Handoff,
+        Decision::Portal,
+        Decision::SignIn,
+        Decision::BadToken,
+        Decision::NoAccess,
+        Decision::Locked,
+        Decision::Unavailable,
+        Decision::IdpUnavailable,
+        Decision::AllowStanding,
+        Decision::AllowGrant,
+    ];
+
     /// The name metrics and logs use (the variant's name), without formatting per request.
     pub fn label(self) -> &'static str {
         match self {
@@ -278,24 +296,9 @@ mod tests {
 
     #[test]
     fn labels_are_the_variant_names_metrics_always_used() {
-        use Decision::*;
-        for decision in [
-            Undecided,
-            UnknownHost,
-            BadRequest,
-            CrossOrigin,
-            Handoff,
-            Portal,
-            SignIn,
-            BadToken,
-            NoAccess,
-            Locked,
-            Unavailable,
-            IdpUnavailable,
-            AllowStanding,
-            AllowGrant,
-        ] {
+        for (index, decision) in Decision::ALL.into_iter().enumerate() {
             assert_eq!(decision.label(), format!("{decision:?}"));
+            assert_eq!(decision as usize, index, "ALL is in declaration order");
         }
     }
 

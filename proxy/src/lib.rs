@@ -4,6 +4,7 @@
 
 mod assertions;
 mod cache;
+mod decide;
 mod gate;
 mod handoff;
 mod in_flight;
@@ -21,6 +22,7 @@ mod upstream_headers;
 
 pub use assertions::Assertions;
 pub use cache::AccessCache;
+pub use decide::Answer;
 pub use gate::{Credential, Decision, Gate, Principal, Verdict};
 pub use in_flight::{Access, InFlight};
 pub use metrics::Metrics;

@@ -1,8 +1,11 @@
 //! Prometheus metrics of the proxy, in a registry of its own.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
+
+use crate::gate::Decision;
 
 pub struct Metrics {
     registry: Registry,
@@ -21,6 +24,18 @@ pub struct Metrics {
     pub notifications: IntCounterVec,
     /// Notifications waiting in the outbox.
     pub notification_queue: IntGauge,
+    /// `requests` by decision, resolved once: a label lookup per request hashes the label and
+    /// takes the vector's lock.
+    by_decision: Vec<IntCounter>,
+    /// `cache` for (session, grant) × (miss, hit), likewise.
+    lookups: [[IntCounter; 2]; 2],
+}
+
+/// What a cache lookup was for.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    Session,
+    Grant,
 }
 
 impl Default for Metrics {
@@ -74,8 +89,14 @@ impl Metrics {
         ] {
             registry.register(collector).expect("each metric is registered once");
         }
+        let by_decision =
+            Decision::ALL.iter().map(|d| requests.with_label_values(&[d.label()])).collect();
+        let lookups = ["session", "grant"]
+            .map(|kind| ["miss", "hit"].map(|result| cache.with_label_values(&[kind, result])));
         Self {
             registry,
+            by_decision,
+            lookups,
             requests,
             cache,
             store_seconds,
@@ -84,6 +105,16 @@ impl Metrics {
             notifications,
             notification_queue,
         }
+    }
+
+    /// The counter of requests decided `decision`.
+    pub fn request(&self, decision: Decision) -> &IntCounter {
+        &self.by_decision[decision as usize]
+    }
+
+    /// The counter of `kind` lookups that hit (or missed) the cache.
+    pub fn lookup(&self, kind: Lookup, hit: bool) -> &IntCounter {
+        &self.lookups[kind as usize][usize::from(hit)]
     }
 
     /// The Prometheus text exposition of every metric.

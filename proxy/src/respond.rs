@@ -2,7 +2,7 @@
 //! text for WebSocket handshakes, and a minimal HTML page. Anything richer is the portal's job.
 
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
 /// Who is asking, which decides how a refusal is phrased.
@@ -17,17 +17,21 @@ pub enum Client {
 }
 
 impl Client {
-    pub fn of(session: &Session) -> Self {
-        let header = |name: &str| {
-            session.req_header().headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    pub fn of(request: &RequestHeader) -> Self {
+        let header = |name: http::HeaderName| {
+            request.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
         };
-        if header("upgrade").eq_ignore_ascii_case("websocket") {
+        if header(http::header::UPGRADE).eq_ignore_ascii_case("websocket") {
             return Client::WebSocket;
         }
-        let method = &session.req_header().method;
-        let navigating =
-            (method == "GET" || method == "HEAD") && header("accept").contains("text/html");
-        if navigating && header("authorization").is_empty() { Client::Browser } else { Client::Api }
+        let method = &request.method;
+        let navigating = (method == "GET" || method == "HEAD")
+            && header(http::header::ACCEPT).contains("text/html");
+        if navigating && header(http::header::AUTHORIZATION).is_empty() {
+            Client::Browser
+        } else {
+            Client::Api
+        }
     }
 }
 

@@ -10,8 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use jitgate_access::clock::Clock;
 use jitgate_access::config::Resource;
-use jitgate_access::cookies::{CookieName, Cookies};
-use jitgate_access::routes::{HANDOFF_PATH, JWKS_PATH};
+use jitgate_access::cookies::Cookies;
 use jitgate_access::time::Timestamp;
 use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
@@ -21,14 +20,14 @@ use tokio::sync::watch;
 
 use crate::assertions::Assertions;
 use crate::cache::AccessCache;
-use crate::gate::{Credential, Decision, Gate, Principal};
+use crate::decide::{Answer, Reply as AnswerKind};
+use crate::gate::{Decision, Gate, Principal};
 use crate::in_flight::{Access, InFlight, Tracked};
 use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession};
 use crate::refuse;
-use crate::request_path::{self, PathRefusal};
 use crate::respond::{Client, Reply};
-use crate::route::{Router, normalize_host};
-use crate::upstream_headers::{Asserted, Forwarded, UpstreamHeaders};
+use crate::route::Router;
+use crate::upstream_headers::UpstreamHeaders;
 
 /// What the proxy needs, built once at start-up.
 pub struct ProxySettings {
@@ -64,21 +63,23 @@ pub struct JitgateProxy {
 pub struct RequestCtx {
     pub(crate) route: Option<usize>,
     pub(crate) host: String,
+    /// Who is asking, which decides how a refusal is phrased.
+    pub(crate) client: Option<Client>,
     /// The canonical path the request was decided on, when it differs from the path the
     /// client sent (or came in absolute form): the upstream request is rewritten to it. `None`
     /// in the common case, where the client's path is already canonical and nothing is copied.
-    rewritten_path: Option<String>,
-    principal: Option<Principal>,
+    pub(crate) rewritten_path: Option<String>,
+    pub(crate) principal: Option<Principal>,
     /// Why a bearer token was refused, told to the client.
     pub(crate) token_problem: Option<jitgate_access::bearer::BearerError>,
     /// When the grant that let this request through ends (`None` for standing access).
     pub deadline: Option<Timestamp>,
     /// A connection that may stay open long (WebSocket, event stream): its upstream socket is
     /// leased to the grant.
-    long_lived: bool,
+    pub(crate) long_lived: bool,
     /// For a protocol upgrade (WebSocket): raised once the request's own body end is handed to
     /// Pingora, which the upstream socket waits for (see `lease.rs`).
-    body_sent: Option<watch::Sender<bool>>,
+    pub(crate) body_sent: Option<watch::Sender<bool>>,
     started: Option<std::time::Instant>,
     /// The upstream this attempt went to, and how many attempts were made.
     upstream: Option<usize>,
@@ -95,17 +96,6 @@ impl RequestCtx {
     pub(crate) fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()
     }
-
-    fn refuse_path(&mut self, why: PathRefusal) {
-        tracing::debug!(%why, "request target refused");
-        self.decision = Decision::BadRequest;
-    }
-}
-
-/// The token of an `Authorization: Bearer` header (the scheme is case-insensitive).
-fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 impl JitgateProxy {
@@ -136,18 +126,6 @@ impl JitgateProxy {
         }
     }
 
-    /// The one `Host` a request names: several (which upstreams resolve differently) or one
-    /// that is not text is refused.
-    fn host_of(session: &Session) -> Result<&str, PathRefusal> {
-        let header = session.req_header();
-        let mut hosts = header.headers.get_all("host").iter();
-        match (hosts.next(), hosts.next()) {
-            (Some(host), None) => host.to_str().map_err(|_| PathRefusal::AuthorityMismatch),
-            (None, _) => Ok(header.uri.host().unwrap_or("")),
-            (Some(_), Some(_)) => Err(PathRefusal::AuthorityMismatch),
-        }
-    }
-
     /// A later end for the grant this response runs under, if the cache knows of one: a grant
     /// extended after the request was decided keeps its responses going (issue 15).
     fn extended_deadline(&self, ctx: &RequestCtx) -> Option<Timestamp> {
@@ -159,8 +137,13 @@ impl JitgateProxy {
     /// A WebSocket handshake from a page of another origin rides the user's cookie into the
     /// app (cross-site WebSocket hijacking): only the resource's own origin and the ones it
     /// lists may open one. Clients that send no `Origin` (scripts) are not browsers.
-    fn origin_allowed(&self, session: &Session, ctx: &RequestCtx, resource: &Resource) -> bool {
-        let Some(origin) = session.req_header().headers.get("origin") else { return true };
+    pub(crate) fn origin_allowed(
+        &self,
+        header: &RequestHeader,
+        ctx: &RequestCtx,
+        resource: &Resource,
+    ) -> bool {
+        let Some(origin) = header.headers.get(http::header::ORIGIN) else { return true };
         let Ok(origin) = origin.to_str() else { return false };
         let origin = origin.trim().to_ascii_lowercase();
         let own = format!("{}://{}", self.scheme(), ctx.host);
@@ -188,133 +171,30 @@ impl ProxyHttp for JitgateProxy {
     /// principal, decision, deadline and canonical path later hooks need. Default: `Ok(false)`
     /// for everything, i.e. no access control at all.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        ctx.started = Some(std::time::Instant::now());
-        let client = Client::of(session);
-        let host = match Self::host_of(session) {
-            Ok(host) => normalize_host(host, self.settings.tls),
-            Err(why) => {
-                ctx.refuse_path(why);
-                refuse::bad_path(session, client, why).await?;
-                return Ok(true);
-            }
-        };
-        ctx.host = host;
-        let header = session.req_header();
-        ctx.body_sent = (client == Client::WebSocket).then(|| watch::channel(false).0);
-        ctx.long_lived = ctx.body_sent.is_some()
-            || header
-                .headers
-                .get("accept")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.contains("text/event-stream"));
-        if ctx.host == self.settings.portal_host && self.settings.portal.is_some() {
-            ctx.decision = Decision::Portal;
+        if tracing::enabled!(target: "jitgate::access", tracing::Level::INFO) {
+            ctx.started = Some(std::time::Instant::now());
+        }
+        let Err(Answer(reply)) = self.decide(session.req_header(), ctx).await else {
             return Ok(false);
-        }
-        // The path as the client sent it: anything not UTF-8 has no canonical form.
-        let target =
-            std::str::from_utf8(header.raw_path()).ok().filter(|_| header.raw_path_is_utf8());
-        let canonical = target
-            .ok_or(PathRefusal::NotUtf8)
-            .and_then(|target| request_path::target_path(target, &ctx.host, self.settings.tls))
-            .and_then(request_path::canonicalize);
-        let path = match canonical {
-            Ok(path) => path,
-            Err(why) => {
-                ctx.refuse_path(why);
-                refuse::bad_path(session, client, why).await?;
-                return Ok(true);
-            }
         };
-        if path.is_rewritten() || !header.raw_path().starts_with(b"/") {
-            ctx.rewritten_path = Some(path.as_str().to_owned());
-        }
-        if ctx.host == self.settings.portal_host && path.as_str() == JWKS_PATH {
-            let jwks = self.settings.assertions.signer().jwks().to_string();
-            Reply::raw(200, "application/jwk-set+json", jwks).send(session).await?;
-            return Ok(true);
-        }
-        // Answered on every host jitgate serves, whichever path prefixes its resources have.
-        if path.as_str() == HANDOFF_PATH && self.settings.router.serves_host(&ctx.host) {
-            ctx.decision = Decision::Handoff;
-            self.redeem_handoff(session, &ctx.host.clone()).await?;
-            return Ok(true);
-        }
-        let index = match self.settings.router.find(&ctx.host, &path) {
-            Ok(Some(index)) => index,
-            Ok(None) => {
-                ctx.decision = Decision::UnknownHost;
+        let client = ctx.client.unwrap_or(Client::Api);
+        match reply {
+            AnswerKind::BadPath(why) => refuse::bad_path(session, client, why).await?,
+            AnswerKind::Jwks => {
+                let jwks = self.settings.assertions.signer().jwks().to_string();
+                Reply::raw(200, "application/jwk-set+json", jwks).send(session).await?;
+            }
+            AnswerKind::Handoff => self.redeem_handoff(session, &ctx.host.clone()).await?,
+            AnswerKind::UnknownHost => {
                 Reply::page(404, "Nothing here", "jitgate does not serve this address.")
                     .send(session)
-                    .await?;
-                return Ok(true);
+                    .await?
             }
-            Err(why) => {
-                ctx.refuse_path(why);
-                refuse::bad_path(session, client, why).await?;
-                return Ok(true);
+            AnswerKind::CrossOrigin => {
+                Reply::text(403, "this origin may not open a WebSocket here").send(session).await?
             }
-        };
-        ctx.route = Some(index);
-        let resource = &self.settings.router.get(index).resource;
-        if path.has_encoded_separator() {
-            // Only where the resource allows it, and only if a server that decodes `%2F`
-            // would route the request to the same resource.
-            let same_route = path.separators_decoded().is_some_and(|decoded| {
-                self.settings.router.find(&ctx.host, &decoded) == Ok(Some(index))
-            });
-            let why = if !resource.allow_encoded_slashes {
-                Some(PathRefusal::EncodedSeparator)
-            } else if !same_route {
-                Some(PathRefusal::AmbiguousPrefix)
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                ctx.refuse_path(why);
-                refuse::bad_path(session, client, why).await?;
-                return Ok(true);
-            }
+            AnswerKind::Refused => self.refuse(session, ctx, client).await?,
         }
-        if client == Client::WebSocket && !self.origin_allowed(session, ctx, resource) {
-            ctx.decision = Decision::CrossOrigin;
-            Reply::text(403, "this origin may not open a WebSocket here").send(session).await?;
-            return Ok(true);
-        }
-        let now = self.clock.now();
-        let headers = &session.req_header().headers;
-        let cookie = self.cookies.find(
-            CookieName::Session,
-            headers.get_all("cookie").iter().filter_map(|v| v.to_str().ok()),
-        );
-        let bearer = resource
-            .accept_bearer
-            .then(|| {
-                headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token)
-            })
-            .flatten();
-        // A valid session cookie is the credential, and `Authorization` is then the app's own;
-        // an IdP token counts only without one, where the resource accepts tokens.
-        let mut verdict = match cookie {
-            Some(cookie) => {
-                self.settings.gate.check(Credential::Cookie(cookie), &ctx.host, resource, now).await
-            }
-            None => self.settings.gate.check(Credential::None, &ctx.host, resource, now).await,
-        };
-        if verdict.decision == Decision::SignIn
-            && let Some(token) = bearer
-        {
-            verdict =
-                self.settings.gate.check(Credential::Bearer(token), &ctx.host, resource, now).await;
-        }
-        ctx.decision = verdict.decision;
-        ctx.principal = verdict.principal;
-        ctx.token_problem = verdict.token_problem;
-        ctx.deadline = verdict.deadline;
-        if ctx.decision.allows() {
-            return Ok(false);
-        }
-        self.refuse(session, ctx, client).await?;
         Ok(true)
     }
 
@@ -396,29 +276,8 @@ impl ProxyHttp for JitgateProxy {
         request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if ctx.decision != Decision::Portal {
-            if let Some(path) = &ctx.rewritten_path {
-                let target = match request.uri.query() {
-                    Some(query) => format!("{path}?{query}"),
-                    None => path.clone(),
-                };
-                let uri = http::Uri::try_from(target)
-                    .map_err(|e| Error::because(ErrorType::InternalError, "canonical path", e))?;
-                request.set_uri(uri);
-            }
-            request.insert_header("host", ctx.host.as_str())?;
-        }
         let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-        let forwarded = Forwarded { peer, proto: self.scheme(), host: &ctx.host };
-        let asserted = ctx.principal.as_ref().map(|principal| Asserted {
-            identity: principal.identity(),
-            assertion: self.settings.assertions.for_request(principal, &ctx.host, self.clock.now()),
-            // The IdP's token was meant for jitgate; the upstream gets the assertion instead.
-            strip_authorization: matches!(principal, Principal::Bearer { .. }),
-        });
-        // The portal reads its own cookies; resource upstreams never see them.
-        let keep_jitgate_cookies = ctx.decision == Decision::Portal;
-        self.settings.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
+        self.upstream_headers(peer, request, ctx)
     }
 
     /// Phase: a connection to the upstream was established or taken from the pool, before the
@@ -572,16 +431,14 @@ impl ProxyHttp for JitgateProxy {
     /// that ended it if any. Counts the decision and writes the access log line. Default:
     /// does nothing.
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
+        self.settings.gate.cache().metrics().request(ctx.decision).inc();
+        // Nothing below is built unless the access log is on (it is not at `warn`).
+        if !tracing::enabled!(target: "jitgate::access", tracing::Level::INFO) {
+            return;
+        }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let resource = ctx.route.map_or("", |i| self.settings.router.get(i).resource.name.as_str());
         let user = ctx.principal.as_ref().map_or("", |p| p.identity().user.as_str());
-        self.settings
-            .gate
-            .cache()
-            .metrics()
-            .requests
-            .with_label_values(&[ctx.decision.label()])
-            .inc();
         let elapsed_ms =
             ctx.started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();
         tracing::info!(

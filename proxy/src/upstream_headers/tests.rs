@@ -96,8 +96,8 @@ fn group_names_cannot_be_read_as_two() {
         "bob@example.com".parse().unwrap(),
         ["a,b", "c%d", "plain"].iter().map(|g| g.parse().unwrap()),
     );
-    let asserted =
-        Asserted { identity: &identity, assertion: "jwt".into(), strip_authorization: false };
+    let values = IdentityValues::new(&identity, "jwt".into()).unwrap();
+    let asserted = Asserted { identity: &values, strip_authorization: false };
     let mut request = request(&[("authorization", "Bearer app-token")]);
     headers.rewrite(&mut request, Some(asserted), &forwarded("127.0.0.1"), false).unwrap();
     let groups = get(&request, "x-jitgate-groups").unwrap();
@@ -115,4 +115,38 @@ fn jitgate_cookies_never_reach_the_upstream() {
         request(&[("cookie", "a=1; jitgate_session=x"), ("cookie", "__Host-jitgate_state=y")]);
     headers.rewrite(&mut request, None, &forwarded("127.0.0.1"), false).unwrap();
     assert_eq!(get(&request, "cookie"), Some("a=1"));
+}
+
+/// The forwarding values are shared between requests of one client and host only: the next
+/// client, or the same client on another host or scheme, gets its own.
+#[test]
+fn forwarding_values_are_reused_only_for_the_same_client_and_host() {
+    let headers = UpstreamHeaders::new(&IdentityHeaders::default(), vec![]);
+    let rewrite = |peer: &str, host: &'static str, proto: &'static str| {
+        let mut request = request(&[]);
+        let forwarded = Forwarded { peer: Some(peer.parse().unwrap()), proto, host };
+        headers.rewrite(&mut request, None, &forwarded, false).unwrap();
+        let wanted = ["x-forwarded-for", "x-real-ip", "forwarded", "x-forwarded-host"];
+        wanted.map(|name| get(&request, name).unwrap().to_owned())
+    };
+    let first = rewrite("192.0.2.1", "app.localhost:8080", "http");
+    assert_eq!(first, rewrite("192.0.2.1", "app.localhost:8080", "http"));
+    let other = rewrite("192.0.2.2", "app.localhost:8080", "http");
+    assert_eq!(other[0], "192.0.2.2");
+    assert_eq!(other[1], "192.0.2.2");
+    assert!(other[2].starts_with("for=192.0.2.2;"), "{}", other[2]);
+    let host = rewrite("192.0.2.2", "db.localhost", "https");
+    assert_eq!(host[2], "for=192.0.2.2;host=\"db.localhost\";proto=https");
+    assert_eq!(host[3], "db.localhost");
+}
+
+#[test]
+fn a_cookie_header_without_jitgate_cookies_passes_as_it_came() {
+    let headers = UpstreamHeaders::new(&IdentityHeaders::default(), vec![]);
+    let mut theirs = request(&[("cookie", "a=1;b=2")]);
+    headers.rewrite(&mut theirs, None, &forwarded("127.0.0.1"), false).unwrap();
+    assert_eq!(get(&theirs, "cookie"), Some("a=1;b=2"));
+    let mut only_ours = request(&[("cookie", "jitgate_session=x")]);
+    headers.rewrite(&mut only_ours, None, &forwarded("127.0.0.1"), false).unwrap();
+    assert_eq!(get(&only_ours, "cookie"), None, "a header left empty goes");
 }
