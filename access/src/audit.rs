@@ -61,6 +61,11 @@ pub enum AuditAction {
     ExtensionRequested,
     /// An extension was approved: its request took over the grant with a later end.
     GrantExtended,
+    /// The requester granted themselves access at once by breaking glass: no approval, its
+    /// own kind, reviewed after the fact.
+    GrantBreakGlass,
+    /// A reviewer reviewed a break-glass grant after the fact and lifted its flag.
+    BreakGlassAcknowledged,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -89,6 +94,8 @@ impl AuditAction {
             AuditAction::GrantResumed => "grant_resumed",
             AuditAction::ExtensionRequested => "extension_requested",
             AuditAction::GrantExtended => "grant_extended",
+            AuditAction::GrantBreakGlass => "grant_break_glass",
+            AuditAction::BreakGlassAcknowledged => "break_glass_acknowledged",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",
