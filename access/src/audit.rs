@@ -129,6 +129,10 @@ pub struct AuditEvent {
     pub request_id: Option<RequestId>,
     /// The requester's reason, a reviewer's note, or what changed.
     pub note: String,
+    /// The event concerns a break-glass grant, so every line about it (its grant, review,
+    /// revocation, expiry) is flagged in the audit export. Absent in stored JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 impl AuditEvent {
@@ -150,6 +154,7 @@ impl AuditEvent {
             resource: Some(request.resource.clone()),
             request_id: Some(request.id),
             note: note.into(),
+            break_glass: request.break_glass.is_some(),
         }
     }
 
@@ -182,6 +187,7 @@ impl AuditEvent {
             resource: None,
             request_id: None,
             note: String::new(),
+            break_glass: false,
         }
     }
 
@@ -207,6 +213,7 @@ impl AuditEvent {
             resource: None,
             request_id: None,
             note: format!("{verb} API token \"{}\" ({})", token.name, token.id),
+            break_glass: false,
         }
     }
 
@@ -230,6 +237,7 @@ impl AuditEvent {
                 1 => "ended 1 session".to_owned(),
                 n => format!("ended {n} sessions"),
             },
+            break_glass: false,
         }
     }
 }
