@@ -23,8 +23,18 @@ pub struct Row {
 pub enum RowState {
     Standing,
     Locked,
-    Pending { request: String },
-    Active { request: String, left: String, until: String, pause: PauseButton, extend: bool },
+    Pending {
+        request: String,
+    },
+    Active {
+        request: String,
+        left: String,
+        until: String,
+        pause: PauseButton,
+        extend: bool,
+        /// Set for a break-glass grant: flagged until a reviewer acknowledges it.
+        glass: Option<super::break_glass::Badge>,
+    },
 }
 
 /// Which pause button an active grant's row shows.
@@ -84,7 +94,10 @@ pub async fn my_access(
                         None if policy.allow_pause => PauseButton::Pause,
                         None => PauseButton::None,
                     };
+                    let holder = store.request(grant.request_id).await?;
+                    let glass = holder.and_then(|r| portal.break_glass_badge(&viewer, &r));
                     RowState::Active {
+                        glass,
                         request: grant.request_id.to_string(),
                         left: time_left(grant.expires_at, now),
                         until: grant.expires_at.to_string(),

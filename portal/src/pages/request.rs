@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
-use jitgate_access::policy::{Access, Approval, JitPolicy};
+use jitgate_access::policy::{Access, Approval, Identity, JitPolicy};
 use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::service::ServiceError;
@@ -44,6 +44,9 @@ struct RequestForm {
     approval: String,
     max_reason: usize,
     error: Option<String>,
+    /// The longest break-glass grant, in words, when the viewer may break glass here.
+    break_glass: Option<String>,
+    break_glass_checked: bool,
 }
 
 impl Portal {
@@ -79,6 +82,7 @@ fn approval_text(policy: &JitPolicy) -> String {
 
 fn form_page(
     nav: Nav,
+    who: &Identity,
     resource: &ResourceName,
     policy: &JitPolicy,
     rd: String,
@@ -116,6 +120,12 @@ fn form_page(
         approval: approval_text(policy),
         max_reason: MAX_TEXT_LEN,
         error,
+        break_glass: policy
+            .break_glass
+            .as_ref()
+            .filter(|rule| rule.admits(who))
+            .map(|rule| format_duration(rule.max_duration)),
+        break_glass_checked: entered.is_some_and(|e| e.break_glass == "yes"),
     }
 }
 
@@ -137,6 +147,7 @@ pub async fn form(
     }
     let page = form_page(
         portal.nav(&viewer).await?,
+        viewer.identity(),
         &resource,
         policy,
         portal.destinations.url(&rd),
@@ -164,6 +175,9 @@ pub struct Submission {
     custom: String,
     #[serde(default)]
     reason: String,
+    /// `yes` when the Break glass box is ticked.
+    #[serde(default)]
+    break_glass: String,
 }
 
 fn chosen_duration(policy: &JitPolicy, submission: &Submission) -> Result<Duration, String> {
@@ -204,6 +218,7 @@ pub async fn submit(
     let again = |portal: &Portal, nav: Nav, error: String| {
         let page = form_page(
             nav,
+            viewer.identity(),
             &resource,
             policy,
             portal.destinations.url(&rd),
@@ -220,7 +235,12 @@ pub async fn submit(
         Err(error) => return again(&portal, portal.nav(&viewer).await?, error),
     };
     let reason = submission.reason.trim();
-    match portal.service.request_access(viewer.identity(), &resource, reason, duration).await {
+    let opened = match submission.break_glass.as_str() {
+        "" => portal.service.request_access(viewer.identity(), &resource, reason, duration).await,
+        "yes" => portal.service.break_glass(viewer.identity(), &resource, reason, duration).await,
+        _ => return Err(PortalError::BadRequest("break_glass is \"yes\" or absent".into())),
+    };
+    match opened {
         Ok(request) if request.grant().is_some() => {
             Ok(portal.continue_to(&viewer.session, &rd, None))
         }
@@ -257,6 +277,8 @@ struct StatusPage {
     requested: String,
     asked: String,
     approvals: Vec<String>,
+    /// A break-glass grant's mark (and Acknowledge button for its reviewers).
+    glass: Option<super::break_glass::Badge>,
     pending: bool,
     active: bool,
     is_requester: bool,
@@ -375,6 +397,7 @@ pub async fn status(
         },
         review: (!is_requester)
             .then(|| portal.actions(&viewer, &request, now, paths::request_status(request.id))),
+        glass: portal.break_glass_badge(&viewer, &request),
         requester: request.requester.to_string(),
     };
     render(&page)
