@@ -54,7 +54,7 @@ async fn the_form_offers_break_glass_to_members_only_and_refuses_hostile_input()
     let reply = alice.post_form("/request/vault", &blank).await;
     assert_eq!(reply.status, 422, "{reply:?}");
     assert!(reply.body.contains("A reason is required"), "{}", reply.body);
-    assert!(reply.body.contains("name=\"break_glass\" value=\"yes\" checked"), "kept ticked");
+    assert!(reply.body.contains("name=\"break_glass\" value=\"yes\" checked"), "kept chosen");
     let huge = "x".repeat(5000);
     let long = [
         ("csrf", csrf.as_str()),
