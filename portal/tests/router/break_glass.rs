@@ -95,4 +95,20 @@ async fn the_grant_is_flagged_until_another_reviewer_acknowledges_it() {
     assert!(dashboard.body.contains("acknowledged by dave@example.com"), "{}", dashboard.body);
     let again = dave.post_form(&acknowledge, &[("csrf", &csrf_of(&dashboard.body))]).await;
     assert_eq!(again.status, 400, "already acknowledged: {again:?}");
+
+    // The audit export flags every line about the grant, and only those (a minute later:
+    // the export runs up to now, exclusive).
+    site.clock.advance(std::time::Duration::from_secs(60));
+    let erin = site.signed_in("erin@example.com").await;
+    let csv = erin.get("/audit?format=csv").await.body;
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",note,break_glass"), "{csv}");
+    let ours: Vec<&str> = csv.lines().filter(|l| l.contains(&id)).collect();
+    assert_eq!(ours.len(), 2, "{id}: {csv}");
+    assert!(ours.iter().any(|l| l.contains(",grant_break_glass,")), "{csv}");
+    assert!(ours.iter().any(|l| l.contains(",break_glass_acknowledged,")), "{csv}");
+    assert!(ours.iter().all(|l| l.ends_with(",yes")), "{csv}");
+    let json = erin.get("/audit?format=json").await.json();
+    let flagged = json.as_array().unwrap().iter().filter(|e| e["break_glass"] == "yes").count();
+    assert_eq!(flagged, 2, "{json}");
 }
