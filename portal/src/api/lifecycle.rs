@@ -105,19 +105,18 @@ pub async fn acknowledge(
     Path(id): Path<String>,
     bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let bytes = bytes?;
-    let note = body::<Option<Note>>(&bytes)?.unwrap_or_default();
-    let id = visible(&portal, &caller, request_id(&id)?).await?.id;
-    let request = portal.service.acknowledge(&caller.identity, id, note.note.trim()).await?;
-    Ok(view(&portal, &request))
+    switch(&portal, &caller, &id, bytes, Switch::Acknowledge).await
 }
 
+/// The changes that take only an optional note: switching a grant off or on, and
+/// acknowledging a break-glass grant (which lifts its flag).
 enum Switch {
     Off,
     On,
+    Acknowledge,
 }
 
-/// Pause (`Off`) or resume (`On`) the grant of request `id`, with the body's note.
+/// Pause (`Off`), resume (`On`) or acknowledge the grant of request `id`, with the body's note.
 async fn switch(
     portal: &Portal,
     caller: &Caller,
@@ -132,6 +131,7 @@ async fn switch(
     let request = match to {
         Switch::Off => portal.service.pause(who, id, note).await?,
         Switch::On => portal.service.resume(who, id, note).await?,
+        Switch::Acknowledge => portal.service.acknowledge(who, id, note).await?,
     };
     Ok(view(portal, &request))
 }
