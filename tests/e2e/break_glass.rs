@@ -70,6 +70,10 @@ async fn a_member_breaks_glass_reaches_the_app_at_once_and_a_reviewer_acknowledg
         let page =
             dave.wait_for_text("access.localhost", &[&format!("acknowledged by {DAVE}")]).await;
         assert!(page.path().starts_with("/requests/"), "the grant's own page: {page}");
+        assert!(
+            page.shows(&format!("Acknowledged {ALICE}'s break-glass access to ops.")),
+            "{page}"
+        );
         assert!(!page.shows("unreviewed"), "{page}");
         dave.assert_no_horizontal_overflow().await;
         dave.screenshot("acknowledged").await;

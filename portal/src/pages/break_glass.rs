@@ -3,11 +3,12 @@
 //! the reviewer's Acknowledge button beside Revoke. The rules are the access service's.
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use jitgate_access::request::AccessRequest;
 
 use crate::csrf::{CsrfField, CsrfForm};
 use crate::error::PortalError;
+use crate::flash::Flash;
 use crate::paths;
 use crate::state::Portal;
 use crate::viewer::Viewer;
@@ -49,13 +50,16 @@ impl Portal {
     }
 }
 
-/// `POST /requests/{id}/acknowledge`: lands on the request's page, which shows the flag gone.
+/// `POST /requests/{id}/acknowledge`: lands on the request's page, which shows the flag gone,
+/// with a message saying what was done.
 pub async fn acknowledge(
     State(portal): State<Portal>,
     Path(id): Path<String>,
     CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
 ) -> Result<Response, PortalError> {
     let request = portal.visible_request(&viewer, &id).await?;
-    portal.service.acknowledge(viewer.identity(), request.id, "").await?;
-    Ok(Redirect::to(&paths::request_status(request.id)).into_response())
+    let done = portal.service.acknowledge(viewer.identity(), request.id, "").await?;
+    let text =
+        format!("Acknowledged {}'s break-glass access to {}.", done.requester, done.resource);
+    portal.flash_redirect(&paths::request_status(done.id), Flash::done(text))
 }
