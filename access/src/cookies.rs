@@ -23,17 +23,25 @@ pub enum CookieName {
     /// The portal's signed record of an unfinished OpenID Connect sign-in (its `state`, nonce,
     /// PKCE verifier and where to return).
     SignInFlow,
+    /// The portal's signed, read-once record of a form that was refused: the values typed and
+    /// the errors, carried across the redirect that follows the POST (post/redirect/get).
+    FormDraft,
+    /// The IdP's ID token of the portal session, kept to end the IdP session at sign-out
+    /// (`id_token_hint` of OpenID Connect RP-initiated logout).
+    IdToken,
     /// The portal's signed, read-once message about the action just taken ("Approved …"),
     /// carried across a post/redirect/get redirect.
     Flash,
 }
 
 impl CookieName {
-    const ALL: [CookieName; 5] = [
+    const ALL: [CookieName; 7] = [
         CookieName::Session,
         CookieName::SignInState,
         CookieName::Presession,
         CookieName::SignInFlow,
+        CookieName::FormDraft,
+        CookieName::IdToken,
         CookieName::Flash,
     ];
 
@@ -43,6 +51,8 @@ impl CookieName {
             CookieName::SignInState => "jitgate_state",
             CookieName::Presession => "jitgate_csrf",
             CookieName::SignInFlow => "jitgate_oidc",
+            CookieName::FormDraft => "jitgate_draft",
+            CookieName::IdToken => "jitgate_idt",
             CookieName::Flash => "jitgate_flash",
         }
     }
@@ -53,6 +63,8 @@ impl CookieName {
             CookieName::SignInState => "__Host-jitgate_state",
             CookieName::Presession => "__Host-jitgate_csrf",
             CookieName::SignInFlow => "__Host-jitgate_oidc",
+            CookieName::FormDraft => "__Host-jitgate_draft",
+            CookieName::IdToken => "__Host-jitgate_idt",
             CookieName::Flash => "__Host-jitgate_flash",
         }
     }

@@ -21,17 +21,20 @@ pub enum Purpose {
     OidcFlow,
     /// Seed of the P-256 key that signs upstream assertions ([`crate::assertion`]).
     AssertionSigning,
+    /// HS256 key of the portal's form-draft cookie (a refused form's values and errors).
+    FormDraft,
     /// HS256 key of the portal's flash-message cookie.
     Flash,
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 6] = [
+    pub const ALL: [Purpose; 7] = [
         Purpose::SessionCookie,
         Purpose::Handoff,
         Purpose::Csrf,
         Purpose::OidcFlow,
         Purpose::AssertionSigning,
+        Purpose::FormDraft,
         Purpose::Flash,
     ];
 
@@ -43,6 +46,7 @@ impl Purpose {
             Purpose::Csrf => "jitgate csrf v2",
             Purpose::OidcFlow => "jitgate oidc flow v2",
             Purpose::AssertionSigning => "jitgate assertion key v2",
+            Purpose::FormDraft => "jitgate form draft v1",
             Purpose::Flash => "jitgate flash v1",
         }
     }

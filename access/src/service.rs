@@ -112,6 +112,11 @@ impl AccessService {
         self
     }
 
+    /// Who hears about what: the waiting page shows its answer ("mailed dave@…").
+    pub fn routing(&self) -> &Arc<dyn Routing> {
+        &self.routing
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -434,6 +439,8 @@ impl AccessService {
         let now = self.clock.now();
         let id = AuditId::from(self.ids.next(now));
         self.audit(AuditEvent::sessions_ended(id, now, &admin.user, user, ended)).await?;
+        // A compromised or departing account keeps no way in: its API tokens go too.
+        self.revoke_api_tokens_of(admin, user).await?;
         Ok(ended)
     }
 

@@ -19,7 +19,6 @@ use jitgate_access::keys::{self, Purpose};
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
-use crate::error::PortalError;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 
@@ -68,7 +67,7 @@ impl HasCsrf for CsrfField {
 
 /// A signed-in viewer's form, whose `csrf` field was checked against the viewer's session.
 /// Without a session the browser is sent to sign in (as [`Viewer`] does); with a token that
-/// is not the viewer's, the request is refused with [`PortalError::Csrf`].
+/// is not the viewer's, the request is refused with [`crate::error::PortalError::Csrf`].
 pub struct CsrfForm<T> {
     pub viewer: Viewer,
     pub form: T,
@@ -98,19 +97,25 @@ where
 /// account.
 pub struct PresessionForm<T>(pub T);
 
+/// A pre-session form's answer when its token does not match: the sign-in form goes back to a
+/// fresh copy of itself with a word on why, instead of a dead-end 403.
+pub trait WhenStale: HasCsrf {
+    fn stale(&self, portal: &Portal) -> Response;
+}
+
 impl<T> FromRequest<Portal> for PresessionForm<T>
 where
-    T: DeserializeOwned + HasCsrf + Send,
+    T: DeserializeOwned + WhenStale + Send,
 {
     type Rejection = Response;
 
     async fn from_request(request: Request, portal: &Portal) -> Result<Self, Response> {
-        let binding =
-            portal.cookie(request.headers(), CookieName::Presession).unwrap_or_default().to_owned();
+        let headers = request.headers().clone();
         let Form(form) =
             Form::<T>::from_request(request, portal).await.map_err(IntoResponse::into_response)?;
-        if binding.is_empty() || !portal.csrf.verify(&binding, form.csrf()) {
-            return Err(PortalError::Csrf.into_response());
+        let binding = portal.cookie(&headers, CookieName::Presession).unwrap_or_default();
+        if binding.is_empty() || !portal.csrf.verify(binding, form.csrf()) {
+            return Err(form.stale(portal));
         }
         Ok(Self(form))
     }

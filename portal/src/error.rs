@@ -78,19 +78,17 @@ impl PortalError {
     }
 }
 
-#[derive(Template)]
-#[template(path = "message.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: String,
-}
-
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
         if let PortalError::SignInRequired(back) = &self {
             return Redirect::to(&crate::paths::sign_in(back)).into_response();
         }
-        let page = ErrorPage { title: self.title(), message: self.to_string() };
+        let page = crate::pages::MessagePage {
+            title: self.title(),
+            message: crate::pages::capitalise(&self.to_string()),
+            nav: None,
+            link: crate::pages::BACK_HOME,
+        };
         match page.render() {
             Ok(html) => (self.status(), Html(html)).into_response(),
             Err(_) => (self.status(), self.to_string()).into_response(),

@@ -10,6 +10,7 @@ mod audit_filter;
 mod audit_words;
 mod csrf;
 pub mod demo;
+mod draft;
 mod error;
 mod export;
 mod flash;

@@ -13,6 +13,8 @@ use crate::pages::encode;
 /// My access: the portal's home.
 pub const HOME: &str = "/";
 pub const SIGN_OUT: &str = "/auth/sign-out";
+/// Where sign-out ends, after the IdP's own sign-out when there is one.
+pub const SIGNED_OUT: &str = "/auth/signed-out";
 pub const REQUEST_STATUS: &str = "/requests/{id}";
 pub const REQUEST_CANCEL: &str = "/requests/{id}/cancel";
 pub const REQUEST_END: &str = "/requests/{id}/end";

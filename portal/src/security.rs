@@ -11,11 +11,17 @@ use jitgate_access::config::Config;
 use crate::state::Portal;
 
 /// The policy for this deployment. `form-action` lists the resource origins because browsers
-/// apply it to the redirects that follow a form, and sign-in ends with one to the resource.
+/// apply it to the redirects that follow a form, and sign-in ends with one to the resource;
+/// with an OIDC provider, its origin too, where sign-out goes on to end the IdP session.
 pub fn content_security_policy(config: &Config) -> HeaderValue {
     let scheme = if config.server.portal_url.starts_with("https://") { "https" } else { "http" };
     let mut origins: Vec<String> =
         config.resources.iter().map(|r| format!("{scheme}://{}", r.host)).collect();
+    if let jitgate_access::config::IdentityConfig::Oidc { issuer, .. } = &config.identity
+        && let Some(origin) = origin_of(issuer)
+    {
+        origins.push(origin);
+    }
     origins.sort();
     origins.dedup();
     let csp = format!(
@@ -25,6 +31,15 @@ pub fn content_security_policy(config: &Config) -> HeaderValue {
     );
     // Hosts are validated config values: visible ASCII only.
     HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'"))
+}
+
+/// `scheme://host[:port]` of a URL, or `None` when it has no usable host.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let valid = !authority.is_empty()
+        && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    valid.then(|| format!("{scheme}://{authority}"))
 }
 
 pub async fn headers(State(portal): State<Portal>, request: Request, next: Next) -> Response {

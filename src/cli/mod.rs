@@ -47,9 +47,21 @@ enum Command {
         /// the portal's URL and every resource host that used the old port along with it.
         #[arg(long, value_name = "PORT", value_parser = port_number)]
         port: Option<u16>,
+        /// How logs are written to standard error: `text` for people (coloured only on a
+        /// terminal), `json` (one object a line) for log collectors in production.
+        /// `JITGATE_LOG_FORMAT=json` does the same.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     #[command(flatten)]
     Client(client::Command),
+}
+
+/// The shape of `serve`'s logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// A TCP port to listen on: 1 to 65535.
@@ -70,22 +82,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { config, port } => check_config::run(&config, &overrides(port)),
         Command::HashPassword => hash_password::run(),
         Command::Client(command) => client::run(command),
-        Command::Serve { config, role, port } => {
-            init_logging();
+        Command::Serve { config, role, port, log_format } => {
+            let from_env = std::env::var("JITGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
+            init_logging(if from_env { LogFormat::Json } else { log_format });
             serve::run(&config, role, &overrides(port))
         }
     }
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`), `JITGATE_LOG_FORMAT=json` for JSON.
-fn init_logging() {
+/// Logs to stderr; `RUST_LOG` filters (default `info`). Text has colour codes only when
+/// stderr is a terminal, so a redirected log stays plain.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("JITGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 

@@ -16,6 +16,7 @@ fn client() -> OidcClient {
         client_id: "jitgate".into(),
         client_secret: "jitgate-oidc-client-secret".into(),
         redirect_uris: vec!["http://127.0.0.1:9/auth/callback".into()],
+        ..OidcClient::default()
     }
 }
 

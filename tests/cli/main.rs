@@ -5,3 +5,4 @@
 
 mod check_config;
 mod quickstart;
+mod serve;

@@ -24,6 +24,7 @@ async fn a_newcomer_signs_in_requests_access_and_sees_the_demo_app() {
         ("\"127.0.0.1:9090\"", format!("\"127.0.0.1:{ops}\""), 1),
         ("127.0.0.1:8081\"", format!("127.0.0.1:{demo}\""), 2),
         ("\"../data/quickstart.db\"", "\"quickstart.db\"".to_owned(), 1),
+        ("\"../data/mail\"", "\"mail\"".to_owned(), 1),
     ] {
         assert_eq!(config.matches(from).count(), count, "{from} in config/quickstart.toml");
         config = config.replace(from, &to);

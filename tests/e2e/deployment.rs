@@ -57,6 +57,9 @@ impl Peers {
             client_id: "jitgate".into(),
             client_secret: CLIENT_SECRET.into(),
             redirect_uris: vec![format!("http://access.localhost:{port}/auth/callback")],
+            post_logout_redirect_uris: vec![format!(
+                "http://access.localhost:{port}/auth/signed-out"
+            )],
         };
         let idp = OidcProvider::start(vec![client], people()).await;
         let redis = RedisServer::start().await;
@@ -170,4 +173,33 @@ impl Stack {
     pub fn url(&self, host: &str, path: &str) -> String {
         format!("http://{host}.localhost:{}{path}", self.port)
     }
+}
+
+/// A file of the repository's `config/` folder.
+fn shipped(name: &str) -> String {
+    let path = format!("{}/config/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+/// `config/quickstart.toml` as shipped, running: moved to free ports, its store and mail
+/// folder inside the deployment's directory. The deployment and the port browsers use.
+pub async fn quickstart() -> (Deployment, u16) {
+    let (port, ops, demo) = (free_port(), free_port(), free_port());
+    let config = shipped("quickstart.toml")
+        .replace("8080", &port.to_string())
+        .replace("9090", &ops.to_string())
+        .replace("8081", &demo.to_string())
+        .replace("../data/quickstart.db", "quickstart.db")
+        .replace("../data/mail", "mail");
+    let mut deployment = Deployment::new();
+    deployment.write("quickstart-users.toml", &shipped("quickstart-users.toml"));
+    deployment.serve("quickstart.toml", &config, &[], port).await;
+    let listens = || jitgate_testkit::listening(demo);
+    jitgate_testkit::wait_until(
+        "the demo app to listen",
+        std::time::Duration::from_secs(20),
+        listens,
+    )
+    .await;
+    (deployment, port)
 }

@@ -15,6 +15,7 @@ mod deployment;
 mod flows;
 mod manual_approval;
 mod quickstart;
+mod requester_pages;
 mod reviewer_pages;
 mod revoke_websocket;
 mod split_roles;

@@ -3,37 +3,18 @@
 //! asks for access; the reviewer approves in their own browser; the newcomer's waiting page
 //! moves on to the demo app by itself. Its screenshots illustrate the README.
 
-use std::time::Duration;
-
 use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT};
-use jitgate_testkit::{free_port, listening, wait_until};
 
-use crate::deployment::Deployment;
 use crate::flows::{Asking, ask, expect_locked, expect_waiting, sign_in_locally};
 
 const ALICE: &str = "alice@example.com";
 const REVIEWER: &str = "reviewer@example.com";
 const REASON: &str = "Trying jitgate for the first time";
 
-/// A file of the repository's `config/` folder.
-fn shipped(name: &str) -> String {
-    let path = format!("{}/config/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_asks_a_reviewer_approves_and_the_demo_app_opens() {
     let shots = crate::screenshots("quickstart");
-    let (port, ops, demo) = (free_port(), free_port(), free_port());
-    let config = shipped("quickstart.toml")
-        .replace("8080", &port.to_string())
-        .replace("9090", &ops.to_string())
-        .replace("8081", &demo.to_string())
-        .replace("../data/quickstart.db", "quickstart.db");
-    let mut deployment = Deployment::new();
-    deployment.write("quickstart-users.toml", &shipped("quickstart-users.toml"));
-    deployment.serve("quickstart.toml", &config, &[], port).await;
-    wait_until("the demo app to listen", Duration::from_secs(20), || listening(demo)).await;
+    let (_deployment, port) = crate::deployment::quickstart().await;
     let url = |host: &str, path: &str| format!("http://{host}.localhost:{port}{path}");
 
     // Alice, new here, opens the app and is sent to sign in.

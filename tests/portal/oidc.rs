@@ -16,6 +16,7 @@ fn jitgate_client(port: u16) -> OidcClient {
         client_id: "jitgate".into(),
         client_secret: "portal-oidc-client-secret".into(),
         redirect_uris: vec![format!("http://access.localhost:{port}/auth/callback")],
+        ..OidcClient::default()
     }
 }
 
@@ -32,18 +33,24 @@ fn oidc_user(sub: &str, email: &str, group: &str, name: &str) -> OidcUser {
 
 /// An IdP knowing bob (group `sre`) and a site signing in there.
 async fn site_with_idp() -> (OidcProvider, Site) {
-    site_with_idp_users(vec![oidc_user("u-7", "bob@example.com", "sre", "Bob")], "").await
+    let bob = oidc_user("u-7", "bob@example.com", "sre", "Bob");
+    site_with_idp_users(vec![bob], "", &["openid", "email", "groups"]).await
 }
 
-/// An IdP knowing `users` and a site signing in there, its config ending with `extra`.
-async fn site_with_idp_users(users: Vec<OidcUser>, extra: &str) -> (OidcProvider, Site) {
+/// An IdP knowing `users` and a site signing in there with `scopes`, its config ending with
+/// `extra`.
+async fn site_with_idp_users(
+    users: Vec<OidcUser>,
+    extra: &str,
+    scopes: &[&str],
+) -> (OidcProvider, Site) {
     let port = jitgate_testkit::free_port();
     let idp = OidcProvider::start(vec![jitgate_client(port)], users).await;
     let issuer = idp.issuer().to_owned();
     let identity = move |_| {
         Some(format!(
             "[identity]\nprovider = \"oidc\"\nissuer = \"{issuer}\"\nclient_id = \"jitgate\"\n\
-             client_secret = {{ file = \"client.secret\" }}\nscopes = [\"openid\", \"email\", \"groups\"]"
+             client_secret = {{ file = \"client.secret\" }}\nscopes = {scopes:?}"
         ))
     };
     let site = Site::start_on_with(port, identity, extra).await;
@@ -232,7 +239,8 @@ async fn a_reviewer_named_by_group_is_mailed_once_they_have_signed_in() {
         "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"",
         smtp.port
     );
-    let (idp, site) = site_with_idp_users(users, &mail).await;
+    let scopes = ["openid", "email", "profile", "groups"];
+    let (idp, site) = site_with_idp_users(users, &mail, &scopes).await;
     let (alice, _) = sign_in_at_idp(&idp, &site, "alice@example.com").await;
     site.ask(&alice, "vault", "asked before dave ever signed in").await;
 
@@ -251,4 +259,11 @@ async fn a_reviewer_named_by_group_is_mailed_once_they_have_signed_in() {
     let mails = to_dave(&smtp.messages());
     assert_eq!(mails.len(), 1, "only the request made after his sign-in: {mails:?}");
     assert!(mails[0].contains("asked after dave signed in"), "{}", mails[0]);
+
+    // The directory lists everyone who has signed in, with the IdP's name and groups.
+    let directory = site.page(&dave, "/access").await;
+    let people = &directory[directory.find("id=\"people\"").expect("a people table")..];
+    for shown in ["alice@example.com", "dave@example.com", "Dave Reviewer", "security", "ago"] {
+        assert!(people.contains(shown), "{shown} in {people}");
+    }
 }

@@ -15,6 +15,7 @@ fn client(id: &str) -> OidcClient {
         client_id: id.into(),
         client_secret: format!("{id}-secret-0123456789"),
         redirect_uris: vec!["http://127.0.0.1:9/callback".into()],
+        ..OidcClient::default()
     }
 }
 

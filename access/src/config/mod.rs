@@ -54,6 +54,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether jitgate mails people: over SMTP, or into `notifications.mail_dir`.
+    pub fn sends_mail(&self) -> bool {
+        self.smtp.is_some() || self.notifications.mail_dir.is_some()
+    }
+
     pub fn resource(&self, name: &ResourceName) -> Option<&Resource> {
         self.resources.iter().find(|r| &r.name == name)
     }
@@ -174,12 +179,15 @@ pub enum StoreConfig {
     },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotificationSettings {
     /// How the outbox retries failed deliveries.
     pub retry: crate::outbox::Backoff,
     /// Remind a grant's holder this long before it expires; `None`: no reminders.
     pub remind_before: Option<Duration>,
+    /// Development mail: every mail is written as files in this directory instead of being
+    /// sent (`notifications.mail_dir`; exclusive with `[smtp]`).
+    pub mail_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -114,6 +114,7 @@ pub(crate) struct RawNotifications {
     pub first_retry: Option<S<String>>,
     pub max_retry: Option<S<String>>,
     pub remind_before: Option<S<String>>,
+    pub mail_dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

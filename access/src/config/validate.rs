@@ -123,6 +123,13 @@ pub(crate) fn validate(file: &Path, text: &str, raw: RawConfig) -> Result<Config
     };
     let notifications = notifications(&mut ctx, &raw.notifications);
     let smtp = raw.smtp.as_ref().and_then(|s| smtp(&mut ctx, s));
+    if let (Some(_), Some(dir)) = (&raw.smtp, &raw.notifications.mail_dir) {
+        ctx.problems.add(
+            dir.span(),
+            "notifications.mail_dir writes mail to files instead of sending it: remove it, or \
+             the [smtp] section",
+        );
+    }
     let webhooks = webhooks(&mut ctx, &raw.webhooks);
     let resources = super::policy::resources(
         &mut ctx,
@@ -180,7 +187,8 @@ fn notifications(ctx: &mut Ctx<'_>, raw: &RawNotifications) -> NotificationSetti
     }
     let remind_before =
         raw.remind_before.as_ref().and_then(|v| ctx.duration(v, "notifications.remind_before"));
-    NotificationSettings { retry: backoff, remind_before }
+    let mail_dir = raw.mail_dir.as_ref().map(|dir| ctx.path(dir.get_ref()));
+    NotificationSettings { retry: backoff, remind_before, mail_dir }
 }
 
 /// `http://host[:port]` or `https://host[:port]` with an optional trailing `/`: the scheme

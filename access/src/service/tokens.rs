@@ -58,6 +58,22 @@ impl AccessService {
         Ok(())
     }
 
+    /// Revokes every token of `user` (an admin ending their sessions), each audited.
+    pub(super) async fn revoke_api_tokens_of(
+        &self,
+        admin: &Identity,
+        user: &crate::ids::UserId,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        for token in self.store.api_tokens_of(user, now).await? {
+            if self.store.delete_api_token(token.id).await?.is_some() {
+                let id = AuditId::from(self.ids.next(now));
+                self.audit(AuditEvent::api_token(id, now, &admin.user, &token, false)).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Who a presented `jgt_…` token acts as; `None` when it is malformed, unknown, expired,
     /// revoked or its secret is wrong (all alike to the caller).
     pub async fn api_token_identity(

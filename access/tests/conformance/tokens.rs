@@ -59,6 +59,13 @@ pub async fn the_service_audits_tokens_and_only_owners_or_admins_revoke(f: Fixtu
     assert!(f.service.api_token_identity(&shown).await.unwrap().is_some());
     f.service.revoke_api_token(&admin(), token.id).await.unwrap();
     assert_eq!(f.service.api_token_identity(&shown).await.unwrap(), None, "revoked by an admin");
+    let (_, kept) = f.service.create_api_token(&alice(), "another", hours(24)).await.unwrap();
+    f.service.end_sessions_of(&admin(), &alice().user).await.unwrap();
+    assert_eq!(
+        f.service.api_token_identity(&kept).await.unwrap(),
+        None,
+        "ending a user's sessions revokes their tokens too"
+    );
     let audit = f
         .store
         .list_audit(&jitgate_access::store::AuditQuery { limit: 50, ..Default::default() })

@@ -88,16 +88,19 @@ impl Notifier {
         clock: Arc<dyn Clock>,
         backoff: Backoff,
     ) -> Result<Self, String> {
-        let email = config.smtp.as_ref().map(EmailSender::new).transpose()?;
+        let email = match (&config.smtp, &config.notifications.mail_dir) {
+            (Some(smtp), _) => Some(EmailSender::new(smtp)?),
+            (None, Some(dir)) => Some(EmailSender::files(dir)?),
+            (None, None) => None,
+        };
         let webhooks = config
             .webhooks
             .iter()
             .map(|w| Ok((w.name.clone(), WebhookSender::new(w.clone())?)))
             .collect::<Result<_, String>>()?;
-        let send_limit = config
-            .smtp
+        let send_limit = email
             .iter()
-            .map(|smtp| smtp.timeout)
+            .map(EmailSender::timeout)
             .chain(config.webhooks.iter().map(|hook| hook.timeout))
             .max()
             .unwrap_or(Duration::ZERO);

@@ -88,7 +88,7 @@ impl Routing for ConfigRouting {
 
     fn targets(&self, event: &NotificationEvent) -> Vec<Target> {
         let mut targets = Vec::new();
-        if self.config.smtp.is_some() {
+        if self.config.sends_mail() {
             match event.kind {
                 // An auto-approved request is created already approved: nobody to ask, and
                 // the requester saw it happen.

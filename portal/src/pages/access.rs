@@ -8,7 +8,7 @@ use jitgate_access::request::Status;
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::store::RequestQuery;
 
-use super::{Nav, render, time_left};
+use super::{Countdown, Nav, render};
 use crate::error::PortalError;
 use crate::state::Portal;
 use crate::viewer::Viewer;
@@ -28,10 +28,11 @@ pub enum RowState {
     },
     Active {
         request: String,
-        left: String,
-        until: String,
+        left: Countdown,
         pause: PauseButton,
         extend: bool,
+        /// "granted 15m (asked 1h)" when a reviewer granted other than asked, else "".
+        granted: String,
         /// Set for a break-glass grant: flagged until a reviewer acknowledges it.
         glass: Option<super::break_glass::Badge>,
     },
@@ -94,13 +95,22 @@ pub async fn my_access(
                         None if policy.allow_pause => PauseButton::Pause,
                         None => PauseButton::None,
                     };
-                    let holder = store.request(grant.request_id).await?;
-                    let glass = holder.and_then(|r| portal.break_glass_badge(&viewer, &r));
+                    let asked = store.request(grant.request_id).await?;
+                    let glass = asked.as_ref().and_then(|r| portal.break_glass_badge(&viewer, r));
+                    let granted = match asked {
+                        Some(request)
+                            if crate::outcome::granted(&request)
+                                .is_some_and(|g| g != request.requested_duration) =>
+                        {
+                            crate::outcome::duration_phrase(&request)
+                        }
+                        _ => String::new(),
+                    };
                     RowState::Active {
+                        granted,
                         glass,
                         request: grant.request_id.to_string(),
-                        left: time_left(grant.expires_at, now),
-                        until: grant.expires_at.to_string(),
+                        left: Countdown::until(grant.expires_at, now, "ended"),
                         pause,
                         extend: policy.allow_extension,
                     }

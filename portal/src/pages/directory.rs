@@ -11,6 +11,8 @@ use futures_util::stream;
 use jitgate_access::config::Resource;
 use jitgate_access::ids::{GroupName, ResourceName, UserId};
 use jitgate_access::policy::{AccessMode, Approval, Audience};
+use jitgate_access::request::Status;
+use jitgate_access::store::RequestQuery;
 use serde::Deserialize;
 
 use super::decide::Actions;
@@ -45,8 +47,23 @@ struct DirectoryPage {
     nav: Nav,
     resources: Vec<ResourceLine>,
     groups: Vec<String>,
-    users: Vec<String>,
+    people: Vec<PersonLine>,
 }
+
+/// Someone in the directory: everyone who has signed in (the people records), and the local
+/// users file's people who never have.
+pub struct PersonLine {
+    pub email: String,
+    pub name: String,
+    pub groups: String,
+    /// "3h ago" / "never"; `None` for never.
+    pub last_seen: Option<When>,
+    pub active_grants: usize,
+}
+
+/// The most people the directory lists, and active requests it counts grants from.
+const PEOPLE_SHOWN: usize = 1000;
+const ACTIVE_COUNTED: usize = 2000;
 
 /// A summary row as the page shows it: the CSV's row plus times in words, granted vs asked,
 /// and what the viewer may do on the request behind it.
@@ -149,10 +166,7 @@ pub async fn index(State(portal): State<Portal>, viewer: Viewer) -> Result<Respo
             }
         }
     }
-    let users = match &portal.sign_in {
-        SignIn::Local(users) => users.iter().map(|u| u.email.to_string()).collect(),
-        SignIn::Oidc(_) => Vec::new(),
-    };
+    let people = people(&portal).await?;
     let resources = visible
         .iter()
         .map(|r| ResourceLine {
@@ -165,8 +179,74 @@ pub async fn index(State(portal): State<Portal>, viewer: Viewer) -> Result<Respo
         nav: portal.nav(&viewer).await?,
         resources,
         groups: groups.into_iter().collect(),
-        users,
+        people,
     })
+}
+
+/// Everyone who has signed in, with their last sign-in and how many grants they hold now;
+/// then the local users who never signed in.
+async fn people(portal: &Portal) -> Result<Vec<PersonLine>, PortalError> {
+    let now = portal.clock.now();
+    let mut grants: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut query = RequestQuery {
+        statuses: vec![Status::Active],
+        limit: jitgate_access::store::MAX_PAGE,
+        ..RequestQuery::default()
+    };
+    let mut counted = 0;
+    while counted < ACTIVE_COUNTED {
+        let page = portal.service.store().list_requests(&query).await?;
+        counted += page.items.len();
+        for request in page.items.iter().filter(|r| r.status_at(now) == Status::Active) {
+            *grants.entry(request.requester.to_string()).or_default() += 1;
+        }
+        match page.next {
+            Some(next) => query.before = Some(next),
+            None => break,
+        }
+    }
+    let mut lines: Vec<PersonLine> = portal
+        .service
+        .people(PEOPLE_SHOWN)
+        .await?
+        .into_iter()
+        .map(|person| {
+            let email = person.identity.user.to_string();
+            PersonLine {
+                active_grants: grants.get(&email).copied().unwrap_or(0),
+                name: person.name.unwrap_or_default(),
+                groups: person
+                    .identity
+                    .groups
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                last_seen: Some(When::of(person.last_seen, now)),
+                email,
+            }
+        })
+        .collect();
+    if let SignIn::Local(users) = &portal.sign_in {
+        for user in users {
+            let email = user.email.to_string();
+            if !lines.iter().any(|line| line.email == email) {
+                lines.push(PersonLine {
+                    active_grants: grants.get(&email).copied().unwrap_or(0),
+                    groups: user
+                        .groups
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    name: String::new(),
+                    last_seen: None,
+                    email,
+                });
+            }
+        }
+    }
+    Ok(lines)
 }
 
 async fn summary(

@@ -1,27 +1,48 @@
-//! Asking for access: the form, submitting it, and the request's own page, which moves on by
-//! itself once a reviewer decides (a meta refresh without JavaScript, polling with it).
+//! Asking for access: the form and submitting it. A refused submission redirects back to the
+//! form with what was typed and what was wrong ([`crate::draft`]), so Back and Reload never
+//! resubmit; the request's own page is [`super::request_status`].
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Json, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
 use jitgate_access::policy::{Access, Approval, Identity, JitPolicy};
-use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
+use jitgate_access::request::{GrantEnd, RequestState, Status};
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::service::ServiceError;
+use jitgate_access::store::RequestQuery;
 use jitgate_access::time::format_duration;
-use jitgate_access::transition::MAX_TEXT_LEN;
+use jitgate_access::transition::{MAX_TEXT_LEN, TransitionError};
 use serde::Deserialize;
 
-use super::{Nav, relative, render, time_left};
-use crate::csrf::{CsrfField, CsrfForm, HasCsrf};
+use super::{Nav, TimeView, capitalise, render};
+use crate::csrf::{CsrfForm, HasCsrf};
+use crate::draft::Draft;
 use crate::error::PortalError;
 use crate::paths;
 use crate::state::Portal;
 use crate::viewer::Viewer;
+
+/// The form's fields, as named in the HTML and in a [`Draft`].
+const DURATION: &str = "duration";
+const CUSTOM: &str = "custom";
+const REASON: &str = "reason";
+const BREAK_GLASS: &str = "break_glass";
+
+/// Custom durations offered as examples, when within the viewer's maximum.
+const EXAMPLES: [Duration; 7] = [
+    Duration::from_secs(20 * 60),
+    Duration::from_secs(45 * 60),
+    Duration::from_secs(90 * 60),
+    Duration::from_secs(4 * 3600),
+    Duration::from_secs(12 * 3600),
+    Duration::from_secs(2 * 86_400),
+    Duration::from_secs(5 * 86_400),
+];
 
 pub struct Choice {
     pub value: String,
@@ -29,24 +50,59 @@ pub struct Choice {
     pub selected: bool,
 }
 
+/// One form field's error, as the template marks it up (`aria-describedby` of the field).
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
 #[derive(Template)]
 #[template(path = "request_form.html")]
 struct RequestForm {
     nav: Nav,
     resource: String,
+    /// The app's own URL, named in "why you are here".
+    app_url: String,
     rd: String,
     choices: Vec<Choice>,
     custom_allowed: bool,
+    custom_chosen: bool,
     custom: String,
-    max: String,
+    custom_hint: String,
     reason: String,
+    reason_len: usize,
     reason_required: bool,
     approval: String,
     max_reason: usize,
-    error: Option<String>,
+    /// Why the app is locked now: the last grant expired or was revoked, the last request
+    /// was denied ("" when the viewer never had access).
+    history: Option<History>,
+    errors: Vec<Invalid>,
+    /// Errors not tied to a field (a refusal by the service).
+    general: Option<String>,
     /// The longest break-glass grant, in words, when the viewer may break glass here.
     break_glass: Option<String>,
     break_glass_checked: bool,
+}
+
+impl RequestForm {
+    fn error_of(&self, field: &str) -> Option<&str> {
+        self.errors.iter().find(|e| e.field == field).map(|e| e.message.as_str())
+    }
+
+    /// The first field in error, which the page focuses.
+    fn first_invalid(&self) -> &str {
+        self.errors.first().map_or("", |e| e.field)
+    }
+}
+
+/// What happened to the viewer's last request for this app.
+pub struct History {
+    pub text: String,
+    pub at: Option<TimeView>,
+    pub note: String,
+    /// The reason given then, offered again when the access ended (not when it was refused).
+    pub reuse: Option<String>,
 }
 
 impl Portal {
@@ -59,12 +115,22 @@ impl Portal {
         match config.policy.resolve(&self.config.roles, viewer.identity()) {
             Access::Jit { policy, .. } => Ok(policy),
             Access::Standing { .. } => Err(PortalError::BadRequest(format!(
-                "your access to {resource} is standing: just open it"
+                "Your access to {resource} is standing: just open it."
             ))),
             Access::NoAccess => Err(PortalError::Forbidden(format!(
-                "no policy lets you request {resource}; ask your administrator"
+                "No policy lets you request {resource}; ask your administrator."
             ))),
         }
+    }
+
+    /// The app's own address (its host and path prefix).
+    pub(super) fn app_url(&self, resource: &ResourceName) -> String {
+        self.config.resource(resource).map_or_else(String::new, |config| {
+            self.destinations.url(&ReturnTo::Resource {
+                host: config.host.clone(),
+                path: config.path_prefix.clone(),
+            })
+        })
     }
 }
 
@@ -80,59 +146,97 @@ fn approval_text(policy: &JitPolicy) -> String {
     }
 }
 
-fn form_page(
-    nav: Nav,
-    who: &Identity,
-    resource: &ResourceName,
-    policy: &JitPolicy,
-    rd: String,
-    entered: Option<&Submission>,
-    error: Option<String>,
-) -> RequestForm {
-    let chosen = entered.map(|e| e.duration.as_str());
-    let mut choices: Vec<Choice> = policy
-        .durations
+/// "up to 8h, e.g. 45m or 4h": examples never longer than the viewer may ask for.
+fn custom_hint(policy: &JitPolicy) -> String {
+    let fits: Vec<String> = EXAMPLES
         .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let value = d.as_secs().to_string();
-            let selected = chosen.map_or(i == 0, |c| c == value);
-            Choice { label: format_duration(*d), value, selected }
-        })
+        .filter(|d| **d <= policy.max_duration && !policy.durations.contains(d))
+        .map(|d| format_duration(*d))
         .collect();
-    if policy.allow_custom_duration {
-        choices.push(Choice {
-            value: "custom".into(),
-            label: "Custom…".into(),
-            selected: chosen == Some("custom"),
-        });
-    }
-    RequestForm {
-        nav,
-        resource: resource.to_string(),
-        rd,
-        choices,
-        custom_allowed: policy.allow_custom_duration,
-        custom: entered.map_or_else(String::new, |e| e.custom.clone()),
-        max: format_duration(policy.max_duration),
-        reason: entered.map_or_else(String::new, |e| e.reason.clone()),
-        reason_required: policy.reason_required || policy.approval == Approval::Auto,
-        approval: approval_text(policy),
-        max_reason: MAX_TEXT_LEN,
-        error,
-        break_glass: policy
-            .break_glass
-            .as_ref()
-            .filter(|rule| rule.admits(who))
-            .map(|rule| format_duration(rule.max_duration)),
-        break_glass_checked: entered.is_some_and(|e| e.break_glass == "yes"),
-    }
+    let examples = match fits.as_slice() {
+        [] => format_duration(policy.max_duration),
+        [one] => one.clone(),
+        [.., a, b] => format!("{a} or {b}"),
+    };
+    format!("up to {}, e.g. {examples}", format_duration(policy.max_duration))
 }
 
-/// `GET /request/{resource}?rd=…`.
+/// The viewer's latest request for `resource`, told as why they are here again.
+async fn history(
+    portal: &Portal,
+    viewer: &Viewer,
+    resource: &ResourceName,
+) -> Result<Option<History>, PortalError> {
+    let latest = portal
+        .service
+        .store()
+        .list_requests(&RequestQuery {
+            requester: Some(viewer.identity().user.clone()),
+            resources: vec![resource.clone()],
+            limit: 1,
+            ..RequestQuery::default()
+        })
+        .await?
+        .items
+        .into_iter()
+        .next();
+    let Some(request) = latest else { return Ok(None) };
+    let now = portal.clock.now();
+    let told = match (&request.state, request.status_at(now)) {
+        (RequestState::Approved { grant }, Status::Expired) => History {
+            text: format!("Your access to {resource} expired at"),
+            at: Some(TimeView::at(match &grant.end {
+                Some(GrantEnd::Expired { at }) => *at,
+                _ => grant.expires_at,
+            })),
+            note: String::new(),
+            reuse: Some(request.reason.clone()),
+        },
+        (RequestState::Approved { grant }, Status::Revoked) => match &grant.end {
+            Some(GrantEnd::Revoked { by, at, note }) => History {
+                text: format!("Your access to {resource} was revoked by {by} at"),
+                at: Some(TimeView::at(*at)),
+                note: note.clone(),
+                reuse: Some(request.reason.clone()),
+            },
+            _ => return Ok(None),
+        },
+        (RequestState::Denied { by, at, note }, _) => History {
+            text: format!("Your last request was denied by {by} at"),
+            at: Some(TimeView::at(*at)),
+            note: note.clone(),
+            reuse: None,
+        },
+        (_, Status::TimedOut) => History {
+            text: "Your last request timed out: nobody decided in time.".into(),
+            at: None,
+            note: String::new(),
+            reuse: Some(request.reason.clone()),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(told))
+}
+
+/// The reason of the viewer's own earlier request `again` for `resource` ("Request again").
+async fn earlier_reason(
+    portal: &Portal,
+    viewer: &Viewer,
+    resource: &ResourceName,
+    again: Option<&String>,
+) -> Result<Option<String>, PortalError> {
+    let Some(id) = again.and_then(|id| id.parse::<RequestId>().ok()) else { return Ok(None) };
+    let request = portal.service.store().request(id).await?;
+    Ok(request
+        .filter(|r| r.requester == viewer.identity().user && &r.resource == resource)
+        .map(|r| r.reason))
+}
+
+/// `GET /request/{resource}?rd=…&again=…`.
 pub async fn form(
     State(portal): State<Portal>,
     viewer: Viewer,
+    headers: HeaderMap,
     Path(resource): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PortalError> {
@@ -145,16 +249,94 @@ pub async fn form(
     {
         return Ok(portal.continue_to(&viewer.session, &rd, None));
     }
-    let page = form_page(
-        portal.nav(&viewer).await?,
-        viewer.identity(),
-        &resource,
-        policy,
-        portal.destinations.url(&rd),
-        None,
-        None,
-    );
-    render(&page)
+    let page_path = paths::request_form(&resource);
+    let draft = portal.draft(&headers, &page_path);
+    let history = history(&portal, &viewer, &resource).await?;
+    let again = earlier_reason(&portal, &viewer, &resource, query.get("again")).await?;
+    let who = viewer.identity();
+    let mut page = form_page(portal.nav(&viewer).await?, who, &portal, &resource, policy, &rd);
+    let reuse = history.as_ref().and_then(|h| h.reuse.clone());
+    page.history = history;
+    if let Some(reason) = again.or(reuse) {
+        page.reason_len = reason.chars().count();
+        page.reason = reason;
+    }
+    if let Some(draft) = &draft {
+        fill_from(&mut page, draft);
+    }
+    let mut response = render(&page)?;
+    portal.forget_draft(&headers, &mut response);
+    Ok(response)
+}
+
+fn form_page(
+    nav: Nav,
+    who: &Identity,
+    portal: &Portal,
+    resource: &ResourceName,
+    policy: &JitPolicy,
+    rd: &ReturnTo,
+) -> RequestForm {
+    let mut choices: Vec<Choice> = policy
+        .durations
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Choice {
+            label: format_duration(*d),
+            value: d.as_secs().to_string(),
+            selected: i == 0,
+        })
+        .collect();
+    if policy.allow_custom_duration {
+        choices.push(Choice { value: CUSTOM.into(), label: "Custom…".into(), selected: false });
+    }
+    let rd = if *rd == ReturnTo::home() { String::new() } else { portal.destinations.url(rd) };
+    RequestForm {
+        nav,
+        resource: resource.to_string(),
+        app_url: portal.app_url(resource),
+        rd,
+        choices,
+        custom_allowed: policy.allow_custom_duration,
+        custom_chosen: false,
+        custom: String::new(),
+        custom_hint: custom_hint(policy),
+        reason: String::new(),
+        reason_len: 0,
+        reason_required: policy.reason_required || policy.approval == Approval::Auto,
+        approval: approval_text(policy),
+        max_reason: MAX_TEXT_LEN,
+        history: None,
+        errors: Vec::new(),
+        general: None,
+        break_glass: policy
+            .break_glass
+            .as_ref()
+            .filter(|rule| rule.admits(who))
+            .map(|rule| format_duration(rule.max_duration)),
+        break_glass_checked: false,
+    }
+}
+
+/// Puts a refused submission's values and errors back into the form.
+fn fill_from(page: &mut RequestForm, draft: &Draft) {
+    if let Some(chosen) = draft.get(DURATION) {
+        for choice in &mut page.choices {
+            choice.selected = choice.value == chosen;
+        }
+        page.custom_chosen = chosen == CUSTOM;
+    }
+    page.custom = draft.get(CUSTOM).unwrap_or_default().to_owned();
+    page.reason = draft.get(REASON).unwrap_or_default().to_owned();
+    page.reason_len = page.reason.chars().count();
+    for field in [DURATION, REASON] {
+        if let Some(message) = draft.error_of(field) {
+            let field = if field == DURATION && page.custom_chosen { CUSTOM } else { field };
+            page.errors.push(Invalid { field, message: message.to_owned() });
+        }
+    }
+    page.general = draft.error_of("").map(str::to_owned);
+    page.break_glass_checked = draft.get(BREAK_GLASS) == Some("yes");
 }
 
 impl HasCsrf for Submission {
@@ -175,22 +357,38 @@ pub struct Submission {
     custom: String,
     #[serde(default)]
     reason: String,
-    /// `yes` when the Break glass box is ticked.
+    /// `yes` when the Break glass choice is taken.
     #[serde(default)]
     break_glass: String,
 }
 
+impl Submission {
+    /// A duration typed into the custom box wins over the radio buttons: nobody types one
+    /// without meaning it, and ignoring it silently grants something else than asked.
+    fn wants_custom(&self) -> bool {
+        self.duration == CUSTOM || !self.custom.trim().is_empty()
+    }
+}
+
 fn chosen_duration(policy: &JitPolicy, submission: &Submission) -> Result<Duration, String> {
-    if submission.duration == "custom" {
+    if submission.wants_custom() {
         if !policy.allow_custom_duration {
-            return Err("choose one of the offered durations".into());
+            return Err("Choose one of the offered durations.".into());
         }
-        let duration = humantime::parse_duration(submission.custom.trim()).map_err(|_| {
-            format!("{:?} is not a duration; write it like 90m, 4h or 2d", submission.custom.trim())
-        })?;
+        let typed = submission.custom.trim();
+        if typed.is_empty() {
+            return Err(
+                "Type a duration, like 90m or 4h, or choose one of the offered ones.".into()
+            );
+        }
+        let duration = humantime::parse_duration(typed)
+            .map_err(|_| format!("{typed:?} is not a duration; write it like 90m, 4h or 2d."))?;
+        if duration.is_zero() {
+            return Err("A duration must be longer than zero.".into());
+        }
         if duration > policy.max_duration {
             return Err(format!(
-                "{} is longer than the {} this resource allows",
+                "{} is longer than the {} you may ask for here.",
                 format_duration(duration),
                 format_duration(policy.max_duration)
             ));
@@ -203,7 +401,21 @@ fn chosen_duration(policy: &JitPolicy, submission: &Submission) -> Result<Durati
         .ok()
         .map(Duration::from_secs)
         .filter(|d| policy.durations.contains(d))
-        .ok_or_else(|| "choose one of the offered durations".into())
+        .ok_or_else(|| "Choose one of the offered durations.".into())
+}
+
+/// The reason's problems found before asking the service (which refuses them too): an
+/// over-long reason is refused whole, never cut.
+fn reason_error(policy: &JitPolicy, reason: &str) -> Option<String> {
+    let len = reason.chars().count();
+    if len > MAX_TEXT_LEN {
+        return Some(format!(
+            "Your reason is {len} characters long; the limit is {MAX_TEXT_LEN}. Shorten it by {}.",
+            len - MAX_TEXT_LEN
+        ));
+    }
+    let required = policy.reason_required || policy.approval == Approval::Auto;
+    (required && reason.is_empty()).then(|| "Give a reason: reviewers see it.".into())
 }
 
 /// `POST /request/{resource}`.
@@ -215,217 +427,83 @@ pub async fn submit(
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
     let rd = portal.destinations.vet(Some(&submission.rd));
-    let again = |portal: &Portal, nav: Nav, error: String| {
-        let page = form_page(
-            nav,
-            viewer.identity(),
-            &resource,
-            policy,
-            portal.destinations.url(&rd),
-            Some(&submission),
-            Some(error),
-        );
-        render(&page).map(|mut response| {
-            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            response
-        })
-    };
-    let duration = match chosen_duration(policy, &submission) {
-        Ok(duration) => duration,
-        Err(error) => return again(&portal, portal.nav(&viewer).await?, error),
-    };
     let reason = submission.reason.trim();
-    let opened = match submission.break_glass.as_str() {
-        "" => portal.service.request_access(viewer.identity(), &resource, reason, duration).await,
-        "yes" => portal.service.break_glass(viewer.identity(), &resource, reason, duration).await,
+    let mut draft = Draft::new(&paths::request_form(&resource))
+        .value(DURATION, if submission.wants_custom() { CUSTOM } else { &submission.duration })
+        .value(CUSTOM, &submission.custom)
+        .value(REASON, &submission.reason)
+        .value(BREAK_GLASS, &submission.break_glass);
+    let breaks_glass = match submission.break_glass.as_str() {
+        "" => false,
+        "yes" => true,
         _ => return Err(PortalError::BadRequest("break_glass is \"yes\" or absent".into())),
     };
-    match opened {
-        Ok(request) if request.grant().is_some() => {
-            Ok(portal.continue_to(&viewer.session, &rd, None))
-        }
-        Ok(request) => Ok(Redirect::to(&status_url(request.id, &rd, &portal)).into_response()),
-        Err(ServiceError::AlreadyPending { id, .. }) => {
-            Ok(Redirect::to(&status_url(id, &rd, &portal)).into_response())
-        }
-        Err(ServiceError::Refused(refused)) => {
-            again(&portal, portal.nav(&viewer).await?, capitalise(&refused.to_string()))
-        }
-        Err(other) => Err(other.into()),
+    let duration = chosen_duration(policy, &submission);
+    if let Err(error) = &duration {
+        draft = draft.error(DURATION, error.clone());
     }
+    if let Some(error) = reason_error(policy, reason) {
+        draft = draft.error(REASON, error);
+    }
+    let refused = match duration {
+        Ok(duration) if draft.errors.is_empty() => {
+            let who = viewer.identity();
+            let opened = if breaks_glass {
+                portal.service.break_glass(who, &resource, reason, duration).await
+            } else {
+                portal.service.request_access(who, &resource, reason, duration).await
+            };
+            match opened {
+                Ok(request) if request.grant().is_some() => {
+                    return Ok(portal.continue_to(&viewer.session, &rd, None));
+                }
+                Ok(request) => {
+                    return Ok(Redirect::to(&status_url(request.id, &rd, &portal)).into_response());
+                }
+                Err(ServiceError::AlreadyPending { id, .. }) => {
+                    return Ok(Redirect::to(&status_url(id, &rd, &portal)).into_response());
+                }
+                Err(ServiceError::Refused(refused)) => refused,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        _ => return again(&portal, viewer, &resource, policy, &rd, draft).await,
+    };
+    let field = match refused {
+        TransitionError::ReasonRequired | TransitionError::TextTooLong { .. } => REASON,
+        TransitionError::DurationNotAllowed(_) => DURATION,
+        _ => "",
+    };
+    let draft = draft.error(field, format!("{}.", capitalise(&refused.to_string())));
+    again(&portal, viewer, &resource, policy, &rd, draft).await
 }
 
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+/// Back to the form with `draft`: a redirect, or (when the draft is too large for a cookie)
+/// the form itself with 422.
+async fn again(
+    portal: &Portal,
+    viewer: Viewer,
+    resource: &ResourceName,
+    policy: &JitPolicy,
+    rd: &ReturnTo,
+    draft: Draft,
+) -> Result<Response, PortalError> {
+    let mut location = paths::request_form(resource);
+    if *rd != ReturnTo::home() {
+        location = format!("{location}?rd={}", super::encode(&portal.destinations.url(rd)));
+    }
+    if let Some(response) = portal.redirect_with_draft(&location, draft.clone())? {
+        return Ok(response);
+    }
+    let who = viewer.identity();
+    let mut page = form_page(portal.nav(&viewer).await?, who, portal, resource, policy, rd);
+    fill_from(&mut page, &draft);
+    render(&page).map(|mut response| {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        response
+    })
 }
 
 fn status_url(id: RequestId, rd: &ReturnTo, portal: &Portal) -> String {
     paths::request_status_then(id, &portal.destinations.url(rd))
-}
-
-#[derive(Template)]
-#[template(path = "request_status.html")]
-struct StatusPage {
-    nav: Nav,
-    id: String,
-    resource: String,
-    status: String,
-    headline: String,
-    detail: String,
-    reason: String,
-    requested: String,
-    asked: String,
-    approvals: Vec<String>,
-    /// A break-glass grant's mark (and Acknowledge button for its reviewers).
-    glass: Option<super::break_glass::Badge>,
-    pending: bool,
-    active: bool,
-    is_requester: bool,
-    rd: String,
-    /// "15m (asked 1h)" when a reviewer granted other than asked, else "".
-    granted: String,
-    /// A reviewer's approve, deny and revoke (`decide.html`), for anyone who reviews it.
-    review: Option<super::decide::Actions>,
-    requester: String,
-}
-
-impl Portal {
-    /// The request, if the viewer may see it: their own, or one they review.
-    pub(crate) async fn visible_request(
-        &self,
-        viewer: &Viewer,
-        id: &str,
-    ) -> Result<AccessRequest, PortalError> {
-        let id: RequestId = id.parse().map_err(|_| PortalError::NotFound)?;
-        let request = self.service.store().request(id).await?.ok_or(PortalError::NotFound)?;
-        let allowed = request.requester == viewer.identity().user
-            || viewer.reviews.contains(&request.resource);
-        if allowed { Ok(request) } else { Err(PortalError::NotFound) }
-    }
-}
-
-/// `GET /requests/{id}?rd=…` (and `?format=json` for the page's script).
-pub async fn status(
-    State(portal): State<Portal>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, PortalError> {
-    let request = portal.visible_request(&viewer, &id).await?;
-    let now = portal.clock.now();
-    let status = request.status_at(now);
-    if query.get("format").map(String::as_str) == Some("json") {
-        return Ok(Json(
-            serde_json::json!({ "id": request.id.to_string(), "status": status.as_str() }),
-        )
-        .into_response());
-    }
-    let is_requester = request.requester == viewer.identity().user;
-    let rd = query.get("rd").map(|rd| portal.destinations.vet(Some(rd)));
-    // Approved while the requester waited: take them where they were going.
-    if status == Status::Active
-        && is_requester
-        && let Some(rd) = &rd
-        && *rd != ReturnTo::home()
-    {
-        return Ok(portal.continue_to(&viewer.session, rd, None));
-    }
-    let (headline, detail) = match (&request.state, status) {
-        (_, Status::Pending) if !is_requester => (
-            format!("{} asks for {}", request.requester, request.resource),
-            "Approve or deny it below; the requester sees your decision at once.".to_owned(),
-        ),
-        (_, Status::Pending) => (
-            "Waiting for approval".to_owned(),
-            "This page updates by itself when a reviewer decides.".to_owned(),
-        ),
-        (RequestState::Approved { grant }, Status::Active) if !is_requester => (
-            format!("{} has access to {}", request.requester, request.resource),
-            format!("Their access ends in {}.", time_left(grant.expires_at, now)),
-        ),
-        (RequestState::Approved { grant }, Status::Active) => (
-            "Access granted".to_owned(),
-            format!("Your access ends in {}.", time_left(grant.expires_at, now)),
-        ),
-        (RequestState::Denied { by, note, .. }, _) => (
-            "Request denied".to_owned(),
-            if note.is_empty() {
-                format!("Denied by {by}.")
-            } else {
-                format!("Denied by {by}: {note}")
-            },
-        ),
-        (RequestState::Cancelled { .. }, _) => ("Request cancelled".to_owned(), String::new()),
-        (_, Status::TimedOut) => (
-            "Request timed out".to_owned(),
-            "Nobody decided in time; you can ask again.".to_owned(),
-        ),
-        (RequestState::Approved { grant }, Status::Revoked) => (
-            "Access revoked".to_owned(),
-            match &grant.end {
-                Some(GrantEnd::Revoked { by, note, .. }) if note.is_empty() => {
-                    format!("Revoked by {by}.")
-                }
-                Some(GrantEnd::Revoked { by, note, .. }) => format!("Revoked by {by}: {note}"),
-                _ => String::new(),
-            },
-        ),
-        (_, other) => (format!("Access {other}"), String::new()),
-    };
-    let page = StatusPage {
-        nav: portal.nav(&viewer).await?,
-        id: request.id.to_string(),
-        resource: request.resource.to_string(),
-        status: status.as_str().to_owned(),
-        headline,
-        detail,
-        reason: request.reason.clone(),
-        requested: format_duration(request.requested_duration),
-        asked: relative(request.created_at, now),
-        approvals: request.approvals.iter().map(|v| v.reviewer.to_string()).collect(),
-        pending: status == Status::Pending,
-        active: status == Status::Active,
-        is_requester,
-        rd: rd.map(|rd| portal.destinations.url(&rd)).unwrap_or_default(),
-        granted: if crate::outcome::granted(&request)
-            .is_some_and(|granted| granted != request.requested_duration)
-        {
-            crate::outcome::duration_text(&request)
-        } else {
-            String::new()
-        },
-        review: (!is_requester)
-            .then(|| portal.actions(&viewer, &request, now, paths::request_status(request.id))),
-        glass: portal.break_glass_badge(&viewer, &request),
-        requester: request.requester.to_string(),
-    };
-    render(&page)
-}
-
-/// `POST /requests/{id}/cancel`: the requester withdraws a pending request.
-pub async fn cancel(
-    State(portal): State<Portal>,
-    Path(id): Path<String>,
-    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
-) -> Result<Response, PortalError> {
-    let request = portal.visible_request(&viewer, &id).await?;
-    portal.service.cancel(viewer.identity(), request.id).await?;
-    Ok(Redirect::to(&paths::request_status(request.id)).into_response())
-}
-
-/// `POST /requests/{id}/end`: the requester ends their own active grant now.
-pub async fn end(
-    State(portal): State<Portal>,
-    Path(id): Path<String>,
-    CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
-) -> Result<Response, PortalError> {
-    let request = portal.visible_request(&viewer, &id).await?;
-    if request.requester != viewer.identity().user {
-        return Err(PortalError::Forbidden(
-            "only the requester can end their own access here".into(),
-        ));
-    }
-    portal.service.revoke(viewer.identity(), request.id, "ended by the requester").await?;
-    Ok(Redirect::to(paths::HOME).into_response())
 }

@@ -7,17 +7,21 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use jitgate_access::config::LocalUser;
 use jitgate_access::cookies::CookieName;
 use jitgate_access::policy::Identity;
 use jitgate_access::return_to::ReturnTo;
+use jitgate_access::routes::STATE_PARAM;
 use serde::Deserialize;
 
 use super::{SignIn, sign_in_state};
-use crate::csrf::{HasCsrf, PresessionForm, presession_value};
+use crate::csrf::{HasCsrf, PresessionForm, WhenStale, presession_value};
+use crate::draft::Draft;
 use crate::error::PortalError;
+use crate::pages::encode;
+use crate::paths;
 use crate::state::Portal;
 
 /// Emails and passwords longer than this are not credentials.
@@ -34,31 +38,36 @@ struct SignInPage<'a> {
     csrf: String,
     email: &'a str,
     error: Option<&'a str>,
+    /// The email and password were refused (not merely a stale form): both fields are marked.
+    invalid: bool,
 }
 
-/// The sign-in form, its CSRF token bound to a pre-session cookie (set here when missing).
-pub fn form(
-    portal: &Portal,
-    headers: &HeaderMap,
-    rd: &ReturnTo,
-    state: Option<&str>,
-    failed: Option<(&str, &str)>,
-) -> Response {
+/// Field names of the sign-in form's draft ([`Draft`]).
+const EMAIL: &str = "email";
+/// The draft's marker that the credentials were refused.
+const CREDENTIALS: &str = "credentials";
+
+/// The sign-in form, its CSRF token bound to a pre-session cookie (set here when missing),
+/// showing the draft a refused attempt left.
+pub fn form(portal: &Portal, headers: &HeaderMap, rd: &ReturnTo, state: Option<&str>) -> Response {
     let existing =
         portal.cookie(headers, CookieName::Presession).filter(|v| v.len() >= 32).map(str::to_owned);
     let binding = existing.clone().unwrap_or_else(presession_value);
+    let draft = portal.draft(headers, paths::SIGN_IN_PATH);
+    let draft_error = draft.as_ref().and_then(|d| d.errors.first());
     let page = SignInPage {
         rd: portal.destinations.url(rd),
         state: state.unwrap_or_default(),
         csrf: portal.csrf.token(&binding),
-        email: failed.map_or("", |(email, _)| email),
-        error: failed.map(|(_, error)| error),
+        email: draft.as_ref().and_then(|d| d.get(EMAIL)).unwrap_or_default(),
+        error: draft_error.map(|e| e.message.as_str()),
+        invalid: draft_error.is_some_and(|e| e.field == CREDENTIALS),
     };
-    let status = if failed.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
     let mut response = match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
+        Ok(html) => Html(html).into_response(),
         Err(_) => return PortalError::Unavailable.into_response(),
     };
+    portal.forget_draft(headers, &mut response);
     if existing.is_none()
         && let Err(error) =
             portal.set_cookie(&mut response, CookieName::Presession, &binding, PRESESSION_LIFETIME)
@@ -66,6 +75,29 @@ pub fn form(
         return error.into_response();
     }
     response
+}
+
+/// Back to a fresh sign-in form (same `rd` and state) with the email typed and `error`.
+fn back_to_form(
+    portal: &Portal,
+    rd: &ReturnTo,
+    state: Option<&str>,
+    email: &str,
+    field: &str,
+    error: &str,
+) -> Response {
+    let mut location =
+        format!("{}?rd={}", paths::SIGN_IN_PATH, encode(&portal.destinations.url(rd)));
+    if let Some(state) = state {
+        location = format!("{location}&{STATE_PARAM}={state}");
+    }
+    let draft = Draft::new(paths::SIGN_IN_PATH).value(EMAIL, email).error(field, error);
+    match portal.redirect_with_draft(&location, draft) {
+        Ok(Some(response)) => response,
+        // An email is at most MAX_FIELD bytes: the draft always fits.
+        Ok(None) => Redirect::to(&location).into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -88,6 +120,21 @@ impl HasCsrf for Credentials {
     }
 }
 
+impl WhenStale for Credentials {
+    fn stale(&self, portal: &Portal) -> Response {
+        let rd = portal.destinations.vet(Some(&self.rd));
+        let email = if self.email.len() > MAX_FIELD { "" } else { self.email.trim() };
+        back_to_form(
+            portal,
+            &rd,
+            sign_in_state(Some(&self.state)),
+            email,
+            "",
+            "Your sign-in form expired, try again.",
+        )
+    }
+}
+
 /// Verifying against this when the email is unknown makes both failures take as long.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     // Random salt; hashing with default parameters cannot fail.
@@ -102,7 +149,6 @@ fn password_matches(hash: &str, password: &str) -> bool {
 /// `POST /auth/sign-in`.
 pub async fn submit(
     State(portal): State<Portal>,
-    headers: HeaderMap,
     PresessionForm(form): PresessionForm<Credentials>,
 ) -> Result<Response, PortalError> {
     let SignIn::Local(users) = &portal.sign_in else {
@@ -116,7 +162,7 @@ pub async fn submit(
     let email = form.email.trim().to_ascii_lowercase();
     let now = portal.clock.now();
     if let Err(wait) = portal.throttle.check(&email, now) {
-        return Ok(locked_out(&portal, &headers, &rd, state, &email, wait));
+        return Ok(locked_out(&portal, &rd, state, &email, wait));
     }
     let user: Option<LocalUser> = users.iter().find(|u| u.email.as_str() == email).cloned();
     let hash = user.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
@@ -135,16 +181,23 @@ pub async fn submit(
             tracing::info!(email = %email, "local sign-in refused");
             if let Some(ban) = portal.throttle.failed(&email, now) {
                 tracing::warn!(email = %email, "too many failed sign-ins; account paused");
-                return Ok(locked_out(&portal, &headers, &rd, state, &email, ban));
+                return Ok(locked_out(&portal, &rd, state, &email, ban));
             }
-            Ok(form_again(&portal, &headers, &rd, state, &email))
+            Ok(back_to_form(
+                &portal,
+                &rd,
+                state,
+                &email,
+                CREDENTIALS,
+                "That email and password do not match.",
+            ))
         }
     }
 }
 
+/// Back to the form, saying how long the account is paused (also as `Retry-After`).
 fn locked_out(
     portal: &Portal,
-    headers: &HeaderMap,
     rd: &ReturnTo,
     state: Option<&str>,
     email: &str,
@@ -155,20 +208,9 @@ fn locked_out(
         "Too many failed sign-ins for this account. Try again in {minutes} minute{}.",
         if minutes == 1 { "" } else { "s" }
     );
-    let mut response = form(portal, headers, rd, state, Some((email, &message)));
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let mut response = back_to_form(portal, rd, state, email, "", &message);
     if let Ok(value) = wait.as_secs().max(1).to_string().parse() {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
-}
-
-fn form_again(
-    portal: &Portal,
-    headers: &HeaderMap,
-    rd: &ReturnTo,
-    state: Option<&str>,
-    email: &str,
-) -> Response {
-    form(portal, headers, rd, state, Some((email, "That email and password do not match.")))
 }

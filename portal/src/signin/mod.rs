@@ -24,6 +24,7 @@ use jitgate_access::session::{Session, SessionId};
 
 use crate::csrf::{CsrfField, CsrfForm};
 use crate::error::PortalError;
+use crate::paths;
 use crate::state::Portal;
 use crate::viewer::Viewer;
 
@@ -58,7 +59,7 @@ pub async fn page(
         return Ok(portal.continue_to(&viewer.session, &rd, state));
     }
     match &portal.sign_in {
-        SignIn::Local(_) => Ok(local::form(&portal, &headers, &rd, state, None)),
+        SignIn::Local(_) => Ok(local::form(&portal, &headers, &rd, state)),
         SignIn::Oidc(oidc) => oidc.start(&portal, &rd, state).await,
     }
 }
@@ -121,17 +122,46 @@ impl Portal {
 }
 
 /// `POST /auth/sign-out`: ends the session on every host at once (the proxies hear of it
-/// through the store's change feed), and audits it.
+/// through the store's change feed), and audits it. With an IdP that supports RP-initiated
+/// logout, the browser goes on to end its IdP session too, and comes back to the signed-out
+/// page; otherwise straight to that page, which says what is still open.
 pub async fn sign_out(
     State(portal): State<Portal>,
+    headers: HeaderMap,
     CsrfForm { viewer, .. }: CsrfForm<CsrfField>,
 ) -> Result<Response, PortalError> {
     portal.service.sign_out(&viewer.session).await?;
     tracing::info!(user = %viewer.identity().user, "signed out");
-    let mut response = crate::pages::message(
-        "Signed out",
-        "You are signed out of jitgate and of every app you opened through it.",
-    )?;
+    let signed_out = format!("{}{}", portal.config.server.portal_url, paths::SIGNED_OUT);
+    let idp = match &portal.sign_in {
+        SignIn::Oidc(oidc) => {
+            let hint = portal.cookie(&headers, CookieName::IdToken);
+            oidc.end_session_url(hint, &signed_out).await
+        }
+        SignIn::Local(_) => None,
+    };
+    let mut response = Redirect::to(idp.as_deref().unwrap_or(paths::SIGNED_OUT)).into_response();
     portal.clear_cookie(&mut response, CookieName::Session)?;
+    portal.clear_cookie(&mut response, CookieName::IdToken)?;
     Ok(response)
+}
+
+/// `GET /auth/signed-out`: what signing out ended, honestly per provider.
+pub async fn signed_out(State(portal): State<Portal>) -> Result<Response, PortalError> {
+    let message = match &portal.sign_in {
+        SignIn::Local(_) => {
+            "You are signed out of jitgate and of every app you opened through it.".to_owned()
+        }
+        SignIn::Oidc(oidc) if oidc.ends_sessions().await => format!(
+            "You are signed out of jitgate, of every app you opened through it, and of {}.",
+            oidc.issuer_host()
+        ),
+        SignIn::Oidc(oidc) => format!(
+            "You are signed out of jitgate and of every app you opened through it. Your \
+             session at {} is still open, so signing in again may not ask for your password: \
+             on a shared computer, sign out there too.",
+            oidc.issuer_host()
+        ),
+    };
+    crate::pages::message_page("Signed out", &message, None, (paths::SIGN_IN_PATH, "Sign in again"))
 }

@@ -47,6 +47,8 @@ use crate::state::Portal;
 
 /// How long a user may spend at the IdP's login page.
 const FLOW_LIFETIME: Duration = Duration::from_secs(600);
+/// Browsers keep cookies up to 4096 bytes, name and attributes included.
+const MAX_ID_TOKEN_COOKIE: usize = 3800;
 
 type Client = CoreClient<
     EndpointSet,
@@ -204,13 +206,9 @@ impl OidcSignIn {
         (now_secs < flow.exp).then_some(flow)
     }
 
-    /// Exchanges the code and validates the ID token; the identity it names, and the display
-    /// name when it has one.
-    async fn identity(
-        &self,
-        code: String,
-        flow: &Flow,
-    ) -> Result<(Identity, Option<String>), PortalError> {
+    /// Exchanges the code and validates the ID token; the identity it names, the display name
+    /// when it has one, and the token itself (the `id_token_hint` of a later sign-out).
+    async fn identity(&self, code: String, flow: &Flow) -> Result<SignedIn, PortalError> {
         let failed = |what: &str, error: String| {
             tracing::warn!(%error, "OIDC sign-in failed: {what}");
             PortalError::SignInFailed(format!(
@@ -247,8 +245,11 @@ impl OidcSignIn {
         // Verified above; its payload is read again as plain JSON for the configurable claims.
         let mut claims = payload(&id_token.to_string())
             .ok_or_else(|| failed("ID token payload", String::new()))?;
-        let incomplete =
-            !claims.contains_key("email") || claim(&claims, &self.groups_claim).is_none();
+        // The display name (for the people records) is asked for only with the profile scope.
+        let wants_name = self.scopes.iter().any(|scope| scope == "profile");
+        let incomplete = !claims.contains_key("email")
+            || claim(&claims, &self.groups_claim).is_none()
+            || (wants_name && !claims.contains_key("name"));
         if incomplete && let Some(url) = client.user_info_url().cloned() {
             let extra = self.userinfo(&http, url.as_str(), tokens.access_token().secret()).await;
             // Userinfo about someone else would be a confused IdP: take nothing from it.
@@ -259,7 +260,54 @@ impl OidcSignIn {
             }
         }
         let name = claims.get("name").and_then(Value::as_str).map(str::to_owned);
-        Ok((self.identity_from(&claims)?, name))
+        Ok(SignedIn {
+            identity: self.identity_from(&claims)?,
+            name,
+            id_token: id_token.to_string(),
+        })
+    }
+
+    /// Where to send the browser to end its IdP session too: the provider's
+    /// `end_session_endpoint` with the ID token as hint and the portal's signed-out page to
+    /// come back to. `None` when the provider has no such endpoint.
+    pub async fn end_session_url(
+        &self,
+        id_token: Option<&str>,
+        signed_out: &str,
+    ) -> Option<String> {
+        let endpoint = self.end_session_endpoint().await?;
+        let mut url = reqwest::Url::parse(&endpoint).ok()?;
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(token) = id_token {
+                query.append_pair("id_token_hint", token);
+            }
+            query.append_pair("client_id", self.client_id.as_str());
+            query.append_pair("post_logout_redirect_uri", signed_out);
+        }
+        Some(url.into())
+    }
+
+    /// Whether sign-out ends the IdP session too (the provider has an `end_session_endpoint`).
+    pub async fn ends_sessions(&self) -> bool {
+        self.end_session_endpoint().await.is_some()
+    }
+
+    /// The IdP's host, to name it on the signed-out page.
+    pub fn issuer_host(&self) -> String {
+        self.issuer.url().host_str().unwrap_or("your identity provider").to_owned()
+    }
+
+    /// `end_session_endpoint` from the discovery document the shared [`IdpClient`] holds (the
+    /// `openidconnect` crate's core metadata does not carry it). A provider without one is
+    /// `None`: sign-out then says honestly that the IdP session stays open.
+    async fn end_session_endpoint(&self) -> Option<String> {
+        let snapshot = self.idp.snapshot().await.ok()?;
+        let endpoint = snapshot.discovery.get("end_session_endpoint")?.as_str()?;
+        reqwest::Url::parse(endpoint)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http"))
+            .map(|_| endpoint.to_owned())
     }
 
     async fn userinfo(
@@ -304,6 +352,14 @@ impl OidcSignIn {
         };
         Ok(Identity::new(user, groups))
     }
+}
+
+/// What a completed sign-in at the IdP gives.
+struct SignedIn {
+    identity: Identity,
+    /// The IdP's `name` claim, for the people records.
+    name: Option<String>,
+    id_token: String,
 }
 
 /// An `openidconnect` client from the document and keys the shared [`IdpClient`] fetched (it
@@ -374,11 +430,21 @@ pub async fn callback(
     }
     let code =
         query.get("code").cloned().ok_or_else(|| PortalError::BadRequest("no code".into()))?;
-    let (identity, name) = oidc.identity(code, &flow).await?;
+    let SignedIn { identity, name, id_token } = oidc.identity(code, &flow).await?;
     let rd = portal.destinations.vet(Some(&flow.rd));
     let state = flow.resource_state.as_deref();
     let mut response = portal.finish_named(identity, name.as_deref(), &rd, state).await?;
     portal.clear_cookie(&mut response, CookieName::SignInFlow)?;
+    // Kept for the sign-out's `id_token_hint`; a token too large for a cookie is not kept,
+    // and the IdP then asks the user to confirm the sign-out instead.
+    if id_token.len() <= MAX_ID_TOKEN_COOKIE {
+        portal.set_cookie(
+            &mut response,
+            CookieName::IdToken,
+            &id_token,
+            portal.config.session.ttl,
+        )?;
+    }
     Ok(response)
 }
 

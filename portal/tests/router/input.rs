@@ -11,7 +11,8 @@ async fn bad_input_is_refused_with_a_reason() {
     assert!(!html.contains("evil.example.com"), "a foreign rd is dropped: {html}");
     assert_eq!(field(&html, "rd"), "http://access.localhost:8080/", "the portal's home instead");
     let wrong = bob.sign_in("bob@example.com", "wrong", &html).await;
-    assert_eq!(wrong.status, 401, "{wrong:?}");
+    assert_eq!(wrong.status, 303, "back to the form: {wrong:?}");
+    let wrong = bob.get(&wrong.location()).await;
     assert!(wrong.body.contains("do not match"), "{wrong:?}");
     let home = bob.sign_in("bob@example.com", PASSWORD, &html).await;
     assert!((300..400).contains(&home.status), "{home:?}");
@@ -25,8 +26,12 @@ async fn bad_input_is_refused_with_a_reason() {
             &[("csrf", &csrf), ("duration", "custom"), ("custom", "9h"), ("reason", "x")],
         )
         .await;
-    assert_eq!(too_long.status, 422, "{too_long:?}");
-    assert!(too_long.body.contains("longer than the 1h this resource allows"), "{too_long:?}");
+    assert_eq!(too_long.status, 303, "back to the form: {too_long:?}");
+    let too_long = bob.get(&too_long.location()).await;
+    assert!(
+        too_long.body.contains("9h is longer than the 1h you may ask for here"),
+        "{too_long:?}"
+    );
     let huge = "x".repeat(64 * 1024);
     let oversized = bob
         .post_form("/request/app", &[("csrf", &csrf), ("duration", "3600"), ("reason", &huge)])

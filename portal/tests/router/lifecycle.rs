@@ -172,3 +172,45 @@ async fn my_access_extends_a_grant_through_its_form() {
     let (ends, was) = (&grants["items"][0]["expires_at"], &granted["grant"]["expires_at"]);
     assert!(ends.as_str() > was.as_str(), "later: {ends} after {was}");
 }
+
+/// "End access now" never acts on one click: a POST without the confirming button's
+/// `confirm=yes` changes nothing and says so; with it, the grant ends.
+#[tokio::test]
+async fn ending_ones_own_access_needs_the_confirming_button() {
+    let site = Site::start().await;
+    let bob = site.signed_in("bob@example.com").await;
+    let token = csrf(&bob).await;
+    let ask = json!({ "resource": "app", "reason": "deploy", "duration": "1h" });
+    let (status, granted) = post(&bob, &token, "/api/v1/requests", ask).await;
+    assert_eq!(status, 201, "{granted}");
+    let end = format!("/requests/{}/end", granted["id"].as_str().unwrap());
+    let home = bob.get("/").await;
+    assert!(home.body.contains("<details class=\"confirm\">"), "behind a details: {}", home.body);
+    let csrf_field = crate::harness::csrf_of(&home.body);
+
+    let one_click = bob.post_form(&end, &[("csrf", &csrf_field)]).await;
+    assert_eq!((one_click.status, one_click.location()), (303, "/".to_owned()), "{one_click:?}");
+    let grants = bob.get("/api/v1/grants").await.json();
+    assert_eq!(grants["items"][0]["active"], true, "one click ended nothing: {grants}");
+    assert!(bob.get("/").await.body.contains("was not ended"), "and the page says so");
+
+    let confirmed = bob.post_form(&end, &[("csrf", &csrf_field), ("confirm", "yes")]).await;
+    assert_eq!(confirmed.status, 303, "{confirmed:?}");
+    let grants = bob.get("/api/v1/grants").await.json();
+    assert_eq!(grants["items"], json!([]), "ended, no grant in force: {grants}");
+}
+
+/// My access says when a reviewer granted less than was asked (issue 14, finding 7).
+#[tokio::test]
+async fn my_access_shows_granted_beside_asked() {
+    let site = Site::start().await;
+    let alice = site.signed_in("alice@example.com").await;
+    let id = site.ask(&alice, "app", "look").await;
+    let carol = site.signed_in("carol@example.com").await;
+    let token = csrf(&carol).await;
+    let approve = format!("/api/v1/requests/{id}/approve");
+    let (status, approved) = post(&carol, &token, &approve, json!({ "duration": "15m" })).await;
+    assert_eq!(status, 200, "{approved}");
+    let home = alice.get("/").await;
+    assert!(home.body.contains("granted 15m (asked 1h)"), "{}", home.body);
+}

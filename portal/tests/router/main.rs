@@ -9,6 +9,7 @@ mod decisions;
 mod harness;
 mod input;
 mod lifecycle;
+mod requester;
 mod return_urls;
 mod review;
 mod reviewer_pages;

@@ -5,6 +5,7 @@
 //! signal handling is the process's: SIGTERM stops accepting, lets requests in flight finish
 //! and exits 0; SIGINT exits at once.
 
+mod banner;
 mod portal_service;
 mod preflight;
 
@@ -238,7 +239,13 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
             signer.jwks(),
             bearer,
         ))?;
-        tracing::info!(address = %listener.local_addr()?, "portal listening");
+        // In one process the portal sits on a loopback port behind the proxy: browsers use
+        // portal_url, never this address.
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            url = %config.server.portal_url,
+            "portal app ready"
+        );
         start_background_work(&config, role, &runtime, service(), notifier);
         let mut portal = background_service("jitgate portal", PortalService::new(listener, app));
         portal.threads = Some(threads);
@@ -285,13 +292,16 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
         service.add_tcp(&ops.to_string());
         server.add_service(service);
     }
+    let plain = |addr: Option<std::net::SocketAddr>| addr.map_or("-".to_owned(), |a| a.to_string());
     tracing::info!(
         %role,
-        http = ?config.server.listen_http.filter(|_| role.runs_proxy()),
-        https = ?config.server.https.as_ref().filter(|_| role.runs_proxy()).map(|h| h.listen),
+        http = %plain(config.server.listen_http.filter(|_| role.runs_proxy())),
+        https = %plain(config.server.https.as_ref().filter(|_| role.runs_proxy()).map(|h| h.listen)),
+        portal = %config.server.portal_url,
         config = %path.display(),
         "jitgate is serving"
     );
+    println!("{}", banner::where_to_go(&config, role));
     // Pingora exits the process itself; the store runtime must simply outlive it.
     std::mem::forget(runtime);
     server.run_forever()

@@ -3,7 +3,8 @@
 // 127.0.0.1 only. testkit/src/oidc.rs starts it.
 //
 //   node provider.mjs config.json
-//   config: { "port": N, "clients": [{ client_id, client_secret, redirect_uris }],
+//   config: { "port": N, "clients": [{ client_id, client_secret, redirect_uris,
+//                                       post_logout_redirect_uris? }],
 //             "users": [{ sub, email, groups, name }] }
 //
 // Prints `ready <issuer>` on stdout once it listens; everything else goes to stderr.
@@ -47,7 +48,8 @@ const claims = {
 };
 
 const provider = new Provider(issuer, {
-  // client_id, client_secret and redirect_uris only: the defaults (authorization_code,
+  // client_id, client_secret, redirect_uris and, for RP-initiated logout (enabled by default:
+  // `end_session_endpoint`), post_logout_redirect_uris: the defaults (authorization_code,
   // response type `code`, client_secret_basic) are what a web relying party registers.
   // oidc-provider accepts the secret in the body (client_secret_post) from such a client too.
   clients: config.clients,
