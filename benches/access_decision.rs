@@ -38,6 +38,7 @@ fn jit(approval: Approval) -> AccessMode {
         allow_pause: false,
         allow_extension: false,
         max_total: None,
+        break_glass: None,
     })
 }
 

@@ -61,6 +61,11 @@ pub enum AuditAction {
     ExtensionRequested,
     /// An extension was approved: its request took over the grant with a later end.
     GrantExtended,
+    /// The requester granted themselves access at once by breaking glass: no approval, its
+    /// own kind, reviewed after the fact.
+    GrantBreakGlass,
+    /// A reviewer reviewed a break-glass grant after the fact and lifted its flag.
+    BreakGlassAcknowledged,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -89,6 +94,8 @@ impl AuditAction {
             AuditAction::GrantResumed => "grant_resumed",
             AuditAction::ExtensionRequested => "extension_requested",
             AuditAction::GrantExtended => "grant_extended",
+            AuditAction::GrantBreakGlass => "grant_break_glass",
+            AuditAction::BreakGlassAcknowledged => "break_glass_acknowledged",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",
@@ -122,6 +129,10 @@ pub struct AuditEvent {
     pub request_id: Option<RequestId>,
     /// The requester's reason, a reviewer's note, or what changed.
     pub note: String,
+    /// The event concerns a break-glass grant, so every line about it (its grant, review,
+    /// revocation, expiry) is flagged in the audit export. Absent in stored JSON when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 impl AuditEvent {
@@ -143,6 +154,7 @@ impl AuditEvent {
             resource: Some(request.resource.clone()),
             request_id: Some(request.id),
             note: note.into(),
+            break_glass: request.break_glass.is_some(),
         }
     }
 
@@ -175,6 +187,7 @@ impl AuditEvent {
             resource: None,
             request_id: None,
             note: String::new(),
+            break_glass: false,
         }
     }
 
@@ -200,6 +213,7 @@ impl AuditEvent {
             resource: None,
             request_id: None,
             note: format!("{verb} API token \"{}\" ({})", token.name, token.id),
+            break_glass: false,
         }
     }
 
@@ -223,6 +237,7 @@ impl AuditEvent {
                 1 => "ended 1 session".to_owned(),
                 n => format!("ended {n} sessions"),
             },
+            break_glass: false,
         }
     }
 }

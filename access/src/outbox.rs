@@ -31,12 +31,14 @@ pub enum EventKind {
     GrantResumed,
     ExtensionRequested,
     GrantExtended,
+    GrantBreakGlass,
+    BreakGlassAcknowledged,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -48,6 +50,8 @@ impl EventKind {
         EventKind::GrantResumed,
         EventKind::ExtensionRequested,
         EventKind::GrantExtended,
+        EventKind::GrantBreakGlass,
+        EventKind::BreakGlassAcknowledged,
         EventKind::GrantExpiring,
     ];
 
@@ -65,6 +69,8 @@ impl EventKind {
             EventKind::GrantResumed => "grant.resumed",
             EventKind::ExtensionRequested => "extension.requested",
             EventKind::GrantExtended => "grant.extended",
+            EventKind::GrantBreakGlass => "grant.break_glass",
+            EventKind::BreakGlassAcknowledged => "break_glass.acknowledged",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -84,6 +90,8 @@ impl EventKind {
             AuditAction::GrantResumed => Some(EventKind::GrantResumed),
             AuditAction::ExtensionRequested => Some(EventKind::ExtensionRequested),
             AuditAction::GrantExtended => Some(EventKind::GrantExtended),
+            AuditAction::GrantBreakGlass => Some(EventKind::GrantBreakGlass),
+            AuditAction::BreakGlassAcknowledged => Some(EventKind::BreakGlassAcknowledged),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
@@ -294,8 +302,10 @@ fn reminders(
     routing: &dyn Routing,
     ids: &IdGenerator,
 ) -> Vec<Notification> {
-    let (EventKind::RequestApproved | EventKind::GrantExtended, Some(lead)) =
-        (event.kind, routing.remind_before())
+    let (
+        EventKind::RequestApproved | EventKind::GrantExtended | EventKind::GrantBreakGlass,
+        Some(lead),
+    ) = (event.kind, routing.remind_before())
     else {
         return Vec::new();
     };

@@ -120,6 +120,26 @@ pub struct JitPolicy {
     /// The longest an access may run in all, from its first grant across every extension;
     /// `None`: only `max_duration` from the moment of each extension bounds it.
     pub max_total: Option<Duration>,
+    /// Who may grant themselves access at once in an emergency, even under manual approval;
+    /// `None`: nobody. Reviewed after the fact, so it plays no part in
+    /// [`JitPolicy::permissiveness`] (which picks among assignments by how they approve).
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// The `break_glass` policy option: members of `groups` may grant themselves access for up
+/// to `max_duration` with a reason, no reviewer involved. Both fields are required by config
+/// validation, so a policy either names who may break glass and for how long or has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakGlass {
+    pub groups: BTreeSet<GroupName>,
+    pub max_duration: Duration,
+}
+
+impl BreakGlass {
+    /// Whether `who` is in one of the groups that may break glass.
+    pub fn admits(&self, who: &Identity) -> bool {
+        who.groups.iter().any(|group| self.groups.contains(group))
+    }
 }
 
 impl JitPolicy {
@@ -305,6 +325,7 @@ pub(crate) mod tests {
             allow_pause: false,
             allow_extension: false,
             max_total: None,
+            break_glass: None,
         }
     }
 

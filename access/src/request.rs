@@ -118,6 +118,26 @@ pub struct AccessRequest {
     /// for access anew. Absent in stored JSON for ordinary requests, so they read as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<Extends>,
+    /// Set when the requester granted this access to themselves by breaking glass, rather
+    /// than having it approved. Absent in stored JSON for ordinary requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlassMark>,
+}
+
+/// The mark of a break-glass grant: reviewed after the fact, it stays flagged on the
+/// reviewers' pages until one of them acknowledges it (or revokes it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlassMark {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// A reviewer's after-the-fact review of a break-glass grant. Never its holder's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: UserId,
+    pub at: Timestamp,
+    pub note: String,
 }
 
 /// What an extension request extends: approved, it takes over that grant with a later end.
@@ -194,6 +214,16 @@ impl FromStr for Status {
 }
 
 impl AccessRequest {
+    /// A break-glass grant nobody has reviewed yet: neither acknowledged nor revoked. What
+    /// the dashboard, the request page, My access and the audit export flag.
+    pub fn break_glass_unreviewed(&self) -> bool {
+        let revoked = matches!(
+            &self.state,
+            RequestState::Approved { grant } if matches!(grant.end, Some(GrantEnd::Revoked { .. }))
+        );
+        self.break_glass.as_ref().is_some_and(|mark| mark.acknowledged.is_none()) && !revoked
+    }
+
     /// [`Self::approvers`] comma-separated, for display ("" when none: auto-approved, or
     /// nobody yet).
     pub fn approved_by(&self) -> String {

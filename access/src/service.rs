@@ -21,6 +21,7 @@ use crate::session::Session;
 use crate::store::{ChangeEvent, MAX_PAGE, RequestQuery, Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
+mod break_glass;
 mod lifecycle;
 
 /// How often a transition is recomputed after losing a race before giving up.

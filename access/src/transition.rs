@@ -13,8 +13,10 @@ use crate::policy::{Approval, Identity, JitPolicy};
 use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
 use crate::time::{Timestamp, format_duration};
 
+mod break_glass;
 mod extend;
 mod pause;
+pub use break_glass::{acknowledge, break_glass};
 pub use extend::{ExtensionAsk, open_extension};
 pub use pause::{PauseRole, pause, resume};
 
@@ -114,6 +116,14 @@ pub enum TransitionError {
     PausedByReviewer,
     #[error("this resource's policy does not allow extending a grant; ask for access anew")]
     ExtensionNotAllowed,
+    #[error("you may not break glass on this resource; ask for access instead")]
+    BreakGlassNotAllowed,
+    #[error("this grant was not made by breaking glass; there is nothing to acknowledge")]
+    NotBreakGlass,
+    #[error("this break-glass grant has already been reviewed")]
+    AlreadyAcknowledged,
+    #[error("you cannot acknowledge your own break-glass access; another reviewer must")]
+    OwnBreakGlass,
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -223,6 +233,7 @@ pub fn open(
         approvals: Vec::new(),
         state: RequestState::Pending,
         extends: None,
+        break_glass: None,
     };
     let created = ctx.audit(
         &request,
@@ -233,7 +244,8 @@ pub fn open(
     let approved = (policy.approval == Approval::Auto).then(|| {
         let duration = request.requested_duration;
         let auto = "approved automatically";
-        grant_now(ctx, request.clone(), duration, Actor::System, auto, current)
+        let approved = (AuditAction::RequestApproved, auto);
+        grant_now(ctx, request.clone(), duration, Actor::System, approved, current)
     });
     Ok(opening(ctx, request, created, approved))
 }
@@ -339,7 +351,8 @@ pub fn approve(
         let actor = Actor::User(reviewer.clone());
         return extend::grant_extension(ctx, updated, shortest, actor, &note, policy, current);
     }
-    Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), &note, current))
+    let approved = (AuditAction::RequestApproved, note.as_str());
+    Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), approved, current))
 }
 
 /// Moves a pending request to approved with a grant starting now. The request's write comes
@@ -349,7 +362,7 @@ fn grant_now(
     mut request: AccessRequest,
     duration: Duration,
     actor: Actor,
-    note: &str,
+    (action, note): (AuditAction, &str),
     current: Option<&AccessRequest>,
 ) -> Change {
     let mut expires_at = ctx.now.plus(duration);
@@ -383,7 +396,7 @@ fn grant_now(
     request.state = RequestState::Approved { grant: grant.clone() };
     let summary = format!("granted until {expires_at}");
     let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
-    audit.insert(0, ctx.audit(&request, actor, AuditAction::RequestApproved, note));
+    audit.insert(0, ctx.audit(&request, actor, action, note));
     let pending_pointer = Some(PendingPointerUpdate::clear(&request));
     writes.insert(0, write(request));
     Change {

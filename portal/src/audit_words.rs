@@ -142,6 +142,23 @@ pub fn words(event: &AuditEvent) -> Wording {
         AuditAction::GrantExtended => {
             vec![actor, text(" extended ".into()), user(), text(format!("'s access to {resource}"))]
         }
+        AuditAction::GrantBreakGlass => {
+            note_label = "Reason";
+            let (duration, own) = granted(event);
+            note = own;
+            let granted =
+                duration.map(|d| format!(" for {}", format_duration(d))).unwrap_or_default();
+            vec![
+                user(),
+                text(format!(" broke glass: granted themselves {resource}{granted}, unreviewed")),
+            ]
+        }
+        AuditAction::BreakGlassAcknowledged => vec![
+            actor,
+            text(" reviewed and acknowledged ".into()),
+            user(),
+            text(format!("'s break-glass access to {resource}")),
+        ],
         AuditAction::NotificationFailed => {
             note_label = "Detail";
             vec![
@@ -196,6 +213,7 @@ mod tests {
             resource: Some(ResourceName::parse("app").unwrap()),
             request_id: None,
             note: note.into(),
+            break_glass: false,
         }
     }
 
@@ -225,6 +243,27 @@ mod tests {
         assert_eq!(bare.note, "");
         let odd = words(&event(AuditAction::RequestApproved, dave, "granted until someday"));
         assert_eq!(odd.note, "granted until someday", "unparsed notes are kept whole");
+    }
+
+    #[test]
+    fn break_glass_and_its_review_read_as_sentences() {
+        let alice = Actor::User(UserId::parse("alice@example.com").unwrap());
+        let broke = words(&event(
+            AuditAction::GrantBreakGlass,
+            alice,
+            "prod down (granted until 2026-11-30T14:23:17.777Z)",
+        ));
+        assert_eq!(
+            said(&broke),
+            "alice@example.com broke glass: granted themselves app for 30m, unreviewed"
+        );
+        assert_eq!((broke.note_label, broke.note.as_str()), ("Reason", "prod down"));
+        let dave = Actor::User(UserId::parse("dave@example.com").unwrap());
+        let acked = words(&event(AuditAction::BreakGlassAcknowledged, dave, "fine"));
+        assert_eq!(
+            said(&acked),
+            "dave@example.com reviewed and acknowledged alice@example.com's break-glass access to app"
+        );
     }
 
     #[test]

@@ -43,9 +43,12 @@ impl From<ServiceError> for PortalError {
             ServiceError::NoAccess(_) | ServiceError::Forbidden(_) => {
                 PortalError::Forbidden(error.to_string())
             }
-            ServiceError::Refused(TransitionError::SelfReview | TransitionError::NotRequester) => {
-                PortalError::Forbidden(error.to_string())
-            }
+            ServiceError::Refused(
+                TransitionError::SelfReview
+                | TransitionError::NotRequester
+                | TransitionError::OwnBreakGlass
+                | TransitionError::BreakGlassNotAllowed,
+            ) => PortalError::Forbidden(error.to_string()),
             other => PortalError::BadRequest(other.to_string()),
         }
     }

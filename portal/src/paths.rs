@@ -21,6 +21,7 @@ pub const REQUEST_END: &str = "/requests/{id}/end";
 pub const REQUEST_PAUSE: &str = "/requests/{id}/pause";
 pub const REQUEST_RESUME: &str = "/requests/{id}/resume";
 pub const REQUEST_EXTEND: &str = "/requests/{id}/extend";
+pub const REQUEST_ACKNOWLEDGE: &str = "/requests/{id}/acknowledge";
 pub const REVIEW: &str = "/review";
 pub const REVIEW_APPROVE: &str = "/review/{id}/approve";
 pub const REVIEW_DENY: &str = "/review/{id}/deny";
@@ -74,6 +75,11 @@ pub fn request_pause(id: impl Display) -> String {
 /// Where a paused grant is switched back on.
 pub fn request_resume(id: impl Display) -> String {
     fill(REQUEST_RESUME, "id", &id.to_string())
+}
+
+/// Where a reviewer acknowledges a break-glass grant.
+pub fn request_acknowledge(id: impl Display) -> String {
+    fill(REQUEST_ACKNOWLEDGE, "id", &id.to_string())
 }
 
 /// Where the holder asks for more time on their grant.

@@ -81,7 +81,14 @@ fn audience(audience: &Audience) -> String {
 
 /// Who approved a grant, or `auto-approved`.
 pub(crate) fn granted_by(request: &AccessRequest) -> String {
-    if request.approvals.is_empty() { "auto-approved".into() } else { request.approved_by() }
+    if request.break_glass.is_some() {
+        // Not an approval: the holder granted it to themselves.
+        "break glass (self-granted)".into()
+    } else if request.approvals.is_empty() {
+        "auto-approved".into()
+    } else {
+        request.approved_by()
+    }
 }
 
 /// What the requests in scope say about one person and resource.

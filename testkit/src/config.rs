@@ -303,8 +303,8 @@ pub fn users_file(users: &[(&str, &[&str])], password_hash: &str) -> String {
 }
 
 /// The portal tests' deployment on `port`, in front of `upstream`: `app` (manual for `dev`,
-/// auto-approved for `sre` up to 1h) and `vault` (two approvals, `dev`), the session secret in
-/// the file `secret`, the embedded store.
+/// auto-approved for `sre` up to 1h) and `vault` (two approvals, `dev`, who may also break
+/// glass on it for up to 1h), the session secret in the file `secret`, the embedded store.
 pub fn portal_site(port: u16, upstream: &str) -> ConfigBuilder {
     ConfigBuilder::new()
         .listen_http(port)
@@ -330,6 +330,7 @@ pub fn portal_site(port: u16, upstream: &str) -> ConfigBuilder {
                 .policy(r#"durations = ["1h"]"#)
                 .policy(r#"approval = "manual""#)
                 .policy("approvals_needed = 2")
+                .policy(r#"break_glass = { groups = ["dev"], max_duration = "1h" }"#)
                 .group("dev"),
         )
 }

@@ -155,9 +155,15 @@ pub struct Stack {
 impl Stack {
     /// In front of the echo upstream.
     pub async fn start() -> Self {
+        Self::start_with(|_, config| config).await
+    }
+
+    /// [`Stack::start`] with the config changed by `change` (e.g. another resource), given
+    /// the peers.
+    pub async fn start_with(change: impl FnOnce(&Peers, ConfigBuilder) -> ConfigBuilder) -> Self {
         let port = free_port();
         let peers = Peers::start(port).await;
-        let config = config(&peers, port, free_port()).build();
+        let config = change(&peers, config(&peers, port, free_port())).build();
         let mut deployment = Deployment::new();
         deployment.serve("jitgate.toml", &config, &[], port).await;
         Self { port, _deployment: deployment, peers }

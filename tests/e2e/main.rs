@@ -9,6 +9,7 @@
 //! Redis; `flows.rs` has the steps people take (sign in, ask, wait), each checked on the page.
 
 mod auto_approval;
+mod break_glass;
 mod deny;
 mod deployment;
 mod flows;

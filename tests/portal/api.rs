@@ -183,10 +183,10 @@ async fn the_api_runs_request_review_and_revoke_with_csrf_and_stable_errors() {
     assert_eq!(csv.headers()["x-content-type-options"], "nosniff");
     let text = csv.text().await.unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("id,at,actor,action,user,resource,request_id,note"));
+    assert_eq!(lines.next(), Some("id,at,actor,action,user,resource,request_id,note,break_glass"));
     let created_line = text.lines().find(|l| l.contains("request_created")).unwrap();
     assert!(
-        created_line.ends_with(r#","'=HYPERLINK(""http://x"") <b>bold</b>""#),
+        created_line.ends_with(r#","'=HYPERLINK(""http://x"") <b>bold</b>","#),
         "formula neutralised: {created_line}"
     );
     assert_eq!(text.lines().count(), 4, "a header and three events: {text}");
@@ -645,6 +645,80 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     api.call(&alice, "POST", extend, &alice_extend, post(&alice_csrf, more("1h", "x")))
         .await
         .code("not_active");
+
+    // Breaking glass on vault (manual, two approvals): alice's is granted at once; dave
+    // acknowledges it, alice never can.
+    let glass = |resource: &str, reason: &str, duration: &str| json!({ "resource": resource, "reason": reason, "duration": duration, "break_glass": true });
+    api.call(&bob, "POST", create, create, post(&bob_csrf, glass("app", "outage", "30m")))
+        .await
+        .code("break_glass_not_allowed");
+    api.call(&alice, "POST", create, create, post(&alice_csrf, glass("vault", " ", "30m")))
+        .await
+        .code("reason_required");
+    api.call(&alice, "POST", create, create, post(&alice_csrf, glass("vault", "outage", "2h")))
+        .await
+        .code("duration_not_allowed");
+    api.call(
+        &alice,
+        "POST",
+        create,
+        create,
+        post(
+            &alice_csrf,
+            json!({ "resource": "vault", "reason": "x", "duration": "30m", "break_glass": "yes" }),
+        ),
+    )
+    .await
+    .code("invalid_request");
+    let broke = api
+        .call(&alice, "POST", create, create, post(&alice_csrf, glass("vault", "outage", "30m")))
+        .await;
+    let body = broke.ok();
+    assert_eq!(broke.status, 201);
+    assert_eq!(body["status"], "active", "at once, under manual approval: {body}");
+    assert_eq!(body["decision"]["outcome"], "break_glass", "not an approval: {body}");
+    assert_eq!(body["break_glass"]["unreviewed"], true, "{body}");
+    let broke_id = body["id"].as_str().unwrap().to_owned();
+    let acknowledge = "/requests/{id}/acknowledge";
+    let path = format!("/requests/{broke_id}/acknowledge");
+    api.call(&anonymous, "POST", acknowledge, &path, Send::Json(None, json!({})))
+        .await
+        .code("unauthenticated");
+    api.call(&dave, "POST", acknowledge, &path, Send::Json(None, json!({})))
+        .await
+        .code("csrf_failed");
+    api.call(&alice, "POST", acknowledge, &path, post(&alice_csrf, json!({})))
+        .await
+        .code("self_review");
+    api.call(&bob, "POST", acknowledge, &path, post(&bob_csrf, json!({}))).await.code("not_found");
+    api.call(&dave, "POST", acknowledge, &path, post(&dave_csrf, json!({ "ok": true })))
+        .await
+        .code("invalid_request");
+    api.call(
+        &dave,
+        "POST",
+        acknowledge,
+        &path,
+        post(&dave_csrf, json!({ "note": "n".repeat(2001) })),
+    )
+    .await
+    .code("too_long");
+    let huge =
+        Send::Raw(Some(dave_csrf.clone()), format!(r#"{{"note": "{}"}}"#, "x".repeat(20 * 1024)));
+    api.call(&dave, "POST", acknowledge, &path, huge).await.code("too_large");
+    let acknowledged = api
+        .call(&dave, "POST", acknowledge, &path, post(&dave_csrf, json!({ "note": "seen" })))
+        .await
+        .ok();
+    assert_eq!(acknowledged["break_glass"]["unreviewed"], false, "{acknowledged}");
+    assert_eq!(acknowledged["break_glass"]["acknowledged_by"], "dave@example.com");
+    api.call(&erin, "POST", acknowledge, &path, post(&erin_csrf, json!({})))
+        .await
+        .code("already_acknowledged");
+    let ordinary = format!("/requests/{app_id}/acknowledge");
+    api.call(&dave, "POST", acknowledge, &ordinary, post(&dave_csrf, json!({})))
+        .await
+        .code("not_break_glass");
 
     // An admin ends a user's sessions.
     let end = "/users/{user}/sessions/end";

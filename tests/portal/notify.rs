@@ -547,3 +547,50 @@ async fn extension_requests_reach_reviewers_and_the_extension_its_holder() {
     let kinds = signed_kinds(&hook, "/hooks/extensions", 2).await;
     assert_eq!(kinds, ["extension.requested", "grant.extended"]);
 }
+
+/// Alice breaks glass on vault: every reviewer and every admin is mailed at once (admins
+/// although `notify_admins` is off), she is not; she is mailed when Dave acknowledges it, and
+/// a webhook subscribed to `grant.break_glass` and `break_glass.acknowledged` hears both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_reaches_every_reviewer_and_admin_and_its_review_the_holder() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    // Admins are not mailed requests here, yet must hear of broken glass.
+    let site = Site::start_with_extra(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"\nnotify_admins = false\n\n\
+         [[webhook]]\nname = \"glass\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"grant.break_glass\", \"break_glass.acknowledged\"]\n",
+        smtp.port,
+        hook.url("/hooks/glass"),
+    ))
+    .await;
+    let alice = site.signed_in("alice@example.com").await;
+    let ask = serde_json::json!({ "resource": "vault", "reason": "vault sealed", "duration": "30m", "break_glass": true });
+    let broke = api_post(&site, &alice, "/api/v1/requests", ask).await;
+    assert_eq!(broke["status"], "active", "{broke}");
+    let id = broke["id"].as_str().unwrap().to_owned();
+    let subject = "Break glass: alice@example.com";
+    arrives(&smtp, "the break-glass mail", 3, |m| mails_to(m, "", subject).len()).await;
+    let messages = smtp.messages();
+    for who in ["carol@example.com", "dave@example.com", "erin@example.com"] {
+        let mine = mails_to(&messages, who, subject);
+        assert_eq!(mine.len(), 1, "one mail to {who}");
+        assert!(mine[0].contains("vault sealed") && mine[0].contains(&format!("/requests/{id}")));
+    }
+    assert!(mails_to(&messages, "alice@example.com", subject).is_empty(), "not the holder");
+    // An ordinary request on the same site goes to reviewers only: notify_admins is off.
+    let asked = site.ask(&alice, "app", "look").await;
+    arrives(&smtp, "the request mail", 2, |m| mails_to(m, "", "Access request: alice").len()).await;
+    let requested = mails_to(&smtp.messages(), "erin@example.com", "Access request: alice").len();
+    assert_eq!(requested, 0, "request {asked}: no admin mail with notify_admins = false");
+
+    let dave = site.signed_in("dave@example.com").await;
+    let path = format!("/api/v1/requests/{id}/acknowledge");
+    let acknowledged = api_post(&site, &dave, &path, serde_json::json!({ "note": "ok" })).await;
+    assert_eq!(acknowledged["break_glass"]["unreviewed"], false, "{acknowledged}");
+    arrives(&smtp, "alice's review mail", 1, |m| {
+        mails_to(m, "alice@example.com", "Reviewed: your break-glass access to vault").len()
+    })
+    .await;
+    let kinds = signed_kinds(&hook, "/hooks/glass", 2).await;
+    assert_eq!(kinds, ["grant.break_glass", "break_glass.acknowledged"]);
+}

@@ -430,6 +430,7 @@ async fn short_grant(
         approvals: vec![],
         state: RequestState::Approved { grant: grant.clone() },
         extends: None,
+        break_glass: None,
     };
     let change = Change {
         requests: vec![RequestWrite { request, expected_version: None }],

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use super::raw::{RawPolicy, RawResource, S};
+use super::raw::{RawBreakGlass, RawPolicy, RawResource, S};
 use super::validate::{Ctx, split_base_url};
 use super::{Resource, Upstream};
 use crate::ids::{GroupName, ResourceName};
-use crate::policy::{AccessMode, Approval, Assignment, Audience, JitPolicy, ResourcePolicy};
+use crate::policy::{
+    AccessMode, Approval, Assignment, Audience, BreakGlass, JitPolicy, ResourcePolicy,
+};
 use crate::time::format_duration;
 
 const DEFAULT_PRESETS: [Duration; 2] = [Duration::from_secs(3600), Duration::from_secs(8 * 3600)];
@@ -239,6 +241,7 @@ fn inherit(own: &RawPolicy, base: &RawPolicy) -> RawPolicy {
         allow_pause: own.allow_pause.or(base.allow_pause),
         allow_extension: own.allow_extension.or(base.allow_extension),
         max_total: own.max_total.clone().or_else(|| base.max_total.clone()),
+        break_glass: own.break_glass.clone().or_else(|| base.break_glass.clone()),
     }
 }
 
@@ -396,6 +399,16 @@ fn jit_policy(
         },
         None => None,
     };
+    let break_glass = match &raw.break_glass {
+        Some(value) => match break_glass(ctx, value, label) {
+            Some(rule) => Some(rule),
+            None => {
+                valid = false;
+                None
+            }
+        },
+        None => None,
+    };
     let reviewers = raw
         .reviewers
         .as_ref()
@@ -415,5 +428,39 @@ fn jit_policy(
         allow_pause: raw.allow_pause.unwrap_or(false),
         allow_extension: raw.allow_extension.unwrap_or(false),
         max_total,
+        break_glass,
     })
+}
+
+/// Validates a `break_glass` table: at least one valid group, a duration from 1m to the 7d
+/// limit. Problems are reported at their own field's line.
+fn break_glass(ctx: &mut Ctx<'_>, raw: &S<RawBreakGlass>, label: &str) -> Option<BreakGlass> {
+    let field = format!("{label}: break_glass");
+    let mut groups = BTreeSet::new();
+    let mut valid = true;
+    for group in &raw.get_ref().groups {
+        match GroupName::parse(group.get_ref()) {
+            Ok(name) => {
+                groups.insert(name);
+            }
+            Err(e) => {
+                ctx.problems.add(group.span(), format!("{field}.groups: {e}"));
+                valid = false;
+            }
+        }
+    }
+    if raw.get_ref().groups.is_empty() {
+        ctx.problems.add(raw.span(), format!("{field}.groups needs at least one group"));
+        valid = false;
+    }
+    let value = &raw.get_ref().max_duration;
+    let max_duration = ctx.duration(value, &format!("{field}.max_duration"))?;
+    if max_duration > JitPolicy::MAX_DURATION_LIMIT || max_duration < JitPolicy::MIN_DURATION {
+        ctx.problems.add(
+            value.span(),
+            format!("{field}.max_duration {:?} must be between 1m and 7d", value.get_ref()),
+        );
+        return None;
+    }
+    valid.then_some(BreakGlass { groups, max_duration })
 }

@@ -185,4 +185,14 @@ pub(crate) struct RawPolicy {
     pub allow_pause: Option<bool>,
     pub allow_extension: Option<bool>,
     pub max_total: Option<S<String>>,
+    pub break_glass: Option<S<RawBreakGlass>>,
+}
+
+/// `break_glass = { groups = [...], max_duration = "1h" }`: both fields required, so a
+/// policy never lets "someone" break glass "for a while".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBreakGlass {
+    pub groups: Vec<S<String>>,
+    pub max_duration: S<String>,
 }

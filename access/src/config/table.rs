@@ -12,7 +12,7 @@ fn principals(p: &Principals) -> String {
     names.join(", ")
 }
 
-fn jit_cells(policy: &JitPolicy) -> [String; 8] {
+fn jit_cells(policy: &JitPolicy) -> [String; 9] {
     let durations: Vec<String> = policy.durations.iter().map(|d| format_duration(*d)).collect();
     let approval = match policy.approval {
         Approval::Auto => "auto".to_owned(),
@@ -36,6 +36,14 @@ fn jit_cells(policy: &JitPolicy) -> [String; 8] {
             (true, None) => "yes".to_owned(),
             (true, Some(total)) => format!("up to {}", format_duration(total)),
         },
+        match &policy.break_glass {
+            None => "no".to_owned(),
+            Some(rule) => {
+                let groups: Vec<String> =
+                    rule.groups.iter().map(|g| format!("group:{g}")).collect();
+                format!("{} up to {}", groups.join(", "), format_duration(rule.max_duration))
+            }
+        },
     ]
 }
 
@@ -53,6 +61,7 @@ pub fn render_policy_table(config: &Config) -> String {
         "REASON",
         "PAUSE",
         "EXTEND",
+        "BREAK GLASS",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for resource in &config.resources {
@@ -61,7 +70,7 @@ pub fn render_policy_table(config: &Config) -> String {
             resource.host,
             if resource.path_prefix == "/" { "" } else { &resource.path_prefix }
         );
-        let mut push = |who: String, mode: &str, rest: [String; 8]| {
+        let mut push = |who: String, mode: &str, rest: [String; 9]| {
             let mut row = vec![resource.name.to_string(), route.clone(), who, mode.to_owned()];
             row.extend(rest);
             rows.push(row);

@@ -144,17 +144,20 @@ fn production_example_golden() {
     assert!(!jit(&grafana[0]).allow_pause, "the resource's default");
     assert!(jit(&grafana[2]).allow_pause, "overridden for sre");
     let table = render_policy_table(&config);
-    // The two last columns, PAUSE and EXTEND, read from the end of each row.
+    // The three last columns, PAUSE, EXTEND and BREAK GLASS, read from the end of each row.
     let tail = |line: &str| -> Vec<String> {
         let cells: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
-        cells[cells.len() - 2..].iter().map(|c| (*c).to_owned()).collect()
+        cells[cells.len() - 3..].iter().map(|c| (*c).to_owned()).collect()
     };
-    assert_eq!(tail(table.lines().next().unwrap()), ["PAUSE", "EXTEND"], "{table}");
-    let row = |who: &str| {
-        tail(table.lines().find(|l| l.starts_with("grafana") && l.contains(who)).unwrap())
+    assert_eq!(tail(table.lines().next().unwrap()), ["PAUSE", "EXTEND", "BREAK GLASS"]);
+    let row = |resource: &str, who: &str| {
+        tail(table.lines().find(|l| l.starts_with(resource) && l.contains(who)).unwrap())
     };
-    assert_eq!(row(" * "), ["no", "no"], "{table}");
-    assert_eq!(row(" sre "), ["yes", "up to 1d"], "{table}");
+    assert_eq!(row("grafana", " * "), ["no", "no", "no"], "{table}");
+    assert_eq!(row("grafana", " sre "), ["yes", "up to 1d", "no"], "{table}");
+    assert_eq!(row("prod-db-admin", " dba "), ["no", "no", "group:oncall up to 1h"], "{table}");
+    let backend_row = row("prod-db-admin", " backend ");
+    assert_eq!(backend_row[2], "group:backend-oncall up to 30m", "overridden: {table}");
     assert!(jit(&grafana[2]).allow_extension);
     assert_eq!(jit(&grafana[2]).max_total, Some(h(24)));
 
@@ -167,6 +170,8 @@ fn production_example_golden() {
     assert_eq!(backend.approvals_needed(), 2);
     assert_eq!(backend.pending_timeout, h(4));
     assert_eq!(backend.reviewers.emails.len(), 1);
+    let rule = dba.break_glass.as_ref().expect("inherited from the resource's policy");
+    assert_eq!((rule.groups.len(), rule.max_duration), (1, h(1)));
     assert_eq!(config.resources[2].policy.assignments[0].mode, AccessMode::Standing);
 }
 
@@ -609,4 +614,33 @@ fn lifecycle_options_are_inherited_overridden_and_checked() {
     );
     let typo = "[[resource.assignment]]\ngroup = \"ops\"\nallow_pause = \"yes\"\n";
     assert!(scratch.error(&format!("{RESOURCE}{typo}")).starts_with("jitgate.toml:"));
+}
+
+#[test]
+fn break_glass_is_inherited_overridden_and_checked_with_its_field() {
+    let scratch = Scratch::new();
+    let policy =
+        "[resource.policy]\nbreak_glass = { groups = [\"oncall\"], max_duration = \"1h\" }\n";
+    let dev = "[[resource.assignment]]\ngroup = \"dev\"\n";
+    let sre = "[[resource.assignment]]\ngroup = \"sre\"\nbreak_glass = { groups = [\"sre\"], max_duration = \"30m\" }\n";
+    let config = scratch.parse(&format!("{RESOURCE}{policy}{dev}{sre}")).unwrap();
+    let assignments = &config.resources[0].policy.assignments;
+    let (dev, sre) = (jit(&assignments[0]), jit(&assignments[1]));
+    let dev = dev.break_glass.as_ref().expect("inherited");
+    assert_eq!((dev.groups.iter().next().unwrap().as_str(), dev.max_duration), ("oncall", h(1)));
+    assert_eq!(sre.break_glass.as_ref().unwrap().max_duration, Duration::from_secs(1800));
+    let long =
+        "[resource.policy]\nbreak_glass = { groups = [\"oncall\"], max_duration = \"8d\" }\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{long}")),
+        "jitgate.toml:17: resource \"app\": break_glass.max_duration \"8d\" must be between 1m and 7d"
+    );
+    let nobody = "[resource.policy]\nbreak_glass = { groups = [], max_duration = \"1h\" }\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{nobody}")),
+        "jitgate.toml:17: resource \"app\": break_glass.groups needs at least one group"
+    );
+    let missing = "[resource.policy]\nbreak_glass = { groups = [\"oncall\"] }\n";
+    let error = scratch.error(&format!("{RESOURCE}{missing}"));
+    assert!(error.starts_with("jitgate.toml:17") && error.contains("max_duration"), "{error}");
 }

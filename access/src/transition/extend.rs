@@ -110,6 +110,7 @@ pub fn open_extension(
         approvals: Vec::new(),
         state: RequestState::Pending,
         extends: Some(extends),
+        break_glass: None,
     };
     let note = format!("extension of {}: {}", holder.id, request.reason);
     let asked = ctx.audit(

@@ -9,8 +9,8 @@ use std::time::Duration;
 use jitgate_access::clock::ManualClock;
 use jitgate_access::ids::{GroupName, ResourceName, UserId};
 use jitgate_access::policy::{
-    AccessMode, Approval, Assignment, Audience, Identity, JitPolicy, PolicySet, Principals,
-    ResourcePolicy, Roles,
+    AccessMode, Approval, Assignment, Audience, BreakGlass, Identity, JitPolicy, PolicySet,
+    Principals, ResourcePolicy, Roles,
 };
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
@@ -59,6 +59,14 @@ pub fn second_reviewer() -> Identity {
 pub fn admin() -> Identity {
     person("root@example.com", &["admins"])
 }
+/// A developer on call: may break glass on `db` (for up to 1h) where Alice must ask.
+pub fn dora() -> Identity {
+    person("dora@example.com", &["dev", "oncall"])
+}
+/// On call and a reviewer: may break glass, and may never review having done so.
+pub fn victor() -> Identity {
+    person("victor@example.com", &["dev", "oncall", "security"])
+}
 /// In no group that has access to anything but the wiki.
 pub fn mallory() -> Identity {
     person("mallory@example.com", &["contractors"])
@@ -76,6 +84,7 @@ fn jit(approval: Approval) -> AccessMode {
         allow_pause: false,
         allow_extension: false,
         max_total: None,
+        break_glass: None,
     })
 }
 
@@ -84,6 +93,15 @@ fn extendable(mut mode: AccessMode, max_total: Option<Duration>) -> AccessMode {
     if let AccessMode::Jit(policy) = &mut mode {
         policy.allow_extension = true;
         policy.max_total = max_total;
+    }
+    mode
+}
+
+/// `mode` letting members of `groups` break glass for up to `max_duration`.
+fn breakable(mut mode: AccessMode, groups: &[&str], max_duration: Duration) -> AccessMode {
+    if let AccessMode::Jit(policy) = &mut mode {
+        let groups = groups.iter().map(|g| group(g)).collect();
+        policy.break_glass = Some(BreakGlass { groups, max_duration });
     }
     mode
 }
@@ -104,7 +122,10 @@ pub fn policies() -> PolicySet {
     let db = ResourcePolicy {
         resource: resource("db"),
         assignments: vec![
-            Assignment { audience: Audience::Group(group("dev")), mode: jit(manual(1)) },
+            Assignment {
+                audience: Audience::Group(group("dev")),
+                mode: breakable(jit(manual(1)), &["oncall"], hours(1)),
+            },
             Assignment {
                 audience: Audience::Group(group("sre")),
                 mode: extendable(pausable(jit(Approval::Auto)), Some(hours(10))),

@@ -2,6 +2,7 @@
 //! correct when every one of them passes against it; Redis tests start their own
 //! `redis-server` on a free port and stop it when they end.
 
+mod break_glass;
 mod extend;
 mod fixture;
 mod outbox;
@@ -84,4 +85,8 @@ conformance! {
     extend::an_automatic_extension_takes_over_at_once_within_both_bounds,
     extend::a_manual_extension_waits_for_the_threshold_without_interrupting_access,
     extend::extensions_of_others_ended_or_unextendable_grants_are_refused,
+    break_glass::a_member_grants_themselves_access_at_once_under_manual_approval,
+    break_glass::break_glass_needs_a_reason_an_eligible_group_and_a_short_enough_duration,
+    break_glass::the_flag_stays_until_a_reviewer_other_than_the_holder_acknowledges,
+    break_glass::revoking_a_break_glass_grant_cuts_it_and_lifts_the_flag,
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Every code the API answers with. Scripts branch on these, so a code is never renamed.
-pub const CODES: [&str; 25] = [
+pub const CODES: [&str; 28] = [
     "unauthenticated",
     "invalid_token",
     "csrf_failed",
@@ -39,6 +39,9 @@ pub const CODES: [&str; 25] = [
     "already_paused",
     "not_paused",
     "extension_not_allowed",
+    "break_glass_not_allowed",
+    "not_break_glass",
+    "already_acknowledged",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {
@@ -173,6 +176,14 @@ impl From<ServiceError> for ApiError {
                 TransitionError::PausedByReviewer => (StatusCode::FORBIDDEN, "forbidden"),
                 TransitionError::ExtensionNotAllowed => {
                     (StatusCode::FORBIDDEN, "extension_not_allowed")
+                }
+                TransitionError::BreakGlassNotAllowed => {
+                    (StatusCode::FORBIDDEN, "break_glass_not_allowed")
+                }
+                TransitionError::OwnBreakGlass => (StatusCode::FORBIDDEN, "self_review"),
+                TransitionError::NotBreakGlass => (StatusCode::CONFLICT, "not_break_glass"),
+                TransitionError::AlreadyAcknowledged => {
+                    (StatusCode::CONFLICT, "already_acknowledged")
                 }
                 TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
                 TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),

@@ -1,6 +1,6 @@
-//! `/api/v1/requests/{id}/pause|resume|extend`: changes to an active grant while it runs.
-//! The rules (who, when, the policy's `allow_pause` and `allow_extension`) are the access
-//! service's.
+//! `/api/v1/requests/{id}/pause|resume|extend|acknowledge`: changes to a grant while it runs,
+//! and the after-the-fact review of a break-glass grant. The rules (who, when, the policy's
+//! `allow_pause`, `allow_extension` and `break_glass`) are the access service's.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -74,12 +74,49 @@ pub async fn pause(
     switch(&portal, &caller, &id, bytes, Switch::Off).await
 }
 
+/// Acknowledge a break-glass grant
+///
+/// A reviewer of the request or an admin reviews a grant its holder gave themselves by
+/// breaking glass, lifting its flag (`break_glass.unreviewed` becomes `false`); the holder is
+/// told. Never the holder, even when they review the resource. Revoking the grant instead is
+/// `POST /requests/{id}/revoke`.
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/acknowledge",
+    tag = "requests",
+    operation_id = "acknowledge_break_glass",
+    params(("id" = String, Path, description = "Request id (ULID)")),
+    request_body(content = Option<Note>, content_type = "application/json", description = "Optional: a `note`"),
+    responses(
+        (status = 200, description = "The request, its break glass acknowledged", body = RequestView),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field) or `too_long` (note over 2000 characters)", body = ErrorBody),
+        (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), or `self_review` (the holder)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
+        (status = 409, description = "`not_break_glass` (an ordinary request) or `already_acknowledged` (acknowledged or revoked already)", body = ErrorBody),
+        (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
+        (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
+    ),
+    security(("bearer" = []), ("session" = [], "csrf" = [])),
+)]
+pub async fn acknowledge(
+    State(portal): State<Portal>,
+    caller: Caller,
+    Path(id): Path<String>,
+    bytes: Result<Bytes, BytesRejection>,
+) -> Result<Json<RequestView>, ApiError> {
+    switch(&portal, &caller, &id, bytes, Switch::Acknowledge).await
+}
+
+/// The changes that take only an optional note: switching a grant off or on, and
+/// acknowledging a break-glass grant (which lifts its flag).
 enum Switch {
     Off,
     On,
+    Acknowledge,
 }
 
-/// Pause (`Off`) or resume (`On`) the grant of request `id`, with the body's note.
+/// Pause (`Off`), resume (`On`) or acknowledge the grant of request `id`, with the body's note.
 async fn switch(
     portal: &Portal,
     caller: &Caller,
@@ -94,6 +131,7 @@ async fn switch(
     let request = match to {
         Switch::Off => portal.service.pause(who, id, note).await?,
         Switch::On => portal.service.resume(who, id, note).await?,
+        Switch::Acknowledge => portal.service.acknowledge(who, id, note).await?,
     };
     Ok(view(portal, &request))
 }

@@ -132,6 +132,7 @@ fn router() -> (Router<Portal>, utoipa::openapi::OpenApi) {
         .routes(routes!(lifecycle::pause))
         .routes(routes!(lifecycle::resume))
         .routes(routes!(lifecycle::extend))
+        .routes(routes!(lifecycle::acknowledge))
         .routes(routes!(reads::grants))
         .routes(routes!(reads::audit))
         .routes(routes!(users::end_sessions))

@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 18] = [
+const ACTIONS: [AuditAction; 20] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -49,6 +49,8 @@ const ACTIONS: [AuditAction; 18] = [
     AuditAction::GrantResumed,
     AuditAction::ExtensionRequested,
     AuditAction::GrantExtended,
+    AuditAction::GrantBreakGlass,
+    AuditAction::BreakGlassAcknowledged,
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
@@ -71,6 +73,8 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantResumed
         | AuditAction::ExtensionRequested
         | AuditAction::GrantExtended
+        | AuditAction::GrantBreakGlass
+        | AuditAction::BreakGlassAcknowledged
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
         | AuditAction::SessionsEnded
@@ -85,7 +89,10 @@ fn action_schema() -> Object {
 }
 
 fn outcome_schema() -> Object {
-    one_of(&["approved", "denied", "cancelled", "timed_out"], "How the request was decided.")
+    one_of(
+        &["approved", "break_glass", "denied", "cancelled", "timed_out"],
+        "How the request was decided (`break_glass`: the requester granted it to themselves).",
+    )
 }
 
 fn end_reason_schema() -> Object {
@@ -125,6 +132,26 @@ pub struct RequestView {
     /// `requested_duration_seconds` is then the time to add. `null` for ordinary requests.
     #[schema(required = true)]
     pub extends: Option<ExtendsView>,
+    /// Set when the requester granted this access to themselves by breaking glass; `null`
+    /// for every other request.
+    #[schema(required = true)]
+    pub break_glass: Option<BreakGlassView>,
+}
+
+/// A break-glass grant's after-the-fact review.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BreakGlass)]
+pub struct BreakGlassView {
+    /// Still to be reviewed: neither acknowledged nor revoked (the dashboard's flag).
+    pub unreviewed: bool,
+    /// Who acknowledged it; `null` until someone does.
+    #[schema(required = true)]
+    pub acknowledged_by: Option<String>,
+    /// When; `null` until acknowledged.
+    #[schema(required = true, format = DateTime)]
+    pub acknowledged_at: Option<String>,
+    /// The reviewer's note ("" when none).
+    pub note: String,
 }
 
 /// The grant an extension request extends.
@@ -249,6 +276,14 @@ impl RequestView {
     pub fn of(request: &AccessRequest, now: Timestamp) -> Self {
         let decision = match &request.state {
             RequestState::Pending => None,
+            RequestState::Approved { grant } if request.break_glass.is_some() => {
+                Some(DecisionView {
+                    outcome: "break_glass",
+                    by: request.requester.to_string(),
+                    at: time(grant.granted_at),
+                    note: String::new(),
+                })
+            }
             RequestState::Approved { grant } => Some(DecisionView {
                 outcome: "approved",
                 by: if request.approvals.is_empty() {
@@ -308,6 +343,15 @@ impl RequestView {
                 original_reason: extends.original_reason.clone(),
                 since: time(extends.since),
             }),
+            break_glass: request.break_glass.as_ref().map(|mark| {
+                let ack = mark.acknowledged.as_ref();
+                BreakGlassView {
+                    unreviewed: request.break_glass_unreviewed(),
+                    acknowledged_by: ack.map(|a| a.by.to_string()),
+                    acknowledged_at: ack.map(|a| time(a.at)),
+                    note: ack.map(|a| a.note.clone()).unwrap_or_default(),
+                }
+            }),
         }
     }
 }
@@ -330,11 +374,14 @@ pub struct AuditView {
     /// Empty for session events (`signed_out`, `sessions_ended`).
     pub request_id: String,
     pub note: String,
+    /// The event concerns a break-glass grant (`"yes"`; `""` otherwise), so an export
+    /// filtered on it lists every line about self-granted access.
+    pub break_glass: &'static str,
 }
 
 impl AuditView {
-    pub const COLUMNS: [&'static str; 8] =
-        ["id", "at", "actor", "action", "user", "resource", "request_id", "note"];
+    pub const COLUMNS: [&'static str; 9] =
+        ["id", "at", "actor", "action", "user", "resource", "request_id", "note", "break_glass"];
 
     pub fn of(event: &AuditEvent) -> Self {
         Self {
@@ -346,10 +393,11 @@ impl AuditView {
             resource: event.resource.as_ref().map(ToString::to_string).unwrap_or_default(),
             request_id: event.request_id.map(|id| id.to_string()).unwrap_or_default(),
             note: event.note.clone(),
+            break_glass: if event.break_glass { "yes" } else { "" },
         }
     }
 
-    pub fn cells(&self) -> [&str; 8] {
+    pub fn cells(&self) -> [&str; 9] {
         [
             &self.id,
             &self.at,
@@ -359,6 +407,7 @@ impl AuditView {
             &self.resource,
             &self.request_id,
             &self.note,
+            self.break_glass,
         ]
     }
 }

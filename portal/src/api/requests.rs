@@ -59,6 +59,12 @@ pub struct NewRequest {
     reason: String,
     /// How long access is asked for, within the policy's durations.
     duration: DurationField,
+    /// Break glass: grant it to yourself at once, whatever the approval, for a duration up
+    /// to the policy's `break_glass.max_duration`. Only for members of the policy's
+    /// `break_glass.groups`; the reason is then always required. Every reviewer and admin is
+    /// told, and the grant is flagged until a reviewer acknowledges it.
+    #[serde(default)]
+    break_glass: bool,
 }
 
 /// What approve, deny and revoke take; every field is optional and so is the body.
@@ -125,7 +131,9 @@ pub(super) async fn visible(
 /// Request access
 ///
 /// Opens a request. Under automatic approval it comes back `active` at once; otherwise it is
-/// `pending` until reviewers decide.
+/// `pending` until reviewers decide. With `"break_glass": true` an eligible caller's access
+/// comes back `active` at once whatever the approval, marked `break_glass` until a reviewer
+/// acknowledges it.
 #[utoipa::path(
     post,
     path = "/requests",
@@ -135,9 +143,9 @@ pub(super) async fn visible(
     responses(
         (status = 201, description = "Created; `Location` names the request", body = RequestView,
             headers(("Location" = String, description = "`/api/v1/requests/{id}`"))),
-        (status = 400, description = "`invalid_request` (bad JSON, unknown field, bad duration), `reason_required`, `too_long` (reason over 2000 characters) or `duration_not_allowed`", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field, bad duration), `reason_required`, `too_long` (reason over 2000 characters) or `duration_not_allowed` (for break glass: past `break_glass.max_duration`)", body = ErrorBody),
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
-        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (no access to the resource, even on request)", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (no access to the resource, even on request) or `break_glass_not_allowed` (the caller is not in the policy's `break_glass.groups`)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such resource", body = ErrorBody),
         (status = 409, description = "`already_pending` (a request for it is waiting) or `standing_access` (the caller has access without asking)", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
@@ -158,10 +166,12 @@ pub async fn create(
     let resource = ResourceName::parse(new.resource.trim())
         .map_err(|_| ApiError::not_found(format!("no resource named {:?}", new.resource)))?;
     let duration = new.duration.parse()?;
-    let created = portal
-        .service
-        .request_access(&caller.identity, &resource, new.reason.trim(), duration)
-        .await?;
+    let (who, reason) = (&caller.identity, new.reason.trim());
+    let created = if new.break_glass {
+        portal.service.break_glass(who, &resource, reason, duration).await?
+    } else {
+        portal.service.request_access(who, &resource, reason, duration).await?
+    };
     let location = format!("/api/v1/requests/{}", created.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], view(&portal, &created))
         .into_response())

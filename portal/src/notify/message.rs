@@ -137,6 +137,28 @@ impl Message {
                     ("Open your request", page),
                 )
             }
+            EventKind::GrantBreakGlass => {
+                facts.push(("Reason", request.reason.clone()));
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                (
+                    format!("Break glass: {user} → {resource}"),
+                    format!(
+                        "{user} broke glass and granted themselves access to {resource} without approval. Review it: acknowledge or revoke."
+                    ),
+                    ("Review the grant", page),
+                )
+            }
+            EventKind::BreakGlassAcknowledged => {
+                facts.push(("Acknowledged by", by));
+                facts.push(("Note", event.note.clone()));
+                (
+                    format!("Reviewed: your break-glass access to {resource}"),
+                    format!("A reviewer acknowledged your break-glass access to {resource}."),
+                    ("Open your request", page),
+                )
+            }
             EventKind::GrantExpired => (
                 format!("Expired: {user} → {resource}"),
                 format!("{user}'s access to {resource} expired."),

@@ -3,6 +3,9 @@
 //!   ones; admins too when `smtp.notify_admins`), never the requester;
 //! - a decision, a revocation, a timeout, a pause or resumption by someone else: the
 //!   requester by email;
+//! - a break-glass grant: every reviewer of it and every admin by email, whatever
+//!   `smtp.notify_admins` says (nobody approved it, so everyone who could have must know);
+//!   its acknowledgement: the holder;
 //! - a grant about to expire (with `notifications.remind_before`): its holder by email;
 //! - every webhook subscribed to the event.
 //!
@@ -53,12 +56,12 @@ impl ConfigRouting {
         }
     }
 
-    /// The addresses of everyone who may decide `event`'s request.
-    fn reviewers(&self, event: &NotificationEvent) -> BTreeSet<UserId> {
+    /// The addresses of everyone who may decide `event`'s request; admins too when
+    /// `with_admins`.
+    fn reviewers(&self, event: &NotificationEvent, with_admins: bool) -> BTreeSet<UserId> {
         let request = &event.request;
         let mut emails = BTreeSet::new();
-        let smtp = self.config.smtp.as_ref();
-        if smtp.is_some_and(|s| s.notify_admins) {
+        if with_admins {
             self.emails_of(&self.config.roles.admins, event.at, &mut emails);
         }
         let requester =
@@ -92,7 +95,11 @@ impl Routing for ConfigRouting {
                 EventKind::RequestCreated | EventKind::ExtensionRequested
                     if event.request.status_at(event.at) == Status::Pending =>
                 {
-                    targets.extend(self.reviewers(event).into_iter().map(Target::Email));
+                    let admins = self.config.smtp.as_ref().is_some_and(|s| s.notify_admins);
+                    targets.extend(self.reviewers(event, admins).into_iter().map(Target::Email));
+                }
+                EventKind::GrantBreakGlass => {
+                    targets.extend(self.reviewers(event, true).into_iter().map(Target::Email));
                 }
                 EventKind::RequestApproved | EventKind::GrantExtended
                     if event.actor == Actor::System => {}
@@ -107,6 +114,7 @@ impl Routing for ConfigRouting {
                 | EventKind::GrantRevoked
                 | EventKind::GrantPaused
                 | EventKind::GrantResumed
+                | EventKind::BreakGlassAcknowledged
                     if event.actor.key() != event.request.requester.as_str() =>
                 {
                     targets.push(Target::Email(event.request.requester.clone()));

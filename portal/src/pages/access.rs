@@ -33,6 +33,8 @@ pub enum RowState {
         extend: bool,
         /// "granted 15m (asked 1h)" when a reviewer granted other than asked, else "".
         granted: String,
+        /// Set for a break-glass grant: flagged until a reviewer acknowledges it.
+        glass: Option<super::break_glass::Badge>,
     },
 }
 
@@ -94,6 +96,7 @@ pub async fn my_access(
                         None => PauseButton::None,
                     };
                     let asked = store.request(grant.request_id).await?;
+                    let glass = asked.as_ref().and_then(|r| portal.break_glass_badge(&viewer, r));
                     let granted = match asked {
                         Some(request)
                             if crate::outcome::granted(&request)
@@ -105,6 +108,7 @@ pub async fn my_access(
                     };
                     RowState::Active {
                         granted,
+                        glass,
                         request: grant.request_id.to_string(),
                         left: Countdown::until(grant.expires_at, now, "ended"),
                         pause,

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod break_glass;
 pub mod decide;
 pub mod directory;
 pub mod notifications;

@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use jitgate_access::ids::{RequestId, ResourceName};
-use jitgate_access::policy::{Access, Approval, JitPolicy};
+use jitgate_access::policy::{Access, Approval, Identity, JitPolicy};
 use jitgate_access::request::{GrantEnd, RequestState, Status};
 use jitgate_access::return_to::ReturnTo;
 use jitgate_access::service::ServiceError;
@@ -31,6 +31,7 @@ use crate::viewer::Viewer;
 const DURATION: &str = "duration";
 const CUSTOM: &str = "custom";
 const REASON: &str = "reason";
+const BREAK_GLASS: &str = "break_glass";
 
 /// Custom durations offered as examples, when within the viewer's maximum.
 const EXAMPLES: [Duration; 7] = [
@@ -79,6 +80,9 @@ struct RequestForm {
     errors: Vec<Invalid>,
     /// Errors not tied to a field (a refusal by the service).
     general: Option<String>,
+    /// The longest break-glass grant, in words, when the viewer may break glass here.
+    break_glass: Option<String>,
+    break_glass_checked: bool,
 }
 
 impl RequestForm {
@@ -249,7 +253,8 @@ pub async fn form(
     let draft = portal.draft(&headers, &page_path);
     let history = history(&portal, &viewer, &resource).await?;
     let again = earlier_reason(&portal, &viewer, &resource, query.get("again")).await?;
-    let mut page = form_page(portal.nav(&viewer).await?, &portal, &resource, policy, &rd);
+    let who = viewer.identity();
+    let mut page = form_page(portal.nav(&viewer).await?, who, &portal, &resource, policy, &rd);
     let reuse = history.as_ref().and_then(|h| h.reuse.clone());
     page.history = history;
     if let Some(reason) = again.or(reuse) {
@@ -266,6 +271,7 @@ pub async fn form(
 
 fn form_page(
     nav: Nav,
+    who: &Identity,
     portal: &Portal,
     resource: &ResourceName,
     policy: &JitPolicy,
@@ -303,6 +309,12 @@ fn form_page(
         history: None,
         errors: Vec::new(),
         general: None,
+        break_glass: policy
+            .break_glass
+            .as_ref()
+            .filter(|rule| rule.admits(who))
+            .map(|rule| format_duration(rule.max_duration)),
+        break_glass_checked: false,
     }
 }
 
@@ -324,6 +336,7 @@ fn fill_from(page: &mut RequestForm, draft: &Draft) {
         }
     }
     page.general = draft.error_of("").map(str::to_owned);
+    page.break_glass_checked = draft.get(BREAK_GLASS) == Some("yes");
 }
 
 impl HasCsrf for Submission {
@@ -344,6 +357,9 @@ pub struct Submission {
     custom: String,
     #[serde(default)]
     reason: String,
+    /// `yes` when the Break glass choice is taken.
+    #[serde(default)]
+    break_glass: String,
 }
 
 impl Submission {
@@ -415,7 +431,13 @@ pub async fn submit(
     let mut draft = Draft::new(&paths::request_form(&resource))
         .value(DURATION, if submission.wants_custom() { CUSTOM } else { &submission.duration })
         .value(CUSTOM, &submission.custom)
-        .value(REASON, &submission.reason);
+        .value(REASON, &submission.reason)
+        .value(BREAK_GLASS, &submission.break_glass);
+    let breaks_glass = match submission.break_glass.as_str() {
+        "" => false,
+        "yes" => true,
+        _ => return Err(PortalError::BadRequest("break_glass is \"yes\" or absent".into())),
+    };
     let duration = chosen_duration(policy, &submission);
     if let Err(error) = &duration {
         draft = draft.error(DURATION, error.clone());
@@ -425,11 +447,13 @@ pub async fn submit(
     }
     let refused = match duration {
         Ok(duration) if draft.errors.is_empty() => {
-            match portal
-                .service
-                .request_access(viewer.identity(), &resource, reason, duration)
-                .await
-            {
+            let who = viewer.identity();
+            let opened = if breaks_glass {
+                portal.service.break_glass(who, &resource, reason, duration).await
+            } else {
+                portal.service.request_access(who, &resource, reason, duration).await
+            };
+            match opened {
                 Ok(request) if request.grant().is_some() => {
                     return Ok(portal.continue_to(&viewer.session, &rd, None));
                 }
@@ -471,7 +495,8 @@ async fn again(
     if let Some(response) = portal.redirect_with_draft(&location, draft.clone())? {
         return Ok(response);
     }
-    let mut page = form_page(portal.nav(&viewer).await?, portal, resource, policy, rd);
+    let who = viewer.identity();
+    let mut page = form_page(portal.nav(&viewer).await?, who, portal, resource, policy, rd);
     fill_from(&mut page, &draft);
     render(&page).map(|mut response| {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;

@@ -54,6 +54,8 @@ struct StatusPage {
     /// A reviewer's approve, deny and revoke (`decide.html`), for anyone who reviews it.
     review: Option<super::decide::Actions>,
     requester: String,
+    /// A break-glass grant's mark (and Acknowledge button for its reviewers).
+    glass: Option<super::break_glass::Badge>,
 }
 
 impl Portal {
@@ -243,6 +245,7 @@ pub async fn status(
         review: (!is_requester)
             .then(|| portal.actions(&viewer, &request, now, paths::request_status(request.id))),
         requester: request.requester.to_string(),
+        glass: portal.break_glass_badge(&viewer, &request),
     };
     render(&page)
 }

@@ -98,6 +98,8 @@ pub struct Row {
     /// When a denied, cancelled, timed-out, expired or revoked request ended.
     pub ended: Option<When>,
     pub actions: Actions,
+    /// A break-glass grant's mark and Acknowledge button.
+    pub glass: Option<super::break_glass::Badge>,
 }
 
 #[derive(Template)]
@@ -183,6 +185,7 @@ impl Portal {
             note: crate::outcome::decision_note(request).to_owned(),
             ended: crate::outcome::ended_at(request, now).map(|at| When::of(at, now)),
             actions: self.actions(viewer, request, now, back.to_owned()),
+            glass: self.break_glass_badge(viewer, request),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! what needs the real binary, the proxy and real peers stays in the root crate's
 //! `tests/portal/`.
 
+mod break_glass;
 mod decisions;
 mod harness;
 mod input;
