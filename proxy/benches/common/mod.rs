@@ -55,6 +55,7 @@ fn resource() -> Resource {
         allow_pause: false,
         allow_extension: false,
         max_total: None,
+        break_glass: None,
     });
     let name = ResourceName::parse("app").unwrap();
     Resource {
