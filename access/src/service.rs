@@ -163,6 +163,21 @@ impl AccessService {
     }
 
     /// Commits the change `decide` computes, recomputing from fresh state after a conflict.
+    /// The common case of [`AccessService::commit_with_retry`]: load request `id` afresh on
+    /// every attempt and let `decide` (authorisation, then a pure transition) turn it into a
+    /// change at the clock's current time.
+    async fn act_on<F>(&self, id: RequestId, decide: F) -> Result<AccessRequest, ServiceError>
+    where
+        F: Fn(&AccessRequest, &Context<'_>) -> Result<Change, ServiceError>,
+    {
+        self.commit_with_retry(id, || async {
+            let request = self.load(id).await?;
+            let ctx = Context { now: self.clock.now(), ids: &self.ids };
+            decide(&request, &ctx)
+        })
+        .await
+    }
+
     async fn commit_with_retry<F, Fut>(
         &self,
         id: RequestId,
@@ -345,13 +360,11 @@ impl AccessService {
         id: RequestId,
         note: &str,
     ) -> Result<AccessRequest, ServiceError> {
-        self.commit_with_retry(id, || async {
-            let request = self.load(id).await?;
-            if !self.may_review(reviewer, &request) {
+        self.act_on(id, |request, ctx| {
+            if !self.may_review(reviewer, request) {
                 return Err(ServiceError::Forbidden("you are not a reviewer for this resource"));
             }
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            Ok(transition::deny(&ctx, &request, &reviewer.user, note)?)
+            Ok(transition::deny(ctx, request, &reviewer.user, note)?)
         })
         .await
     }
@@ -362,12 +375,7 @@ impl AccessService {
         who: &Identity,
         id: RequestId,
     ) -> Result<AccessRequest, ServiceError> {
-        self.commit_with_retry(id, || async {
-            let request = self.load(id).await?;
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            Ok(transition::cancel(&ctx, &request, &who.user)?)
-        })
-        .await
+        self.act_on(id, |request, ctx| Ok(transition::cancel(ctx, request, &who.user)?)).await
     }
 
     /// Ends an active grant now. Allowed for admins, the resource's reviewers, and the user
@@ -378,15 +386,13 @@ impl AccessService {
         id: RequestId,
         note: &str,
     ) -> Result<AccessRequest, ServiceError> {
-        self.commit_with_retry(id, || async {
-            let request = self.load(id).await?;
-            if request.requester != who.user && !self.may_review(who, &request) {
+        self.act_on(id, |request, ctx| {
+            if request.requester != who.user && !self.may_review(who, request) {
                 return Err(ServiceError::Forbidden(
                     "only an admin, a reviewer or the grant holder can revoke",
                 ));
             }
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            Ok(transition::revoke(&ctx, &request, &who.user, note)?)
+            Ok(transition::revoke(ctx, request, &who.user, note)?)
         })
         .await
     }

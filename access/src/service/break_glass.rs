@@ -51,15 +51,13 @@ impl AccessService {
         id: RequestId,
         note: &str,
     ) -> Result<AccessRequest, ServiceError> {
-        self.commit_with_retry(id, || async {
-            let request = self.load(id).await?;
-            if request.requester != who.user && !self.may_review(who, &request) {
+        self.act_on(id, |request, ctx| {
+            if request.requester != who.user && !self.may_review(who, request) {
                 return Err(ServiceError::Forbidden(
                     "only a reviewer or an admin can acknowledge a break-glass grant",
                 ));
             }
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            Ok(transition::acknowledge(&ctx, &request, &who.user, note)?)
+            Ok(transition::acknowledge(ctx, request, &who.user, note)?)
         })
         .await
     }

@@ -37,12 +37,10 @@ impl AccessService {
         id: RequestId,
         note: &str,
     ) -> Result<AccessRequest, ServiceError> {
-        self.commit_with_retry(id, || async {
-            let request = self.load(id).await?;
-            self.pause_role(who, &request)?;
-            let (_, policy) = self.policy_for(&request)?;
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            Ok(transition::pause(&ctx, &request, &who.user, note, policy)?)
+        self.act_on(id, |request, ctx| {
+            self.pause_role(who, request)?;
+            let (_, policy) = self.policy_for(request)?;
+            Ok(transition::pause(ctx, request, &who.user, note, policy)?)
         })
         .await
     }
@@ -55,11 +53,9 @@ impl AccessService {
         id: RequestId,
         note: &str,
     ) -> Result<AccessRequest, ServiceError> {
-        self.commit_with_retry(id, || async {
-            let request = self.load(id).await?;
-            let role = self.pause_role(who, &request)?;
-            let ctx = Context { now: self.clock.now(), ids: &self.ids };
-            Ok(transition::resume(&ctx, &request, &who.user, role, note)?)
+        self.act_on(id, |request, ctx| {
+            let role = self.pause_role(who, request)?;
+            Ok(transition::resume(ctx, request, &who.user, role, note)?)
         })
         .await
     }
