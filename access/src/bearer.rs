@@ -30,6 +30,10 @@ pub enum BearerError {
     NotAccepted,
     #[error("the token is not a well-formed JWT")]
     Malformed,
+    /// A personal API token (`jgt_…`) that is malformed, unknown, revoked, expired or has the
+    /// wrong secret: alike to the client, so a probe learns nothing about which.
+    #[error("the API token is not valid (unknown, revoked or expired)")]
+    ApiTokenRejected,
     #[error("the token is signed with {0}, which is not an accepted algorithm")]
     Algorithm(String),
     #[error("the token names a signing key the identity provider does not have")]

@@ -61,6 +61,9 @@ pub enum ChangeEvent {
     SessionEnded { session: SessionId },
     /// Every session of `user` ended ("sign out everywhere").
     SessionsEndedFor { user: UserId },
+    /// A personal API token was revoked: proxies that accepted it forget it now, and cut what
+    /// it opened.
+    ApiTokenRevoked { id: TokenId },
     /// A subscriber's own probe, published through the store and read back from the feed.
     /// Hearing beat `n` proves every change published before `n` was sent has arrived: the
     /// feed is live up to then, not merely connected (see the proxy's cache).

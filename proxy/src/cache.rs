@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use jitgate_access::api_token::ApiToken;
 use jitgate_access::clock::Clock;
-use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::ids::{ResourceName, TokenId, UserId};
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{ChangeEvent, Store, StoreError};
 use jitgate_access::time::Timestamp;
@@ -92,6 +93,9 @@ pub struct AccessCache {
     grants: RwLock<Versioned<GrantMap>>,
     /// Shared, not cloned, per request: a session may carry hundreds of groups.
     sessions: RwLock<Versioned<HashSet<Keyed>>>,
+    /// Personal API tokens presented as bearer tokens, by id (the secret is checked against
+    /// the stored digest on every use). Like sessions: identity, not access.
+    tokens: RwLock<Versioned<HashMap<TokenId, Arc<ApiToken>>>>,
     /// The change feed is connected (necessary for trust, not sufficient).
     connected: AtomicBool,
     /// Names this process's heartbeats among every instance's.
@@ -119,6 +123,7 @@ pub enum LeaseEvent {
     },
     SessionEnded(SessionId),
     SessionsEndedFor(UserId),
+    ApiTokenRevoked(TokenId),
     /// Trust in the cache was lost or regained: events may have been missed, so every lease
     /// looks again at once.
     Resync,
@@ -139,6 +144,7 @@ impl AccessCache {
             metrics,
             grants: RwLock::default(),
             sessions: RwLock::default(),
+            tokens: RwLock::default(),
             connected: AtomicBool::new(false),
             instance: SessionId::random().as_str().to_owned(),
             epoch: Instant::now(),
@@ -277,6 +283,46 @@ impl AccessCache {
         }
     }
 
+    /// The API token `id`, if it exists and has not expired at `now`; the caller checks the
+    /// secret. Like [`AccessCache::session`], a token seen earlier is still recognised when
+    /// the store cannot be reached (identity is not access: grants still fail closed), until
+    /// its own expiry; a revocation heard on the feed removes it at once.
+    pub async fn api_token(
+        &self,
+        id: TokenId,
+        now: Timestamp,
+    ) -> Result<Option<Arc<ApiToken>>, StoreError> {
+        let (cached, generation) = {
+            let tokens = read(&self.tokens);
+            (tokens.map.get(&id).cloned(), tokens.generation)
+        };
+        let valid = |token: &Arc<ApiToken>| now < token.expires_at;
+        if self.is_live()
+            && let Some(token) = &cached
+        {
+            self.count(Lookup::ApiToken, true);
+            return Ok(Some(token.clone()).filter(valid));
+        }
+        self.count(Lookup::ApiToken, false);
+        let _timer = self.metrics.store_seconds.start_timer();
+        match self.store.api_token(id, now).await {
+            Ok(Some(token)) => {
+                let token = Arc::new(token);
+                let mut tokens = write(&self.tokens);
+                if tokens.generation == generation && token.id == id {
+                    tokens.map.insert(id, token.clone());
+                }
+                Ok(Some(token))
+            }
+            Ok(None) => {
+                write(&self.tokens).map.remove(&id);
+                Ok(None)
+            }
+            Err(StoreError::Unavailable(_)) if cached.is_some() => Ok(cached.filter(valid)),
+            Err(error) => Err(error),
+        }
+    }
+
     pub fn apply(&self, event: &ChangeEvent) {
         match event {
             ChangeEvent::GrantChanged { user, resource } => {
@@ -307,6 +353,14 @@ impl AccessCache {
                     sessions.map.retain(|keyed| &keyed.0.identity.user != user);
                 }
                 self.announce(LeaseEvent::SessionsEndedFor(user.clone()));
+            }
+            ChangeEvent::ApiTokenRevoked { id } => {
+                {
+                    let mut tokens = write(&self.tokens);
+                    tokens.generation += 1;
+                    tokens.map.remove(id);
+                }
+                self.announce(LeaseEvent::ApiTokenRevoked(*id));
             }
             ChangeEvent::Heartbeat { instance, beat } if *instance == self.instance => {
                 self.heard(*beat);
@@ -363,6 +417,9 @@ impl AccessCache {
             let mut sessions = write(&self.sessions);
             sessions.generation += 1;
             sessions.map.clear();
+            let mut tokens = write(&self.tokens);
+            tokens.generation += 1;
+            tokens.map.clear();
         }
     }
 
@@ -384,6 +441,7 @@ impl AccessCache {
     /// (every lookup compares expiry with the clock); memory does.
     pub fn prune(&self, now: Timestamp) {
         write(&self.sessions).map.retain(|keyed| keyed.0.is_valid_at(now));
+        write(&self.tokens).map.retain(|_, token| now < token.expires_at);
         write(&self.grants).map.retain(|_, by_resource| {
             by_resource.retain(|_, expires_at| expires_at.is_none_or(|at| now < at));
             !by_resource.is_empty()
@@ -471,115 +529,4 @@ impl AccessCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use jitgate_access::clock::{Clock, SystemClock};
-    use jitgate_access::policy::Identity;
-    use jitgate_access::session::{Session, SessionId};
-    use jitgate_access::store::{EmbeddedStore, Store};
-
-    use super::*;
-
-    async fn following(store: &Arc<dyn Store>) -> Arc<AccessCache> {
-        let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
-        tokio::spawn(cache.clone().follow_changes());
-        let live = async {
-            while !cache.is_live() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), live).await.expect("the feed is heard");
-        cache
-    }
-
-    /// "Load, then an event, then insert" must not cache what the event invalidated: here an
-    /// approval lands between loading "no grant" and caching it, which would otherwise lock
-    /// the user out until the next change.
-    #[tokio::test]
-    async fn a_lookup_that_raced_an_event_caches_nothing() {
-        let dir = tempfile_dir("race");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.join("store.db")).unwrap());
-        let cache = following(&store).await;
-        let (user, app): (UserId, ResourceName) =
-            ("a@example.com".parse().unwrap(), "app".parse().unwrap());
-        let racing = cache.clone();
-        let event = ChangeEvent::GrantChanged { user: user.clone(), resource: app.clone() };
-        *cache.after_load.lock().unwrap() = Some(Box::new(move || racing.apply(&event)));
-        let now = SystemClock.now();
-        assert_eq!(cache.grant_expiry(&user, &app, now).await.unwrap(), None);
-        assert!(cache.after_load.lock().unwrap().is_none(), "the hook ran");
-        let cached = read(&cache.grants).map.get(&user).and_then(|r| r.get(&app)).is_some();
-        assert!(!cached, "the stale 'no grant' was cached after the event");
-        // Without a race, the same lookup is cached.
-        cache.grant_expiry(&user, &app, now).await.unwrap();
-        assert!(read(&cache.grants).map.get(&user).and_then(|r| r.get(&app)).is_some());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// Trust comes from heartbeats heard back through the feed, and lapses without them.
-    #[tokio::test]
-    async fn trust_needs_heartbeats_heard_back() {
-        let dir = tempfile_dir("trust");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.join("store.db")).unwrap());
-        let cache = Arc::new(AccessCache::new(store.clone(), Arc::new(Metrics::new())));
-        cache.feed_restored();
-        assert!(!cache.is_live(), "connected is not enough");
-        let beat = cache.next_beat.load(Ordering::Acquire);
-        cache.beat().await;
-        assert!(!cache.is_live(), "sent is not enough");
-        cache.apply(&ChangeEvent::Heartbeat { instance: "another".into(), beat });
-        assert!(!cache.is_live(), "another instance's beat proves nothing about ours");
-        cache.apply(&ChangeEvent::Heartbeat { instance: cache.instance.clone(), beat });
-        assert!(cache.is_live(), "our beat came back");
-        // As if the beat had been sent longer ago than the bound.
-        cache.trusted_until_ms.store(cache.millis_since_epoch(Instant::now()), Ordering::Release);
-        assert!(!cache.is_live(), "trust lapses at the bound");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn tempfile_dir(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("jitgate-cache-{name}-{}", std::process::id()))
-    }
-
-    #[tokio::test]
-    async fn prune_drops_what_has_ended_and_keeps_what_is_live() {
-        let dir = std::env::temp_dir().join(format!("jitgate-cache-test-{}", std::process::id()));
-        let path = dir.join("store.db");
-        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&path).unwrap());
-        let cache = following(&store).await;
-        let now = SystemClock.now();
-        let session = |email: &str, lasts: u64| Session {
-            id: SessionId::random(),
-            identity: Identity::new(email.parse().unwrap(), []),
-            created_at: now,
-            expires_at: now.plus(Duration::from_secs(lasts)),
-        };
-        let (short, long) = (session("a@example.com", 60), session("b@example.com", 3600));
-        for session in [&short, &long] {
-            store.create_session(session).await.unwrap();
-            assert!(cache.session(&session.id, now).await.unwrap().is_some());
-        }
-        let app: ResourceName = "app".parse().unwrap();
-        for user in ["a@example.com", "b@example.com"] {
-            let none = cache.grant_expiry(&user.parse().unwrap(), &app, now).await.unwrap();
-            assert_eq!(none, None);
-        }
-        {
-            // A grant entry that ends in two minutes, as a lookup would have cached it.
-            let mut grants = write(&cache.grants);
-            let grants = &mut grants.map;
-            let a = grants.get_mut(&"a@example.com".parse::<UserId>().unwrap()).unwrap();
-            a.insert(app.clone(), Some(now.plus(Duration::from_secs(120))));
-        }
-        assert_eq!(cache.entries(), (2, 2));
-
-        cache.prune(now.plus(Duration::from_secs(90)));
-        assert_eq!(cache.entries(), (1, 2), "the ended session goes; grants and 'no grant' stay");
-        cache.prune(now.plus(Duration::from_secs(121)));
-        assert_eq!(cache.entries(), (1, 1), "the ended grant goes, and its user with it");
-        let b = "b@example.com".parse().unwrap();
-        assert_eq!(read(&cache.grants).map[&b].get(&app), Some(&None), "'no grant' is kept");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

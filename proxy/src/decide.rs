@@ -151,7 +151,8 @@ impl JitgateProxy {
             .flatten();
         let gate = &self.settings.gate;
         // A valid session cookie is the credential, and `Authorization` is then the app's own;
-        // an IdP token counts only without one, where the resource accepts tokens.
+        // a token (the IdP's or a personal API token) counts only without one, where the
+        // resource accepts tokens.
         let mut verdict = match cookie {
             Some(cookie) => gate.check(Credential::Cookie(cookie), &ctx.host, resource, now).await,
             None => gate.check(Credential::None, &ctx.host, resource, now).await,
@@ -202,7 +203,7 @@ impl JitgateProxy {
         let asserted = identity.as_ref().map(|identity| Asserted {
             identity,
             // The IdP's token was meant for jitgate; the upstream gets the assertion instead.
-            strip_authorization: matches!(ctx.principal, Some(Principal::Bearer { .. })),
+            strip_authorization: ctx.principal.as_ref().is_some_and(Principal::is_token),
         });
         // The portal reads its own cookies; resource upstreams never see them.
         let keep_jitgate_cookies = ctx.decision == Decision::Portal;

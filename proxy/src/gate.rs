@@ -1,10 +1,11 @@
-//! The per-request access decision: credential (session cookie or IdP bearer token) →
+//! The per-request access decision: credential (session cookie, IdP or API bearer token) →
 //! identity → policy → grant. The proxy runs it on every request; the benchmark runs exactly
 //! the same code.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use jitgate_access::api_token::{self, ApiToken};
 use jitgate_access::bearer::{BearerError, BearerVerifier};
 use jitgate_access::config::Resource;
 use jitgate_access::policy::{Access, Identity, Roles};
@@ -90,7 +91,7 @@ pub enum Credential<'a> {
     None,
     /// The value of jitgate's session cookie.
     Cookie(&'a str),
-    /// An `Authorization: Bearer` token issued by the IdP.
+    /// An `Authorization: Bearer` token: issued by the IdP, or a personal API token (`jgt_…`).
     Bearer(&'a str),
 }
 
@@ -101,6 +102,9 @@ pub enum Principal {
     Session(Arc<Session>),
     /// A script with an IdP token; `token` keys per-token caches such as assertions.
     Bearer { identity: Arc<Identity>, token: Arc<str> },
+    /// A script with one of jitgate's personal API tokens (`jgt_…`), acting as its owner with
+    /// the groups it was created with; `presented` keys per-token caches.
+    ApiToken { token: Arc<ApiToken>, presented: Arc<str> },
 }
 
 impl Principal {
@@ -108,6 +112,7 @@ impl Principal {
         match self {
             Principal::Session(session) => &session.identity,
             Principal::Bearer { identity, .. } => identity,
+            Principal::ApiToken { token, .. } => &token.identity,
         }
     }
 
@@ -116,7 +121,14 @@ impl Principal {
         match self {
             Principal::Session(session) => session.id.as_str(),
             Principal::Bearer { token, .. } => token,
+            Principal::ApiToken { presented, .. } => presented,
         }
+    }
+
+    /// Whether the request authenticated with an `Authorization` header (a token of either
+    /// kind), which the upstream must not see.
+    pub fn is_token(&self) -> bool {
+        !matches!(self, Principal::Session(_))
     }
 }
 
@@ -214,6 +226,23 @@ impl Gate {
         Some(sid)
     }
 
+    /// A personal API token: its id looked up (cache, else store), its secret checked against
+    /// the stored digest. Unknown, revoked, expired and wrong are one answer to the client.
+    async fn api_token(&self, presented: &str, now: Timestamp) -> Result<Principal, Verdict> {
+        let rejected = || Verdict::bad_token(BearerError::ApiTokenRejected);
+        let (id, secret) = api_token::parse(presented).ok_or_else(rejected)?;
+        match self.cache.api_token(id, now).await {
+            Ok(Some(token)) if token.accepts(secret, now) => {
+                Ok(Principal::ApiToken { token, presented: Arc::from(presented) })
+            }
+            Ok(_) => Err(rejected()),
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up an API token");
+                Err(Verdict::only(Decision::Unavailable))
+            }
+        }
+    }
+
     async fn verified_token(&self, token: &str, now: Timestamp) -> Result<Principal, BearerError> {
         if let Some((identity, expires_at)) = self.verified_tokens.get(token)
             && now < expires_at
@@ -238,6 +267,9 @@ impl Gate {
     ) -> Result<Principal, Verdict> {
         let cookie = match credential {
             Credential::None => return Err(Verdict::only(Decision::SignIn)),
+            Credential::Bearer(token) if token.starts_with(api_token::PREFIX) => {
+                return self.api_token(token, now).await;
+            }
             Credential::Bearer(token) => {
                 return self.verified_token(token, now).await.map_err(Verdict::bad_token);
             }

@@ -3,7 +3,7 @@
 //! WebSockets and event streams get a leased socket of their own (see [`crate::lease`]). Every
 //! other response — a large download, a long poll, a chunked stream — runs on Pingora's pooled
 //! connections, which must stay unwrapped to stay cheap. So such a request is only
-//! *registered* here while its response is in flight: its session, its grant (JIT access), their
+//! *registered* here while its response is in flight: its session or API token, its grant (JIT access), their
 //! deadlines, and a duplicate of its upstream socket's descriptor. One supervisor task per
 //! process cuts it when a change event ends its session (sign-out, an admin), when its session
 //! expires, and re-checks its grant whenever a change event names it, whenever the cache's
@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use jitgate_access::clock::Clock;
-use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::ids::{ResourceName, TokenId, UserId};
 use jitgate_access::session::SessionId;
 use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast::error::RecvError;
@@ -62,6 +62,8 @@ struct Entry {
     deadline: Option<Timestamp>,
     /// The browser session it runs under (`None` for a bearer token) and when that expires.
     session: Option<(SessionId, Timestamp)>,
+    /// The personal API token it runs under, likewise.
+    token: Option<(TokenId, Timestamp)>,
     socket: Arc<Armed>,
 }
 
@@ -71,6 +73,7 @@ pub struct Access<'a> {
     pub resource: &'a ResourceName,
     pub grant_ends: Option<Timestamp>,
     pub session: Option<(&'a SessionId, Timestamp)>,
+    pub token: Option<(TokenId, Timestamp)>,
 }
 
 /// The responses in flight under a grant, and the task that cuts them.
@@ -137,6 +140,7 @@ impl InFlight {
             resource: access.resource.clone(),
             deadline: access.grant_ends,
             session: access.session.map(|(id, expires_at)| (id.clone(), expires_at)),
+            token: access.token,
             socket: socket.clone(),
         };
         self.lock().insert(id, entry);
@@ -194,6 +198,7 @@ impl InFlight {
                 _ = sweep.tick() => {
                     let now = self.clock.now();
                     self.cut("session expired", |e| e.session.as_ref().is_some_and(|(_, at)| *at <= now));
+                    self.cut("API token expired", |e| e.token.is_some_and(|(_, at)| at <= now));
                     self.grants(|entry| entry.deadline.is_some_and(|at| at <= now))
                 }
                 event = changes.recv() => match event {
@@ -206,6 +211,10 @@ impl InFlight {
                     }
                     Ok(LeaseEvent::SessionsEndedFor(user)) => {
                         self.cut("sessions ended", |e| e.session.is_some() && e.user == user);
+                        continue;
+                    }
+                    Ok(LeaseEvent::ApiTokenRevoked(id)) => {
+                        self.cut("API token revoked", |e| e.token.is_some_and(|(t, _)| t == id));
                         continue;
                     }
                     Ok(LeaseEvent::Resync) | Err(RecvError::Lagged(_)) => self.grants(|_| true),

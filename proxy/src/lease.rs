@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jitgate_access::clock::Clock;
-use jitgate_access::ids::{ResourceName, UserId};
+use jitgate_access::ids::{ResourceName, TokenId, UserId};
 use jitgate_access::session::SessionId;
 use jitgate_access::time::Timestamp;
 use pingora::connectors::L4Connect;
@@ -42,6 +42,8 @@ const IDLE_RECHECK: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Lease {
     pub session: Option<LeasedSession>,
+    /// The personal API token that opened it (scripts): its revocation or expiry ends it.
+    pub token: Option<LeasedToken>,
     pub grant: Option<LeasedGrant>,
     pub cache: Arc<AccessCache>,
     pub clock: Arc<dyn Clock>,
@@ -55,6 +57,13 @@ pub struct LeasedSession {
 }
 
 #[derive(Debug, Clone)]
+pub struct LeasedToken {
+    pub id: TokenId,
+    pub user: UserId,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
 pub struct LeasedGrant {
     pub user: UserId,
     pub resource: ResourceName,
@@ -63,7 +72,11 @@ pub struct LeasedGrant {
 
 impl fmt::Debug for Lease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lease").field("session", &self.session).field("grant", &self.grant).finish()
+        f.debug_struct("Lease")
+            .field("session", &self.session)
+            .field("token", &self.token)
+            .field("grant", &self.grant)
+            .finish()
     }
 }
 
@@ -72,7 +85,10 @@ impl fmt::Display for Lease {
         match (&self.grant, &self.session) {
             (Some(grant), _) => write!(f, "{} on {}", grant.user, grant.resource),
             (None, Some(session)) => write!(f, "session of {}", session.user),
-            (None, None) => f.write_str("nothing"),
+            (None, None) => match &self.token {
+                Some(token) => write!(f, "API token of {}", token.user),
+                None => f.write_str("nothing"),
+            },
         }
     }
 }
@@ -81,11 +97,9 @@ impl Lease {
     /// When the lease runs out unless something ends it sooner.
     fn ends_at(&self) -> Option<Timestamp> {
         let session = self.session.as_ref().map(|s| s.expires_at);
+        let token = self.token.as_ref().map(|t| t.expires_at);
         let grant = self.grant.as_ref().map(|g| g.expires_at);
-        match (session, grant) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [session, token, grant].into_iter().flatten().min()
     }
 
     /// Whether `event` may have ended this lease.
@@ -98,6 +112,7 @@ impl Lease {
             LeaseEvent::SessionsEndedFor(user) => {
                 self.session.as_ref().is_some_and(|s| &s.user == user)
             }
+            LeaseEvent::ApiTokenRevoked(id) => self.token.as_ref().is_some_and(|t| t.id == *id),
             LeaseEvent::Resync => true,
         }
     }
@@ -123,6 +138,13 @@ impl Lease {
                 // not access; an overloaded or unreachable store must not cut standing access,
                 // and grants above already failed closed).
                 Err(_) => return now < session.expires_at,
+            }
+        }
+        if let Some(token) = &self.token {
+            match self.cache.api_token(token.id, now).await {
+                Ok(found) => return found.is_some(),
+                // As for a session: it stands until its known expiry.
+                Err(_) => return now < token.expires_at,
             }
         }
         true

@@ -11,7 +11,7 @@ pub struct Metrics {
     registry: Registry,
     /// Requests by decision (`AllowGrant`, `Locked`, `SignIn`, …).
     pub requests: IntCounterVec,
-    /// Cache lookups by kind (`grant`, `session`) and result (`hit`, `miss`).
+    /// Cache lookups by kind (`grant`, `session`, `api_token`) and result (`hit`, `miss`).
     pub cache: IntCounterVec,
     /// Time the proxy spent waiting on the store (cache misses, handoffs).
     pub store_seconds: Histogram,
@@ -27,8 +27,8 @@ pub struct Metrics {
     /// `requests` by decision, resolved once: a label lookup per request hashes the label and
     /// takes the vector's lock.
     by_decision: Vec<IntCounter>,
-    /// `cache` for (session, grant) × (miss, hit), likewise.
-    lookups: [[IntCounter; 2]; 2],
+    /// `cache` for (session, grant, api_token) × (miss, hit), likewise.
+    lookups: [[IntCounter; 2]; 3],
 }
 
 /// What a cache lookup was for.
@@ -36,6 +36,7 @@ pub struct Metrics {
 pub enum Lookup {
     Session,
     Grant,
+    ApiToken,
 }
 
 impl Default for Metrics {
@@ -54,7 +55,7 @@ impl Metrics {
         )
         .expect("valid metric");
         let cache = IntCounterVec::new(
-            Opts::new("cache_lookups_total", "Grant and session cache lookups"),
+            Opts::new("cache_lookups_total", "Grant, session and API token cache lookups"),
             &["kind", "result"],
         )
         .expect("valid metric");
@@ -91,7 +92,7 @@ impl Metrics {
         }
         let by_decision =
             Decision::ALL.iter().map(|d| requests.with_label_values(&[d.label()])).collect();
-        let lookups = ["session", "grant"]
+        let lookups = ["session", "grant", "api_token"]
             .map(|kind| ["miss", "hit"].map(|result| cache.with_label_values(&[kind, result])));
         Self {
             registry,

@@ -23,7 +23,7 @@ use crate::cache::AccessCache;
 use crate::decide::{Answer, Reply as AnswerKind};
 use crate::gate::{Decision, Gate, Principal};
 use crate::in_flight::{Access, InFlight, Tracked};
-use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession};
+use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession, LeasedToken};
 use crate::refuse;
 use crate::respond::{Client, Reply};
 use crate::route::Router;
@@ -249,8 +249,17 @@ impl ProxyHttp for JitgateProxy {
                 }),
                 _ => None,
             };
-            let lease = (session.is_some() || grant.is_some()).then(|| Lease {
+            let token = match &ctx.principal {
+                Some(Principal::ApiToken { token, .. }) => Some(LeasedToken {
+                    id: token.id,
+                    user: token.identity.user.clone(),
+                    expires_at: token.expires_at,
+                }),
+                _ => None,
+            };
+            let lease = (session.is_some() || token.is_some() || grant.is_some()).then(|| Lease {
                 session,
+                token,
                 grant,
                 cache: self.settings.gate.cache().clone(),
                 clock: self.clock.clone(),
@@ -297,17 +306,20 @@ impl ProxyHttp for JitgateProxy {
     ) -> Result<()> {
         #[cfg(unix)]
         if let (Some(principal), Some(route), false) = (&ctx.principal, ctx.route, ctx.long_lived) {
-            let session = match principal {
-                Principal::Session(session) => Some((&session.id, session.expires_at)),
-                Principal::Bearer { .. } => None,
+            let (session, token) = match principal {
+                Principal::Session(session) => (Some((&session.id, session.expires_at)), None),
+                Principal::ApiToken { token, .. } => (None, Some((token.id, token.expires_at))),
+                Principal::Bearer { .. } => (None, None),
             };
-            // Standing access by bearer token has nothing that could end mid-response.
-            if session.is_some() || ctx.deadline.is_some() {
+            // Standing access by IdP token has nothing that could end mid-response (the
+            // token's expiry is checked per request, not per chunk).
+            if session.is_some() || token.is_some() || ctx.deadline.is_some() {
                 let access = Access {
                     user: &principal.identity().user,
                     resource: &self.settings.router.get(route).resource.name,
                     grant_ends: ctx.deadline,
                     session,
+                    token,
                 };
                 ctx.in_flight = self.settings.in_flight.track(fd, access);
             }

@@ -2,6 +2,7 @@
 //! real Redis behind it. The portal is not built yet, so the tests sign users in and grant
 //! access through the store and token keys, exactly as the portal will.
 
+mod api_tokens;
 mod bearer;
 mod edge_headers;
 mod edge_paths;

@@ -175,9 +175,20 @@ pub(super) async fn start_response(
     cookie: &str,
     first: &str,
 ) -> tokio::net::TcpStream {
+    start_response_with(port, host, path, ("cookie", cookie), first).await
+}
+
+/// [`start_response`] with any one credential header (`authorization` for a token).
+pub(super) async fn start_response_with(
+    port: u16,
+    host: &str,
+    path: &str,
+    (name, value): (&str, &str),
+    first: &str,
+) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\ncookie: {cookie}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{name}: {value}\r\n\r\n");
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut seen = Vec::new();
     let mut buffer = [0u8; 1024];

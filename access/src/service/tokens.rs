@@ -8,6 +8,7 @@ use crate::api_token::{self, ApiToken};
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, TokenId};
 use crate::policy::Identity;
+use crate::store::ChangeEvent;
 
 /// The most live tokens one person may hold: a bound on what a stolen session can mint.
 pub const MAX_TOKENS_PER_USER: usize = 20;
@@ -52,6 +53,7 @@ impl AccessService {
             return Err(ServiceError::TokenNotFound);
         }
         if self.store.delete_api_token(id).await?.is_some() {
+            self.tell_locally(&[ChangeEvent::ApiTokenRevoked { id }]);
             let id = AuditId::from(self.ids.next(now));
             self.audit(AuditEvent::api_token(id, now, &who.user, &token, false)).await?;
         }
@@ -67,6 +69,7 @@ impl AccessService {
         let now = self.clock.now();
         for token in self.store.api_tokens_of(user, now).await? {
             if self.store.delete_api_token(token.id).await?.is_some() {
+                self.tell_locally(&[ChangeEvent::ApiTokenRevoked { id: token.id }]);
                 let id = AuditId::from(self.ids.next(now));
                 self.audit(AuditEvent::api_token(id, now, &admin.user, &token, false)).await?;
             }

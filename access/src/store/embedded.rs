@@ -682,7 +682,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete_api_token(&self, id: TokenId) -> Result<Option<ApiToken>, StoreError> {
-        self.with_conn(move |conn, path| tokens::delete(conn, path, id)).await
+        let deleted = self.with_conn(move |conn, path| tokens::delete(conn, path, id)).await?;
+        if deleted.is_some() {
+            self.publish(vec![ChangeEvent::ApiTokenRevoked { id }]);
+        }
+        Ok(deleted)
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {

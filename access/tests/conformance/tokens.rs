@@ -5,6 +5,7 @@ use std::time::Duration;
 use jitgate_access::api_token::{self, ApiToken};
 use jitgate_access::clock::Clock;
 use jitgate_access::ids::{IdGenerator, TokenId};
+use jitgate_access::store::ChangeEvent;
 
 use crate::fixture::*;
 
@@ -32,8 +33,12 @@ pub async fn api_tokens_are_found_listed_expired_and_deleted(f: Fixture) {
     let alices = f.store.api_tokens_of(&alice().user, later).await.unwrap();
     assert_eq!(alices, vec![laptop.clone()]);
 
+    let mut feed = f.store.subscribe().await.unwrap();
     assert_eq!(f.store.delete_api_token(laptop.id).await.unwrap(), Some(laptop.clone()));
     assert!(f.store.api_token(laptop.id, now).await.unwrap().is_none(), "deleted");
+    // Proxies that accepted it hear of it at once (they cut what it opened).
+    let event = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await.unwrap();
+    assert_eq!(event, Some(ChangeEvent::ApiTokenRevoked { id: laptop.id }));
     assert_eq!(
         f.store.delete_api_token(laptop.id).await.unwrap(),
         None,

@@ -7,6 +7,8 @@ use redis::aio::ConnectionLike;
 use super::keys::Keys;
 use crate::api_token::ApiToken;
 use crate::ids::{TokenId, UserId};
+use crate::store::ChangeEvent;
+use crate::store::codec::encode;
 use crate::time::Timestamp;
 
 fn decode(json: Option<String>) -> Option<ApiToken> {
@@ -85,7 +87,15 @@ pub(super) async fn delete(
     let token = decode(json);
     if let Some(token) = &token {
         let set = keys.user_tokens(&token.identity.user);
-        let () = redis::cmd("SREM").arg(set).arg(id.to_string()).query_async(conn).await?;
+        let event = encode(&ChangeEvent::ApiTokenRevoked { id });
+        redis::pipe()
+            .atomic()
+            .srem(set, id.to_string())
+            .ignore()
+            .publish(keys.events(), event)
+            .ignore()
+            .query_async::<()>(conn)
+            .await?;
     }
     Ok(token)
 }
