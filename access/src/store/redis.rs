@@ -78,6 +78,7 @@ pub struct RedisStore {
     commit_script: Script,
     claim_script: Script,
     pending_script: Script,
+    end_sessions_script: Script,
     /// The URL without credentials, for error messages.
     shown_url: String,
     /// Replicas every write waits for (`WAIT`); 0: none.
@@ -122,6 +123,7 @@ impl RedisStore {
             commit_script: Script::new(include_str!("redis/commit.lua")),
             claim_script: Script::new(include_str!("redis/claim.lua")),
             pending_script: Script::new(include_str!("redis/pending.lua")),
+            end_sessions_script: Script::new(include_str!("redis/end_sessions.lua")),
             shown_url: shown_url.clone(),
             replicas: 0,
         };
@@ -691,24 +693,18 @@ impl Store for RedisStore {
     }
 
     async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError> {
-        let user_sessions = self.keys.user_sessions(user);
-        let ids: Vec<String> =
-            self.conn.clone().smembers(&user_sessions).await.map_err(|e| self.unavailable(e))?;
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for id in ids.iter().filter_map(|id| SessionId::parse(id).ok()) {
-            pipe.del(self.keys.session(&id));
-        }
-        pipe.del(&user_sessions).ignore();
-        pipe.publish(
-            self.keys.events(),
-            encode(&ChangeEvent::SessionsEndedFor { user: user.clone() }),
-        )
-        .ignore();
-        let deleted: Vec<usize> =
-            pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
+        let event = encode(&ChangeEvent::SessionsEndedFor { user: user.clone() });
+        let ended: usize = self
+            .end_sessions_script
+            .key(self.keys.user_sessions(user))
+            .key(self.keys.events())
+            .arg(self.keys.session_prefix())
+            .arg(event)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.unavailable(e))?;
         self.replicated().await?;
-        Ok(deleted.into_iter().sum())
+        Ok(ended)
     }
 
     async fn claim_once(

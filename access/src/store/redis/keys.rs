@@ -97,7 +97,12 @@ impl Keys {
 
     /// String: the session as JSON; expires with PEXPIREAT.
     pub(super) fn session(&self, id: &SessionId) -> String {
-        format!("{}:session:{}", self.base, id.as_str())
+        format!("{}{}", self.session_prefix(), id.as_str())
+    }
+
+    /// What every session key starts with (a Lua script appends the ids it finds).
+    pub(super) fn session_prefix(&self) -> String {
+        format!("{}:session:", self.base)
     }
 
     /// Set of the user's session ids, expiring with the longest-lived of them; may hold ones
