@@ -8,6 +8,7 @@ pub mod api_token;
 pub mod assertion;
 pub mod audit;
 pub mod bearer;
+pub mod cli_sign_in;
 pub mod clock;
 pub mod config;
 pub mod cookies;

@@ -35,6 +35,8 @@ pub const DIRECTORY_USER: &str = "/access/users/{email}";
 pub const DIRECTORY_USER_END_SESSIONS: &str = "/access/users/{email}/sessions/end";
 pub const TOKENS: &str = "/tokens";
 pub const TOKENS_REVOKE: &str = "/tokens/{id}/revoke";
+/// The command line's browser sign-in (`jitgate login --browser`).
+pub const CLI_SIGN_IN: &str = jitgate_access::cli_sign_in::PORTAL_PATH;
 pub const ASSETS: &str = "/assets/{file}";
 
 /// One of the portal's static files.

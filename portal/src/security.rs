@@ -42,10 +42,27 @@ fn origin_of(url: &str) -> Option<String> {
     valid.then(|| format!("{scheme}://{authority}"))
 }
 
+/// One more origin a response's forms may post to, set by the handler as a response
+/// extension: the CLI's loopback address, on the one page that hands it a token.
+#[derive(Debug, Clone)]
+pub struct FormTarget(pub String);
+
+/// `csp` with `origin` added to its `form-action`.
+fn with_form_target(csp: &HeaderValue, origin: &str) -> Option<HeaderValue> {
+    let csp = csp.to_str().ok()?;
+    let valid = origin_of(origin).is_some_and(|o| o == origin);
+    let extended = csp.replacen("form-action 'self'", &format!("form-action 'self' {origin}"), 1);
+    valid.then(|| HeaderValue::from_str(&extended).ok()).flatten()
+}
+
 pub async fn headers(State(portal): State<Portal>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let csp = match response.extensions().get::<FormTarget>() {
+        Some(FormTarget(origin)) => with_form_target(&portal.csp, origin),
+        None => None,
+    };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, portal.csp.clone());
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp.unwrap_or_else(|| portal.csp.clone()));
     for (name, value) in [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),

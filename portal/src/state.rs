@@ -129,6 +129,7 @@ impl Portal {
             .route(paths::REQUEST_STATUS, get(pages::request_status::status))
             .route(paths::TOKENS, get(pages::tokens::list).post(pages::tokens::create))
             .route(paths::TOKENS_REVOKE, post(pages::tokens::revoke))
+            .route(paths::CLI_SIGN_IN, get(pages::cli_sign_in::ask).post(pages::cli_sign_in::allow))
             .route(paths::REQUEST_CANCEL, post(pages::request_status::cancel))
             .route(paths::REQUEST_END, post(pages::request_status::end))
             .route(paths::REQUEST_PAUSE, post(pages::pause::pause))

@@ -10,6 +10,7 @@
 
 mod auto_approval;
 mod break_glass;
+mod cli_sign_in;
 mod deny;
 mod deployment;
 mod flows;

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod audit;
 pub mod break_glass;
+pub mod cli_sign_in;
 pub mod decide;
 pub mod directory;
 pub mod notifications;

@@ -5,6 +5,7 @@
 //! `tests/portal/`.
 
 mod break_glass;
+mod cli_sign_in;
 mod decisions;
 mod harness;
 mod input;

@@ -17,15 +17,23 @@ use self::api::Api;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Save the portal's URL and a personal API token (from the portal's API tokens page) for
-    /// the other commands. The token is read from standard input unless given.
+    /// Save the portal's URL and a personal API token for the other commands: pasted from the
+    /// portal's API tokens page (read from standard input unless given), or made by signing in
+    /// through the browser with --browser.
     Login {
         /// The portal, e.g. https://access.example.com.
         #[arg(long, value_name = "URL")]
         portal: String,
         /// The token (`jgt_…`); prefer standard input, which stays out of shell history.
-        #[arg(long, value_name = "TOKEN")]
+        #[arg(long, value_name = "TOKEN", conflicts_with = "browser")]
         token: Option<String>,
+        /// Sign in through the portal in a web browser instead (with its identity provider,
+        /// OIDC included): the portal hands a new token to this command over 127.0.0.1.
+        #[arg(long)]
+        browser: bool,
+        /// With --browser: only print the address, do not start a browser (remote shells).
+        #[arg(long, requires = "browser")]
+        no_open: bool,
     },
     /// Ask for access to a resource.
     Request {
@@ -102,7 +110,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
-    if let Command::Login { portal, token } = command {
+    if let Command::Login { portal, token, browser, no_open } = command {
+        if browser {
+            return login::login_in_browser(&portal, !no_open).await;
+        }
         return login::login(&portal, token).await;
     }
     let api = Api::from_saved()?;
