@@ -48,10 +48,22 @@ pub struct PeopleIndex {
 }
 
 impl PeopleIndex {
-    /// Replaces everything known with `people` (a fresh read of the store).
+    /// Takes in `people` (a fresh read of the store). A record this process holds that is
+    /// newer than the read's, or that the read lacks (a sign-in recorded here while the read was
+    /// under way), is kept: the refresh never forgets what a sign-in just told it.
     pub fn replace_all(&self, people: Vec<Person>) {
-        let fresh = people.into_iter().map(|p| (p.identity.user.clone(), p)).collect();
-        *self.people.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        let mut fresh: BTreeMap<UserId, Person> =
+            people.into_iter().map(|p| (p.identity.user.clone(), p)).collect();
+        let mut known = self.people.write().unwrap_or_else(|p| p.into_inner());
+        for (user, person) in std::mem::take(&mut *known) {
+            match fresh.get(&user) {
+                Some(read) if read.last_seen >= person.last_seen => {}
+                _ => {
+                    fresh.insert(user, person);
+                }
+            }
+        }
+        *known = fresh;
     }
 
     /// Records one sign-in seen in this process.
@@ -117,5 +129,33 @@ mod tests {
         found.sort();
         assert_eq!(found, ["dave@x.io", "fay@x.io", "gus@x.io"]);
         assert_eq!(person("a@x.io", &[], 0).name.as_deref(), Some("A Name"));
+    }
+
+    /// A refresh whose read began before a local sign-in must not drop or roll it back.
+    #[test]
+    fn a_refresh_keeps_sign_ins_newer_than_its_read() {
+        let index = PeopleIndex::default();
+        index.record(person("fay@x.io", &["sre"], 5));
+        index.record(person("gus@x.io", &["dev"], 1));
+        // The read saw fay's older sign-in (other groups) and not gus; it did see hal.
+        index.replace_all(vec![person("fay@x.io", &["dev"], 3), person("hal@x.io", &["sre"], 4)]);
+        let sre =
+            Principals { groups: ["sre".parse().unwrap()].into(), emails: Default::default() };
+        let mut found: Vec<String> = index
+            .addresses_of(&sre, Timestamp::from_millis(0))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        found.sort();
+        assert_eq!(found, ["fay@x.io", "hal@x.io"], "fay's newer record stands");
+        assert_eq!(index.len(), 3, "gus, recorded here, is kept");
+        // A newer read replaces an older local record.
+        index.replace_all(vec![person("fay@x.io", &["dev"], 9)]);
+        assert!(
+            index
+                .addresses_of(&sre, Timestamp::from_millis(0))
+                .iter()
+                .all(|u| u.as_str() != "fay@x.io")
+        );
     }
 }

@@ -15,7 +15,10 @@ async fn the_cli_sign_in_asks_checks_and_hands_the_token_on_only_by_form() {
     let stranger = site.browser();
     let redirect = stranger.get(&ask).await;
     assert_eq!(redirect.status, 303, "sign in first: {redirect:?}");
-    assert!(redirect.location().contains("%2Fcli%2Fsign%2Din%3Fport%3D4321"), "and come back: {redirect:?}");
+    assert!(
+        redirect.location().contains("%2Fcli%2Fsign%2Din%3Fport%3D4321"),
+        "and come back: {redirect:?}"
+    );
 
     let alice = site.signed_in("alice@example.com").await;
     let page = alice.get(&ask).await;
