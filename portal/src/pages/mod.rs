@@ -6,6 +6,7 @@ pub mod audit;
 pub mod break_glass;
 pub mod decide;
 pub mod directory;
+pub mod extend;
 pub mod notifications;
 pub mod pause;
 pub mod queue;

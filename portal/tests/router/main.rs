@@ -6,6 +6,7 @@
 
 mod break_glass;
 mod decisions;
+mod extend_page;
 mod harness;
 mod input;
 mod lifecycle;
