@@ -14,6 +14,7 @@ mod deny;
 mod deployment;
 mod flows;
 mod manual_approval;
+mod pause_websocket;
 mod quickstart;
 mod requester_pages;
 mod reviewer_pages;

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{Browser, PASSWORD, Site, csrf_of, field};
 
-async fn api(who: &Browser, path: &str, body: Value) -> (u16, Value) {
+/// `who` POSTs `body` to the API at `path`, with their CSRF token: the status and the JSON.
+pub async fn api(who: &Browser, path: &str, body: Value) -> (u16, Value) {
     let token = who.get("/api/v1/me").await.json()["csrf_token"].as_str().unwrap().to_owned();
     let headers = [("content-type", "application/json"), ("x-csrf-token", token.as_str())];
     let reply = who.send(Method::POST, path, &headers, Body::from(body.to_string())).await;
@@ -18,7 +19,7 @@ async fn api(who: &Browser, path: &str, body: Value) -> (u16, Value) {
 }
 
 /// `who` (bob: auto-approved, up to 1h at a time, 3h in all) gets `duration` on `app`; the id.
-async fn granted(who: &Browser, duration: &str) -> String {
+pub async fn granted(who: &Browser, duration: &str) -> String {
     let ask = json!({ "resource": "app", "reason": "deploy <v2>", "duration": duration });
     let (status, body) = api(who, "/api/v1/requests", ask).await;
     assert_eq!(status, 201, "{body}");

@@ -221,15 +221,13 @@ async fn my_access_shows_granted_beside_asked() {
 async fn the_request_form_of_a_paused_grant_says_so_instead_of_going_back_to_the_app() {
     let site = Site::start().await;
     let bob = site.signed_in("bob@example.com").await;
-    let token = csrf(&bob).await;
-    let ask = json!({ "resource": "app", "reason": "deploy", "duration": "15m" });
-    let (_, granted) = post(&bob, &token, "/api/v1/requests", ask).await;
-    let id = granted["id"].as_str().unwrap().to_owned();
+    let id = crate::extend_page::granted(&bob, "15m").await;
     let rd = "?rd=http%3A%2F%2Fapp.localhost%3A8080%2F";
     let going_on = bob.get(&format!("/request/app{rd}")).await;
     assert_eq!(going_on.status, 303, "active: on to the app: {going_on:?}");
 
-    let (status, _) = post(&bob, &token, &format!("/api/v1/requests/{id}/pause"), json!({})).await;
+    let (status, _) =
+        crate::extend_page::api(&bob, &format!("/api/v1/requests/{id}/pause"), json!({})).await;
     assert_eq!(status, 200);
     let paused = bob.get(&format!("/request/app{rd}")).await;
     assert_eq!(paused.status, 200, "no redirect back to the locked app: {paused:?}");
