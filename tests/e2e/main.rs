@@ -12,6 +12,7 @@ mod auto_approval;
 mod break_glass;
 mod deny;
 mod deployment;
+mod extend;
 mod flows;
 mod manual_approval;
 mod pause_websocket;

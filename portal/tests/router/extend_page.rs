@@ -75,6 +75,8 @@ async fn the_reminders_link_survives_sign_in_and_opens_the_form_filled_in() {
     let grants = fresh.get("/api/v1/grants").await.json();
     let holder = grants["items"][0]["request_id"].as_str().unwrap().to_owned();
     assert_eq!(extended.location(), format!("/requests/{holder}"));
+    let home = fresh.get("/").await.body;
+    assert!(!home.contains("(asked"), "an extension's window is not a reviewer's cut: {home}");
 
     // The reminder still names the first grant: its link follows the extension.
     let followed = fresh.get(&extend).await;
