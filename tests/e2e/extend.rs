@@ -6,7 +6,6 @@
 //! answers every request meanwhile and after, and My access shows the later end.
 
 use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT, Screenshots, VIEWPORTS, Viewport};
-use jitgate_testkit::config::Resource;
 use serde_json::json;
 
 use crate::deployment::{ALICE, BOB, DAVE, Stack};
@@ -28,20 +27,15 @@ window.poll = setInterval(() => {
 /// `ops`: 15-minute grants, extendable up to an hour from now; automatic for `sre`, a
 /// reviewer's approval for `dev`.
 async fn stack() -> Stack {
-    Stack::start_with(|peers, config| {
-        config
-            .resource(
-                Resource::local("ops", peers.port)
-                    .upstream(&peers.upstream.url())
-                    .policy(r#"durations = ["15m"]"#)
-                    .policy(r#"max_duration = "1h""#)
-                    .policy(r#"approval = "manual""#)
-                    .policy("allow_extension = true")
-                    .group("dev")
-                    .assignment("group = \"sre\"\napproval = \"auto\""),
-            )
-            .section("[notifications]\nremind_before = \"14m57s\"")
-    })
+    Stack::with_app(
+        "ops",
+        |ops| {
+            let ops = ops.policy(r#"durations = ["15m"]"#).policy(r#"max_duration = "1h""#);
+            let ops = ops.policy(r#"approval = "manual""#).policy("allow_extension = true");
+            ops.group("dev").assignment("group = \"sre\"\napproval = \"auto\"")
+        },
+        |config| config.section("[notifications]\nremind_before = \"14m57s\""),
+    )
     .await
 }
 

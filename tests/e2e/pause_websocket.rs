@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT, VIEWPORTS};
-use jitgate_testkit::config::Resource;
 
 use crate::deployment::{BOB, Stack};
 use crate::flows::{Asking, ask, expect_app_as, expect_locked, open_socket, sign_in_at_idp};
@@ -38,16 +37,14 @@ async fn press(browser: &Browser, action: &str, step: &str) -> f64 {
 async fn pausing_closes_the_browsers_websocket_and_resuming_lets_a_new_one_echo() {
     let shots = crate::screenshots("pause_websocket");
     for viewport in VIEWPORTS {
-        let stack = Stack::start_with(|peers, config| {
-            config.resource(
-                Resource::local("ops", peers.port)
-                    .upstream(&peers.upstream.url())
-                    .policy(r#"durations = ["1h"]"#)
-                    .policy(r#"approval = "auto""#)
-                    .policy("allow_pause = true")
-                    .group("sre"),
-            )
-        })
+        let stack = Stack::with_app(
+            "ops",
+            |ops| {
+                let ops = ops.policy(r#"durations = ["1h"]"#).policy(r#"approval = "auto""#);
+                ops.policy("allow_pause = true").group("sre")
+            },
+            |config| config,
+        )
         .await;
         let bob = Browser::start_at(&format!("bob-{}", viewport.label()), &shots, viewport).await;
         bob.goto(&stack.url("ops", "/live")).await;
