@@ -17,7 +17,7 @@ mod break_glass;
 mod extend;
 mod pause;
 pub use break_glass::{acknowledge, break_glass};
-pub use extend::{ExtensionAsk, open_extension};
+pub use extend::{ExtensionAsk, extension_room, open_extension};
 pub use pause::{PauseRole, pause, resume};
 
 /// Longest reason or reviewer note accepted, in characters.

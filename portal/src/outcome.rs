@@ -8,7 +8,12 @@ use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
 use jitgate_access::time::{Timestamp, format_duration};
 
 /// How long the grant runs (from when it was granted to when it expires), if one was made.
+/// `None` for an extension: what it asked for is time on top of the grant it took over, so
+/// its window never matches the ask and "granted 29m (asked 15m)" would only mislead.
 pub fn granted(request: &AccessRequest) -> Option<Duration> {
+    if request.extends.is_some() {
+        return None;
+    }
     request.grant().map(|grant| grant.granted_at.until(grant.expires_at))
 }
 

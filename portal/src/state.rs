@@ -134,7 +134,7 @@ impl Portal {
             .route(paths::REQUEST_END, post(pages::request_status::end))
             .route(paths::REQUEST_PAUSE, post(pages::pause::pause))
             .route(paths::REQUEST_RESUME, post(pages::pause::resume))
-            .route(paths::REQUEST_EXTEND, post(pages::pause::extend))
+            .route(paths::REQUEST_EXTEND, get(pages::extend::page).post(pages::pause::extend))
             .route(paths::REQUEST_ACKNOWLEDGE, post(pages::break_glass::acknowledge))
             .route(paths::REVIEW, get(pages::review::dashboard))
             .route(paths::REVIEW_APPROVE, post(pages::decide::approve))

@@ -48,9 +48,22 @@ pub struct ProxySettings {
     pub portal: Option<SocketAddr>,
 }
 
-/// Pool keys for leased connections: unique, so none is ever shared. Starts high to stay clear
-/// of Pingora's default key 0.
+/// Pool keys for connections that must not be shared (leased ones, and those of requests not
+/// safe to send twice): unique, so none is ever reused. Starts high to stay clear of Pingora's
+/// default key 0.
 static NEXT_LEASE: AtomicU64 = AtomicU64::new(1 << 32);
+
+/// Gives a request that is not safe to send twice (POST, PATCH: not idempotent) a connection
+/// of its own, closed after it. On a pooled connection it could lose the keep-alive race: the
+/// upstream closes the idle connection just as the request goes out, and since the upstream
+/// may have acted on it, it must not be retried (RFC 9110 section 9.2.2; see
+/// `error_while_proxy`), so the client would get a 502. A fresh connection has no idle timer
+/// to run out. Idempotent requests keep the pool: Pingora retries them when they lose the
+/// race.
+fn unshared(peer: &mut HttpPeer) {
+    peer.group_key = NEXT_LEASE.fetch_add(1, Ordering::Relaxed);
+    peer.options.idle_timeout = Some(Duration::ZERO);
+}
 
 pub struct JitgateProxy {
     pub(crate) settings: ProxySettings,
@@ -202,10 +215,11 @@ impl ProxyHttp for JitgateProxy {
     /// retry. Returns the upstream to connect to: the in-process portal, or the route's next
     /// healthy upstream at an address resolved in the background; long-lived requests
     /// (WebSocket, event stream) get a leased socket (`custom_l4`) and a pool key of their
-    /// own. (No default: Pingora requires it.)
+    /// own, and requests not safe to send twice a connection of their own (see [`unshared`]).
+    /// (No default: Pingora requires it.)
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         // A retry after access ended mid-response must not reach the upstream again.
@@ -270,6 +284,8 @@ impl ProxyHttp for JitgateProxy {
             }));
             // A leased connection must never be pooled with, or reused for, another request.
             peer.group_key = NEXT_LEASE.fetch_add(1, Ordering::Relaxed);
+        } else if !session.req_header().method.is_idempotent() {
+            unshared(&mut peer);
         }
         Ok(Box::new(peer))
     }
@@ -350,7 +366,10 @@ impl ProxyHttp for JitgateProxy {
     /// Phase: the exchange with the upstream failed after connecting (a read or write error,
     /// including the in-flight supervisor cutting it). A response cut because its access
     /// ended becomes a 403 that is never retried; anything else is decided as Pingora's
-    /// default does (retry only idempotent requests on a reused connection). Default: that.
+    /// default does: an idempotent request that failed on a reused connection is retried (the
+    /// upstream closed it as it went out), a request not safe to send twice never is, since
+    /// the upstream may have acted on it. Such requests never ride a reused connection
+    /// (`upstream_peer`), so the keep-alive race cannot fail them. Default: that.
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,

@@ -169,6 +169,20 @@ impl Stack {
         Self { port, _deployment: deployment, peers }
     }
 
+    /// [`Stack::start`] with a second app, `name`, in front of the same echo upstream, its
+    /// policy and assignments added by `policy`, and the config's other sections by `more`.
+    pub async fn with_app(
+        name: &str,
+        policy: impl FnOnce(Resource) -> Resource,
+        more: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Self {
+        Self::start_with(|peers, config| {
+            let app = Resource::local(name, peers.port).upstream(&peers.upstream.url());
+            more(config.resource(policy(app)))
+        })
+        .await
+    }
+
     /// `http://{host}.localhost:{port}{path}`: `app` or `access`.
     pub fn url(&self, host: &str, path: &str) -> String {
         format!("http://{host}.localhost:{}{path}", self.port)

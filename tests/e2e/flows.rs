@@ -178,3 +178,52 @@ pub async fn expect_flash(browser: &Browser, text: &str) -> Page {
     assert!(banner.contains(text), "the message is the flash banner: {banner}");
     page
 }
+
+/// The echo upstream behind `resource` (`<resource>.localhost`), as jitgate lets `email`
+/// through to it; the page.
+pub async fn expect_app_as(browser: &Browser, resource: &str, email: &str) -> Page {
+    let host = format!("{resource}.localhost");
+    let app = browser
+        .wait_for_page(&format!("{resource}, as {email}"), PAGE_LIMIT, |page| {
+            page.host() == host && page.shows("x-jitgate-email")
+        })
+        .await;
+    assert!(app.shows(email), "{app}");
+    app
+}
+
+/// Opens a WebSocket from the page to `arguments[0]` and sends "ping" once it is open;
+/// records what happens in `window.socket` (`closedAt`: when it closed, epoch ms), and on the
+/// page (`window.note` adds a line) for the screenshots.
+const OPEN_SOCKET: &str = r#"
+const url = arguments[0];
+const log = document.createElement('pre');
+log.id = 'socket-log';
+log.style = 'font-size:20px;border:2px solid #0969da;padding:12px;margin:40px 12px 12px;white-space:pre-wrap';
+document.body.prepend(log);
+const note = (line) => { log.textContent += new Date().toISOString().slice(11, 23) + '  ' + line + '\n'; };
+const state = { open: false, echoed: null, closed: false, code: null, error: false };
+window.socket = state;
+window.note = note;
+const ws = new WebSocket(url);
+ws.onopen = () => { state.open = true; note('WebSocket open: ' + url); ws.send('ping'); note('sent: ping'); };
+ws.onmessage = (event) => { state.echoed = String(event.data); note('the app echoed: ' + event.data); };
+ws.onerror = () => { state.error = true; note('WebSocket error'); };
+ws.onclose = (event) => { state.closed = true; state.closedAt = Date.now(); state.code = event.code; note('WebSocket closed (code ' + event.code + ')'); };
+"#;
+
+/// Opens a WebSocket from the app page the browser is on to `url` ([`OPEN_SOCKET`]) and waits
+/// for it to echo "ping"; it is still open.
+pub async fn open_socket(browser: &Browser, url: &str) {
+    browser.execute(OPEN_SOCKET, vec![serde_json::json!(url)]).await;
+    browser
+        .wait_for_script(
+            "the app to echo over the WebSocket",
+            PAGE_LIMIT,
+            "return window.socket.echoed !== null || window.socket.closed;",
+        )
+        .await;
+    let state = browser.execute("return window.socket;", vec![]).await;
+    assert_eq!(state["echoed"], "ping", "echoed through jitgate: {state}");
+    assert_eq!(state["closed"], false, "and still open: {state}");
+}

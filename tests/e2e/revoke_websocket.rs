@@ -8,28 +8,9 @@ use serde_json::json;
 
 use crate::deployment::{BOB, DAVE, Stack};
 use crate::flows::{
-    Asking, Undo, ask, confirm, expect_echo_app, expect_flash, expect_locked, sign_in_at_idp,
+    Asking, Undo, ask, confirm, expect_echo_app, expect_flash, expect_locked, open_socket,
+    sign_in_at_idp,
 };
-
-/// Opens a WebSocket from the page to `arguments[0]` and sends "ping" once it is open;
-/// records what happens in `window.socket`, and on the page (`window.note` adds a line) for the
-/// screenshots.
-const OPEN_SOCKET: &str = r#"
-const url = arguments[0];
-const log = document.createElement('pre');
-log.id = 'socket-log';
-log.style = 'font-size:20px;border:2px solid #0969da;padding:12px;margin:40px 12px 12px;white-space:pre-wrap';
-document.body.prepend(log);
-const note = (line) => { log.textContent += new Date().toISOString().slice(11, 23) + '  ' + line + '\n'; };
-const state = { open: false, echoed: null, closed: false, code: null, error: false };
-window.socket = state;
-window.note = note;
-const ws = new WebSocket(url);
-ws.onopen = () => { state.open = true; note('WebSocket open: ' + url); ws.send('ping'); note('sent: ping'); };
-ws.onmessage = (event) => { state.echoed = String(event.data); note('the app echoed: ' + event.data); };
-ws.onerror = () => { state.error = true; note('WebSocket error'); };
-ws.onclose = (event) => { state.closed = true; state.code = event.code; note('WebSocket closed (code ' + event.code + ')'); };
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
@@ -44,16 +25,7 @@ async fn revoking_a_grant_closes_the_browsers_websocket_and_locks_the_app() {
 
     // `/frames`: the echo upstream's WebSocket echo that speaks RFC 6455 frames to a browser.
     let socket_url = format!("ws://app.localhost:{}/frames", stack.port);
-    bob.execute(OPEN_SOCKET, vec![json!(socket_url)]).await;
-    bob.wait_for_script(
-        "the app to echo over the WebSocket",
-        PAGE_LIMIT,
-        "return window.socket.echoed !== null || window.socket.closed;",
-    )
-    .await;
-    let state = bob.execute("return window.socket;", vec![]).await;
-    assert_eq!(state["echoed"], json!("ping"), "echoed through jitgate: {state}");
-    assert_eq!(state["closed"], json!(false), "and still open: {state}");
+    open_socket(&bob, &socket_url).await;
     bob.screenshot("websocket-open").await;
 
     // The reviewer revokes bob's grant from the dashboard's Approved / Active tab.

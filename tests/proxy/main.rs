@@ -10,6 +10,7 @@ mod edge_sessions;
 mod extend;
 mod failover;
 mod pause;
+mod post_race;
 mod revocation;
 mod roles;
 mod stack;

@@ -38,10 +38,7 @@ fn extended_end(
             "an extension must add at least 1m".into(),
         ));
     }
-    let mut cap = now.plus(policy.max_duration);
-    if let Some(total) = policy.max_total {
-        cap = cap.min(since.plus(total));
-    }
+    let cap = extension_cap(policy, since, now);
     let wanted = end.plus(more);
     if wanted <= cap {
         return Ok(wanted);
@@ -56,6 +53,51 @@ fn extended_end(
         )
     };
     Err(TransitionError::DurationNotAllowed(message))
+}
+
+/// The latest end an extension may give a grant held since `since`, asked for at `now`.
+fn extension_cap(policy: &JitPolicy, since: Timestamp, now: Timestamp) -> Timestamp {
+    let cap = now.plus(policy.max_duration);
+    policy.max_total.map_or(cap, |total| cap.min(since.plus(total)))
+}
+
+/// When the grant an extension of `holder` extends was first granted: the start `max_total`
+/// counts from, carried along a chain of extensions.
+fn held_since(holder: &AccessRequest, grant: &Grant) -> Timestamp {
+    holder.extends.as_ref().map_or(grant.granted_at, |e| e.since)
+}
+
+/// How much more time `holder`'s grant could be given now, or why it cannot be extended
+/// (ended, the policy does not allow it, or `max_total`/`max_duration` leave under 1m). The
+/// portal asks this before it shows an Extend form, so that it never shows a dead one; the
+/// ask itself ([`open_extension`]) checks all of it again.
+pub fn extension_room(
+    holder: &AccessRequest,
+    policy: &JitPolicy,
+    now: Timestamp,
+) -> Result<Duration, TransitionError> {
+    let grant = active(holder, now)?;
+    if !policy.allow_extension {
+        return Err(TransitionError::ExtensionNotAllowed);
+    }
+    let since = held_since(holder, grant);
+    let room = grant.expires_at.until(extension_cap(policy, since, now));
+    if room >= JitPolicy::MIN_DURATION {
+        return Ok(room);
+    }
+    let why = match policy.max_total {
+        Some(total) if grant.expires_at.until(since.plus(total)) < JitPolicy::MIN_DURATION => {
+            format!(
+                "this access already lasts the {} in all its policy allows; it cannot be extended any further",
+                format_duration(total)
+            )
+        }
+        _ => format!(
+            "this access already runs the {} from now its policy allows; it can be extended once less is left",
+            format_duration(policy.max_duration)
+        ),
+    };
+    Err(TransitionError::DurationNotAllowed(why))
 }
 
 /// The active grant of `holder`, or why there is none.
@@ -94,7 +136,7 @@ pub fn open_extension(
             .extends
             .as_ref()
             .map_or_else(|| holder.reason.clone(), |e| e.original_reason.clone()),
-        since: holder.extends.as_ref().map_or(grant.granted_at, |e| e.since),
+        since: held_since(holder, grant),
     };
     extended_end(policy, extends.since, grant.expires_at, ask.more, ctx.now)?;
     let request = AccessRequest {
@@ -252,5 +294,27 @@ mod tests {
         let refused =
             open_extension(&at(&ids, 1), ask(Duration::from_secs(30)), id, &holder, &policy);
         assert!(matches!(refused, Err(TransitionError::DurationNotAllowed(_))), "under 1m");
+    }
+
+    #[test]
+    fn the_room_left_is_what_max_total_allows_and_none_once_it_is_used_up() {
+        let ids = IdGenerator::new();
+        let policy = JitPolicy {
+            max_duration: hours(4),
+            max_total: Some(hours(3)),
+            ..extendable(Approval::Auto)
+        };
+        let holder = granted(&ids, &policy);
+        assert_eq!(extension_room(&holder, &policy, Timestamp::from_millis(1)), Ok(hours(2)));
+        let id = RequestId::from(ids.next(Timestamp::from_millis(1)));
+        let change = open_extension(&at(&ids, 1), ask(hours(2)), id, &holder, &policy).unwrap();
+        let extended = change.requests[0].request.clone();
+        let used_up = extension_room(&extended, &policy, Timestamp::from_millis(2));
+        assert!(matches!(used_up, Err(TransitionError::DurationNotAllowed(_))), "{used_up:?}");
+        let off = JitPolicy { allow_extension: false, ..policy.clone() };
+        let refused = extension_room(&holder, &off, Timestamp::from_millis(1));
+        assert_eq!(refused, Err(TransitionError::ExtensionNotAllowed));
+        let ended = extension_room(&holder, &policy, Timestamp::from_millis(0).plus(hours(1)));
+        assert!(matches!(ended, Err(TransitionError::NotActive(_))), "{ended:?}");
     }
 }

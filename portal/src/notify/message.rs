@@ -13,7 +13,8 @@ pub struct Message {
     pub subject: String,
     pub headline: String,
     pub facts: Vec<(&'static str, String)>,
-    /// Where to act or read more: the review page for reviewers, the request page otherwise.
+    /// Where to act or read more: the review page for reviewers, the prefilled Extend form for
+    /// a reminder, the request page otherwise.
     pub link: (&'static str, String),
 }
 
@@ -83,12 +84,15 @@ impl Message {
                 if let RequestState::Approved { grant } = &request.state {
                     facts.push(("Ends at", grant.expires_at.to_string()));
                 }
+                // Straight to the prefilled Extend form, which says so when more time cannot
+                // be had (issue 15).
+                let extend = format!("{portal}{}", paths::request_extend(request.id));
                 (
                     format!("Ending soon: your access to {resource}"),
                     format!(
-                        "Your access to {resource} ends soon. Ask again if you need more time."
+                        "Your access to {resource} ends soon. If you need more time, ask for it with the link below."
                     ),
-                    ("Open your request", page),
+                    ("Extend your access", extend),
                 )
             }
             EventKind::GrantPaused => {

@@ -7,6 +7,7 @@ pub mod break_glass;
 pub mod cli_sign_in;
 pub mod decide;
 pub mod directory;
+pub mod extend;
 pub mod notifications;
 pub mod pause;
 pub mod queue;

@@ -1,15 +1,18 @@
 //! `POST /requests/{id}/pause|resume|extend`: the buttons and the small form on *My access*
-//! that switch the viewer's grant off and on, or ask for more time on it. The rules are the
-//! access service's; these only ask it and go where the outcome shows.
+//! that switch the viewer's grant off and on, or ask for more time on it, and what the app's
+//! request form shows while the grant is paused. The rules are the access service's; these only
+//! ask it and go where the outcome shows.
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use jitgate_access::request::Grant;
 use serde::Deserialize;
 
 use crate::csrf::{CsrfField, CsrfForm, HasCsrf};
 use crate::error::PortalError;
 use crate::paths;
 use crate::state::Portal;
+use crate::viewer::Viewer;
 
 /// `POST /requests/{id}/pause`.
 pub async fn pause(
@@ -67,4 +70,24 @@ pub async fn extend(
     let extension =
         portal.service.extend(viewer.identity(), request.id, more, form.reason.trim()).await?;
     Ok(Redirect::to(&paths::request_status(extension.id)).into_response())
+}
+
+/// What the app's request form shows the holder of a paused grant: the proxy locks the app
+/// while the grant is paused, and going on to it would only come back here.
+pub async fn locked_while_paused(
+    portal: &Portal,
+    viewer: &Viewer,
+    grant: &Grant,
+) -> Result<Response, PortalError> {
+    let who = if grant.paused_by_other() {
+        "A reviewer paused it; only a reviewer can resume it."
+    } else {
+        "Resume it on My access to go on."
+    };
+    let message = format!(
+        "Your access to {} is paused, so the app is locked until it is resumed. {who}",
+        grant.resource
+    );
+    let nav = Some(portal.nav(viewer).await?);
+    super::message_page("Your access is paused", &message, nav, super::BACK_HOME)
 }

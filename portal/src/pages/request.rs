@@ -245,8 +245,13 @@ pub async fn form(
     let rd = portal.destinations.vet(query.get("rd").map(String::as_str));
     // Already granted: nothing to ask for, go on to the app.
     let now = portal.clock.now();
-    if portal.service.store().active_grant(&viewer.identity().user, &resource, now).await?.is_some()
+    if let Some(grant) =
+        portal.service.store().active_grant(&viewer.identity().user, &resource, now).await?
     {
+        // Paused, the app would send the browser straight back here: say so instead.
+        if grant.paused.is_some() {
+            return super::pause::locked_while_paused(&portal, &viewer, &grant).await;
+        }
         return Ok(portal.continue_to(&viewer.session, &rd, None));
     }
     let page_path = paths::request_form(&resource);

@@ -214,3 +214,23 @@ async fn my_access_shows_granted_beside_asked() {
     let home = alice.get("/").await;
     assert!(home.body.contains("granted 15m (asked 1h)"), "{}", home.body);
 }
+
+/// While paused, the proxy locks the app and sends the browser to its request form: the form
+/// says the access is paused instead of sending the browser back to the app (a redirect loop).
+#[tokio::test]
+async fn the_request_form_of_a_paused_grant_says_so_instead_of_going_back_to_the_app() {
+    let site = Site::start().await;
+    let bob = site.signed_in("bob@example.com").await;
+    let id = crate::extend_page::granted(&bob, "15m").await;
+    let rd = "?rd=http%3A%2F%2Fapp.localhost%3A8080%2F";
+    let going_on = bob.get(&format!("/request/app{rd}")).await;
+    assert_eq!(going_on.status, 303, "active: on to the app: {going_on:?}");
+
+    let (status, _) =
+        crate::extend_page::api(&bob, &format!("/api/v1/requests/{id}/pause"), json!({})).await;
+    assert_eq!(status, 200);
+    let paused = bob.get(&format!("/request/app{rd}")).await;
+    assert_eq!(paused.status, 200, "no redirect back to the locked app: {paused:?}");
+    assert!(paused.body.contains("Your access to app is paused"), "{}", paused.body);
+    assert!(paused.body.contains("Resume it on My access"), "{}", paused.body);
+}

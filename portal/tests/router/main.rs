@@ -7,6 +7,7 @@
 mod break_glass;
 mod cli_sign_in;
 mod decisions;
+mod extend_page;
 mod harness;
 mod input;
 mod lifecycle;
