@@ -12,6 +12,11 @@
 //! and it ends the response to the client unfinished (a chunked response without its
 //! terminator, a short body): the client can tell it was cut.
 //!
+//! A config reload wakes the supervisor too: it decides every registered response again
+//! against the new config ([`crate::ProxyConfig::still_allows`]) and cuts those whose access
+//! the new config removed (the resource is gone, or its policy no longer lets the principal
+//! in, or now needs a grant the response does not run under).
+//!
 //! The registration is dropped as the response's last chunk passes `response_body_filter`,
 //! before Pingora returns the connection to its pool, so a connection serving someone else is
 //! never shut down. The duplicate descriptor is owned here, so the socket it names cannot be
@@ -31,6 +36,8 @@ use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cache::{AccessCache, LeaseEvent};
+use crate::gate::Principal;
+use crate::live::{LiveConfig, ProxyConfig};
 
 /// How often deadlines are compared with the clock: the most an idle response can outlive
 /// the expiry of its grant, plus one lookup.
@@ -56,7 +63,8 @@ impl Armed {
 }
 
 struct Entry {
-    user: UserId,
+    /// Who the response is for (shared with the request, not copied).
+    principal: Principal,
     resource: ResourceName,
     /// When the grant ends; `None` for standing access.
     deadline: Option<Timestamp>,
@@ -65,9 +73,15 @@ struct Entry {
     socket: Arc<Armed>,
 }
 
+impl Entry {
+    fn user(&self) -> &UserId {
+        &self.principal.identity().user
+    }
+}
+
 /// What a response runs under, for [`InFlight::track`].
 pub struct Access<'a> {
-    pub user: &'a UserId,
+    pub principal: &'a Principal,
     pub resource: &'a ResourceName,
     pub grant_ends: Option<Timestamp>,
     pub session: Option<(&'a SessionId, Timestamp)>,
@@ -133,7 +147,7 @@ impl InFlight {
         });
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
-            user: access.user.clone(),
+            principal: access.principal.clone(),
             resource: access.resource.clone(),
             deadline: access.grant_ends,
             session: access.session.map(|(id, expires_at)| (id.clone(), expires_at)),
@@ -157,7 +171,7 @@ impl InFlight {
             .lock()
             .values()
             .filter(|entry| entry.deadline.is_some() && select(entry))
-            .map(|entry| (entry.user.clone(), entry.resource.clone()))
+            .map(|entry| (entry.user().clone(), entry.resource.clone()))
             .collect();
         grants.sort();
         grants.dedup();
@@ -170,7 +184,7 @@ impl InFlight {
         let now = self.clock.now();
         let expiry = self.cache.grant_expiry(user, resource, now).await;
         let mut entries = self.lock();
-        let ours = entries.values_mut().filter(|e| &e.user == user && &e.resource == resource);
+        let ours = entries.values_mut().filter(|e| e.user() == user && &e.resource == resource);
         match expiry {
             Ok(Some(expires_at)) if now < expires_at => {
                 ours.for_each(|entry| entry.deadline = Some(expires_at));
@@ -184,9 +198,19 @@ impl InFlight {
         }
     }
 
-    /// Watches for as long as the process runs.
-    pub async fn supervise_forever(self: Arc<Self>) {
+    /// Cuts every registered response `config` no longer allows.
+    fn reconfigured(&self, config: &ProxyConfig) {
+        let why = format!("config reload (generation {})", config.generation);
+        self.cut(&why, |entry| {
+            !config.still_allows(entry.principal.identity(), &entry.resource, entry.deadline.is_some())
+        });
+    }
+
+    /// Watches for as long as the process runs, the config in force in `config`.
+    pub async fn supervise_forever(self: Arc<Self>, config: Arc<LiveConfig>) {
         let mut changes = self.cache.changes();
+        let mut reloads = config.subscribe();
+        reloads.mark_unchanged();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -198,19 +222,25 @@ impl InFlight {
                 }
                 event = changes.recv() => match event {
                     Ok(LeaseEvent::GrantChanged { user, resource }) => {
-                        self.grants(|entry| entry.user == user && entry.resource == resource)
+                        self.grants(|entry| *entry.user() == user && entry.resource == resource)
                     }
                     Ok(LeaseEvent::SessionEnded(id)) => {
                         self.cut("session ended", |e| e.session.as_ref().is_some_and(|(s, _)| *s == id));
                         continue;
                     }
                     Ok(LeaseEvent::SessionsEndedFor(user)) => {
-                        self.cut("sessions ended", |e| e.session.is_some() && e.user == user);
+                        self.cut("sessions ended", |e| e.session.is_some() && *e.user() == user);
                         continue;
                     }
                     Ok(LeaseEvent::Resync) | Err(RecvError::Lagged(_)) => self.grants(|_| true),
                     Err(RecvError::Closed) => return,
                 },
+                reloaded = reloads.changed() => {
+                    if reloaded.is_ok() {
+                        self.reconfigured(&config.load());
+                    }
+                    continue;
+                }
             };
             for (user, resource) in due {
                 self.recheck(&user, &resource).await;
