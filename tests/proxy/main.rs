@@ -9,6 +9,7 @@ mod edge_sessions;
 mod extend;
 mod failover;
 mod pause;
+mod reload;
 mod revocation;
 mod roles;
 mod stack;
