@@ -151,11 +151,9 @@ impl Lease {
     }
 
     /// Resolves when the lease has ended: expiry, sign-out, revocation, no longer findable,
-    /// or a reload that takes the access away.
-    async fn ended(mut self) {
+    /// or a reload (one `reloads` announces) that takes the access away.
+    async fn ended(mut self, mut reloads: watch::Receiver<u64>) {
         let mut changes = self.cache.changes();
-        let mut reloads = self.access.config.subscribe();
-        reloads.mark_unchanged();
         loop {
             let remaining = match self.ends_at() {
                 Some(at) if self.clock.now() >= at => return,
@@ -236,14 +234,17 @@ impl L4Connect for LeasedConnect {
 }
 
 /// Starts the task that watches `lease`; the receiver fires when the grant has ended.
+/// Reloads are watched from the connect on: one between the request's decision and now is
+/// caught by `connected_to_upstream`, which runs after this.
 fn supervise(lease: Lease) -> oneshot::Receiver<()> {
+    let reloads = lease.access.config.subscribe();
     let (mut end, ended) = oneshot::channel();
     let open = lease.cache.metrics().leased_connections.clone();
     open.inc();
     tokio::spawn(async move {
         let who = lease.to_string();
         tokio::select! {
-            () = lease.ended() => {
+            () = lease.ended(reloads) => {
                 tracing::info!(lease = %who, "access ended: closing an open connection");
                 let _ = end.send(());
             }

@@ -14,6 +14,7 @@
 //! the portal's URL) is not in here: the process keeps what it started with.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use jitgate_access::config::Config;
@@ -71,6 +72,8 @@ impl ProxyConfig {
 /// The proxy config in force, and the news that it changed.
 pub struct LiveConfig {
     current: ArcSwap<ProxyConfig>,
+    /// `current`'s generation, to compare with a request's without loading the snapshot.
+    generation: AtomicU64,
     /// The generation in force; the supervisors of open connections wait on it.
     swapped: watch::Sender<u64>,
 }
@@ -78,7 +81,13 @@ pub struct LiveConfig {
 impl LiveConfig {
     pub fn new(first: ProxyConfig) -> Self {
         let (swapped, _) = watch::channel(first.generation);
-        Self { current: ArcSwap::from_pointee(first), swapped }
+        let generation = AtomicU64::new(first.generation);
+        Self { current: ArcSwap::from_pointee(first), generation, swapped }
+    }
+
+    /// The generation in force (as [`LiveConfig::load`] would find it).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The snapshot in force. A request loads it once and keeps it (see the module docs).
@@ -91,6 +100,7 @@ impl LiveConfig {
     pub fn swap(&self, next: ProxyConfig) {
         let generation = next.generation;
         self.current.store(Arc::new(next));
+        self.generation.store(generation, Ordering::Release);
         self.swapped.send_replace(generation);
     }
 
@@ -111,6 +121,6 @@ impl LiveConfig {
 
 impl std::fmt::Debug for LiveConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LiveConfig").field("generation", &*self.swapped.borrow()).finish()
+        f.debug_struct("LiveConfig").field("generation", &self.generation()).finish()
     }
 }

@@ -142,6 +142,21 @@ impl JitgateProxy {
         self.cache().cached_grant_expiry(user, resource, self.clock.now())
     }
 
+    /// Whether a reload since this request was decided took its access away (see
+    /// [`crate::ProxyConfig::still_allows`]). One atomic load when nothing was reloaded.
+    fn reloaded_away(&self, ctx: &RequestCtx) -> bool {
+        let (Some(decided), Some(principal), Some(route)) =
+            (&ctx.config, &ctx.principal, ctx.routed())
+        else {
+            return false;
+        };
+        if self.settings.config.generation() == decided.generation {
+            return false;
+        }
+        let current = self.settings.config.load();
+        !current.still_allows(principal.identity(), &route.resource.name, ctx.deadline.is_some())
+    }
+
     /// A WebSocket handshake from a page of another origin rides the user's cookie into the
     /// app (cross-site WebSocket hijacking): only the resource's own origin and the ones it
     /// lists may open one. Clients that send no `Origin` (scripts) are not browsers.
@@ -327,6 +342,12 @@ impl ProxyHttp for JitgateProxy {
                 session,
             };
             ctx.in_flight = self.settings.in_flight.track(fd, access);
+        }
+        // Registered (or leased) first, checked second: a reload after this point reaches the
+        // supervisors, one between the decision and here is caught now.
+        if self.reloaded_away(ctx) {
+            ctx.access_ended = true;
+            return Error::e_explain(ErrorType::HTTPStatus(403), "a config reload removed access");
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use jitgate_testkit::config::{ConfigBuilder, Resource};
 use jitgate_testkit::http::{get, open_websocket};
-use jitgate_testkit::{Jitgate, free_port, wait_until};
+use jitgate_testkit::{Jitgate, free_port, listening, wait_until};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::echoes;
@@ -35,6 +35,7 @@ impl Reloadable {
         let pid_arg = pid_file.to_str().unwrap();
         let jitgate = stack.serve_with("reload.toml", &text, &["--pid-file", pid_arg], port).await;
         let path = stack.dir.path().join("reload.toml");
+        ops_listening(ops).await;
         Self { jitgate, path, pid_file, port, ops, upstream }
     }
 
@@ -79,6 +80,11 @@ async fn metric(ops: u16, name: &str) -> String {
     let prefix = format!("{name} ");
     let line = body.lines().find(|line| line.starts_with(&prefix));
     line.map(|line| line[prefix.len()..].to_owned()).unwrap_or_default()
+}
+
+/// Waits until the ops listener answers (it starts after the proxy's).
+async fn ops_listening(ops: u16) {
+    wait_until("the ops listener", Duration::from_secs(10), || listening(ops)).await;
 }
 
 /// Waits until `ops` reports config generation `generation`.
@@ -245,7 +251,7 @@ async fn a_listener_change_is_applied_only_at_a_restart() {
     let warning = log.lines().find(|line| line.contains("needs a restart"));
     let warning = warning.unwrap_or_else(|| panic!("no restart warning:\n{log}"));
     assert!(warning.contains("server.listen_http"), "{warning}");
-    assert!(!jitgate_testkit::listening(moved).await, "the new port waits for a restart");
+    assert!(!listening(moved).await, "the new port waits for a restart");
     let wiki = jitgate.host("wiki");
     let (_, cookie) = stack.sign_in_on(&person("bob@example.com", &["sre"]), &wiki).await;
     assert_eq!(get(jitgate.port, &wiki, "/", &[("cookie", &cookie)]).await.status, 200);
@@ -269,6 +275,7 @@ async fn split_roles_reload_one_process_at_a_time() {
     };
     let proxy =
         stack.serve_with("proxy.toml", &proxy_config(None), &["--role", "proxy"], public).await;
+    ops_listening(portal_ops).await;
     let docs = format!("docs.localhost:{public}");
     let (_, cookie) = stack.sign_in_on(&person("bob@example.com", &["sre"]), &docs).await;
     assert_eq!(get(public, &docs, "/", &[("cookie", &cookie)]).await.status, 404);
