@@ -135,9 +135,9 @@ impl JitgateProxy {
         if path.has_encoded_separator() {
             // Only where the resource allows it, and only if a server that decodes `%2F`
             // would route the request to the same resource.
-            let same_route = path.separators_decoded().is_some_and(|decoded| {
-                config.router.find(&ctx.host, &decoded) == Ok(Some(index))
-            });
+            let same_route = path
+                .separators_decoded()
+                .is_some_and(|decoded| config.router.find(&ctx.host, &decoded) == Ok(Some(index)));
             if !resource.allow_encoded_slashes {
                 return Err(ctx.refuse_path(PathRefusal::EncodedSeparator));
             } else if !same_route {
@@ -167,7 +167,9 @@ impl JitgateProxy {
         // A valid session cookie is the credential, and `Authorization` is then the app's own;
         // an IdP token counts only without one, where the resource accepts tokens.
         let mut verdict = match cookie {
-            Some(cookie) => gate.check(Credential::Cookie(cookie), &ctx.host, resource, roles, now).await,
+            Some(cookie) => {
+                gate.check(Credential::Cookie(cookie), &ctx.host, resource, roles, now).await
+            }
             None => gate.check(Credential::None, &ctx.host, resource, roles, now).await,
         };
         if verdict.decision == Decision::SignIn

@@ -202,7 +202,11 @@ impl InFlight {
     fn reconfigured(&self, config: &ProxyConfig) {
         let why = format!("config reload (generation {})", config.generation);
         self.cut(&why, |entry| {
-            !config.still_allows(entry.principal.identity(), &entry.resource, entry.deadline.is_some())
+            !config.still_allows(
+                entry.principal.identity(),
+                &entry.resource,
+                entry.deadline.is_some(),
+            )
         });
     }
 

@@ -70,7 +70,7 @@ impl Metrics {
         )
         .expect("valid metric");
         let leased_connections =
-            IntGauge::new("open_leased_connections", "Connections open under a grant lease")
+            IntGauge::new("open_leased_connections", "Connections open under a lease")
                 .expect("valid metric");
         let change_feed_up =
             IntGauge::new("change_feed_up", "Whether the store change feed is connected")

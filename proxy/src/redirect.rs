@@ -35,7 +35,8 @@ impl ServeHttp for HttpsRedirect {
         let path = header.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let builder =
             Response::builder().header("cache-control", "no-store").header("content-length", 0);
-        let served = self.config.load().router.serves_host(&target_host) || target_host == self.portal_host;
+        let served =
+            self.config.load().router.serves_host(&target_host) || target_host == self.portal_host;
         let response = if served {
             builder.status(308).header("location", format!("https://{target_host}{path}"))
         } else {

@@ -24,9 +24,9 @@ use crate::decide::{Answer, Reply as AnswerKind};
 use crate::gate::{Decision, Gate, Principal};
 use crate::in_flight::{Access, InFlight, Tracked};
 use crate::lease::{Lease, LeasedAccess, LeasedConnect, LeasedGrant, LeasedSession};
+use crate::live::{LiveConfig, ProxyConfig};
 use crate::refuse;
 use crate::respond::{Client, Reply};
-use crate::live::{LiveConfig, ProxyConfig};
 use crate::route::Route;
 
 /// What the proxy needs, built once at start-up; what a reload changes is in `config`.
@@ -328,7 +328,8 @@ impl ProxyHttp for JitgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         #[cfg(unix)]
-        if let (Some(principal), Some(route), false) = (&ctx.principal, ctx.routed(), ctx.long_lived)
+        if let (Some(principal), Some(route), false) =
+            (&ctx.principal, ctx.routed(), ctx.long_lived)
         {
             let session = match principal {
                 Principal::Session(session) => Some((&session.id, session.expires_at)),

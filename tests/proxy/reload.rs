@@ -289,4 +289,9 @@ async fn split_roles_reload_one_process_at_a_time() {
     assert_eq!(get(public, &docs, "/", &[("cookie", &cookie)]).await.status, 200);
     assert_eq!(metric(portal_ops, "jitgate_config_generation").await, "1", "the portal is apart");
     assert!(!portal.log().contains("reloading the config"), "{}", portal.log());
+
+    // And the portal on its own signal, the proxy left as it is.
+    hang_up(portal.pid());
+    reaches_generation(portal_ops, 2).await;
+    assert_eq!(metric(proxy_ops, "jitgate_config_generation").await, "2");
 }

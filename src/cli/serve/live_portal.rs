@@ -60,10 +60,13 @@ impl PortalParts {
         };
         let routing: Arc<dyn Routing> =
             Arc::new(ConfigRouting::new(config.clone(), users, self.people.clone()));
-        let service =
-            AccessService::new(self.store.clone(), self.clock.clone(), Arc::new(config.policy_set()))
-                .with_routing(routing)
-                .with_people(self.people.clone());
+        let service = AccessService::new(
+            self.store.clone(),
+            self.clock.clone(),
+            Arc::new(config.policy_set()),
+        )
+        .with_routing(routing)
+        .with_people(self.people.clone());
         match &self.local_cache {
             Some(cache) => {
                 let cache = cache.clone();

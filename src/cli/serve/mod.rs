@@ -230,8 +230,10 @@ pub fn run(
         proxy_config = Some(live);
     }
     if let Some(ops) = config.server.ops_listen {
-        let mut service =
-            Service::new("jitgate ops".into(), HttpServer::new_app(OpsApp { metrics: metrics.clone(), cache }));
+        let mut service = Service::new(
+            "jitgate ops".into(),
+            HttpServer::new_app(OpsApp { metrics: metrics.clone(), cache }),
+        );
         service.add_tcp(&ops.to_string());
         server.add_service(service);
     }
