@@ -106,6 +106,15 @@ impl Jitgate {
         assert!(signal.success(), "kill -TERM failed");
     }
 
+    /// Sends SIGHUP, as `jitgate reload` and systemd's `ExecReload=kill -HUP` do: reload the config.
+    pub fn sighup(&self) {
+        let signal = std::process::Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(signal.success(), "kill -HUP failed");
+    }
+
     /// Waits (up to `limit`) for the process to exit; returns how it ended.
     pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
         let mut process = self.process.take().expect("a running jitgate");

@@ -52,9 +52,8 @@ impl Reloadable {
         std::fs::write(&self.path, text).unwrap();
     }
 
-    /// `kill -HUP`, as systemd's `ExecReload=kill -HUP $MAINPID` does.
     fn hang_up(&self) {
-        hang_up(self.jitgate.pid());
+        self.jitgate.sighup();
     }
 
     async fn generation(&self) -> String {
@@ -64,14 +63,6 @@ impl Reloadable {
 
 fn deployment(port: u16, ops: u16, upstream: &str) -> ConfigBuilder {
     config(ConfigBuilder::new().listen_http(port), port, ops, upstream)
-}
-
-fn hang_up(pid: u32) {
-    let signal = std::process::Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(signal.success(), "kill -HUP failed");
 }
 
 /// The value of the metric `name` on the ops listener at `ops`.
@@ -291,7 +282,7 @@ async fn split_roles_reload_one_process_at_a_time() {
     assert!(!portal.log().contains("reloading the config"), "{}", portal.log());
 
     // And the portal on its own signal, the proxy left as it is.
-    hang_up(portal.pid());
+    portal.sighup();
     reaches_generation(portal_ops, 2).await;
     assert_eq!(metric(proxy_ops, "jitgate_config_generation").await, "2");
 }
