@@ -248,7 +248,7 @@ pub fn run(
     );
     let reloader = Reloader {
         path: path.to_owned(),
-        overrides: overrides.clone(),
+        overrides: *overrides,
         running: config.clone(),
         generation: FIRST_GENERATION,
         metrics: metrics.clone(),
