@@ -124,3 +124,70 @@ impl std::fmt::Debug for LiveConfig {
         f.debug_struct("LiveConfig").field("generation", &self.generation()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use jitgate_access::config::{IdentityHeaders, Resource, Upstream};
+    use jitgate_access::policy::{AccessMode, Assignment, Audience, ResourcePolicy};
+
+    use super::*;
+
+    fn standing_for_sre(name: &str) -> Resource {
+        let name = ResourceName::parse(name).unwrap();
+        let sre = Assignment {
+            audience: Audience::Group("sre".parse().unwrap()),
+            mode: AccessMode::Standing,
+        };
+        Resource {
+            policy: ResourcePolicy { resource: name.clone(), assignments: vec![sre] },
+            name,
+            host: "wiki.example.com".into(),
+            path_prefix: "/".into(),
+            allow_encoded_slashes: false,
+            accept_bearer: false,
+            websocket_origins: vec![],
+            upstreams: vec![Upstream {
+                address: "10.0.0.1:80".into(),
+                tls: false,
+                sni: String::new(),
+                verify_cert: true,
+            }],
+        }
+    }
+
+    fn person(groups: &[&str]) -> Identity {
+        let groups = groups.iter().map(|g| g.parse().unwrap());
+        Identity::new("bob@example.com".parse().unwrap(), groups)
+    }
+
+    #[test]
+    fn open_connections_stay_only_while_the_new_config_lets_them_in() {
+        let config = ProxyConfig {
+            generation: 2,
+            router: Router::new(&[standing_for_sre("wiki")]),
+            roles: Roles::default(),
+            headers: UpstreamHeaders::new(&IdentityHeaders::default(), vec![]),
+        };
+        let wiki = ResourceName::parse("wiki").unwrap();
+        assert!(config.still_allows(&person(&["sre"]), &wiki, false), "standing access stays");
+        assert!(!config.still_allows(&person(&["dev"]), &wiki, true), "no group, no access");
+        let gone = ResourceName::parse("app").unwrap();
+        assert!(!config.still_allows(&person(&["sre"]), &gone, true), "a removed resource");
+    }
+
+    #[test]
+    fn a_swap_is_seen_by_loads_and_subscribers() {
+        let config = |generation| ProxyConfig {
+            generation,
+            router: Router::new(&[]),
+            roles: Roles::default(),
+            headers: UpstreamHeaders::new(&IdentityHeaders::default(), vec![]),
+        };
+        let live = LiveConfig::new(config(1));
+        let reloads = live.subscribe();
+        let before = live.load();
+        live.swap(config(2));
+        assert!(reloads.has_changed().unwrap(), "subscribers are told");
+        assert_eq!((before.generation, live.load().generation, live.generation()), (1, 2, 2));
+    }
+}
