@@ -20,7 +20,9 @@ use jitgate_access::service::AccessService;
 use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_proxy::{Access, AccessCache, Credential, Decision, Gate, InFlight, Metrics};
+use jitgate_proxy::{
+    Access, AccessCache, Credential, Decision, Gate, InFlight, Metrics, Principal,
+};
 
 fn group(name: &str) -> GroupName {
     GroupName::parse(name).unwrap()
@@ -149,9 +151,15 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
     runtime.block_on(store.create_session(&session)).unwrap();
     let keys = TokenKeys::new(b"benchmark-secret-benchmark-secret-benchmark");
     let cookie = keys.session_cookie(&session.id, "db.localhost", session.expires_at);
-    let gate = Gate::new(keys, Roles::default(), cache, None);
-    let first =
-        runtime.block_on(gate.check(Credential::Cookie(&cookie), "db.localhost", &resource, now));
+    let gate = Gate::new(keys, cache, None);
+    let roles = Roles::default();
+    let first = runtime.block_on(gate.check(
+        Credential::Cookie(&cookie),
+        "db.localhost",
+        &resource,
+        &roles,
+        now,
+    ));
     assert_eq!(first.decision, Decision::AllowGrant);
     c.bench_function("session_cookie_verify", |b| {
         b.iter(|| {
@@ -167,6 +175,7 @@ fn proxy_decision_cache_hit(c: &mut Criterion) {
                     Credential::Cookie(std::hint::black_box(&cookie)),
                     "db.localhost",
                     &resource,
+                    &roles,
                     now,
                 )
                 .await;
@@ -202,7 +211,10 @@ fn in_flight_registration(c: &mut Criterion) {
     let registry = Arc::new(InFlight::new(cache, Arc::new(ManualClock::starting_now())));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let user = UserId::parse("ada@example.com").unwrap();
+    let principal = Principal::Bearer {
+        identity: Arc::new(Identity::new(UserId::parse("ada@example.com").unwrap(), [])),
+        token: Arc::from("token"),
+    };
     let resource = ResourceName::parse("db").unwrap();
     let session = SessionId::random();
     let until = ManualClock::starting_now().now().plus(Duration::from_secs(3600));
@@ -210,10 +222,11 @@ fn in_flight_registration(c: &mut Criterion) {
     c.bench_function("in_flight_track_and_drop", |b| {
         b.iter(|| {
             let access = Access {
-                user: &user,
+                principal: &principal,
                 resource: &resource,
                 grant_ends: Some(until),
                 session: Some((&session, until)),
+                token: None,
             };
             drop(registry.track(upstream.as_raw_fd(), access));
         });

@@ -59,7 +59,8 @@ pub struct Inner {
     pub(crate) csrf: CsrfKey,
     pub(crate) flash: FlashKey,
     pub(crate) sign_in: SignIn,
-    pub(crate) throttle: Throttle,
+    /// Shared with the portal a reload replaces this one with (see [`Portal::reconfigured`]).
+    pub(crate) throttle: Arc<Throttle>,
     pub(crate) assertion_jwks: serde_json::Value,
     pub(crate) bearer: Option<BearerVerifier>,
     /// The portal's cookies: `Secure` and `__Host-` named when its external URL is https.
@@ -86,6 +87,19 @@ impl Portal {
     /// Builds the portal; with `oidc`, discovers the IdP first, so an unreachable or
     /// misconfigured IdP is an error at start, not at the first sign-in.
     pub async fn new(settings: PortalSettings) -> Result<Self, StartError> {
+        Self::build(settings, Arc::default()).await
+    }
+
+    /// The portal under a reloaded config (its resources, policies, roles and notification
+    /// routing, in `settings`), to serve in this one's place. Sign-in failures counted so far
+    /// carry over: a reload must not lift a lockout. What only a restart changes (the session
+    /// secret, the identity provider, the portal's URL) is taken from `settings` as it stands,
+    /// which the caller keeps as it was at the start.
+    pub async fn reconfigured(&self, settings: PortalSettings) -> Result<Self, StartError> {
+        Self::build(settings, self.throttle.clone()).await
+    }
+
+    async fn build(settings: PortalSettings, throttle: Arc<Throttle>) -> Result<Self, StartError> {
         let config = settings.config;
         let destinations = Destinations::from_config(&config)?;
         let secret = config.session.secret.expose().as_bytes().to_vec();
@@ -105,7 +119,7 @@ impl Portal {
             csrf: CsrfKey::derive(&secret),
             flash: FlashKey::derive(&secret),
             sign_in,
-            throttle: Throttle::default(),
+            throttle,
             cookies: Cookies::new(destinations.scheme() == "https"),
             destinations,
             host: config.server.portal_host.clone(),

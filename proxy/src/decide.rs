@@ -12,6 +12,7 @@ use pingora::{Error, ErrorType, Result};
 use tokio::sync::watch;
 
 use crate::gate::{Credential, Decision, Principal};
+use crate::live::ProxyConfig;
 use crate::request_path::{self, PathRefusal};
 use crate::respond::Client;
 use crate::route::normalize_host;
@@ -65,10 +66,23 @@ impl RequestCtx {
 }
 
 impl JitgateProxy {
-    /// Canonicalises, routes and decides on `header`, filling `ctx` (host, route, principal,
-    /// decision, deadline, canonical path). `Ok` lets the request pass; an [`Answer`] is what
-    /// jitgate replies itself (`service.rs` sends it).
+    /// Canonicalises, routes and decides on `header`, filling `ctx` (config snapshot, host,
+    /// route, principal, decision, deadline, canonical path). `Ok` lets the request pass; an
+    /// [`Answer`] is what jitgate replies itself (`service.rs` sends it).
     pub async fn decide(&self, header: &RequestHeader, ctx: &mut RequestCtx) -> Result<(), Answer> {
+        // The one load of the config for this request: every later phase reads `ctx.config`.
+        let config = self.settings.config.load();
+        let decided = self.decide_by(&config, header, ctx).await;
+        ctx.config = Some(config);
+        decided
+    }
+
+    async fn decide_by(
+        &self,
+        config: &ProxyConfig,
+        header: &RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), Answer> {
         let client = Client::of(header);
         ctx.client = Some(client);
         ctx.host = match host_of(header) {
@@ -104,11 +118,11 @@ impl JitgateProxy {
             return Err(Answer(Reply::Jwks));
         }
         // Answered on every host jitgate serves, whichever path prefixes its resources have.
-        if path.as_str() == HANDOFF_PATH && self.settings.router.serves_host(&ctx.host) {
+        if path.as_str() == HANDOFF_PATH && config.router.serves_host(&ctx.host) {
             ctx.decision = Decision::Handoff;
             return Err(Answer(Reply::Handoff));
         }
-        let index = match self.settings.router.find(&ctx.host, &path) {
+        let index = match config.router.find(&ctx.host, &path) {
             Ok(Some(index)) => index,
             Ok(None) => {
                 ctx.decision = Decision::UnknownHost;
@@ -117,13 +131,13 @@ impl JitgateProxy {
             Err(why) => return Err(ctx.refuse_path(why)),
         };
         ctx.route = Some(index);
-        let resource = &self.settings.router.get(index).resource;
+        let resource = &config.router.get(index).resource;
         if path.has_encoded_separator() {
             // Only where the resource allows it, and only if a server that decodes `%2F`
             // would route the request to the same resource.
-            let same_route = path.separators_decoded().is_some_and(|decoded| {
-                self.settings.router.find(&ctx.host, &decoded) == Ok(Some(index))
-            });
+            let same_route = path
+                .separators_decoded()
+                .is_some_and(|decoded| config.router.find(&ctx.host, &decoded) == Ok(Some(index)));
             if !resource.allow_encoded_slashes {
                 return Err(ctx.refuse_path(PathRefusal::EncodedSeparator));
             } else if !same_route {
@@ -149,18 +163,20 @@ impl JitgateProxy {
                     .and_then(bearer_token)
             })
             .flatten();
-        let gate = &self.settings.gate;
+        let (gate, roles) = (&self.settings.gate, &config.roles);
         // A valid session cookie is the credential, and `Authorization` is then the app's own;
         // a token (the IdP's or a personal API token) counts only without one, where the
         // resource accepts tokens.
         let mut verdict = match cookie {
-            Some(cookie) => gate.check(Credential::Cookie(cookie), &ctx.host, resource, now).await,
-            None => gate.check(Credential::None, &ctx.host, resource, now).await,
+            Some(cookie) => {
+                gate.check(Credential::Cookie(cookie), &ctx.host, resource, roles, now).await
+            }
+            None => gate.check(Credential::None, &ctx.host, resource, roles, now).await,
         };
         if verdict.decision == Decision::SignIn
             && let Some(token) = bearer
         {
-            verdict = gate.check(Credential::Bearer(token), &ctx.host, resource, now).await;
+            verdict = gate.check(Credential::Bearer(token), &ctx.host, resource, roles, now).await;
         }
         ctx.decision = verdict.decision;
         ctx.principal = verdict.principal;
@@ -207,6 +223,10 @@ impl JitgateProxy {
         });
         // The portal reads its own cookies; resource upstreams never see them.
         let keep_jitgate_cookies = ctx.decision == Decision::Portal;
-        self.settings.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
+        let config = ctx
+            .config
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "request not decided"))?;
+        config.headers.rewrite(request, asserted, &forwarded, keep_jitgate_cookies)
     }
 }

@@ -157,9 +157,11 @@ impl Verdict {
 /// Who a verified bearer token names, and until when it may be used.
 type VerifiedToken = (Arc<Identity>, Timestamp);
 
+/// Verifies credentials and decides access. The policies and roles it decides by are the
+/// request's config snapshot's (see [`crate::live`]), passed to [`Gate::check`]; what it keeps
+/// itself (keys, memos of verified credentials) outlives a reload.
 pub struct Gate {
     keys: TokenKeys,
-    roles: Roles,
     cache: Arc<AccessCache>,
     /// `None` when the identity provider is `local`: there is no IdP to issue tokens.
     bearer: Option<BearerVerifier>,
@@ -186,20 +188,9 @@ where
 }
 
 impl Gate {
-    /// The global roles the gate decides with (the no-access page names the reviewers).
-    pub(crate) fn roles(&self) -> &Roles {
-        &self.roles
-    }
-
-    pub fn new(
-        keys: TokenKeys,
-        roles: Roles,
-        cache: Arc<AccessCache>,
-        bearer: Option<BearerVerifier>,
-    ) -> Self {
+    pub fn new(keys: TokenKeys, cache: Arc<AccessCache>, bearer: Option<BearerVerifier>) -> Self {
         Self {
             keys,
-            roles,
             cache,
             bearer,
             verified: memo(VERIFIED_MAX),
@@ -288,7 +279,8 @@ impl Gate {
         }
     }
 
-    /// Decides on a request for `resource` on `host` presenting `credential`. A forged,
+    /// Decides on a request for `resource` on `host` presenting `credential`, with the global
+    /// `roles` of the same config as `resource`. A forged,
     /// expired, tampered or foreign cookie counts as no session; a bad bearer token is refused
     /// with its reason; a store or IdP that cannot be reached fails closed for anything that
     /// needs a grant or a token.
@@ -297,6 +289,7 @@ impl Gate {
         credential: Credential<'_>,
         host: &str,
         resource: &Resource,
+        roles: &Roles,
         now: Timestamp,
     ) -> Verdict {
         let principal = match self.principal(credential, host, now).await {
@@ -304,7 +297,7 @@ impl Gate {
             Err(verdict) => return verdict,
         };
         let identity = principal.identity();
-        let (decision, deadline) = match resource.policy.resolve(&self.roles, identity) {
+        let (decision, deadline) = match resource.policy.resolve(roles, identity) {
             Access::NoAccess => (Decision::NoAccess, None),
             Access::Standing { .. } => (Decision::AllowStanding, None),
             Access::Jit { .. } => {

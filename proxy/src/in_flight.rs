@@ -3,14 +3,19 @@
 //! WebSockets and event streams get a leased socket of their own (see [`crate::lease`]). Every
 //! other response — a large download, a long poll, a chunked stream — runs on Pingora's pooled
 //! connections, which must stay unwrapped to stay cheap. So such a request is only
-//! *registered* here while its response is in flight: its session or API token, its grant (JIT access), their
-//! deadlines, and a duplicate of its upstream socket's descriptor. One supervisor task per
+//! *registered* here while its response is in flight: its session or API token, its grant
+//! (JIT access), their deadlines, and a duplicate of its upstream socket's descriptor. One supervisor task per
 //! process cuts it when a change event ends its session (sign-out, an admin), when its session
 //! expires, and re-checks its grant whenever a change event names it, whenever the cache's
 //! trust is lost or regained, and when its deadline passes (every [`SWEEP_EVERY`]); if the
 //! grant is gone, or cannot be verified, it shuts the upstream socket down. Pingora's pending read then fails,
 //! and it ends the response to the client unfinished (a chunked response without its
 //! terminator, a short body): the client can tell it was cut.
+//!
+//! A config reload wakes the supervisor too: it decides every registered response again
+//! against the new config ([`crate::ProxyConfig::still_allows`]) and cuts those whose access
+//! the new config removed (the resource is gone, or its policy no longer lets the principal
+//! in, or now needs a grant the response does not run under).
 //!
 //! The registration is dropped as the response's last chunk passes `response_body_filter`,
 //! before Pingora returns the connection to its pool, so a connection serving someone else is
@@ -31,6 +36,8 @@ use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cache::{AccessCache, LeaseEvent};
+use crate::gate::Principal;
+use crate::live::{LiveConfig, ProxyConfig};
 
 /// How often deadlines are compared with the clock: the most an idle response can outlive
 /// the expiry of its grant, plus one lookup.
@@ -56,7 +63,8 @@ impl Armed {
 }
 
 struct Entry {
-    user: UserId,
+    /// Who the response is for (shared with the request, not copied).
+    principal: Principal,
     resource: ResourceName,
     /// When the grant ends; `None` for standing access.
     deadline: Option<Timestamp>,
@@ -67,9 +75,15 @@ struct Entry {
     socket: Arc<Armed>,
 }
 
+impl Entry {
+    fn user(&self) -> &UserId {
+        &self.principal.identity().user
+    }
+}
+
 /// What a response runs under, for [`InFlight::track`].
 pub struct Access<'a> {
-    pub user: &'a UserId,
+    pub principal: &'a Principal,
     pub resource: &'a ResourceName,
     pub grant_ends: Option<Timestamp>,
     pub session: Option<(&'a SessionId, Timestamp)>,
@@ -136,7 +150,7 @@ impl InFlight {
         });
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
-            user: access.user.clone(),
+            principal: access.principal.clone(),
             resource: access.resource.clone(),
             deadline: access.grant_ends,
             session: access.session.map(|(id, expires_at)| (id.clone(), expires_at)),
@@ -161,7 +175,7 @@ impl InFlight {
             .lock()
             .values()
             .filter(|entry| entry.deadline.is_some() && select(entry))
-            .map(|entry| (entry.user.clone(), entry.resource.clone()))
+            .map(|entry| (entry.user().clone(), entry.resource.clone()))
             .collect();
         grants.sort();
         grants.dedup();
@@ -174,7 +188,7 @@ impl InFlight {
         let now = self.clock.now();
         let expiry = self.cache.grant_expiry(user, resource, now).await;
         let mut entries = self.lock();
-        let ours = entries.values_mut().filter(|e| &e.user == user && &e.resource == resource);
+        let ours = entries.values_mut().filter(|e| e.user() == user && &e.resource == resource);
         match expiry {
             Ok(Some(expires_at)) if now < expires_at => {
                 ours.for_each(|entry| entry.deadline = Some(expires_at));
@@ -188,9 +202,23 @@ impl InFlight {
         }
     }
 
-    /// Watches for as long as the process runs.
-    pub async fn supervise_forever(self: Arc<Self>) {
+    /// Cuts every registered response `config` no longer allows.
+    fn reconfigured(&self, config: &ProxyConfig) {
+        let why = format!("config reload (generation {})", config.generation);
+        self.cut(&why, |entry| {
+            !config.still_allows(
+                entry.principal.identity(),
+                &entry.resource,
+                entry.deadline.is_some(),
+            )
+        });
+    }
+
+    /// Watches for as long as the process runs, the config in force in `config`.
+    pub async fn supervise_forever(self: Arc<Self>, config: Arc<LiveConfig>) {
         let mut changes = self.cache.changes();
+        let mut reloads = config.subscribe();
+        reloads.mark_unchanged();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -203,14 +231,14 @@ impl InFlight {
                 }
                 event = changes.recv() => match event {
                     Ok(LeaseEvent::GrantChanged { user, resource }) => {
-                        self.grants(|entry| entry.user == user && entry.resource == resource)
+                        self.grants(|entry| *entry.user() == user && entry.resource == resource)
                     }
                     Ok(LeaseEvent::SessionEnded(id)) => {
                         self.cut("session ended", |e| e.session.as_ref().is_some_and(|(s, _)| *s == id));
                         continue;
                     }
                     Ok(LeaseEvent::SessionsEndedFor(user)) => {
-                        self.cut("sessions ended", |e| e.session.is_some() && e.user == user);
+                        self.cut("sessions ended", |e| e.session.is_some() && *e.user() == user);
                         continue;
                     }
                     Ok(LeaseEvent::ApiTokenRevoked(id)) => {
@@ -220,6 +248,12 @@ impl InFlight {
                     Ok(LeaseEvent::Resync) | Err(RecvError::Lagged(_)) => self.grants(|_| true),
                     Err(RecvError::Closed) => return,
                 },
+                reloaded = reloads.changed() => {
+                    if reloaded.is_ok() {
+                        self.reconfigured(&config.load());
+                    }
+                    continue;
+                }
             };
             for (user, resource) in due {
                 self.recheck(&user, &resource).await;

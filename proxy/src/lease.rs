@@ -31,20 +31,24 @@ use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
 use crate::cache::{AccessCache, LeaseEvent};
+use crate::gate::Principal;
+use crate::live::LiveConfig;
 
 /// How often a lease re-checks its grant while the change feed is down.
 const RECHECK_WITHOUT_FEED: Duration = Duration::from_secs(1);
 /// With the feed up, events wake a lease; this is only a backstop.
 const IDLE_RECHECK: Duration = Duration::from_secs(60);
 
-/// What a connection lives under: the session that opened it (browsers), and the grant when
-/// access is just-in-time. The connection ends when either does.
+/// What a connection lives under: the session that opened it (browsers), the grant when
+/// access is just-in-time, and the policy that let it open. The connection ends when either
+/// ends, or when a reload's policy no longer lets its principal in.
 #[derive(Clone)]
 pub struct Lease {
     pub session: Option<LeasedSession>,
     /// The personal API token that opened it (scripts): its revocation or expiry ends it.
     pub token: Option<LeasedToken>,
     pub grant: Option<LeasedGrant>,
+    pub access: LeasedAccess,
     pub cache: Arc<AccessCache>,
     pub clock: Arc<dyn Clock>,
 }
@@ -56,10 +60,25 @@ pub struct LeasedSession {
     pub expires_at: Timestamp,
 }
 
+/// Who opened the connection to which resource, decided again on every reload.
+#[derive(Clone)]
+pub struct LeasedAccess {
+    pub principal: Principal,
+    pub resource: ResourceName,
+    pub config: Arc<LiveConfig>,
+}
+
+impl LeasedAccess {
+    /// Whether the config now in force still lets the connection stay open.
+    fn still_allowed(&self, under_grant: bool) -> bool {
+        let config = self.config.load();
+        config.still_allows(self.principal.identity(), &self.resource, under_grant)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LeasedToken {
     pub id: TokenId,
-    pub user: UserId,
     pub expires_at: Timestamp,
 }
 
@@ -85,10 +104,9 @@ impl fmt::Display for Lease {
         match (&self.grant, &self.session) {
             (Some(grant), _) => write!(f, "{} on {}", grant.user, grant.resource),
             (None, Some(session)) => write!(f, "session of {}", session.user),
-            (None, None) => match &self.token {
-                Some(token) => write!(f, "API token of {}", token.user),
-                None => f.write_str("nothing"),
-            },
+            (None, None) => {
+                write!(f, "{} on {}", self.access.principal.identity().user, self.access.resource)
+            }
         }
     }
 }
@@ -150,8 +168,9 @@ impl Lease {
         true
     }
 
-    /// Resolves when the lease has ended: expiry, sign-out, revocation, or no longer findable.
-    async fn ended(mut self) {
+    /// Resolves when the lease has ended: expiry, sign-out, revocation, no longer findable,
+    /// or a reload (one `reloads` announces) that takes the access away.
+    async fn ended(mut self, mut reloads: watch::Receiver<u64>) {
         let mut changes = self.cache.changes();
         loop {
             let remaining = match self.ends_at() {
@@ -168,6 +187,13 @@ impl Lease {
                     // Ours, or events were missed: look again below.
                     _ => {}
                 },
+                reloaded = reloads.changed() => {
+                    if reloaded.is_err() || !self.access.still_allowed(self.grant.is_some()) {
+                        tracing::info!(lease = %self, "a config reload removed this access");
+                        return;
+                    }
+                    continue;
+                }
             }
             if !self.still_held().await {
                 return;
@@ -226,14 +252,17 @@ impl L4Connect for LeasedConnect {
 }
 
 /// Starts the task that watches `lease`; the receiver fires when the grant has ended.
+/// Reloads are watched from the connect on: one between the request's decision and now is
+/// caught by `connected_to_upstream`, which runs after this.
 fn supervise(lease: Lease) -> oneshot::Receiver<()> {
+    let reloads = lease.access.config.subscribe();
     let (mut end, ended) = oneshot::channel();
     let open = lease.cache.metrics().leased_connections.clone();
     open.inc();
     tokio::spawn(async move {
         let who = lease.to_string();
         tokio::select! {
-            () = lease.ended() => {
+            () = lease.ended(reloads) => {
                 tracing::info!(lease = %who, "access ended: closing an open connection");
                 let _ = end.send(());
             }

@@ -24,6 +24,11 @@ pub struct Metrics {
     pub notifications: IntCounterVec,
     /// Notifications waiting in the outbox.
     pub notification_queue: IntGauge,
+    /// The generation of the config in force: 1 at the start, one more per reload, so a
+    /// script can tell a reload took.
+    pub config_generation: IntGauge,
+    /// Reloads refused (an invalid config): the previous config stayed in force.
+    pub config_reload_failures: IntCounter,
     /// `requests` by decision, resolved once: a label lookup per request hashes the label and
     /// takes the vector's lock.
     by_decision: Vec<IntCounter>,
@@ -66,7 +71,7 @@ impl Metrics {
         )
         .expect("valid metric");
         let leased_connections =
-            IntGauge::new("open_leased_connections", "Connections open under a grant lease")
+            IntGauge::new("open_leased_connections", "Connections open under a lease")
                 .expect("valid metric");
         let change_feed_up =
             IntGauge::new("change_feed_up", "Whether the store change feed is connected")
@@ -79,6 +84,14 @@ impl Metrics {
         let notification_queue =
             IntGauge::new("notification_queue", "Notifications waiting in the outbox")
                 .expect("valid metric");
+        let config_generation =
+            IntGauge::new("config_generation", "The generation of the config in force")
+                .expect("valid metric");
+        let config_reload_failures = IntCounter::new(
+            "config_reload_failures_total",
+            "Config reloads refused; the previous config stayed in force",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cache.clone()),
@@ -87,6 +100,8 @@ impl Metrics {
             Box::new(change_feed_up.clone()),
             Box::new(notifications.clone()),
             Box::new(notification_queue.clone()),
+            Box::new(config_generation.clone()),
+            Box::new(config_reload_failures.clone()),
         ] {
             registry.register(collector).expect("each metric is registered once");
         }
@@ -105,6 +120,8 @@ impl Metrics {
             change_feed_up,
             notifications,
             notification_queue,
+            config_generation,
+            config_reload_failures,
         }
     }
 

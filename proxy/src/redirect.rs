@@ -3,15 +3,19 @@
 //! resources' and the portal's) are redirected, so the listener cannot be used to bounce
 //! browsers elsewhere.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::route::{Router, normalize_host};
+use crate::live::LiveConfig;
+use crate::route::normalize_host;
 
 pub struct HttpsRedirect {
-    pub router: Router,
+    /// The resources in force, for their hosts: a reload's new hosts are redirected at once.
+    pub config: Arc<LiveConfig>,
     /// The portal's host as browsers reach it over HTTPS (with its port unless 443).
     pub portal_host: String,
     /// The HTTPS port browsers use (443 is left out of URLs).
@@ -31,7 +35,8 @@ impl ServeHttp for HttpsRedirect {
         let path = header.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let builder =
             Response::builder().header("cache-control", "no-store").header("content-length", 0);
-        let served = self.router.serves_host(&target_host) || target_host == self.portal_host;
+        let served =
+            self.config.load().router.serves_host(&target_host) || target_host == self.portal_host;
         let response = if served {
             builder.status(308).header("location", format!("https://{target_host}{path}"))
         } else {

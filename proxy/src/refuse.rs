@@ -40,7 +40,7 @@ impl JitgateProxy {
         ctx: &RequestCtx,
         client: Client,
     ) -> Result<()> {
-        let route = ctx.route.map(|i| self.settings.router.get(i));
+        let route = ctx.routed();
         let portal = &self.settings.portal_url;
         match ctx.decision {
             Decision::SignIn => match client {
@@ -82,12 +82,12 @@ impl JitgateProxy {
                 _ => Reply::json(503, "unavailable", "the token could not be verified: the identity provider is unreachable", None).send(session).await,
             },
             Decision::NoAccess => match client {
-                Client::Browser => match route {
-                    Some(route) => {
+                Client::Browser => match route.zip(ctx.config.as_deref()) {
+                    Some((route, config)) => {
                         let original = self.original_url(session, ctx);
                         let page = NoAccess {
                             resource: &route.resource,
-                            roles: self.settings.gate.roles(),
+                            roles: &config.roles,
                             user: ctx.principal().map(|p| p.identity().user.as_str()),
                             portal_url: portal,
                             original_url: &original,

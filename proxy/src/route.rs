@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use jitgate_access::config::{Resource, Upstream};
+use jitgate_access::ids::ResourceName;
 
 use crate::request_path::{CanonicalPath, PathRefusal, PrefixMatch, match_prefix};
 
@@ -164,24 +165,26 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// Every [`HEALTH_CHECK_INTERVAL`], for as long as the process runs: resolves every
-    /// upstream's name again (so DNS changes are followed within that interval) and checks it
-    /// answers (a TCP connect to any of its addresses).
-    pub async fn check_upstreams_forever(self: Arc<Self>) {
-        loop {
-            for route in &self.routes {
-                for index in 0..route.resource.upstreams.len() {
-                    let mut up = false;
-                    for address in route.resolve(index).await.iter() {
-                        if answers(*address).await {
-                            up = true;
-                            break;
-                        }
+    /// The route of the resource named `name`, if it is configured.
+    pub fn named(&self, name: &ResourceName) -> Option<&Route> {
+        self.routes.iter().find(|route| &route.resource.name == name)
+    }
+
+    /// Resolves every upstream's name again (so DNS changes are followed within
+    /// [`HEALTH_CHECK_INTERVAL`]) and checks it answers (a TCP connect to any of its
+    /// addresses). [`crate::LiveConfig`] runs it on the routes in force.
+    pub async fn check_upstreams(&self) {
+        for route in &self.routes {
+            for index in 0..route.resource.upstreams.len() {
+                let mut up = false;
+                for address in route.resolve(index).await.iter() {
+                    if answers(*address).await {
+                        up = true;
+                        break;
                     }
-                    route.set_healthy(index, up);
                 }
+                route.set_healthy(index, up);
             }
-            tokio::time::sleep(HEALTH_CHECK_INTERVAL).await;
         }
     }
 }
@@ -189,7 +192,6 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jitgate_access::ids::ResourceName;
     use jitgate_access::policy::ResourcePolicy;
 
     fn resource(name: &str, host: &str, prefix: &str) -> Resource {

@@ -23,21 +23,20 @@ use crate::cache::AccessCache;
 use crate::decide::{Answer, Reply as AnswerKind};
 use crate::gate::{Decision, Gate, Principal};
 use crate::in_flight::{Access, InFlight, Tracked};
-use crate::lease::{Lease, LeasedConnect, LeasedGrant, LeasedSession, LeasedToken};
+use crate::lease::{Lease, LeasedAccess, LeasedConnect, LeasedGrant, LeasedSession, LeasedToken};
+use crate::live::{LiveConfig, ProxyConfig};
 use crate::refuse;
 use crate::respond::{Client, Reply};
-use crate::route::Router;
-use crate::upstream_headers::UpstreamHeaders;
+use crate::route::Route;
 
-/// What the proxy needs, built once at start-up.
+/// What the proxy needs, built once at start-up; what a reload changes is in `config`.
 pub struct ProxySettings {
-    pub router: Arc<Router>,
+    /// Routes, roles and upstream headers: swapped whole by a reload (see [`crate::live`]).
+    pub config: Arc<LiveConfig>,
     pub gate: Gate,
     pub portal_url: String,
     /// The portal's host: until the portal serves it, the proxy answers its JWKS there.
     pub portal_host: String,
-    /// Identity and forwarding headers as the upstream gets them.
-    pub headers: UpstreamHeaders,
     pub assertions: Arc<Assertions>,
     /// The listener speaks TLS: cookies get `Secure` and URLs `https`.
     pub tls: bool,
@@ -74,6 +73,10 @@ pub struct JitgateProxy {
 /// Per-request state, filled in `request_filter` and read by later phases.
 #[derive(Default)]
 pub struct RequestCtx {
+    /// The config snapshot this request is decided and forwarded by, loaded once by
+    /// `decide`: a reload meanwhile changes nothing for it.
+    pub(crate) config: Option<Arc<ProxyConfig>>,
+    /// Indexes `config`'s router.
     pub(crate) route: Option<usize>,
     pub(crate) host: String,
     /// Who is asking, which decides how a refusal is phrased.
@@ -109,6 +112,11 @@ impl RequestCtx {
     pub(crate) fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()
     }
+
+    /// The route the request was decided for, in its own config snapshot.
+    pub(crate) fn routed(&self) -> Option<&Route> {
+        Some(self.config.as_ref()?.router.get(self.route?))
+    }
 }
 
 impl JitgateProxy {
@@ -143,8 +151,23 @@ impl JitgateProxy {
     /// extended after the request was decided keeps its responses going (issue 15).
     fn extended_deadline(&self, ctx: &RequestCtx) -> Option<Timestamp> {
         let user = &ctx.principal.as_ref()?.identity().user;
-        let resource = &self.settings.router.get(ctx.route?).resource.name;
+        let resource = &ctx.routed()?.resource.name;
         self.cache().cached_grant_expiry(user, resource, self.clock.now())
+    }
+
+    /// Whether a reload since this request was decided took its access away (see
+    /// [`crate::ProxyConfig::still_allows`]). One atomic load when nothing was reloaded.
+    fn reloaded_away(&self, ctx: &RequestCtx) -> bool {
+        let (Some(decided), Some(principal), Some(route)) =
+            (&ctx.config, &ctx.principal, ctx.routed())
+        else {
+            return false;
+        };
+        if self.settings.config.generation() == decided.generation {
+            return false;
+        }
+        let current = self.settings.config.load();
+        !current.still_allows(principal.identity(), &route.resource.name, ctx.deadline.is_some())
     }
 
     /// A WebSocket handshake from a page of another origin rides the user's cookie into the
@@ -229,12 +252,15 @@ impl ProxyHttp for JitgateProxy {
         if let (Decision::Portal, Some(portal)) = (ctx.decision, self.settings.portal) {
             return Ok(Box::new(HttpPeer::new(portal, false, String::new())));
         }
-        let index =
-            ctx.route.ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
-        let (upstream_index, upstream) = self.settings.router.get(index).next_upstream();
+        let config = ctx.config.clone();
+        let route = config
+            .as_ref()
+            .zip(ctx.route)
+            .map(|(config, index)| config.router.get(index))
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
+        let (upstream_index, upstream) = route.next_upstream();
         ctx.upstream = Some(upstream_index);
         ctx.attempts += 1;
-        let route = self.settings.router.get(index);
         let address = route.address(upstream_index).await.ok_or_else(|| {
             Error::explain(
                 ErrorType::ConnectNoRoute,
@@ -246,7 +272,6 @@ impl ProxyHttp for JitgateProxy {
         peer.options.verify_hostname = upstream.verify_cert;
         peer.options.connection_timeout = Some(Duration::from_secs(5));
         if ctx.long_lived {
-            let route = self.settings.router.get(index);
             let session = match &ctx.principal {
                 Some(Principal::Session(session)) => Some(LeasedSession {
                     id: session.id.clone(),
@@ -264,17 +289,22 @@ impl ProxyHttp for JitgateProxy {
                 _ => None,
             };
             let token = match &ctx.principal {
-                Some(Principal::ApiToken { token, .. }) => Some(LeasedToken {
-                    id: token.id,
-                    user: token.identity.user.clone(),
-                    expires_at: token.expires_at,
-                }),
+                Some(Principal::ApiToken { token, .. }) => {
+                    Some(LeasedToken { id: token.id, expires_at: token.expires_at })
+                }
                 _ => None,
             };
-            let lease = (session.is_some() || token.is_some() || grant.is_some()).then(|| Lease {
+            // Every connection with a principal is leased, standing access included: a reload
+            // that takes the access away must be able to end it.
+            let lease = ctx.principal.as_ref().map(|principal| Lease {
                 session,
                 token,
                 grant,
+                access: LeasedAccess {
+                    principal: principal.clone(),
+                    resource: route.resource.name.clone(),
+                    config: self.settings.config.clone(),
+                },
                 cache: self.settings.gate.cache().clone(),
                 clock: self.clock.clone(),
             });
@@ -321,24 +351,29 @@ impl ProxyHttp for JitgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         #[cfg(unix)]
-        if let (Some(principal), Some(route), false) = (&ctx.principal, ctx.route, ctx.long_lived) {
+        if let (Some(principal), Some(route), false) =
+            (&ctx.principal, ctx.routed(), ctx.long_lived)
+        {
             let (session, token) = match principal {
                 Principal::Session(session) => (Some((&session.id, session.expires_at)), None),
                 Principal::ApiToken { token, .. } => (None, Some((token.id, token.expires_at))),
                 Principal::Bearer { .. } => (None, None),
             };
-            // Standing access by IdP token has nothing that could end mid-response (the
-            // token's expiry is checked per request, not per chunk).
-            if session.is_some() || token.is_some() || ctx.deadline.is_some() {
-                let access = Access {
-                    user: &principal.identity().user,
-                    resource: &self.settings.router.get(route).resource.name,
-                    grant_ends: ctx.deadline,
-                    session,
-                    token,
-                };
-                ctx.in_flight = self.settings.in_flight.track(fd, access);
-            }
+            // Standing access by bearer token too: a reload may take it away mid-response.
+            let access = Access {
+                principal,
+                resource: &route.resource.name,
+                grant_ends: ctx.deadline,
+                session,
+                token,
+            };
+            ctx.in_flight = self.settings.in_flight.track(fd, access);
+        }
+        // Registered (or leased) first, checked second: a reload after this point reaches the
+        // supervisors, one between the decision and here is caught now.
+        if self.reloaded_away(ctx) {
+            ctx.access_ended = true;
+            return Error::e_explain(ErrorType::HTTPStatus(403), "a config reload removed access");
         }
         Ok(())
     }
@@ -416,8 +451,7 @@ impl ProxyHttp for JitgateProxy {
         ctx: &mut RequestCtx,
         mut error: Box<Error>,
     ) -> Box<Error> {
-        if let (Some(index), Some(upstream)) = (ctx.route, ctx.upstream) {
-            let route = self.settings.router.get(index);
+        if let (Some(route), Some(upstream)) = (ctx.routed(), ctx.upstream) {
             route.set_healthy(upstream, false);
             if ctx.attempts < route.resource.upstreams.len() {
                 error.set_retry(true);
@@ -468,7 +502,7 @@ impl ProxyHttp for JitgateProxy {
             return;
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let resource = ctx.route.map_or("", |i| self.settings.router.get(i).resource.name.as_str());
+        let resource = ctx.routed().map_or("", |route| route.resource.name.as_str());
         let user = ctx.principal.as_ref().map_or("", |p| p.identity().user.as_str());
         let elapsed_ms =
             ctx.started.map(|s| s.elapsed().as_secs_f64() * 1000.0).unwrap_or_default();

@@ -3,6 +3,7 @@
 mod check_config;
 mod client;
 mod hash_password;
+mod reload;
 mod serve;
 
 use std::path::PathBuf;
@@ -52,6 +53,25 @@ enum Command {
         /// `JITGATE_LOG_FORMAT=json` does the same.
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Write the process id here once serving, for `jitgate reload --pid-file`.
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+    },
+    /// Validate a config file like `check-config`, then have the running `jitgate serve`
+    /// reload it (SIGHUP). Nothing is signalled when the file is invalid.
+    Reload {
+        /// The config file the running process was started with.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Check the config as `serve --port PORT` runs it.
+        #[arg(long, value_name = "PORT", value_parser = port_number)]
+        port: Option<u16>,
+        /// The file `serve --pid-file` wrote.
+        #[arg(long, value_name = "FILE", required_unless_present = "pid", conflicts_with = "pid")]
+        pid_file: Option<PathBuf>,
+        /// The running process's id.
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
     },
     #[command(flatten)]
     Client(client::Command),
@@ -82,10 +102,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { config, port } => check_config::run(&config, &overrides(port)),
         Command::HashPassword => hash_password::run(),
         Command::Client(command) => client::run(command),
-        Command::Serve { config, role, port, log_format } => {
+        Command::Serve { config, role, port, log_format, pid_file } => {
             let from_env = std::env::var("JITGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
             init_logging(if from_env { LogFormat::Json } else { log_format });
-            serve::run(&config, role, &overrides(port))
+            serve::run(&config, role, &overrides(port), pid_file.as_deref())
+        }
+        Command::Reload { config, port, pid_file, pid } => {
+            let target = match (pid, pid_file) {
+                (Some(pid), _) => reload::Target::Pid(pid),
+                (None, Some(file)) => reload::Target::PidFile(file),
+                (None, None) => anyhow::bail!("say which process: --pid or --pid-file"),
+            };
+            reload::run(&config, &overrides(port), &target)
         }
     }
 }
@@ -143,6 +171,12 @@ mod tests {
 
         let args = parse(&["check-config", "--config", "c.toml", "--port", "80"]).unwrap();
         assert!(matches!(args.command, Command::CheckConfig { port: Some(80), .. }));
+
+        let args = parse(&["reload", "--config", "c.toml", "--pid", "42"]).unwrap();
+        assert!(matches!(args.command, Command::Reload { pid: Some(42), .. }));
+        assert!(parse(&["reload", "--config", "c.toml"]).is_err(), "which process to signal");
+        let both = parse(&["reload", "-c", "c.toml", "--pid", "4", "--pid-file", "p"]);
+        assert!(both.is_err(), "one target");
 
         for bad in ["0", "65536", "http"] {
             let error = parse(&["serve", "--config", "c.toml", "--port", bad]).unwrap_err();

@@ -99,11 +99,20 @@ impl Jitgate {
 
     /// Sends SIGTERM, as systemd or Kubernetes stop a service.
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGHUP, as `jitgate reload` and systemd's `ExecReload=kill -HUP` do: reload the config.
+    pub fn sighup(&self) {
+        self.signal("HUP");
+    }
+
+    fn signal(&self, name: &str) {
         let signal = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .expect("run kill");
-        assert!(signal.success(), "kill -TERM failed");
+        assert!(signal.success(), "kill -{name} failed");
     }
 
     /// Waits (up to `limit`) for the process to exit; returns how it ended.

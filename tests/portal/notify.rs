@@ -594,3 +594,33 @@ async fn break_glass_reaches_every_reviewer_and_admin_and_its_review_the_holder(
     let kinds = signed_kinds(&hook, "/hooks/glass", 2).await;
     assert_eq!(kinds, ["grant.break_glass", "break_glass.acknowledged"]);
 }
+
+/// A reload changes where notifications go: a webhook moved to another URL gets the next
+/// request's event there, and nothing more at the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_moves_a_webhook_for_the_next_event() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let site = site(&smtp, &hook).await;
+    let path = site.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (old, new) = (hook.url("/slack"), hook.url("/reloaded"));
+    std::fs::write(&path, text.replace(&old, &new)).unwrap();
+    site.reload();
+    wait_until("the reload to take", Duration::from_secs(10), || async {
+        let metrics = jitgate_testkit::http::get(site.ops_port, "localhost", "/metrics", &[]).await;
+        metrics.body.lines().any(|line| line == "jitgate_config_generation 2")
+    })
+    .await;
+
+    let alice = site.signed_in("alice@example.com").await;
+    site.ask(&alice, "app", "after the reload").await;
+    wait_until("the moved webhook's delivery", Duration::from_secs(30), || {
+        let moved = hook.received().iter().any(|r| r.path == "/reloaded");
+        async move { moved }
+    })
+    .await;
+    let received = hook.received();
+    assert!(received.iter().all(|r| r.path != "/slack"), "nothing at the old URL");
+    assert!(received.iter().any(|r| r.path == "/hooks/jitgate"), "the other hook unchanged");
+}

@@ -103,6 +103,16 @@ impl Site {
         self.jitgate.restart().await;
     }
 
+    /// The config file jitgate runs on, for a test to rewrite and reload ([`Site::reload`]).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("jitgate.toml")
+    }
+
+    /// Has jitgate reload its config file (SIGHUP).
+    pub fn reload(&self) {
+        self.jitgate.sighup();
+    }
+
     /// What jitgate has logged so far.
     pub fn log(&self) -> String {
         self.jitgate.log()

@@ -11,6 +11,7 @@ mod extend;
 mod failover;
 mod pause;
 mod post_race;
+mod reload;
 mod revocation;
 mod roles;
 mod stack;

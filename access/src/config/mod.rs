@@ -133,7 +133,7 @@ pub struct HttpsListener {
     pub key: PathBuf,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityConfig {
     Local {
         users_file: PathBuf,
@@ -158,14 +158,14 @@ pub struct BearerSettings {
     pub algorithms: Vec<jsonwebtoken::Algorithm>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Signs session cookies and handoff tokens; at least 32 bytes.
     pub secret: Secret,
     pub ttl: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
     Embedded {
         path: PathBuf,

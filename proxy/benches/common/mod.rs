@@ -23,8 +23,8 @@ use jitgate_access::session::{Session, SessionId};
 use jitgate_access::store::{EmbeddedStore, Store};
 use jitgate_access::token::TokenKeys;
 use jitgate_proxy::{
-    AccessCache, Assertions, Gate, InFlight, JitgateProxy, Metrics, ProxySettings, Router,
-    UpstreamHeaders,
+    AccessCache, Assertions, Gate, InFlight, JitgateProxy, LiveConfig, Metrics, ProxyConfig,
+    ProxySettings, Router, UpstreamHeaders,
 };
 use pingora::http::RequestHeader;
 
@@ -103,14 +103,19 @@ impl Bench {
             resources: BTreeMap::from([(resource.name.clone(), resource.policy.clone())]),
         };
         let service = AccessService::new(store.clone(), clock.clone(), Arc::new(policies));
-        let gate = Gate::new(TokenKeys::new(SECRET), Roles::default(), cache.clone(), None);
+        let gate = Gate::new(TokenKeys::new(SECRET), cache.clone(), None);
         let in_flight = Arc::new(InFlight::new(cache.clone(), clock.clone()));
+        let config = ProxyConfig {
+            generation: 1,
+            router: Router::new(std::slice::from_ref(&resource)),
+            roles: Roles::default(),
+            headers: UpstreamHeaders::new(&IdentityHeaders::default(), vec![]),
+        };
         let settings = ProxySettings {
-            router: Arc::new(Router::new(std::slice::from_ref(&resource))),
+            config: Arc::new(LiveConfig::new(config)),
             gate,
             portal_url: "http://access.localhost:8080".into(),
             portal_host: "access.localhost:8080".into(),
-            headers: UpstreamHeaders::new(&IdentityHeaders::default(), vec![]),
             assertions: Arc::new(Assertions::new(AssertionSigner::from_secret(
                 SECRET,
                 "http://access.localhost:8080",

@@ -3,11 +3,14 @@
 //! Everything an operator can get wrong is checked before anything listens (the config, the
 //! role, the listen addresses, the store); then Pingora takes over the main thread, and its
 //! signal handling is the process's: SIGTERM stops accepting, lets requests in flight finish
-//! and exits 0; SIGINT exits at once.
+//! and exits 0; SIGINT exits at once. SIGHUP is jitgate's own: it reloads the config (see
+//! `reload.rs`).
 
 mod banner;
+mod live_portal;
 mod portal_service;
 mod preflight;
+mod reload;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,18 +21,13 @@ use anyhow::Context;
 use jitgate_access::assertion::AssertionSigner;
 use jitgate_access::bearer::BearerVerifier;
 use jitgate_access::clock::{Clock, SystemClock};
-use jitgate_access::config::{Config, IdentityConfig, Overrides, StoreConfig};
-use jitgate_access::outbox::Routing;
+use jitgate_access::config::{Config, Overrides, StoreConfig};
 use jitgate_access::people::PeopleIndex;
-use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
 use jitgate_access::token::TokenKeys;
-use jitgate_portal::notify::routing::ConfigRouting;
-use jitgate_portal::notify::{Notifier, NotifyMetrics};
-use jitgate_portal::{Portal, PortalSettings};
 use jitgate_proxy::{
-    AccessCache, Assertions, Gate, HttpsRedirect, InFlight, JitgateProxy, Metrics, OpsApp,
-    ProxySettings, Router, UpstreamHeaders,
+    AccessCache, Assertions, Gate, HttpsRedirect, InFlight, JitgateProxy, LiveConfig, Metrics,
+    OpsApp, ProxyConfig, ProxySettings,
 };
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
@@ -39,11 +37,12 @@ use pingora::server::configuration::ServerConf;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
+use self::live_portal::{LivePortal, PortalParts};
 use self::portal_service::PortalService;
+use self::reload::Reloader;
 
-/// How often expiries and timeouts are recorded in the store (and its audit log). Access
-/// itself never waits for this: every check compares expiry with the clock.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// The generation of the config a process starts with; each reload adds one.
+const FIRST_GENERATION: u64 = 1;
 
 /// Which parts of jitgate this process runs. Split roles share state through Redis: any
 /// number of proxies at the edge, and the portal (with the sweeper and the notification
@@ -102,46 +101,8 @@ async fn refresh_people_forever(store: Arc<dyn Store>, people: Arc<PeopleIndex>)
     }
 }
 
-/// Records what the clock has decided (expiries, timeouts), for the audit log and the portal.
-async fn sweep_forever(service: AccessService) {
-    loop {
-        if let Err(error) = service.sweep(500).await {
-            tracing::warn!(%error, "cannot record expiries yet");
-        }
-        tokio::time::sleep(SWEEP_INTERVAL).await;
-    }
-}
-
-/// Builds the portal's app. With an OIDC provider, discovery happens now: an unreachable IdP
-/// stops the start.
-async fn build_portal(
-    config: &Config,
-    service: AccessService,
-    clock: Arc<dyn Clock>,
-    assertion_jwks: serde_json::Value,
-    bearer: Option<BearerVerifier>,
-) -> anyhow::Result<axum::Router> {
-    let settings = PortalSettings {
-        config: Arc::new(config.clone()),
-        service: Arc::new(service),
-        clock,
-        assertion_jwks,
-        bearer,
-    };
-    Ok(Portal::new(settings).await?.router())
-}
-
-/// The work only the portal role does: recording expiries, delivering notifications, the
-/// demo app (single-process only: it is the quickstart's).
-fn start_background_work(
-    config: &Config,
-    role: Role,
-    runtime: &tokio::runtime::Runtime,
-    workflow: AccessService,
-    notifier: Notifier,
-) {
-    runtime.spawn(sweep_forever(workflow));
-    runtime.spawn(notifier.run());
+/// The quickstart's demo app (single-process only).
+fn start_demo(config: &Config, role: Role, runtime: &tokio::runtime::Runtime) {
     if role == Role::All
         && let Some(listen) = config.server.demo_listen
     {
@@ -154,10 +115,22 @@ fn start_background_work(
     }
 }
 
-pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<ExitCode> {
+/// Writes this process's id to `path`, for `jitgate reload --pid-file` (and init scripts).
+fn write_pid_file(path: &Path) -> anyhow::Result<()> {
+    std::fs::write(path, format!("{}\n", std::process::id()))
+        .with_context(|| format!("cannot write the pid file {}", path.display()))
+}
+
+pub fn run(
+    path: &Path,
+    role: Role,
+    overrides: &Overrides,
+    pid_file: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let Some(config) = super::load_config(path, overrides) else {
         return Ok(ExitCode::FAILURE);
     };
+    let config = Arc::new(config);
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -176,7 +149,6 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(Metrics::new());
     let cache = Arc::new(AccessCache::new(store.clone(), metrics.clone()));
-    let policies = Arc::new(config.policy_set());
     let keys_secret = config.session.secret.expose().as_bytes().to_vec();
     let signer = AssertionSigner::from_secret(&keys_secret, &config.server.portal_url);
     // One IdP client (discovery and keys) for the whole process: proxy services, the portal's
@@ -196,49 +168,24 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
+    let mut portal = None;
     if let Some(listener) = ready.portal {
-        let users = match &config.identity {
-            IdentityConfig::Local { users, .. } => users.clone(),
-            IdentityConfig::Oidc { .. } => Vec::new(),
-        };
         // Everyone who has signed in, for mailing reviewers named by group: loaded now, then
         // refreshed from the store (sign-ins at other portal instances) and told of this
         // instance's own sign-ins at once.
         let people = Arc::new(PeopleIndex::default());
         runtime.block_on(refresh_people(&store, &people));
         runtime.spawn(refresh_people_forever(store.clone(), people.clone()));
-        let routing: Arc<dyn Routing> =
-            Arc::new(ConfigRouting::new(Arc::new(config.clone()), users, people.clone()));
-        // With the proxy in this process, the portal's changes reach its cache before the
-        // portal answers (a revocation stops the very next request), not after a round trip
-        // through the store's change feed.
-        let local_cache = role.runs_proxy().then(|| cache.clone());
-        let service = || {
-            let service = AccessService::new(store.clone(), clock.clone(), policies.clone())
-                .with_routing(routing.clone())
-                .with_people(people.clone());
-            match &local_cache {
-                Some(cache) => {
-                    let cache = cache.clone();
-                    service.with_local_changes(Arc::new(move |event| cache.apply(event)))
-                }
-                None => service,
-            }
+        let parts = PortalParts {
+            store: store.clone(),
+            clock: clock.clone(),
+            people,
+            local_cache: role.runs_proxy().then(|| cache.clone()),
+            assertion_jwks: signer.jwks(),
+            idp: idp.clone(),
+            metrics: metrics.clone(),
         };
-        let notifier =
-            Notifier::new(&config, store.clone(), clock.clone(), config.notifications.retry)
-                .map_err(|error| anyhow::anyhow!("notifications: {error}"))?
-                .with_metrics(NotifyMetrics {
-                    attempts: metrics.notifications.clone(),
-                    queue: metrics.notification_queue.clone(),
-                });
-        let app = runtime.block_on(build_portal(
-            &config,
-            service(),
-            clock.clone(),
-            signer.jwks(),
-            bearer,
-        ))?;
+        let live = runtime.block_on(LivePortal::start(parts, &config))?;
         // In one process the portal sits on a loopback port behind the proxy: browsers use
         // portal_url, never this address.
         tracing::info!(
@@ -246,37 +193,32 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
             url = %config.server.portal_url,
             "portal app ready"
         );
-        start_background_work(&config, role, &runtime, service(), notifier);
-        let mut portal = background_service("jitgate portal", PortalService::new(listener, app));
-        portal.threads = Some(threads);
-        server.add_service(portal);
+        live.run_background(&runtime);
+        start_demo(&config, role, &runtime);
+        let mut service =
+            background_service("jitgate portal", PortalService::new(listener, live.app()));
+        service.threads = Some(threads);
+        server.add_service(service);
+        portal = Some(live);
     }
 
+    let mut proxy_config = None;
     if role.runs_proxy() {
         runtime.spawn(cache.clone().follow_changes());
         runtime.spawn(cache.clone().prune_forever(clock.clone()));
         let assertions = Arc::new(Assertions::new(signer));
-        let router = Arc::new(Router::new(&config.resources));
-        runtime.spawn(router.clone().check_upstreams_forever());
+        let live = Arc::new(LiveConfig::new(ProxyConfig::new(&config, FIRST_GENERATION)));
+        runtime.spawn(live.clone().check_upstreams_forever());
         let in_flight = Arc::new(InFlight::new(cache.clone(), clock.clone()));
-        runtime.spawn(in_flight.clone().supervise_forever());
+        runtime.spawn(in_flight.clone().supervise_forever(live.clone()));
         let proxy = |tls: bool| {
             let verifier = BearerVerifier::for_identity(&config.identity, idp.clone());
-            let gate = Gate::new(
-                TokenKeys::new(&keys_secret),
-                config.roles.clone(),
-                cache.clone(),
-                verifier,
-            );
+            let gate = Gate::new(TokenKeys::new(&keys_secret), cache.clone(), verifier);
             let settings = ProxySettings {
-                router: router.clone(),
+                config: live.clone(),
                 gate,
                 portal_url: config.server.portal_url.clone(),
                 portal_host: config.server.portal_host.clone(),
-                headers: UpstreamHeaders::new(
-                    &config.server.headers,
-                    config.server.trusted_proxies.clone(),
-                ),
                 assertions: assertions.clone(),
                 tls,
                 in_flight: in_flight.clone(),
@@ -284,11 +226,14 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
             };
             JitgateProxy::new(settings, clock.clone())
         };
-        add_proxy_services(&mut server, &config, proxy)?;
+        add_proxy_services(&mut server, &config, &live, proxy)?;
+        proxy_config = Some(live);
     }
     if let Some(ops) = config.server.ops_listen {
-        let mut service =
-            Service::new("jitgate ops".into(), HttpServer::new_app(OpsApp { metrics, cache }));
+        let mut service = Service::new(
+            "jitgate ops".into(),
+            HttpServer::new_app(OpsApp { metrics: metrics.clone(), cache }),
+        );
         service.add_tcp(&ops.to_string());
         server.add_service(service);
     }
@@ -301,6 +246,19 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
         config = %path.display(),
         "jitgate is serving"
     );
+    let reloader = Reloader {
+        path: path.to_owned(),
+        overrides: *overrides,
+        running: config.clone(),
+        generation: FIRST_GENERATION,
+        metrics: metrics.clone(),
+        proxy: proxy_config,
+        portal,
+    };
+    reloader.on_sighup(&runtime).context("cannot handle SIGHUP")?;
+    if let Some(pid_file) = pid_file {
+        write_pid_file(pid_file)?;
+    }
     println!("{}", banner::where_to_go(&config, role));
     // Pingora exits the process itself; the store runtime must simply outlive it.
     std::mem::forget(runtime);
@@ -311,6 +269,7 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
 fn add_proxy_services(
     server: &mut Server,
     config: &Config,
+    live: &Arc<LiveConfig>,
     proxy: impl Fn(bool) -> JitgateProxy,
 ) -> anyhow::Result<()> {
     if let Some(https) = &config.server.https {
@@ -325,7 +284,7 @@ fn add_proxy_services(
         server.add_service(service);
         if let Some(listen) = config.server.listen_http {
             let redirect = HttpsRedirect {
-                router: Router::new(&config.resources),
+                config: live.clone(),
                 portal_host: config.server.portal_host.clone(),
                 https_port: https.listen.port(),
             };
