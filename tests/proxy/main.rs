@@ -416,6 +416,7 @@ async fn short_grant(
         expires_at: now.plus(lasts),
         end: None,
         paused: None,
+        starts_at: None,
     };
     let request = AccessRequest {
         id,
@@ -431,6 +432,7 @@ async fn short_grant(
         state: RequestState::Approved { grant: grant.clone() },
         extends: None,
         break_glass: None,
+        starts_at: None,
     };
     let change = Change {
         requests: vec![RequestWrite { request, expected_version: None }],
