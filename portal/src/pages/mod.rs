@@ -11,6 +11,7 @@ pub mod pause;
 pub mod queue;
 pub mod request;
 pub mod request_status;
+pub mod schedule;
 pub mod review;
 pub mod text;
 pub mod tokens;
