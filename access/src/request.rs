@@ -310,7 +310,9 @@ impl AccessRequest {
     pub fn next_deadline(&self) -> Option<Timestamp> {
         match &self.state {
             RequestState::Pending => Some(self.pending_until),
-            RequestState::Approved { grant } if grant.end.is_none() && grant.starts_at.is_some() => {
+            RequestState::Approved { grant }
+                if grant.end.is_none() && grant.starts_at.is_some() =>
+            {
                 grant.starts_at
             }
             RequestState::Approved { grant } if grant.end.is_none() => Some(grant.expires_at),

@@ -244,7 +244,9 @@ impl AccessService {
                 };
                 let current = current.as_ref();
                 Ok(match starts_at {
-                    Some(start) => transition::open_scheduled(&ctx, new, start, id, policy, current)?,
+                    Some(start) => {
+                        transition::open_scheduled(&ctx, new, start, id, policy, current)?
+                    }
                     None => transition::open(&ctx, new, id, policy, current)?,
                 })
             })

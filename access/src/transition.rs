@@ -128,7 +128,9 @@ pub enum TransitionError {
     OwnBreakGlass,
     #[error("this resource's policy does not allow scheduling access; ask for it now")]
     SchedulingNotAllowed,
-    #[error("the start {0} is in the past; choose a later start, or leave it empty to start when approved")]
+    #[error(
+        "the start {0} is in the past; choose a later start, or leave it empty to start when approved"
+    )]
     StartInPast(Timestamp),
     #[error("the start is too far ahead: at most {0} from now")]
     StartTooFar(String),

@@ -3,34 +3,27 @@
 //! of the start, and until then Alice's My access and the locked page say when it starts;
 //! once the start passes she is in the app.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT, VIEWPORTS};
-use jitgate_testkit::config::Resource;
 
 use crate::deployment::{ALICE, DAVE, Stack};
 use crate::flows::{expect_locked, expect_waiting, sign_in_at_idp};
 
 const REASON: &str = "CHG-88: the Saturday migration";
 
-/// How far ahead Alice schedules: long enough for Dave to sign in and approve under load,
-/// short enough to wait for.
-const AHEAD: Duration = Duration::from_secs(75);
+/// The start Alice asks for: a whole minute (the field's resolution as the browser sends it)
+/// between one and two minutes ahead, long enough for Dave to sign in and approve under load.
+fn a_minute_or_two_ahead() -> SystemTime {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    UNIX_EPOCH + Duration::from_secs((now + 60) / 60 * 60 + 60)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_approved_ahead_says_starts_in_then_lets_the_requester_in() {
     let shots = crate::screenshots("scheduled");
     for viewport in VIEWPORTS {
-        let stack = Stack::start_with(|peers, config| {
-            config.resource(
-                Resource::local("ops", peers.port)
-                    .upstream(&peers.upstream.url())
-                    .policy(r#"durations = ["1h"]"#)
-                    .policy(r#"approval = "manual""#)
-                    .group("dev"),
-            )
-        })
-        .await;
+        let stack = Stack::start_with_ops(&[]).await;
         let size = viewport.label();
         let ops = stack.url("ops", "/");
 
@@ -41,11 +34,12 @@ async fn a_start_approved_ahead_says_starts_in_then_lets_the_requester_in() {
         assert!(form.shows("Start (optional, UTC)"), "the zone beside the field: {form}");
         assert!(form.shows("In UTC, not your local time"), "{form}");
         // A datetime-local field takes keys in the browser's locale; its value is not.
-        let start = SystemTime::now() + AHEAD;
-        let value = humantime::format_rfc3339_seconds(start).to_string();
-        let value = value.trim_end_matches('Z');
+        let start = a_minute_or_two_ahead();
+        let value = humantime::format_rfc3339_seconds(start).to_string()[..16].to_owned();
         let script = "document.getElementById('starts_at').value = arguments[0];";
         alice.execute(script, vec![serde_json::json!(value)]).await;
+        let typed = alice.execute("return document.getElementById('starts_at').value;", vec![]);
+        assert_eq!(typed.await, serde_json::json!(value), "the field holds the start in UTC");
         alice.fill(Locator::Id("reason"), REASON).await;
         alice.assert_no_horizontal_overflow().await;
         alice.screenshot("scheduled-form").await;

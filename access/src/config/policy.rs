@@ -449,11 +449,7 @@ const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// Validates `schedule_ahead`: `"off"` (access is asked for now only, `Some(None)`), or a
 /// duration from 1m to 90d. `None` when invalid, reported at the field's line.
-fn schedule_ahead(
-    ctx: &mut Ctx<'_>,
-    value: &S<String>,
-    label: &str,
-) -> Option<Option<Duration>> {
+fn schedule_ahead(ctx: &mut Ctx<'_>, value: &S<String>, label: &str) -> Option<Option<Duration>> {
     if value.get_ref().trim() == "off" {
         return Some(None);
     }

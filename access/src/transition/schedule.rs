@@ -73,8 +73,7 @@ pub(super) fn check_current(
     current: Option<&AccessRequest>,
     now: Timestamp,
 ) -> Result<(), TransitionError> {
-    let Some(grant) = current.and_then(AccessRequest::grant).filter(|g| g.is_active_at(now))
-    else {
+    let Some(grant) = current.and_then(AccessRequest::grant).filter(|g| g.is_active_at(now)) else {
         return Ok(());
     };
     if let Some(start) = grant.starts_at.filter(|_| grant.is_scheduled_at(now)) {
@@ -116,7 +115,8 @@ pub(super) fn record_start(ctx: &Context<'_>, request: &AccessRequest) -> Change
     let mut at = ctx.now;
     if let RequestState::Approved { grant } = &mut updated.state {
         at = grant.starts_at.take().unwrap_or(ctx.now);
-        pointer = Some(GrantPointerUpdate::Set { grant: grant.clone(), expected: Some(request.id) });
+        pointer =
+            Some(GrantPointerUpdate::Set { grant: grant.clone(), expected: Some(request.id) });
     }
     let note = format!("started at {at}");
     let event = ctx.audit(&updated, Actor::System, AuditAction::GrantStarted, note);

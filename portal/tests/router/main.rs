@@ -12,6 +12,6 @@ mod lifecycle;
 mod requester;
 mod return_urls;
 mod review;
-mod schedule;
 mod reviewer_pages;
+mod schedule;
 mod signin;

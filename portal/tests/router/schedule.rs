@@ -22,8 +22,12 @@ fn field(at: Timestamp) -> String {
 /// Posts the request form for app with `starts_at` and the reason `reason`.
 async fn ask_from(who: &Browser, starts_at: &str, reason: &str) -> crate::harness::Reply {
     let csrf = csrf_of(&who.get("/request/app").await.body);
-    let fields =
-        [("csrf", csrf.as_str()), ("duration", "3600"), ("reason", reason), ("starts_at", starts_at)];
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("duration", "3600"),
+        ("reason", reason),
+        ("starts_at", starts_at),
+    ];
     who.post_form("/request/app", &fields).await
 }
 
@@ -97,7 +101,8 @@ async fn approved_ahead_it_says_starts_in_until_the_start_then_lets_in_and_cance
     site.clock.advance(Duration::from_secs(3600));
     let later = site.clock.now().plus(Duration::from_secs(7200));
     let again = ask_from(&alice, &field(later), "second window").await;
-    let id = again.location().trim_start_matches("/requests/").split('?').next().unwrap().to_owned();
+    let id =
+        again.location().trim_start_matches("/requests/").split('?').next().unwrap().to_owned();
     let approved = dave.post_form(&format!("/review/{id}/approve"), &fields).await;
     assert!((300..400).contains(&approved.status), "{approved:?}");
     let csrf = csrf_of(&alice.get("/").await.body);
@@ -116,15 +121,14 @@ async fn the_api_takes_rfc3339_with_an_offset_and_answers_start_errors_with_code
     let token = csrf_of(&bob.get("/").await.body);
     let post = async |body: Value| {
         let headers = [("content-type", "application/json"), ("x-csrf-token", token.as_str())];
-        let reply = bob.send(Method::POST, "/api/v1/requests", &headers, Body::from(body.to_string()));
+        let reply =
+            bob.send(Method::POST, "/api/v1/requests", &headers, Body::from(body.to_string()));
         let reply = reply.await;
         (reply.status, reply.json())
     };
     let now = site.clock.now();
     let at = |ms: i64| Timestamp::from_millis(now.as_millis() + ms);
-    let ask = |starts_at: Value| {
-        json!({"resource": "app", "reason": "deploy", "duration": "1h", "starts_at": starts_at})
-    };
+    let ask = |starts_at: Value| json!({"resource": "app", "reason": "deploy", "duration": "1h", "starts_at": starts_at});
     let (status, naive) = post(ask(json!("2030-01-01T09:00:00"))).await;
     assert_eq!((status, &naive["error"]["code"]), (400, &json!("invalid_request")), "{naive}");
     let (status, past) = post(ask(json!(at(-3_600_000).to_string()))).await;
