@@ -118,6 +118,11 @@ pub async fn a_schedule_never_cuts_present_access_nor_is_replaced_before_its_sta
     f.clock.advance(mins(5));
     let late = f.service.request_scheduled_access(&alice, &db, "x", hours(1), past).await;
     assert!(matches!(refusal(late.unwrap_err()), TransitionError::StartInPast(_)));
+    // A reviewer asking ahead still never approves their own request.
+    let start = f.clock.now().plus(hours(1));
+    let own = f.service.request_scheduled_access(&victor(), &db, "x", hours(1), start).await;
+    let own = f.service.approve(&victor(), own.unwrap().id, None, "").await.unwrap_err();
+    assert_eq!(refusal(own), TransitionError::SelfReview);
     let far = f.clock.now().plus(hours(15 * 24));
     let far = f.service.request_scheduled_access(&alice, &db, "x", hours(1), far).await;
     assert!(matches!(refusal(far.unwrap_err()), TransitionError::StartTooFar(_)));
