@@ -307,7 +307,7 @@ pub async fn get(
 
 /// Cancel a pending request
 ///
-/// The requester withdraws it. Takes no body.
+/// The requester withdraws it, or scheduled access before its start. Takes no body.
 #[utoipa::path(
     post,
     path = "/requests/{id}/cancel",
@@ -319,7 +319,7 @@ pub async fn get(
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
         (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (a reviewer who is not the requester)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
-        (status = 409, description = "`not_pending`: already decided", body = ErrorBody),
+        (status = 409, description = "`not_pending`: already decided (scheduled access can still be cancelled before its start)", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [], "csrf" = [])),
@@ -352,7 +352,7 @@ pub async fn cancel(
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
         (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (not a reviewer of the resource) or `self_review`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
-        (status = 409, description = "`not_pending` (already decided), `already_approved` (by this reviewer) or `requester_not_eligible` (the config changed since they asked)", body = ErrorBody),
+        (status = 409, description = "`not_pending` (already decided), `already_approved` (by this reviewer), `requester_not_eligible` (the config changed since they asked), `holds_access` (a scheduled request while the requester holds access to the resource: approve it once that has ended) or `access_scheduled` (the requester has access scheduled there; they cancel it first)", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),
@@ -425,7 +425,7 @@ pub async fn deny(
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
         (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (neither a reviewer, an admin nor the holder)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
-        (status = 409, description = "`not_active`: no grant in force", body = ErrorBody),
+        (status = 409, description = "`not_active`: no grant in force or scheduled", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),
