@@ -41,6 +41,7 @@ fn jit(approval: Approval) -> AccessMode {
         allow_extension: false,
         max_total: None,
         break_glass: None,
+        schedule_ahead: Some(std::time::Duration::from_secs(14 * 24 * 3600)),
     })
 }
 

@@ -66,6 +66,8 @@ pub enum AuditAction {
     GrantBreakGlass,
     /// A reviewer reviewed a break-glass grant after the fact and lifted its flag.
     BreakGlassAcknowledged,
+    /// A scheduled grant's window opened (recorded by the sweeper; the clock opened it).
+    GrantStarted,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -96,6 +98,7 @@ impl AuditAction {
             AuditAction::GrantExtended => "grant_extended",
             AuditAction::GrantBreakGlass => "grant_break_glass",
             AuditAction::BreakGlassAcknowledged => "break_glass_acknowledged",
+            AuditAction::GrantStarted => "grant_started",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",

@@ -33,12 +33,14 @@ pub enum EventKind {
     GrantExtended,
     GrantBreakGlass,
     BreakGlassAcknowledged,
+    /// A scheduled grant's window opened.
+    GrantStarted,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -52,6 +54,7 @@ impl EventKind {
         EventKind::GrantExtended,
         EventKind::GrantBreakGlass,
         EventKind::BreakGlassAcknowledged,
+        EventKind::GrantStarted,
         EventKind::GrantExpiring,
     ];
 
@@ -71,6 +74,7 @@ impl EventKind {
             EventKind::GrantExtended => "grant.extended",
             EventKind::GrantBreakGlass => "grant.break_glass",
             EventKind::BreakGlassAcknowledged => "break_glass.acknowledged",
+            EventKind::GrantStarted => "grant.started",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -92,6 +96,7 @@ impl EventKind {
             AuditAction::GrantExtended => Some(EventKind::GrantExtended),
             AuditAction::GrantBreakGlass => Some(EventKind::GrantBreakGlass),
             AuditAction::BreakGlassAcknowledged => Some(EventKind::BreakGlassAcknowledged),
+            AuditAction::GrantStarted => Some(EventKind::GrantStarted),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
@@ -315,7 +320,8 @@ fn reminders(
     let due = Timestamp::from_millis(
         grant.expires_at.as_millis() - i64::try_from(lead.as_millis()).unwrap_or(i64::MAX),
     );
-    if due <= event.at {
+    // Nor before a scheduled grant's start: "ends soon" of access not begun would mislead.
+    if due <= event.at || grant.starts_at.is_some_and(|start| due <= start) {
         return Vec::new();
     }
     let reminder = NotificationEvent {

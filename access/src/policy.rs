@@ -124,6 +124,10 @@ pub struct JitPolicy {
     /// `None`: nobody. Reviewed after the fact, so it plays no part in
     /// [`JitPolicy::permissiveness`] (which picks among assignments by how they approve).
     pub break_glass: Option<BreakGlass>,
+    /// How far ahead a request may name its start (`schedule_ahead`, default 14d); `None`:
+    /// access is asked for now only. Scheduling only moves a window later, never widens it,
+    /// so it plays no part in [`JitPolicy::permissiveness`].
+    pub schedule_ahead: Option<Duration>,
 }
 
 /// The `break_glass` policy option: members of `groups` may grant themselves access for up
@@ -326,6 +330,7 @@ pub(crate) mod tests {
             allow_extension: false,
             max_total: None,
             break_glass: None,
+            schedule_ahead: Some(hours(14 * 24)),
         }
     }
 

@@ -31,6 +31,12 @@ pub struct Grant {
     /// stored JSON rather than `null`, so grants stored before pausing existed read as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<Pause>,
+    /// Set on a scheduled grant until its start is recorded: before this instant it holds
+    /// the user's grant pointer but lets nobody in ([`Grant::allows_at`]). The clock opens
+    /// it; the sweeper only records the start ([`crate::transition::record_start`]), which
+    /// clears this. Absent in stored JSON for grants that started when approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
 }
 
 /// Who switched a grant off, and when. Whether the holder may switch it back on depends on
@@ -50,10 +56,20 @@ impl Grant {
         self.end.is_none() && now < self.expires_at
     }
 
-    /// Lets its holder in at `now`: active and not paused. The one access check the proxy
-    /// makes of a grant.
+    /// Lets its holder in at `now`: active, started and not paused. The one access check
+    /// the proxy makes of a grant.
     pub fn allows_at(&self, now: Timestamp) -> bool {
-        self.is_active_at(now) && self.paused.is_none()
+        self.is_active_at(now) && self.has_started_at(now) && self.paused.is_none()
+    }
+
+    /// Its window has opened at `now`: always, unless it is scheduled to start later.
+    pub fn has_started_at(&self, now: Timestamp) -> bool {
+        self.starts_at.is_none_or(|start| now >= start)
+    }
+
+    /// Scheduled and not started at `now`: it holds the pointer but its window is ahead.
+    pub fn is_scheduled_at(&self, now: Timestamp) -> bool {
+        self.is_active_at(now) && !self.has_started_at(now)
     }
 
     /// Paused by someone other than its holder (a reviewer or an admin).
@@ -122,6 +138,11 @@ pub struct AccessRequest {
     /// than having it approved. Absent in stored JSON for ordinary requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlassMark>,
+    /// The start the requester asked for, when they scheduled the access rather than asking
+    /// for it now: approved, the grant's window runs from here. Kept after the start, for
+    /// display. Absent in stored JSON for requests asked for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
 }
 
 /// The mark of a break-glass grant: reviewed after the fact, it stays flagged on the
@@ -157,6 +178,8 @@ pub struct Extends {
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pending,
+    /// Approved, its window not started yet (see [`Grant::starts_at`]).
+    Scheduled,
     Active,
     Expired,
     Revoked,
@@ -167,8 +190,9 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Pending,
+        Status::Scheduled,
         Status::Active,
         Status::Expired,
         Status::Revoked,
@@ -181,6 +205,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
+            Status::Scheduled => "scheduled",
             Status::Active => "active",
             Status::Expired => "expired",
             Status::Revoked => "revoked",
@@ -193,7 +218,14 @@ impl Status {
 
     /// Whether the request was approved at some point (it has or had a grant).
     pub fn was_granted(self) -> bool {
-        matches!(self, Status::Active | Status::Expired | Status::Revoked | Status::Superseded)
+        matches!(
+            self,
+            Status::Scheduled
+                | Status::Active
+                | Status::Expired
+                | Status::Revoked
+                | Status::Superseded
+        )
     }
 }
 
@@ -236,6 +268,7 @@ impl AccessRequest {
         match &self.state {
             RequestState::Pending => Status::Pending,
             RequestState::Approved { grant } => match grant.end {
+                None if grant.starts_at.is_some() => Status::Scheduled,
                 None => Status::Active,
                 Some(GrantEnd::Expired { .. }) => Status::Expired,
                 Some(GrantEnd::Revoked { .. }) => Status::Revoked,
@@ -247,13 +280,19 @@ impl AccessRequest {
         }
     }
 
-    /// The status at `now`: a pending request past its deadline has timed out and an active
-    /// grant past its expiry has expired, even before the sweeper has recorded it.
+    /// The status at `now`: a pending request past its deadline has timed out, a scheduled
+    /// grant past its start is active and an active grant past its expiry has expired, even
+    /// before the sweeper has recorded it.
     pub fn status_at(&self, now: Timestamp) -> Status {
         match (&self.state, self.recorded_status()) {
             (RequestState::Pending, _) if now >= self.pending_until => Status::TimedOut,
-            (RequestState::Approved { grant }, Status::Active) if !grant.is_active_at(now) => {
+            (RequestState::Approved { grant }, Status::Active | Status::Scheduled)
+                if !grant.is_active_at(now) =>
+            {
                 Status::Expired
+            }
+            (RequestState::Approved { grant }, Status::Scheduled) if grant.has_started_at(now) => {
+                Status::Active
             }
             (_, status) => status,
         }
@@ -266,11 +305,16 @@ impl AccessRequest {
         }
     }
 
-    /// The instant at which this request next needs the sweeper, if any: the pending deadline
-    /// or the grant's expiry.
+    /// The instant at which this request next needs the sweeper, if any: the pending deadline,
+    /// a scheduled grant's start or the grant's expiry.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         match &self.state {
             RequestState::Pending => Some(self.pending_until),
+            RequestState::Approved { grant }
+                if grant.end.is_none() && grant.starts_at.is_some() =>
+            {
+                grant.starts_at
+            }
             RequestState::Approved { grant } if grant.end.is_none() => Some(grant.expires_at),
             _ => None,
         }

@@ -23,6 +23,7 @@ use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
 mod break_glass;
 mod lifecycle;
+mod schedule;
 
 /// How often a transition is recomputed after losing a race before giving up.
 const MAX_ATTEMPTS: usize = 8;
@@ -217,6 +218,18 @@ impl AccessService {
         reason: &str,
         duration: Duration,
     ) -> Result<AccessRequest, ServiceError> {
+        self.open_request(who, resource, reason, duration, None).await
+    }
+
+    /// [`Self::request_access`], for a window starting at `starts_at` when given.
+    async fn open_request(
+        &self,
+        who: &Identity,
+        resource: &ResourceName,
+        reason: &str,
+        duration: Duration,
+        starts_at: Option<crate::time::Timestamp>,
+    ) -> Result<AccessRequest, ServiceError> {
         let policy = self.jit_policy(who, resource)?;
         let id = RequestId::from(self.ids.next(self.clock.now()));
         let opened = self
@@ -229,7 +242,13 @@ impl AccessService {
                     reason: reason.to_owned(),
                     duration,
                 };
-                Ok(transition::open(&ctx, new, id, policy, current.as_ref())?)
+                let current = current.as_ref();
+                Ok(match starts_at {
+                    Some(start) => {
+                        transition::open_scheduled(&ctx, new, start, id, policy, current)?
+                    }
+                    None => transition::open(&ctx, new, id, policy, current)?,
+                })
             })
             .await;
         match opened {

@@ -16,9 +16,11 @@ use crate::time::{Timestamp, format_duration};
 mod break_glass;
 mod extend;
 mod pause;
+mod schedule;
 pub use break_glass::{acknowledge, break_glass};
 pub use extend::{ExtensionAsk, extension_room, open_extension};
 pub use pause::{PauseRole, pause, resume};
+pub use schedule::{START_TOLERANCE, open_scheduled};
 
 /// Longest reason or reviewer note accepted, in characters.
 pub const MAX_TEXT_LEN: usize = 2_000;
@@ -124,6 +126,24 @@ pub enum TransitionError {
     AlreadyAcknowledged,
     #[error("you cannot acknowledge your own break-glass access; another reviewer must")]
     OwnBreakGlass,
+    #[error("this resource's policy does not allow scheduling access; ask for it now")]
+    SchedulingNotAllowed,
+    #[error(
+        "the start {0} is in the past; choose a later start, or leave it empty to start when approved"
+    )]
+    StartInPast(Timestamp),
+    #[error("the start is too far ahead: at most {0} from now")]
+    StartTooFar(String),
+    #[error(
+        "the requester holds access to this resource until {0}; a scheduled grant would end it \
+         early, so approve this once that access has ended (or the requester ends it)"
+    )]
+    HoldsAccess(Timestamp),
+    #[error(
+        "the requester has access to this resource scheduled from {0}; cancel that first, \
+         since a new grant would replace it"
+    )]
+    AccessScheduled(Timestamp),
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -214,6 +234,19 @@ pub fn open(
     policy: &JitPolicy,
     current: Option<&AccessRequest>,
 ) -> Result<Change, TransitionError> {
+    open_request(ctx, new, None, id, policy, current)
+}
+
+/// [`open`], for a window starting at `starts_at` when given (already checked against the
+/// policy by [`open_scheduled`]).
+fn open_request(
+    ctx: &Context<'_>,
+    new: NewRequest,
+    starts_at: Option<Timestamp>,
+    id: RequestId,
+    policy: &JitPolicy,
+    current: Option<&AccessRequest>,
+) -> Result<Change, TransitionError> {
     let reason = checked_text(&new.reason, "reason")?;
     let reason_required = policy.reason_required || policy.approval == Approval::Auto;
     if reason_required && reason.is_empty() {
@@ -229,11 +262,12 @@ pub fn open(
         reason,
         requested_duration: new.duration,
         created_at: ctx.now,
-        pending_until: ctx.now.plus(policy.pending_timeout),
+        pending_until: schedule::pending_until(ctx.now, policy, starts_at, new.duration),
         approvals: Vec::new(),
         state: RequestState::Pending,
         extends: None,
         break_glass: None,
+        starts_at,
     };
     let created = ctx.audit(
         &request,
@@ -241,12 +275,15 @@ pub fn open(
         AuditAction::RequestCreated,
         request.reason.clone(),
     );
-    let approved = (policy.approval == Approval::Auto).then(|| {
+    let approved = if policy.approval == Approval::Auto {
+        schedule::check_current(&request, current, ctx.now)?;
         let duration = request.requested_duration;
         let auto = "approved automatically";
         let approved = (AuditAction::RequestApproved, auto);
-        grant_now(ctx, request.clone(), duration, Actor::System, approved, current)
-    });
+        Some(grant_now(ctx, request.clone(), duration, Actor::System, approved, current))
+    } else {
+        None
+    };
     Ok(opening(ctx, request, created, approved))
 }
 
@@ -351,12 +388,16 @@ pub fn approve(
         let actor = Actor::User(reviewer.clone());
         return extend::grant_extension(ctx, updated, shortest, actor, &note, policy, current);
     }
+    schedule::check_current(&updated, current, ctx.now)?;
     let approved = (AuditAction::RequestApproved, note.as_str());
     Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), approved, current))
 }
 
-/// Moves a pending request to approved with a grant starting now. The request's write comes
-/// first in the change, then the superseded holder's, if any.
+/// Moves a pending request to approved with a grant starting now, or at the request's
+/// scheduled start (its clock runs from there, even when approved after it). The request's
+/// write comes first in the change, then the superseded holder's, if any. A holder whose
+/// window has not started yet (only breaking glass gets here over one: see
+/// [`schedule::check_current`]) is superseded without lending its later end.
 fn grant_now(
     ctx: &Context<'_>,
     mut request: AccessRequest,
@@ -365,13 +406,16 @@ fn grant_now(
     (action, note): (AuditAction, &str),
     current: Option<&AccessRequest>,
 ) -> Change {
-    let mut expires_at = ctx.now.plus(duration);
+    let starts_at = request.starts_at;
+    let mut expires_at = starts_at.unwrap_or(ctx.now).plus(duration);
     let mut writes = Vec::new();
     let mut audit = Vec::new();
     let current_grant =
         current.and_then(|c| c.grant().filter(|g| g.is_active_at(ctx.now)).map(|g| (c, g)));
     if let Some((holder, grant)) = current_grant {
-        expires_at = expires_at.max(grant.expires_at);
+        if grant.has_started_at(ctx.now) {
+            expires_at = expires_at.max(grant.expires_at);
+        }
         let mut superseded = holder.clone();
         if let RequestState::Approved { grant } = &mut superseded.state {
             grant.end = Some(GrantEnd::Superseded { by_request: request.id, at: ctx.now });
@@ -392,9 +436,13 @@ fn grant_now(
         expires_at,
         end: None,
         paused: None,
+        starts_at,
     };
     request.state = RequestState::Approved { grant: grant.clone() };
-    let summary = format!("granted until {expires_at}");
+    let summary = match starts_at {
+        Some(start) => format!("scheduled from {start} until {expires_at}"),
+        None => format!("granted until {expires_at}"),
+    };
     let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
     audit.insert(0, ctx.audit(&request, actor, action, note));
     let pending_pointer = Some(PendingPointerUpdate::clear(&request));
@@ -432,7 +480,7 @@ pub fn deny(
     })
 }
 
-/// The requester withdraws a pending request.
+/// The requester withdraws a pending request, or a scheduled grant before its start.
 pub fn cancel(
     ctx: &Context<'_>,
     request: &AccessRequest,
@@ -442,6 +490,9 @@ pub fn cancel(
         return Err(TransitionError::NotRequester);
     }
     let status = request.status_at(ctx.now);
+    if status == Status::Scheduled {
+        return Ok(schedule::cancel_scheduled(ctx, request, by));
+    }
     if status != Status::Pending {
         return Err(TransitionError::NotPending(status));
     }
@@ -457,8 +508,8 @@ pub fn cancel(
     })
 }
 
-/// Ends an active grant now. Who may do so (an admin, or the user ending their own access) is
-/// decided by the caller.
+/// Ends an active grant now, or a scheduled one before its start. Who may do so (an admin, or
+/// the user ending their own access) is decided by the caller.
 pub fn revoke(
     ctx: &Context<'_>,
     request: &AccessRequest,
@@ -466,7 +517,7 @@ pub fn revoke(
     note: &str,
 ) -> Result<Change, TransitionError> {
     let status = request.status_at(ctx.now);
-    if status != Status::Active {
+    if !matches!(status, Status::Active | Status::Scheduled) {
         return Err(TransitionError::NotActive(status));
     }
     let note = checked_text(note, "note")?;
@@ -487,8 +538,8 @@ pub fn revoke(
     })
 }
 
-/// Records what the clock already decided: a pending request past its deadline timed out, an
-/// active grant past its expiry expired. Run by the sweeper; safe to race, since the version
+/// Records what the clock already decided: a pending request past its deadline timed out, a
+/// scheduled grant past its start started, an active grant past its expiry expired. Run by the sweeper; safe to race, since the version
 /// check lets only one commit win.
 pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, TransitionError> {
     let mut updated = request.clone();
@@ -508,6 +559,11 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
                 audit: vec![event],
                 outbox: Vec::new(),
             })
+        }
+        (RequestState::Approved { grant }, Status::Active)
+            if grant.end.is_none() && grant.starts_at.is_some() =>
+        {
+            Ok(schedule::record_start(ctx, request))
         }
         (RequestState::Approved { grant }, Status::Expired) if grant.end.is_none() => {
             let at = grant.expires_at;

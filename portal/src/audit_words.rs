@@ -153,6 +153,9 @@ pub fn words(event: &AuditEvent) -> Wording {
                 text(format!(" broke glass: granted themselves {resource}{granted}, unreviewed")),
             ]
         }
+        AuditAction::GrantStarted => {
+            vec![user(), text(format!("'s scheduled access to {resource} started"))]
+        }
         AuditAction::BreakGlassAcknowledged => vec![
             actor,
             text(" reviewed and acknowledged ".into()),

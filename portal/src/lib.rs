@@ -21,6 +21,7 @@ mod paths;
 mod policy_view;
 mod security;
 mod signin;
+mod start_time;
 mod state;
 mod summary;
 mod viewer;

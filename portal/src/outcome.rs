@@ -55,7 +55,7 @@ pub fn decision_note(request: &AccessRequest) -> &str {
 /// (expiry counts from the grant's deadline even before the sweeper records it).
 pub fn ended_at(request: &AccessRequest, now: Timestamp) -> Option<Timestamp> {
     match (&request.state, request.status_at(now)) {
-        (_, Status::Pending | Status::Active) => None,
+        (_, Status::Pending | Status::Scheduled | Status::Active) => None,
         (RequestState::Pending, Status::TimedOut) => Some(request.pending_until),
         (RequestState::Denied { at, .. }, _)
         | (RequestState::Cancelled { at, .. }, _)

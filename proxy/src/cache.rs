@@ -226,18 +226,17 @@ impl AccessCache {
         let _timer = self.metrics.store_seconds.start_timer();
         let generation = read(&self.grants).generation;
         // A paused grant is active but lets nobody in: to the proxy it is no grant at all.
-        let fetched = self
-            .store
-            .active_grant(user, resource, now)
-            .await?
-            .filter(|grant| grant.allows_at(now))
-            .map(|grant| grant.expires_at);
+        let grant = self.store.active_grant(user, resource, now).await?;
+        // Neither is a scheduled one before its start, but that "none" is not cached: the
+        // clock opens it at its start, and no change event comes then to drop the entry.
+        let opens_later = grant.as_ref().is_some_and(|grant| grant.is_scheduled_at(now));
+        let fetched = grant.filter(|grant| grant.allows_at(now)).map(|grant| grant.expires_at);
         #[cfg(test)]
         if let Some(hook) = self.after_load.lock().unwrap_or_else(|p| p.into_inner()).take() {
             hook();
         }
         let mut grants = write(&self.grants);
-        if grants.generation == generation && self.is_live() {
+        if grants.generation == generation && self.is_live() && !opens_later {
             grants.map.entry(user.clone()).or_default().insert(resource.clone(), fetched);
         }
         Ok(fetched)

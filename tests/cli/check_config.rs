@@ -26,9 +26,10 @@ fn quickstart_config_is_valid_and_prints_the_policy_table() {
     let output = check_config(&repo().join("config/quickstart.toml"), &[]);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
-    for expected in ["RESOURCE", "demo", "engineering", "sre", "auto", "manual"] {
+    for expected in ["RESOURCE", "demo", "engineering", "sre", "auto", "manual", "SCHEDULE"] {
         assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
     }
+    assert!(stdout.contains("up to 14d ahead"), "schedule_ahead's default: {stdout}");
 }
 
 #[test]

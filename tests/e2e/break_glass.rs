@@ -4,7 +4,6 @@
 //! dashboard and acknowledges it; the flag gives way to who acknowledged it.
 
 use jitgate_testkit::browser::{Browser, Locator, PAGE_LIMIT, VIEWPORTS};
-use jitgate_testkit::config::Resource;
 
 use crate::deployment::{ALICE, DAVE, Stack};
 use crate::flows::{expect_locked, mail, sign_in_at_idp};
@@ -15,17 +14,8 @@ const REASON: &str = "INC-404: the payment queue is stuck";
 async fn a_member_breaks_glass_reaches_the_app_at_once_and_a_reviewer_acknowledges_it() {
     let shots = crate::screenshots("break_glass");
     for viewport in VIEWPORTS {
-        let stack = Stack::start_with(|peers, config| {
-            config.resource(
-                Resource::local("ops", peers.port)
-                    .upstream(&peers.upstream.url())
-                    .policy(r#"durations = ["1h"]"#)
-                    .policy(r#"approval = "manual""#)
-                    .policy(r#"break_glass = { groups = ["dev"], max_duration = "1h" }"#)
-                    .group("dev"),
-            )
-        })
-        .await;
+        let glass = r#"break_glass = { groups = ["dev"], max_duration = "1h" }"#;
+        let stack = Stack::start_with_ops(&[glass]).await;
         let size = viewport.label();
 
         let alice = Browser::start_at(&format!("alice-{size}"), &shots, viewport).await;

@@ -158,6 +158,19 @@ impl Stack {
         Self::start_with(|_, config| config).await
     }
 
+    /// [`Stack::start`] with one more resource, `ops` in front of the same upstream for group
+    /// `dev`: one preset (1h), manual approval, and `policy` lines on top.
+    pub async fn start_with_ops(policy: &[&str]) -> Self {
+        Self::start_with(|peers, config| {
+            let ops = Resource::local("ops", peers.port)
+                .upstream(&peers.upstream.url())
+                .policy(r#"durations = ["1h"]"#)
+                .policy(r#"approval = "manual""#);
+            config.resource(policy.iter().fold(ops, |ops, line| ops.policy(line)).group("dev"))
+        })
+        .await
+    }
+
     /// [`Stack::start`] with the config changed by `change` (e.g. another resource), given
     /// the peers.
     pub async fn start_with(change: impl FnOnce(&Peers, ConfigBuilder) -> ConfigBuilder) -> Self {

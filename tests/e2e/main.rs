@@ -21,6 +21,7 @@ mod quickstart;
 mod requester_pages;
 mod reviewer_pages;
 mod revoke_websocket;
+mod scheduled;
 mod split_roles;
 
 use std::path::PathBuf;

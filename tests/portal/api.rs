@@ -296,6 +296,17 @@ async fn every_documented_response_matches_what_the_handler_returns() {
     api.call(&alice, "POST", create, create, post(&alice_csrf, ask("app", "x", json!("soon"))))
         .await
         .code("invalid_request");
+    // A start must carry its zone, and may not lie in the past.
+    let mut naive = ask("app", "x", json!("1h"));
+    naive["starts_at"] = json!("2030-01-01T09:00:00");
+    api.call(&alice, "POST", create, create, post(&alice_csrf, naive))
+        .await
+        .code("invalid_request");
+    let mut past = ask("app", "x", json!("1h"));
+    past["starts_at"] = json!("2020-01-01T09:00:00Z");
+    api.call(&alice, "POST", create, create, post(&alice_csrf, past))
+        .await
+        .code("start_not_allowed");
     api.call(&alice, "POST", create, create, post(&alice_csrf, json!({ "resource": "app" })))
         .await
         .code("invalid_request");

@@ -624,3 +624,31 @@ async fn a_reload_moves_a_webhook_for_the_next_event() {
     assert!(received.iter().all(|r| r.path != "/slack"), "nothing at the old URL");
     assert!(received.iter().any(|r| r.path == "/hooks/jitgate"), "the other hook unchanged");
 }
+
+/// Bob schedules access to app a few seconds ahead (approved at once: his approval is
+/// automatic). Nothing is announced as started until the start; then the sweeper records it
+/// and he is mailed, and a webhook subscribed to `grant.started` hears it, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_grant_is_announced_to_its_holder_when_it_starts() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let site = Site::start_with_extra(&format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nfrom = \"jitgate <jitgate@example.com>\"\n\n\
+         [[webhook]]\nname = \"starts\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"grant.started\"]\n",
+        smtp.port,
+        hook.url("/hooks/starts"),
+    ))
+    .await;
+    let bob = site.signed_in("bob@example.com").await;
+    let start = std::time::SystemTime::now() + std::time::Duration::from_secs(4);
+    let starts_at = humantime::format_rfc3339_millis(start).to_string();
+    let ask = serde_json::json!({ "resource": "app", "reason": "deploy", "duration": "1h", "starts_at": starts_at });
+    let scheduled = api_post(&site, &bob, "/api/v1/requests", ask).await;
+    assert_eq!(scheduled["status"], "scheduled", "{scheduled}");
+    let subject = "Started: your access to app";
+    assert!(mails_to(&smtp.messages(), "", subject).is_empty(), "not before its start");
+    arrives(&smtp, "the started mail", 1, |m| mails_to(m, "bob@example.com", subject).len()).await;
+    assert!(std::time::SystemTime::now() >= start, "announced at its start, not before");
+    let kinds = signed_kinds(&hook, "/hooks/starts", 1).await;
+    assert_eq!(kinds, ["grant.started"]);
+}

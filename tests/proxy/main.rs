@@ -14,6 +14,7 @@ mod post_race;
 mod reload;
 mod revocation;
 mod roles;
+mod schedule;
 mod stack;
 mod tls;
 
@@ -405,20 +406,32 @@ async fn short_grant(
     who: &jitgate_access::policy::Identity,
     lasts: Duration,
 ) -> jitgate_access::time::Timestamp {
+    window_grant(stack, who, Duration::ZERO, lasts).await
+}
+
+/// [`short_grant`], scheduled: its window opens `starts_in` from now (now when zero).
+async fn window_grant(
+    stack: &Stack,
+    who: &jitgate_access::policy::Identity,
+    starts_in: Duration,
+    lasts: Duration,
+) -> jitgate_access::time::Timestamp {
     use jitgate_access::ids::IdGenerator;
     use jitgate_access::request::{AccessRequest, Grant, RequestState};
     use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
 
     let now = SystemClock.now();
     let id = IdGenerator::new().next(now).into();
+    let starts_at = (!starts_in.is_zero()).then(|| now.plus(starts_in));
     let grant = Grant {
         user: who.user.clone(),
         resource: "app".parse().unwrap(),
         request_id: id,
         granted_at: now,
-        expires_at: now.plus(lasts),
+        expires_at: now.plus(starts_in + lasts),
         end: None,
         paused: None,
+        starts_at,
     };
     let request = AccessRequest {
         id,
@@ -434,6 +447,7 @@ async fn short_grant(
         state: RequestState::Approved { grant: grant.clone() },
         extends: None,
         break_glass: None,
+        starts_at,
     };
     let change = Change {
         requests: vec![RequestWrite { request, expected_version: None }],

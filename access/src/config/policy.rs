@@ -242,6 +242,7 @@ fn inherit(own: &RawPolicy, base: &RawPolicy) -> RawPolicy {
         allow_extension: own.allow_extension.or(base.allow_extension),
         max_total: own.max_total.clone().or_else(|| base.max_total.clone()),
         break_glass: own.break_glass.clone().or_else(|| base.break_glass.clone()),
+        schedule_ahead: own.schedule_ahead.clone().or_else(|| base.schedule_ahead.clone()),
     }
 }
 
@@ -409,6 +410,13 @@ fn jit_policy(
         },
         None => None,
     };
+    let schedule_ahead = match &raw.schedule_ahead {
+        Some(value) => schedule_ahead(ctx, value, label).unwrap_or_else(|| {
+            valid = false;
+            None
+        }),
+        None => Some(DEFAULT_SCHEDULE_AHEAD),
+    };
     let reviewers = raw
         .reviewers
         .as_ref()
@@ -429,7 +437,34 @@ fn jit_policy(
         allow_extension: raw.allow_extension.unwrap_or(false),
         max_total,
         break_glass,
+        schedule_ahead,
     })
+}
+
+/// `schedule_ahead` when a policy says nothing: a request may name a start up to two weeks on.
+const DEFAULT_SCHEDULE_AHEAD: Duration = Duration::from_secs(14 * 24 * 3600);
+/// The furthest ahead any policy may let a request start: a grant approved a quarter ahead is
+/// approved by reviewers who may have moved on by then.
+const MAX_SCHEDULE_AHEAD: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Validates `schedule_ahead`: `"off"` (access is asked for now only, `Some(None)`), or a
+/// duration from 1m to 90d. `None` when invalid, reported at the field's line.
+fn schedule_ahead(ctx: &mut Ctx<'_>, value: &S<String>, label: &str) -> Option<Option<Duration>> {
+    if value.get_ref().trim() == "off" {
+        return Some(None);
+    }
+    let ahead = ctx.duration(value, &format!("{label}: schedule_ahead"))?;
+    if !(JitPolicy::MIN_DURATION..=MAX_SCHEDULE_AHEAD).contains(&ahead) {
+        ctx.problems.add(
+            value.span(),
+            format!(
+                "{label}: schedule_ahead {:?} must be \"off\" or between 1m and 90d",
+                value.get_ref()
+            ),
+        );
+        return None;
+    }
+    Some(Some(ahead))
 }
 
 /// Validates a `break_glass` table: at least one valid group, a duration from 1m to the 7d

@@ -186,6 +186,7 @@ pub(crate) struct RawPolicy {
     pub allow_extension: Option<bool>,
     pub max_total: Option<S<String>>,
     pub break_glass: Option<S<RawBreakGlass>>,
+    pub schedule_ahead: Option<S<String>>,
 }
 
 /// `break_glass = { groups = [...], max_duration = "1h" }`: both fields required, so a

@@ -12,7 +12,7 @@ fn principals(p: &Principals) -> String {
     names.join(", ")
 }
 
-fn jit_cells(policy: &JitPolicy) -> [String; 9] {
+fn jit_cells(policy: &JitPolicy) -> [String; 10] {
     let durations: Vec<String> = policy.durations.iter().map(|d| format_duration(*d)).collect();
     let approval = match policy.approval {
         Approval::Auto => "auto".to_owned(),
@@ -44,6 +44,10 @@ fn jit_cells(policy: &JitPolicy) -> [String; 9] {
                 format!("{} up to {}", groups.join(", "), format_duration(rule.max_duration))
             }
         },
+        match policy.schedule_ahead {
+            None => "no".to_owned(),
+            Some(ahead) => format!("up to {} ahead", format_duration(ahead)),
+        },
     ]
 }
 
@@ -62,6 +66,7 @@ pub fn render_policy_table(config: &Config) -> String {
         "PAUSE",
         "EXTEND",
         "BREAK GLASS",
+        "SCHEDULE",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for resource in &config.resources {
@@ -70,7 +75,7 @@ pub fn render_policy_table(config: &Config) -> String {
             resource.host,
             if resource.path_prefix == "/" { "" } else { &resource.path_prefix }
         );
-        let mut push = |who: String, mode: &str, rest: [String; 9]| {
+        let mut push = |who: String, mode: &str, rest: [String; 10]| {
             let mut row = vec![resource.name.to_string(), route.clone(), who, mode.to_owned()];
             row.extend(rest);
             rows.push(row);

@@ -144,20 +144,24 @@ fn production_example_golden() {
     assert!(!jit(&grafana[0]).allow_pause, "the resource's default");
     assert!(jit(&grafana[2]).allow_pause, "overridden for sre");
     let table = render_policy_table(&config);
-    // The three last columns, PAUSE, EXTEND and BREAK GLASS, read from the end of each row.
+    // The four last columns, PAUSE, EXTEND, BREAK GLASS and SCHEDULE, read from the end of
+    // each row.
     let tail = |line: &str| -> Vec<String> {
         let cells: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
-        cells[cells.len() - 3..].iter().map(|c| (*c).to_owned()).collect()
+        cells[cells.len() - 4..].iter().map(|c| (*c).to_owned()).collect()
     };
-    assert_eq!(tail(table.lines().next().unwrap()), ["PAUSE", "EXTEND", "BREAK GLASS"]);
+    let header = tail(table.lines().next().unwrap());
+    assert_eq!(header, ["PAUSE", "EXTEND", "BREAK GLASS", "SCHEDULE"]);
     let row = |resource: &str, who: &str| {
         tail(table.lines().find(|l| l.starts_with(resource) && l.contains(who)).unwrap())
     };
-    assert_eq!(row("grafana", " * "), ["no", "no", "no"], "{table}");
-    assert_eq!(row("grafana", " sre "), ["yes", "up to 1d", "no"], "{table}");
-    assert_eq!(row("prod-db-admin", " dba "), ["no", "no", "group:oncall up to 1h"], "{table}");
+    assert_eq!(row("grafana", " * "), ["no", "no", "no", "up to 14d ahead"], "{table}");
+    assert_eq!(row("grafana", " sre "), ["yes", "up to 1d", "no", "up to 14d ahead"]);
+    let dba_row = row("prod-db-admin", " dba ");
+    assert_eq!(dba_row, ["no", "no", "group:oncall up to 1h", "up to 7d ahead"], "{table}");
     let backend_row = row("prod-db-admin", " backend ");
     assert_eq!(backend_row[2], "group:backend-oncall up to 30m", "overridden: {table}");
+    assert_eq!(backend_row[3], "no", "schedule_ahead = \"off\" overrides: {table}");
     assert!(jit(&grafana[2]).allow_extension);
     assert_eq!(jit(&grafana[2]).max_total, Some(h(24)));
 
@@ -643,4 +647,26 @@ fn break_glass_is_inherited_overridden_and_checked_with_its_field() {
     let missing = "[resource.policy]\nbreak_glass = { groups = [\"oncall\"] }\n";
     let error = scratch.error(&format!("{RESOURCE}{missing}"));
     assert!(error.starts_with("jitgate.toml:17") && error.contains("max_duration"), "{error}");
+}
+
+#[test]
+fn schedule_ahead_defaults_to_two_weeks_is_overridden_switched_off_and_checked() {
+    let scratch = Scratch::new();
+    let policy = "[resource.policy]\nschedule_ahead = \"2d\"\n";
+    let dev = "[[resource.assignment]]\ngroup = \"dev\"\n";
+    let ops = "[[resource.assignment]]\ngroup = \"ops\"\nschedule_ahead = \"off\"\n";
+    let config = scratch.parse(&format!("{RESOURCE}{policy}{dev}{ops}")).unwrap();
+    let assignments = &config.resources[0].policy.assignments;
+    assert_eq!(jit(&assignments[0]).schedule_ahead, Some(h(48)), "inherited");
+    assert_eq!(jit(&assignments[1]).schedule_ahead, None, "switched off");
+    let plain = scratch.parse(&format!("{RESOURCE}{dev}")).unwrap();
+    assert_eq!(jit(&plain.resources[0].policy.assignments[0]).schedule_ahead, Some(h(14 * 24)));
+    let far = "[resource.policy]\nschedule_ahead = \"91d\"\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{far}")),
+        "jitgate.toml:17: resource \"app\": schedule_ahead \"91d\" must be \"off\" or between 1m and 90d"
+    );
+    let word = "[resource.policy]\nschedule_ahead = \"soon\"\n";
+    let error = scratch.error(&format!("{RESOURCE}{word}"));
+    assert!(error.starts_with("jitgate.toml:17") && error.contains("not a duration"), "{error}");
 }

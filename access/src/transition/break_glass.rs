@@ -52,6 +52,7 @@ pub fn break_glass(
         state: RequestState::Pending,
         extends: None,
         break_glass: Some(BreakGlassMark::default()),
+        starts_at: None,
     };
     let actor = Actor::User(new.requester.user);
     let kind = (AuditAction::GrantBreakGlass, reason.as_str());

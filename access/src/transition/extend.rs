@@ -153,6 +153,7 @@ pub fn open_extension(
         state: RequestState::Pending,
         extends: Some(extends),
         break_glass: None,
+        starts_at: None,
     };
     let note = format!("extension of {}: {}", holder.id, request.reason);
     let asked = ctx.audit(
@@ -201,6 +202,7 @@ pub(super) fn grant_extension(
         expires_at,
         end: None,
         paused: old.paused.clone(),
+        starts_at: None,
     };
     let mut superseded = holder.clone();
     if let RequestState::Approved { grant } = &mut superseded.state {

@@ -85,6 +85,7 @@ fn jit(approval: Approval) -> AccessMode {
         allow_extension: false,
         max_total: None,
         break_glass: None,
+        schedule_ahead: Some(hours(14 * 24)),
     })
 }
 

@@ -11,6 +11,7 @@ mod pending;
 mod people;
 mod queries;
 mod redis_only;
+mod schedule;
 mod sessions;
 mod tokens;
 mod workflow;
@@ -89,4 +90,7 @@ conformance! {
     break_glass::break_glass_needs_a_reason_an_eligible_group_and_a_short_enough_duration,
     break_glass::the_flag_stays_until_a_reviewer_other_than_the_holder_acknowledges,
     break_glass::revoking_a_break_glass_grant_cuts_it_and_lifts_the_flag,
+    schedule::a_grant_approved_ahead_opens_at_its_start_everywhere_and_ends_on_time,
+    schedule::cancelling_or_revoking_before_the_start_ends_it_everywhere,
+    schedule::a_schedule_never_cuts_present_access_nor_is_replaced_before_its_start,
 }

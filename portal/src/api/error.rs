@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Every code the API answers with. Scripts branch on these, so a code is never renamed.
-pub const CODES: [&str; 28] = [
+pub const CODES: [&str; 32] = [
     "unauthenticated",
     "invalid_token",
     "csrf_failed",
@@ -42,6 +42,10 @@ pub const CODES: [&str; 28] = [
     "break_glass_not_allowed",
     "not_break_glass",
     "already_acknowledged",
+    "scheduling_not_allowed",
+    "start_not_allowed",
+    "holds_access",
+    "access_scheduled",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {
@@ -185,6 +189,14 @@ impl From<ServiceError> for ApiError {
                 TransitionError::AlreadyAcknowledged => {
                     (StatusCode::CONFLICT, "already_acknowledged")
                 }
+                TransitionError::SchedulingNotAllowed => {
+                    (StatusCode::FORBIDDEN, "scheduling_not_allowed")
+                }
+                TransitionError::StartInPast(_) | TransitionError::StartTooFar(_) => {
+                    (StatusCode::BAD_REQUEST, "start_not_allowed")
+                }
+                TransitionError::HoldsAccess(_) => (StatusCode::CONFLICT, "holds_access"),
+                TransitionError::AccessScheduled(_) => (StatusCode::CONFLICT, "access_scheduled"),
                 TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
                 TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
                 TransitionError::DurationNotAllowed(_) => {

@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 20] = [
+const ACTIONS: [AuditAction; 21] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -51,6 +51,7 @@ const ACTIONS: [AuditAction; 20] = [
     AuditAction::GrantExtended,
     AuditAction::GrantBreakGlass,
     AuditAction::BreakGlassAcknowledged,
+    AuditAction::GrantStarted,
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
@@ -75,6 +76,7 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantExtended
         | AuditAction::GrantBreakGlass
         | AuditAction::BreakGlassAcknowledged
+        | AuditAction::GrantStarted
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
         | AuditAction::SessionsEnded
@@ -136,6 +138,10 @@ pub struct RequestView {
     /// for every other request.
     #[schema(required = true)]
     pub break_glass: Option<BreakGlassView>,
+    /// The start asked for, when the access was scheduled rather than asked for now; `null`
+    /// otherwise. Kept after the start.
+    #[schema(required = true, format = DateTime)]
+    pub starts_at: Option<String>,
 }
 
 /// A break-glass grant's after-the-fact review.
@@ -203,8 +209,13 @@ pub struct GrantView {
     pub granted_at: String,
     #[schema(format = DateTime)]
     pub expires_at: String,
-    /// Whether the grant lets the user in right now (`false` while paused).
+    /// Whether the grant lets the user in right now (`false` while paused, and before a
+    /// scheduled start).
     pub active: bool,
+    /// When a scheduled grant's window opens; `null` once its start is recorded, and for
+    /// grants that started when approved.
+    #[schema(required = true, format = DateTime)]
+    pub starts_at: Option<String>,
     /// Set while the grant is switched off; `null` otherwise. The window keeps running.
     #[schema(required = true)]
     pub paused: Option<PauseView>,
@@ -246,6 +257,7 @@ impl GrantView {
             granted_at: time(grant.granted_at),
             expires_at: time(grant.expires_at),
             active: grant.allows_at(now),
+            starts_at: grant.starts_at.map(time),
             paused: grant.paused.as_ref().map(|pause| PauseView {
                 by: pause.by.to_string(),
                 at: time(pause.at),
@@ -352,6 +364,7 @@ impl RequestView {
                     note: ack.map(|a| a.note.clone()).unwrap_or_default(),
                 }
             }),
+            starts_at: request.starts_at.map(time),
         }
     }
 }

@@ -69,7 +69,7 @@ pub async fn grants(
         return Ok(Json(GrantPage { items, next: None }));
     }
     let mut query = RequestQuery {
-        statuses: vec![Status::Active],
+        statuses: vec![Status::Scheduled, Status::Active],
         limit: limit(params.limit),
         ..RequestQuery::default()
     };

@@ -65,6 +65,13 @@ pub struct NewRequest {
     /// told, and the grant is flagged until a reviewer acknowledges it.
     #[serde(default)]
     break_glass: bool,
+    /// Schedule it: the access starts at this instant (RFC 3339 with an offset, e.g.
+    /// `2026-12-01T09:00:00Z`), no more than the policy's `schedule_ahead` from now, and runs
+    /// for `duration` from there. Reviewers may approve it ahead of time; until the start it
+    /// is `scheduled` and lets nobody in. Absent or `null`: access is asked for now.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    starts_at: Option<String>,
 }
 
 /// What approve, deny and revoke take; every field is optional and so is the body.
@@ -143,11 +150,11 @@ pub(super) async fn visible(
     responses(
         (status = 201, description = "Created; `Location` names the request", body = RequestView,
             headers(("Location" = String, description = "`/api/v1/requests/{id}`"))),
-        (status = 400, description = "`invalid_request` (bad JSON, unknown field, bad duration), `reason_required`, `too_long` (reason over 2000 characters) or `duration_not_allowed` (for break glass: past `break_glass.max_duration`)", body = ErrorBody),
+        (status = 400, description = "`invalid_request` (bad JSON, unknown field, bad duration, `starts_at` not RFC 3339 with an offset, or with break glass), `reason_required`, `too_long` (reason over 2000 characters), `duration_not_allowed` (for break glass: past `break_glass.max_duration`) or `start_not_allowed` (`starts_at` over a minute in the past, or further ahead than `schedule_ahead`)", body = ErrorBody),
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
-        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (no access to the resource, even on request) or `break_glass_not_allowed` (the caller is not in the policy's `break_glass.groups`)", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (no access to the resource, even on request) or `break_glass_not_allowed` (the caller is not in the policy's `break_glass.groups`) or `scheduling_not_allowed` (the policy says `schedule_ahead = \"off\"`)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such resource", body = ErrorBody),
-        (status = 409, description = "`already_pending` (a request for it is waiting) or `standing_access` (the caller has access without asking)", body = ErrorBody),
+        (status = 409, description = "`already_pending` (a request for it is waiting), `standing_access` (the caller has access without asking), `holds_access` (under automatic approval, a scheduled request while the caller holds access to it now) or `access_scheduled` (the caller has access to it scheduled; cancel that first)", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),
@@ -166,11 +173,21 @@ pub async fn create(
     let resource = ResourceName::parse(new.resource.trim())
         .map_err(|_| ApiError::not_found(format!("no resource named {:?}", new.resource)))?;
     let duration = new.duration.parse()?;
+    let starts_at = match &new.starts_at {
+        Some(text) => Some(crate::start_time::parse_rfc3339(text).map_err(ApiError::invalid)?),
+        None => None,
+    };
     let (who, reason) = (&caller.identity, new.reason.trim());
-    let created = if new.break_glass {
-        portal.service.break_glass(who, &resource, reason, duration).await?
-    } else {
-        portal.service.request_access(who, &resource, reason, duration).await?
+    let service = &portal.service;
+    let created = match (new.break_glass, starts_at) {
+        (true, Some(_)) => {
+            return Err(ApiError::invalid("break glass is for now: send no starts_at with it"));
+        }
+        (true, None) => service.break_glass(who, &resource, reason, duration).await?,
+        (false, Some(start)) => {
+            service.request_scheduled_access(who, &resource, reason, duration, start).await?
+        }
+        (false, None) => service.request_access(who, &resource, reason, duration).await?,
     };
     let location = format!("/api/v1/requests/{}", created.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], view(&portal, &created))
@@ -290,7 +307,7 @@ pub async fn get(
 
 /// Cancel a pending request
 ///
-/// The requester withdraws it. Takes no body.
+/// The requester withdraws it, or scheduled access before its start. Takes no body.
 #[utoipa::path(
     post,
     path = "/requests/{id}/cancel",
@@ -302,7 +319,7 @@ pub async fn get(
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
         (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (a reviewer who is not the requester)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
-        (status = 409, description = "`not_pending`: already decided", body = ErrorBody),
+        (status = 409, description = "`not_pending`: already decided (scheduled access can still be cancelled before its start)", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),
     security(("bearer" = []), ("session" = [], "csrf" = [])),
@@ -335,7 +352,7 @@ pub async fn cancel(
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
         (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`), `forbidden` (not a reviewer of the resource) or `self_review`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
-        (status = 409, description = "`not_pending` (already decided), `already_approved` (by this reviewer) or `requester_not_eligible` (the config changed since they asked)", body = ErrorBody),
+        (status = 409, description = "`not_pending` (already decided), `already_approved` (by this reviewer), `requester_not_eligible` (the config changed since they asked), `holds_access` (a scheduled request while the requester holds access to the resource: approve it once that has ended) or `access_scheduled` (the requester has access scheduled there; they cancel it first)", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),
@@ -408,7 +425,7 @@ pub async fn deny(
         (status = 401, description = super::UNAUTHENTICATED, body = ErrorBody),
         (status = 403, description = "`csrf_failed` (session without `X-CSRF-Token`) or `forbidden` (neither a reviewer, an admin nor the holder)", body = ErrorBody),
         (status = 404, description = "`not_found`: no such request, or not one the caller may see", body = ErrorBody),
-        (status = 409, description = "`not_active`: no grant in force", body = ErrorBody),
+        (status = 409, description = "`not_active`: no grant in force or scheduled", body = ErrorBody),
         (status = 413, description = "`too_large`: the body is over 16 KiB", body = ErrorBody),
         (status = 503, description = super::UNAVAILABLE_WRITE, body = ErrorBody),
     ),

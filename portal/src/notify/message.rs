@@ -43,6 +43,9 @@ impl Message {
                 if let RequestState::Approved { grant } = &request.state {
                     // "15m (asked 1h)" when a reviewer granted less than asked.
                     facts.push(("Granted", crate::outcome::duration_text(request)));
+                    if let Some(start) = grant.starts_at {
+                        facts.push(("Starts at", start.to_string()));
+                    }
                     facts.push(("Until", grant.expires_at.to_string()));
                 }
                 facts.push(("Approved by", request.approved_by()));
@@ -152,6 +155,16 @@ impl Message {
                         "{user} broke glass and granted themselves access to {resource} without approval. Review it: acknowledge or revoke."
                     ),
                     ("Review the grant", page),
+                )
+            }
+            EventKind::GrantStarted => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                (
+                    format!("Started: your access to {resource}"),
+                    format!("Your scheduled access to {resource} has started."),
+                    ("Open your request", page),
                 )
             }
             EventKind::BreakGlassAcknowledged => {

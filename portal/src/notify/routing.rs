@@ -103,7 +103,7 @@ impl Routing for ConfigRouting {
                 }
                 EventKind::RequestApproved | EventKind::GrantExtended
                     if event.actor == Actor::System => {}
-                EventKind::GrantExpiring => {
+                EventKind::GrantExpiring | EventKind::GrantStarted => {
                     targets.push(Target::Email(event.request.requester.clone()));
                 }
                 // Telling people what they did themselves is noise.

@@ -26,6 +26,11 @@ pub enum RowState {
     Pending {
         request: String,
     },
+    /// Approved ahead of its start: counted down to it, cancellable.
+    Scheduled {
+        request: String,
+        starts: Countdown,
+    },
     Active {
         request: String,
         left: Countdown,
@@ -88,7 +93,14 @@ pub async fn my_access(
             Access::NoAccess => continue,
             Access::Standing { .. } => RowState::Standing,
             Access::Jit { policy, .. } => {
-                if let Some(grant) = grants.iter().find(|g| g.resource == resource.name) {
+                let grant = grants.iter().find(|g| g.resource == resource.name);
+                if let Some(grant) = grant.filter(|g| g.is_scheduled_at(now)) {
+                    let start = grant.starts_at.unwrap_or(now);
+                    RowState::Scheduled {
+                        request: grant.request_id.to_string(),
+                        starts: Countdown::until(start, now, "now"),
+                    }
+                } else if let Some(grant) = grant {
                     let pause = match &grant.paused {
                         Some(_) if grant.paused_by_other() => PauseButton::PausedByReviewer,
                         Some(_) => PauseButton::Resume,

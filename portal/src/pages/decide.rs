@@ -95,7 +95,7 @@ impl Portal {
         Actions {
             id: request.id.to_string(),
             can_decide: may_review && status == Status::Pending && !approved_already,
-            can_revoke: may_review && status == Status::Active,
+            can_revoke: may_review && matches!(status, Status::Active | Status::Scheduled),
             own: own && status == Status::Pending,
             approved_already: approved_already && status == Status::Pending,
             durations: durations
@@ -267,7 +267,7 @@ async fn confirm(
             paths::review_deny(id),
             "Deny request",
         ),
-        Kind::Revoke if status == Status::Active => (
+        Kind::Revoke if matches!(status, Status::Active | Status::Scheduled) => (
             "Revoke this access?",
             format!(
                 "Revoke {}'s access to {} now? Open connections are cut at once.",

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod request;
 pub mod request_status;
 pub mod review;
+pub mod schedule;
 pub mod text;
 pub mod tokens;
 
@@ -175,8 +176,9 @@ fn news_of(request: &AccessRequest, now: Timestamp, since: Timestamp) -> Option<
                 when: TimeView::at(grant.expires_at),
             })
         }
-        // Auto-approved requests have no reviewer's vote: the requester saw it happen.
-        (RequestState::Approved { grant }, Status::Active)
+        // Auto-approved requests have no reviewer's vote: the requester saw it happen. A
+        // schedule approved ahead is news too.
+        (RequestState::Approved { grant }, Status::Active | Status::Scheduled)
             if grant.granted_at >= since && !request.approvals.is_empty() =>
         {
             let by = request.approvals.last().map(|v| v.reviewer.to_string()).unwrap_or_default();

@@ -32,6 +32,7 @@ const DURATION: &str = "duration";
 const CUSTOM: &str = "custom";
 const REASON: &str = "reason";
 const BREAK_GLASS: &str = "break_glass";
+const STARTS_AT: &str = "starts_at";
 
 /// Custom durations offered as examples, when within the viewer's maximum.
 const EXAMPLES: [Duration; 7] = [
@@ -83,6 +84,12 @@ struct RequestForm {
     /// The longest break-glass grant, in words, when the viewer may break glass here.
     break_glass: Option<String>,
     break_glass_checked: bool,
+    /// How far ahead the viewer may schedule, in words; `None` when they may not.
+    schedule_ahead: Option<String>,
+    /// The start typed (`YYYY-MM-DDTHH:MM`, UTC), "" for now.
+    starts_at: String,
+    /// The time now, UTC, shown beside the start field so nobody mistakes its zone.
+    now_utc: String,
 }
 
 impl RequestForm {
@@ -243,11 +250,13 @@ pub async fn form(
     let resource: ResourceName = resource.parse().map_err(|_| PortalError::NotFound)?;
     let policy = portal.jit_policy(&viewer, &resource)?;
     let rd = portal.destinations.vet(query.get("rd").map(String::as_str));
-    // Already granted: nothing to ask for, go on to the app.
+    // Already granted: nothing to ask for, go on to the app; or scheduled: say when.
     let now = portal.clock.now();
-    if let Some(grant) =
-        portal.service.store().active_grant(&viewer.identity().user, &resource, now).await?
-    {
+    let store = portal.service.store();
+    if let Some(grant) = store.active_grant(&viewer.identity().user, &resource, now).await? {
+        if grant.is_scheduled_at(now) {
+            return super::schedule::locked(&portal, &viewer, &grant, now).await;
+        }
         // Paused, the app would send the browser straight back here: say so instead.
         if grant.paused.is_some() {
             return super::pause::locked_while_paused(&portal, &viewer, &grant).await;
@@ -320,6 +329,9 @@ fn form_page(
             .filter(|rule| rule.admits(who))
             .map(|rule| format_duration(rule.max_duration)),
         break_glass_checked: false,
+        schedule_ahead: policy.schedule_ahead.map(format_duration),
+        starts_at: String::new(),
+        now_utc: TimeView::at(portal.clock.now()).text,
     }
 }
 
@@ -334,7 +346,8 @@ fn fill_from(page: &mut RequestForm, draft: &Draft) {
     page.custom = draft.get(CUSTOM).unwrap_or_default().to_owned();
     page.reason = draft.get(REASON).unwrap_or_default().to_owned();
     page.reason_len = page.reason.chars().count();
-    for field in [DURATION, REASON] {
+    page.starts_at = draft.get(STARTS_AT).unwrap_or_default().to_owned();
+    for field in [DURATION, REASON, STARTS_AT] {
         if let Some(message) = draft.error_of(field) {
             let field = if field == DURATION && page.custom_chosen { CUSTOM } else { field };
             page.errors.push(Invalid { field, message: message.to_owned() });
@@ -365,6 +378,9 @@ pub struct Submission {
     /// `yes` when the Break glass choice is taken.
     #[serde(default)]
     break_glass: String,
+    /// The scheduled start, UTC, as a `datetime-local` field sends it; "" for now.
+    #[serde(default)]
+    starts_at: String,
 }
 
 impl Submission {
@@ -437,7 +453,8 @@ pub async fn submit(
         .value(DURATION, if submission.wants_custom() { CUSTOM } else { &submission.duration })
         .value(CUSTOM, &submission.custom)
         .value(REASON, &submission.reason)
-        .value(BREAK_GLASS, &submission.break_glass);
+        .value(BREAK_GLASS, &submission.break_glass)
+        .value(STARTS_AT, &submission.starts_at);
     let breaks_glass = match submission.break_glass.as_str() {
         "" => false,
         "yes" => true,
@@ -450,16 +467,23 @@ pub async fn submit(
     if let Some(error) = reason_error(policy, reason) {
         draft = draft.error(REASON, error);
     }
-    let refused = match duration {
-        Ok(duration) if draft.errors.is_empty() => {
-            let who = viewer.identity();
-            let opened = if breaks_glass {
-                portal.service.break_glass(who, &resource, reason, duration).await
-            } else {
-                portal.service.request_access(who, &resource, reason, duration).await
+    let starts_at = super::schedule::chosen_start(&submission.starts_at, breaks_glass);
+    if let Err(error) = &starts_at {
+        draft = draft.error(STARTS_AT, error.clone());
+    }
+    let now = portal.clock.now();
+    let refused = match (duration, starts_at) {
+        (Ok(duration), Ok(starts_at)) if draft.errors.is_empty() => {
+            let (who, service) = (viewer.identity(), &portal.service);
+            let opened = match (breaks_glass, starts_at) {
+                (true, _) => service.break_glass(who, &resource, reason, duration).await,
+                (false, Some(start)) => {
+                    service.request_scheduled_access(who, &resource, reason, duration, start).await
+                }
+                (false, None) => service.request_access(who, &resource, reason, duration).await,
             };
             match opened {
-                Ok(request) if request.grant().is_some() => {
+                Ok(request) if request.grant().is_some_and(|grant| grant.allows_at(now)) => {
                     return Ok(portal.continue_to(&viewer.session, &rd, None));
                 }
                 Ok(request) => {
@@ -477,6 +501,9 @@ pub async fn submit(
     let field = match refused {
         TransitionError::ReasonRequired | TransitionError::TextTooLong { .. } => REASON,
         TransitionError::DurationNotAllowed(_) => DURATION,
+        TransitionError::StartInPast(_)
+        | TransitionError::StartTooFar(_)
+        | TransitionError::SchedulingNotAllowed => STARTS_AT,
         _ => "",
     };
     let draft = draft.error(field, format!("{}.", capitalise(&refused.to_string())));

@@ -42,6 +42,10 @@ struct StatusPage {
     reviewers: String,
     told: String,
     pending: bool,
+    /// Approved ahead of its start: the requester may still cancel it.
+    scheduled: bool,
+    /// The start asked for (UTC, in words), "" when asked for now.
+    starts: String,
     active: bool,
     is_requester: bool,
     /// Where "Continue to the app" goes: the URL the requester was on their way to, else the
@@ -177,6 +181,16 @@ pub async fn status(
             countdown = Some(Countdown::until(grant.expires_at, now, "no time: it has ended"));
             ("Access granted".to_owned(), "Your access ends in".to_owned())
         }
+        (RequestState::Approved { grant }, Status::Scheduled) => {
+            let start = grant.starts_at.unwrap_or(now);
+            countdown = Some(Countdown::until(start, now, "no time: it has started"));
+            let headline = if is_requester {
+                "Access scheduled".to_owned()
+            } else {
+                format!("{} has access to {} scheduled", request.requester, request.resource)
+            };
+            (headline, "Approved ahead of its start. It starts in".to_owned())
+        }
         (RequestState::Denied { by, note, .. }, _) => (
             "Request denied".to_owned(),
             if note.is_empty() {
@@ -206,7 +220,7 @@ pub async fn status(
         ),
         (_, other) => (format!("Access {other}"), String::new()),
     };
-    let over = !matches!(status, Status::Pending | Status::Active);
+    let over = !matches!(status, Status::Pending | Status::Active | Status::Scheduled);
     let again_url = if over && is_requester {
         format!("{}?again={}", paths::request_form(&request.resource), request.id)
     } else {
@@ -231,6 +245,8 @@ pub async fn status(
         reviewers: portal.reviewers_of(&request),
         told: portal.told_of(&request),
         pending: status == Status::Pending,
+        scheduled: status == Status::Scheduled,
+        starts: request.starts_at.map(|at| TimeView::at(at).text).unwrap_or_default(),
         active: status == Status::Active,
         is_requester,
         continue_url,
@@ -250,7 +266,8 @@ pub async fn status(
     render(&page)
 }
 
-/// `POST /requests/{id}/cancel`: the requester withdraws a pending request.
+/// `POST /requests/{id}/cancel`: the requester withdraws a pending request, or scheduled
+/// access before its start.
 pub async fn cancel(
     State(portal): State<Portal>,
     Path(id): Path<String>,

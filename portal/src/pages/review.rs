@@ -65,7 +65,7 @@ impl Tab {
     fn statuses(self) -> Vec<Status> {
         match self {
             Tab::Pending => vec![Status::Pending],
-            Tab::Active => vec![Status::Active],
+            Tab::Active => vec![Status::Scheduled, Status::Active],
             Tab::Denied => vec![Status::Denied, Status::Cancelled, Status::TimedOut],
             Tab::Ended => vec![Status::Expired, Status::Revoked, Status::Superseded],
         }
@@ -176,12 +176,24 @@ impl Portal {
                 (RequestState::Approved { grant }, Status::Active) => {
                     time_left(grant.expires_at, now)
                 }
+                (RequestState::Approved { grant }, Status::Scheduled) => {
+                    let start = grant.starts_at.unwrap_or(now);
+                    format!("starts in {}", time_left(start, now))
+                }
                 (_, Status::Pending) => {
                     format!("decide within {}", time_left(request.pending_until, now))
                 }
                 _ => String::new(),
             },
-            duration: crate::outcome::duration_phrase(request),
+            // A scheduled request says from when: reviewers approve it ahead of its start.
+            duration: match request.starts_at {
+                Some(start) => format!(
+                    "{} from {}",
+                    crate::outcome::duration_phrase(request),
+                    super::TimeView::at(start).text
+                ),
+                None => crate::outcome::duration_phrase(request),
+            },
             note: crate::outcome::decision_note(request).to_owned(),
             ended: crate::outcome::ended_at(request, now).map(|at| When::of(at, now)),
             actions: self.actions(viewer, request, now, back.to_owned()),

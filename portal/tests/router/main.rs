@@ -15,4 +15,5 @@ mod requester;
 mod return_urls;
 mod review;
 mod reviewer_pages;
+mod schedule;
 mod signin;

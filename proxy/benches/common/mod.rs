@@ -56,6 +56,7 @@ fn resource() -> Resource {
         allow_extension: false,
         max_total: None,
         break_glass: None,
+        schedule_ahead: Some(std::time::Duration::from_secs(14 * 24 * 3600)),
     });
     let name = ResourceName::parse("app").unwrap();
     Resource {
