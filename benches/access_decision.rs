@@ -39,6 +39,7 @@ fn jit(approval: Approval) -> AccessMode {
         allow_extension: false,
         max_total: None,
         break_glass: None,
+        starts: Default::default(),
     })
 }
 

@@ -66,6 +66,11 @@ pub enum AuditAction {
     GrantBreakGlass,
     /// A reviewer reviewed a break-glass grant after the fact and lifted its flag.
     BreakGlassAcknowledged,
+    /// The holder's first request reached a grant that starts on first use: its duration
+    /// runs from here.
+    GrantClaimed,
+    /// A grant that starts on first use was never used before its claim deadline.
+    GrantLapsed,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -96,6 +101,8 @@ impl AuditAction {
             AuditAction::GrantExtended => "grant_extended",
             AuditAction::GrantBreakGlass => "grant_break_glass",
             AuditAction::BreakGlassAcknowledged => "break_glass_acknowledged",
+            AuditAction::GrantClaimed => "grant_claimed",
+            AuditAction::GrantLapsed => "grant_lapsed",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",

@@ -33,12 +33,14 @@ pub enum EventKind {
     GrantExtended,
     GrantBreakGlass,
     BreakGlassAcknowledged,
+    GrantClaimed,
+    GrantLapsed,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -52,6 +54,8 @@ impl EventKind {
         EventKind::GrantExtended,
         EventKind::GrantBreakGlass,
         EventKind::BreakGlassAcknowledged,
+        EventKind::GrantClaimed,
+        EventKind::GrantLapsed,
         EventKind::GrantExpiring,
     ];
 
@@ -71,6 +75,8 @@ impl EventKind {
             EventKind::GrantExtended => "grant.extended",
             EventKind::GrantBreakGlass => "grant.break_glass",
             EventKind::BreakGlassAcknowledged => "break_glass.acknowledged",
+            EventKind::GrantClaimed => "grant.claimed",
+            EventKind::GrantLapsed => "grant.lapsed",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -92,6 +98,8 @@ impl EventKind {
             AuditAction::GrantExtended => Some(EventKind::GrantExtended),
             AuditAction::GrantBreakGlass => Some(EventKind::GrantBreakGlass),
             AuditAction::BreakGlassAcknowledged => Some(EventKind::BreakGlassAcknowledged),
+            AuditAction::GrantClaimed => Some(EventKind::GrantClaimed),
+            AuditAction::GrantLapsed => Some(EventKind::GrantLapsed),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
@@ -296,14 +304,18 @@ pub fn items_for(
 }
 
 /// For a new grant, the reminder its holder gets `remind_before` its end, scheduled now so it
-/// is as durable as the grant; the worker drops it if the grant has changed by then.
+/// is as durable as the grant; the worker drops it if the grant has changed by then. A grant
+/// waiting for first use has no end yet: its reminder comes with its claim.
 fn reminders(
     event: &NotificationEvent,
     routing: &dyn Routing,
     ids: &IdGenerator,
 ) -> Vec<Notification> {
     let (
-        EventKind::RequestApproved | EventKind::GrantExtended | EventKind::GrantBreakGlass,
+        EventKind::RequestApproved
+        | EventKind::GrantExtended
+        | EventKind::GrantBreakGlass
+        | EventKind::GrantClaimed,
         Some(lead),
     ) = (event.kind, routing.remind_before())
     else {
@@ -312,6 +324,9 @@ fn reminders(
     let crate::request::RequestState::Approved { grant } = &event.request.state else {
         return Vec::new();
     };
+    if grant.awaits_claim() {
+        return Vec::new();
+    }
     let due = Timestamp::from_millis(
         grant.expires_at.as_millis() - i64::try_from(lead.as_millis()).unwrap_or(i64::MAX),
     );

@@ -124,6 +124,28 @@ pub struct JitPolicy {
     /// `None`: nobody. Reviewed after the fact, so it plays no part in
     /// [`JitPolicy::permissiveness`] (which picks among assignments by how they approve).
     pub break_glass: Option<BreakGlass>,
+    /// When an approved grant's duration starts to run: at approval, or at the holder's first
+    /// request to the resource. When it starts plays no part in
+    /// [`JitPolicy::permissiveness`]: it never lengthens access, only moves its window.
+    pub starts: Starts,
+}
+
+/// The `starts` policy option. `claim_within` belongs to first use alone, so a policy that
+/// starts on approval cannot carry one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Starts {
+    /// The grant's duration runs from its approval (the default).
+    #[default]
+    OnApproval,
+    /// An approved grant waits for its holder's first request to the resource, through the
+    /// proxy; then its duration runs. Unused `claim_within` after approval, it lapses.
+    OnFirstUse { claim_within: Duration },
+}
+
+impl Starts {
+    /// The default `claim_within`: a day to get round to it.
+    pub const DEFAULT_CLAIM_WITHIN: Duration = Duration::from_secs(24 * 3600);
 }
 
 /// The `break_glass` policy option: members of `groups` may grant themselves access for up
@@ -326,6 +348,7 @@ pub(crate) mod tests {
             allow_extension: false,
             max_total: None,
             break_glass: None,
+            starts: Starts::OnApproval,
         }
     }
 

@@ -9,14 +9,16 @@ use thiserror::Error;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
-use crate::policy::{Approval, Identity, JitPolicy};
+use crate::policy::{Approval, Identity, JitPolicy, Starts};
 use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
 use crate::time::{Timestamp, format_duration};
 
 mod break_glass;
+mod claim;
 mod extend;
 mod pause;
 pub use break_glass::{acknowledge, break_glass};
+pub use claim::claim;
 pub use extend::{ExtensionAsk, open_extension};
 pub use pause::{PauseRole, pause, resume};
 
@@ -124,6 +126,12 @@ pub enum TransitionError {
     AlreadyAcknowledged,
     #[error("you cannot acknowledge your own break-glass access; another reviewer must")]
     OwnBreakGlass,
+    #[error("this grant does not wait for first use")]
+    NotFirstUse,
+    #[error("this grant has already been claimed by its first use")]
+    AlreadyClaimed,
+    #[error("this grant has not been used yet, so its time has not started; use it first")]
+    Unclaimed,
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -245,7 +253,8 @@ pub fn open(
         let duration = request.requested_duration;
         let auto = "approved automatically";
         let approved = (AuditAction::RequestApproved, auto);
-        grant_now(ctx, request.clone(), duration, Actor::System, approved, current)
+        let window = (duration, policy.starts);
+        grant_now(ctx, request.clone(), window, Actor::System, approved, current)
     });
     Ok(opening(ctx, request, created, approved))
 }
@@ -352,15 +361,19 @@ pub fn approve(
         return extend::grant_extension(ctx, updated, shortest, actor, &note, policy, current);
     }
     let approved = (AuditAction::RequestApproved, note.as_str());
-    Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), approved, current))
+    let actor = Actor::User(reviewer.clone());
+    Ok(grant_now(ctx, updated, (shortest, policy.starts), actor, approved, current))
 }
 
-/// Moves a pending request to approved with a grant starting now. The request's write comes
-/// first in the change, then the superseded holder's, if any.
+/// Moves a pending request to approved with a grant of `duration` starting now, or, under
+/// `Starts::OnFirstUse`, waiting for its first use until `claim_within` from now. A grant
+/// that continues one in force starts now whatever `starts` says: its holder is already
+/// using the resource. The request's write comes first in the change, then the superseded
+/// holder's, if any.
 fn grant_now(
     ctx: &Context<'_>,
     mut request: AccessRequest,
-    duration: Duration,
+    (duration, starts): (Duration, Starts),
     actor: Actor,
     (action, note): (AuditAction, &str),
     current: Option<&AccessRequest>,
@@ -370,6 +383,13 @@ fn grant_now(
     let mut audit = Vec::new();
     let current_grant =
         current.and_then(|c| c.grant().filter(|g| g.is_active_at(ctx.now)).map(|g| (c, g)));
+    let claim = match (starts, current_grant) {
+        (Starts::OnFirstUse { claim_within }, None) => {
+            expires_at = ctx.now.plus(claim_within);
+            Some(crate::request::Claim { duration, claimed_at: None })
+        }
+        _ => None,
+    };
     if let Some((holder, grant)) = current_grant {
         expires_at = expires_at.max(grant.expires_at);
         let mut superseded = holder.clone();
@@ -392,9 +412,15 @@ fn grant_now(
         expires_at,
         end: None,
         paused: None,
+        claim,
     };
     request.state = RequestState::Approved { grant: grant.clone() };
-    let summary = format!("granted until {expires_at}");
+    let summary = match grant.claim_by() {
+        Some(by) => {
+            format!("granted for {} from first use; claim by {by}", format_duration(duration))
+        }
+        None => format!("granted until {expires_at}"),
+    };
     let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
     audit.insert(0, ctx.audit(&request, actor, action, note));
     let pending_pointer = Some(PendingPointerUpdate::clear(&request));
@@ -509,11 +535,17 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
                 outbox: Vec::new(),
             })
         }
-        (RequestState::Approved { grant }, Status::Expired) if grant.end.is_none() => {
+        (RequestState::Approved { grant }, status @ (Status::Expired | Status::Lapsed))
+            if grant.end.is_none() =>
+        {
             let at = grant.expires_at;
-            let pointer =
-                end_grant(&mut updated, GrantEnd::Expired { at }).ok_or(TransitionError::NotDue)?;
-            let event = ctx.audit(&updated, Actor::System, AuditAction::GrantExpired, "");
+            let (end, action, note) = if status == Status::Lapsed {
+                (GrantEnd::Lapsed { at }, AuditAction::GrantLapsed, "never used: lapsed unclaimed")
+            } else {
+                (GrantEnd::Expired { at }, AuditAction::GrantExpired, "")
+            };
+            let pointer = end_grant(&mut updated, end).ok_or(TransitionError::NotDue)?;
+            let event = ctx.audit(&updated, Actor::System, action, note);
             Ok(Change {
                 requests: vec![write(updated)],
                 grant_pointer: Some(pointer),

@@ -10,7 +10,7 @@ use super::validate::{Ctx, split_base_url};
 use super::{Resource, Upstream};
 use crate::ids::{GroupName, ResourceName};
 use crate::policy::{
-    AccessMode, Approval, Assignment, Audience, BreakGlass, JitPolicy, ResourcePolicy,
+    AccessMode, Approval, Assignment, Audience, BreakGlass, JitPolicy, ResourcePolicy, Starts,
 };
 use crate::time::format_duration;
 
@@ -242,6 +242,8 @@ fn inherit(own: &RawPolicy, base: &RawPolicy) -> RawPolicy {
         allow_extension: own.allow_extension.or(base.allow_extension),
         max_total: own.max_total.clone().or_else(|| base.max_total.clone()),
         break_glass: own.break_glass.clone().or_else(|| base.break_glass.clone()),
+        starts: own.starts.clone().or_else(|| base.starts.clone()),
+        claim_within: own.claim_within.clone().or_else(|| base.claim_within.clone()),
     }
 }
 
@@ -409,6 +411,8 @@ fn jit_policy(
         },
         None => None,
     };
+    let starts = starts(ctx, raw, label);
+    valid &= starts.is_some();
     let reviewers = raw
         .reviewers
         .as_ref()
@@ -429,7 +433,49 @@ fn jit_policy(
         allow_extension: raw.allow_extension.unwrap_or(false),
         max_total,
         break_glass,
+        starts: starts.unwrap_or_default(),
     })
+}
+
+/// Validates `starts` and `claim_within` (after inheritance): `claim_within` from 1s to the
+/// 7d limit (default 24h), and never without a `starts`, so a stray one is reported rather
+/// than silently ignored.
+fn starts(ctx: &mut Ctx<'_>, raw: &RawPolicy, label: &str) -> Option<Starts> {
+    let first_use = match raw.starts.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("on_approval", _)) => false,
+        Some(("on_first_use", _)) => true,
+        Some((other, span)) => {
+            let expected = "is not one of \"on_approval\", \"on_first_use\"";
+            ctx.problems.add(span, format!("{label}: starts {other:?} {expected}"));
+            return None;
+        }
+    };
+    let claim_within = match &raw.claim_within {
+        None => Starts::DEFAULT_CLAIM_WITHIN,
+        // An assignment starting on approval under a resource default of first use
+        // inherits a claim_within it does not use; one with no `starts` anywhere is a slip.
+        Some(_) if raw.starts.is_some() && !first_use => Starts::DEFAULT_CLAIM_WITHIN,
+        Some(value) if !first_use => {
+            let why = "applies only with starts = \"on_first_use\"";
+            ctx.problems.add(value.span(), format!("{label}: claim_within {why}"));
+            return None;
+        }
+        Some(value) => {
+            let within = ctx.duration(value, &format!("{label}: claim_within"))?;
+            if within > JitPolicy::MAX_DURATION_LIMIT || within < Duration::from_secs(1) {
+                ctx.problems.add(
+                    value.span(),
+                    format!(
+                        "{label}: claim_within {:?} must be between 1s and 7d",
+                        value.get_ref()
+                    ),
+                );
+                return None;
+            }
+            within
+        }
+    };
+    Some(if first_use { Starts::OnFirstUse { claim_within } } else { Starts::OnApproval })
 }
 
 /// Validates a `break_glass` table: at least one valid group, a duration from 1m to the 7d

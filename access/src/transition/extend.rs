@@ -62,6 +62,10 @@ fn extended_end(
 fn active(holder: &AccessRequest, now: Timestamp) -> Result<&Grant, TransitionError> {
     let status = holder.status_at(now);
     match (&holder.state, status) {
+        // Its time has not started: there is nothing to extend yet.
+        (RequestState::Approved { grant }, Status::Active) if grant.awaits_claim() => {
+            Err(TransitionError::Unclaimed)
+        }
         (RequestState::Approved { grant }, Status::Active) => Ok(grant),
         _ => Err(TransitionError::NotActive(status)),
     }
@@ -159,6 +163,7 @@ pub(super) fn grant_extension(
         expires_at,
         end: None,
         paused: old.paused.clone(),
+        claim: None,
     };
     let mut superseded = holder.clone();
     if let RequestState::Approved { grant } = &mut superseded.state {

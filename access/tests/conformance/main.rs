@@ -4,6 +4,7 @@
 
 mod break_glass;
 mod extend;
+mod first_use;
 mod fixture;
 mod outbox;
 mod pause;
@@ -89,4 +90,8 @@ conformance! {
     break_glass::break_glass_needs_a_reason_an_eligible_group_and_a_short_enough_duration,
     break_glass::the_flag_stays_until_a_reviewer_other_than_the_holder_acknowledges,
     break_glass::revoking_a_break_glass_grant_cuts_it_and_lifts_the_flag,
+    first_use::an_approved_grant_waits_for_first_use_then_runs_from_it,
+    first_use::two_instances_racing_to_claim_start_the_duration_once,
+    first_use::an_unclaimed_grant_lapses_at_claim_within_and_says_so,
+    first_use::approval_continuing_a_grant_in_force_starts_at_once,
 }

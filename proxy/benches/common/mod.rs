@@ -56,6 +56,7 @@ fn resource() -> Resource {
         allow_extension: false,
         max_total: None,
         break_glass: None,
+        starts: Default::default(),
     });
     let name = ResourceName::parse("app").unwrap();
     Resource {
