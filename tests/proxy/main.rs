@@ -8,6 +8,7 @@ mod edge_paths;
 mod edge_sessions;
 mod extend;
 mod failover;
+mod first_use;
 mod pause;
 mod revocation;
 mod roles;
@@ -402,6 +403,17 @@ async fn short_grant(
     who: &jitgate_access::policy::Identity,
     lasts: Duration,
 ) -> jitgate_access::time::Timestamp {
+    grant_in_store(stack, who, lasts, None).await
+}
+
+/// [`short_grant`], with `claim` for a grant that waits for first use (`lasts` is then its
+/// claim deadline).
+async fn grant_in_store(
+    stack: &Stack,
+    who: &jitgate_access::policy::Identity,
+    lasts: Duration,
+    claim: Option<jitgate_access::request::Claim>,
+) -> jitgate_access::time::Timestamp {
     use jitgate_access::ids::IdGenerator;
     use jitgate_access::request::{AccessRequest, Grant, RequestState};
     use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
@@ -416,6 +428,7 @@ async fn short_grant(
         expires_at: now.plus(lasts),
         end: None,
         paused: None,
+        claim,
     };
     let request = AccessRequest {
         id,

@@ -213,6 +213,10 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
         // portal answers (a revocation stops the very next request), not after a round trip
         // through the store's change feed.
         let local_cache = role.runs_proxy().then(|| cache.clone());
+        // Claims of grants on first use, made by this process's proxy, are announced too.
+        if let Some(cache) = &local_cache {
+            cache.first_use().announce_with(routing.clone());
+        }
         let service = || {
             let service = AccessService::new(store.clone(), clock.clone(), policies.clone())
                 .with_routing(routing.clone())
