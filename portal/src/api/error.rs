@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Every code the API answers with. Scripts branch on these, so a code is never renamed.
-pub const CODES: [&str; 28] = [
+pub const CODES: [&str; 31] = [
     "unauthenticated",
     "invalid_token",
     "csrf_failed",
@@ -42,6 +42,9 @@ pub const CODES: [&str; 28] = [
     "break_glass_not_allowed",
     "not_break_glass",
     "already_acknowledged",
+    "not_first_use",
+    "already_claimed",
+    "unclaimed",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {
@@ -185,6 +188,9 @@ impl From<ServiceError> for ApiError {
                 TransitionError::AlreadyAcknowledged => {
                     (StatusCode::CONFLICT, "already_acknowledged")
                 }
+                TransitionError::NotFirstUse => (StatusCode::CONFLICT, "not_first_use"),
+                TransitionError::AlreadyClaimed => (StatusCode::CONFLICT, "already_claimed"),
+                TransitionError::Unclaimed => (StatusCode::CONFLICT, "unclaimed"),
                 TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
                 TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
                 TransitionError::DurationNotAllowed(_) => {
