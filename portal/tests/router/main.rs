@@ -6,6 +6,7 @@
 
 mod break_glass;
 mod decisions;
+mod first_use;
 mod harness;
 mod input;
 mod lifecycle;
