@@ -31,8 +31,11 @@ impl FirstUse {
 
     fn service(store: &Arc<dyn Store>, routing: Arc<dyn Routing>) -> Arc<AccessService> {
         // A claim needs no policy: the duration it starts was fixed at approval.
-        let service =
-            AccessService::new(store.clone(), Arc::new(SystemClock), Arc::new(PolicySet::default()));
+        let service = AccessService::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            Arc::new(PolicySet::default()),
+        );
         Arc::new(service.with_routing(routing))
     }
 

@@ -57,8 +57,7 @@ async fn the_first_request_claims_the_grant_and_its_window_runs_from_there() {
     // The other instance lets Alice in on the one claim, and claims nothing more.
     let other_host = format!("app.localhost:{}", stack.instances[1].port);
     let (_, other_cookie) = stack.sign_in_on(&alice, &other_host).await;
-    let other =
-        get(stack.instances[1].port, &other_host, "/", &[("cookie", &other_cookie)]).await;
+    let other = get(stack.instances[1].port, &other_host, "/", &[("cookie", &other_cookie)]).await;
     assert_eq!(other.status, 200);
     let claims = actions(&stack, &request).await;
     assert_eq!(claims.iter().filter(|a| **a == AuditAction::GrantClaimed).count(), 1);
