@@ -68,3 +68,97 @@ impl FirstUse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use jitgate_access::clock::{Clock, SystemClock};
+    use jitgate_access::ids::{IdGenerator, ResourceName, UserId};
+    use jitgate_access::request::{AccessRequest, Claim, RequestState};
+    use jitgate_access::store::EmbeddedStore;
+    use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
+
+    use super::*;
+    use crate::cache::AccessCache;
+    use crate::metrics::Metrics;
+
+    const LASTS: Duration = Duration::from_secs(600);
+
+    /// An approved grant of `a@example.com` on `app` waiting for first use, committed with
+    /// its request, or (`with_request: false`) as a pointer whose request cannot be found.
+    async fn waiting(store: &Arc<dyn Store>, with_request: bool) -> Grant {
+        let now = SystemClock.now();
+        let id = IdGenerator::new().next(now).into();
+        let user: UserId = "a@example.com".parse().unwrap();
+        let grant = Grant {
+            user: user.clone(),
+            resource: "app".parse().unwrap(),
+            request_id: id,
+            granted_at: now,
+            expires_at: now.plus(Duration::from_secs(3600)),
+            end: None,
+            paused: None,
+            claim: Some(Claim { duration: LASTS, claimed_at: None }),
+        };
+        let request = AccessRequest {
+            id,
+            version: 1,
+            requester: user,
+            requester_groups: Default::default(),
+            resource: grant.resource.clone(),
+            reason: "first use".into(),
+            requested_duration: LASTS,
+            created_at: now,
+            pending_until: now,
+            approvals: vec![],
+            state: RequestState::Approved { grant: grant.clone() },
+            extends: None,
+            break_glass: None,
+        };
+        let requests = if with_request {
+            vec![RequestWrite { request, expected_version: None }]
+        } else {
+            Vec::new()
+        };
+        let pointer = GrantPointerUpdate::Set { grant: grant.clone(), expected: None };
+        let change = Change { requests, grant_pointer: Some(pointer), ..Change::default() };
+        store.commit(&change).await.unwrap();
+        grant
+    }
+
+    fn store(name: &str) -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::Builder::new().prefix(name).tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path().join("store.db")).unwrap();
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn a_miss_that_finds_a_grant_waiting_claims_it_and_runs_from_now() {
+        let (_dir, store) = store("claim");
+        let cache = AccessCache::new(store.clone(), Arc::new(Metrics::new()));
+        let grant = waiting(&store, true).await;
+        let app: ResourceName = "app".parse().unwrap();
+        let before = SystemClock.now();
+        let expiry = cache.grant_expiry(&grant.user, &app, before).await.unwrap().unwrap();
+        let after = SystemClock.now();
+        assert!(expiry >= before.plus(LASTS) && expiry <= after.plus(LASTS), "from first use");
+        let stored = store.active_grant(&grant.user, &app, after).await.unwrap().unwrap();
+        assert_eq!(stored.expires_at, expiry);
+        assert!(!stored.awaits_claim());
+        let again = cache.grant_expiry(&grant.user, &app, after).await.unwrap();
+        assert_eq!(again, Some(expiry), "claimed once: the next lookup moves nothing");
+    }
+
+    #[tokio::test]
+    async fn a_claim_the_store_cannot_record_fails_closed() {
+        let (_dir, store) = store("unrecorded");
+        let cache = AccessCache::new(store.clone(), Arc::new(Metrics::new()));
+        let grant = waiting(&store, false).await;
+        let app: ResourceName = "app".parse().unwrap();
+        let refused = cache.grant_expiry(&grant.user, &app, SystemClock.now()).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
+        let still = store.active_grant(&grant.user, &app, SystemClock.now()).await.unwrap();
+        assert!(still.unwrap().awaits_claim(), "nothing was claimed");
+    }
+}

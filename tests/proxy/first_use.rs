@@ -35,12 +35,11 @@ async fn the_first_request_claims_the_grant_and_its_window_runs_from_there() {
     grant_in_store(&stack, &alice, Duration::from_secs(60), Some(claim)).await;
     let (_, cookie) = stack.sign_in(&alice, "app").await;
     let host = stack.host("app");
-    let request = {
-        let grant = stack.store.active_grant(&alice.user, &"app".parse().unwrap(), approved_at);
-        let grant = grant.await.unwrap().expect("approved");
-        assert!(grant.awaits_claim());
-        stack.store.request(grant.request_id).await.unwrap().unwrap()
-    };
+    let app = "app".parse().unwrap();
+    let grant = stack.store.active_grant(&alice.user, &app, approved_at).await.unwrap();
+    let grant = grant.expect("approved");
+    assert!(grant.awaits_claim());
+    let request = stack.store.request(grant.request_id).await.unwrap().unwrap();
 
     // Longer than its whole duration passes unused: the window has not started.
     tokio::time::sleep(lasts + Duration::from_millis(500)).await;
