@@ -20,6 +20,8 @@ pub struct Row {
     pub state: RowState,
 }
 
+// One per resource row of one page, rendered once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum RowState {
     Standing,
     Locked,
