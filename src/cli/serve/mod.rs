@@ -256,6 +256,12 @@ pub fn run(path: &Path, role: Role, overrides: &Overrides) -> anyhow::Result<Exi
         server.add_service(portal);
     }
 
+    if role == Role::Proxy {
+        // A proxy alone announces the claims it makes too: to their holder and to webhooks,
+        // which need no people records (the portal role delivers them).
+        let routing = ConfigRouting::new(Arc::new(config.clone()), Vec::new(), Arc::default());
+        cache.first_use().announce_with(Arc::new(routing));
+    }
     if role.runs_proxy() {
         runtime.spawn(cache.clone().follow_changes());
         runtime.spawn(cache.clone().prune_forever(clock.clone()));
