@@ -74,7 +74,7 @@ mod tests {
     use std::time::Duration;
 
     use jitgate_access::clock::{Clock, SystemClock};
-    use jitgate_access::ids::{IdGenerator, ResourceName, UserId};
+    use jitgate_access::ids::{IdGenerator, UserId};
     use jitgate_access::request::{AccessRequest, Claim, RequestState};
     use jitgate_access::store::EmbeddedStore;
     use jitgate_access::transition::{Change, GrantPointerUpdate, RequestWrite};
@@ -127,38 +127,40 @@ mod tests {
         grant
     }
 
-    fn store(name: &str) -> (tempfile::TempDir, Arc<dyn Store>) {
-        let dir = tempfile::Builder::new().prefix(name).tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path().join("store.db")).unwrap();
-        (dir, Arc::new(store))
+    /// A cache over a fresh embedded store holding [`waiting`]'s grant: the store's
+    /// directory (kept until the test ends), the store, the cache and the grant.
+    async fn setting(
+        with_request: bool,
+    ) -> (tempfile::TempDir, Arc<dyn Store>, AccessCache, Grant) {
+        let dir = tempfile::Builder::new().prefix("first-use").tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path().join("db")).unwrap());
+        let cache = AccessCache::new(store.clone(), Arc::new(Metrics::new()));
+        let grant = waiting(&store, with_request).await;
+        (dir, store, cache, grant)
     }
 
     #[tokio::test]
     async fn a_miss_that_finds_a_grant_waiting_claims_it_and_runs_from_now() {
-        let (_dir, store) = store("claim");
-        let cache = AccessCache::new(store.clone(), Arc::new(Metrics::new()));
-        let grant = waiting(&store, true).await;
-        let app: ResourceName = "app".parse().unwrap();
+        let (_dir, store, cache, grant) = setting(true).await;
+        let app = &grant.resource;
         let before = SystemClock.now();
-        let expiry = cache.grant_expiry(&grant.user, &app, before).await.unwrap().unwrap();
+        let expiry = cache.grant_expiry(&grant.user, app, before).await.unwrap().unwrap();
         let after = SystemClock.now();
         assert!(expiry >= before.plus(LASTS) && expiry <= after.plus(LASTS), "from first use");
-        let stored = store.active_grant(&grant.user, &app, after).await.unwrap().unwrap();
+        let stored = store.active_grant(&grant.user, app, after).await.unwrap().unwrap();
         assert_eq!(stored.expires_at, expiry);
         assert!(!stored.awaits_claim());
-        let again = cache.grant_expiry(&grant.user, &app, after).await.unwrap();
+        let again = cache.grant_expiry(&grant.user, app, after).await.unwrap();
         assert_eq!(again, Some(expiry), "claimed once: the next lookup moves nothing");
     }
 
     #[tokio::test]
     async fn a_claim_the_store_cannot_record_fails_closed() {
-        let (_dir, store) = store("unrecorded");
-        let cache = AccessCache::new(store.clone(), Arc::new(Metrics::new()));
-        let grant = waiting(&store, false).await;
-        let app: ResourceName = "app".parse().unwrap();
-        let refused = cache.grant_expiry(&grant.user, &app, SystemClock.now()).await;
+        let (_dir, store, cache, grant) = setting(false).await;
+        let app = &grant.resource;
+        let refused = cache.grant_expiry(&grant.user, app, SystemClock.now()).await;
         assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{refused:?}");
-        let still = store.active_grant(&grant.user, &app, SystemClock.now()).await.unwrap();
+        let still = store.active_grant(&grant.user, app, SystemClock.now()).await.unwrap();
         assert!(still.unwrap().awaits_claim(), "nothing was claimed");
     }
 }
