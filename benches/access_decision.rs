@@ -42,6 +42,7 @@ fn jit(approval: Approval) -> AccessMode {
         max_total: None,
         break_glass: None,
         schedule_ahead: Some(std::time::Duration::from_secs(14 * 24 * 3600)),
+        starts: Default::default(),
     })
 }
 

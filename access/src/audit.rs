@@ -68,6 +68,11 @@ pub enum AuditAction {
     BreakGlassAcknowledged,
     /// A scheduled grant's window opened (recorded by the sweeper; the clock opened it).
     GrantStarted,
+    /// The holder's first request reached a grant that starts on first use: its duration
+    /// runs from here.
+    GrantClaimed,
+    /// A grant that starts on first use was never used before its claim deadline.
+    GrantLapsed,
     /// A notification about this request could not be delivered after every retry.
     NotificationFailed,
     /// The user signed out, ending their session on every host.
@@ -99,6 +104,8 @@ impl AuditAction {
             AuditAction::GrantBreakGlass => "grant_break_glass",
             AuditAction::BreakGlassAcknowledged => "break_glass_acknowledged",
             AuditAction::GrantStarted => "grant_started",
+            AuditAction::GrantClaimed => "grant_claimed",
+            AuditAction::GrantLapsed => "grant_lapsed",
             AuditAction::NotificationFailed => "notification_failed",
             AuditAction::SignedOut => "signed_out",
             AuditAction::SessionsEnded => "sessions_ended",

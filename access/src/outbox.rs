@@ -35,12 +35,14 @@ pub enum EventKind {
     BreakGlassAcknowledged,
     /// A scheduled grant's window opened.
     GrantStarted,
+    GrantClaimed,
+    GrantLapsed,
     /// A reminder, scheduled when the grant is approved, that it ends soon.
     GrantExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::RequestCreated,
         EventKind::RequestApproved,
         EventKind::RequestDenied,
@@ -55,6 +57,8 @@ impl EventKind {
         EventKind::GrantBreakGlass,
         EventKind::BreakGlassAcknowledged,
         EventKind::GrantStarted,
+        EventKind::GrantClaimed,
+        EventKind::GrantLapsed,
         EventKind::GrantExpiring,
     ];
 
@@ -75,6 +79,8 @@ impl EventKind {
             EventKind::GrantBreakGlass => "grant.break_glass",
             EventKind::BreakGlassAcknowledged => "break_glass.acknowledged",
             EventKind::GrantStarted => "grant.started",
+            EventKind::GrantClaimed => "grant.claimed",
+            EventKind::GrantLapsed => "grant.lapsed",
             EventKind::GrantExpiring => "grant.expiring",
         }
     }
@@ -97,6 +103,8 @@ impl EventKind {
             AuditAction::GrantBreakGlass => Some(EventKind::GrantBreakGlass),
             AuditAction::BreakGlassAcknowledged => Some(EventKind::BreakGlassAcknowledged),
             AuditAction::GrantStarted => Some(EventKind::GrantStarted),
+            AuditAction::GrantClaimed => Some(EventKind::GrantClaimed),
+            AuditAction::GrantLapsed => Some(EventKind::GrantLapsed),
             AuditAction::ApprovalRecorded
             | AuditAction::GrantSuperseded
             | AuditAction::NotificationFailed
@@ -301,14 +309,18 @@ pub fn items_for(
 }
 
 /// For a new grant, the reminder its holder gets `remind_before` its end, scheduled now so it
-/// is as durable as the grant; the worker drops it if the grant has changed by then.
+/// is as durable as the grant; the worker drops it if the grant has changed by then. A grant
+/// waiting for first use has no end yet: its reminder comes with its claim.
 fn reminders(
     event: &NotificationEvent,
     routing: &dyn Routing,
     ids: &IdGenerator,
 ) -> Vec<Notification> {
     let (
-        EventKind::RequestApproved | EventKind::GrantExtended | EventKind::GrantBreakGlass,
+        EventKind::RequestApproved
+        | EventKind::GrantExtended
+        | EventKind::GrantBreakGlass
+        | EventKind::GrantClaimed,
         Some(lead),
     ) = (event.kind, routing.remind_before())
     else {
@@ -317,6 +329,9 @@ fn reminders(
     let crate::request::RequestState::Approved { grant } = &event.request.state else {
         return Vec::new();
     };
+    if grant.awaits_claim() {
+        return Vec::new();
+    }
     let due = Timestamp::from_millis(
         grant.expires_at.as_millis() - i64::try_from(lead.as_millis()).unwrap_or(i64::MAX),
     );

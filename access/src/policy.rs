@@ -128,6 +128,28 @@ pub struct JitPolicy {
     /// access is asked for now only. Scheduling only moves a window later, never widens it,
     /// so it plays no part in [`JitPolicy::permissiveness`].
     pub schedule_ahead: Option<Duration>,
+    /// When an approved grant's duration starts to run: at approval, or at the holder's first
+    /// request to the resource. When it starts plays no part in
+    /// [`JitPolicy::permissiveness`]: it never lengthens access, only moves its window.
+    pub starts: Starts,
+}
+
+/// The `starts` policy option. `claim_within` belongs to first use alone, so a policy that
+/// starts on approval cannot carry one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Starts {
+    /// The grant's duration runs from its approval (the default).
+    #[default]
+    OnApproval,
+    /// An approved grant waits for its holder's first request to the resource, through the
+    /// proxy; then its duration runs. Unused `claim_within` after approval, it lapses.
+    OnFirstUse { claim_within: Duration },
+}
+
+impl Starts {
+    /// The default `claim_within`: a day to get round to it.
+    pub const DEFAULT_CLAIM_WITHIN: Duration = Duration::from_secs(24 * 3600);
 }
 
 /// The `break_glass` policy option: members of `groups` may grant themselves access for up
@@ -331,6 +353,7 @@ pub(crate) mod tests {
             max_total: None,
             break_glass: None,
             schedule_ahead: Some(hours(14 * 24)),
+            starts: Starts::OnApproval,
         }
     }
 

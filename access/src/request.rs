@@ -37,6 +37,25 @@ pub struct Grant {
     /// clears this. Absent in stored JSON for grants that started when approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<Timestamp>,
+    /// Set on a grant that starts on first use (`starts = "on_first_use"`). Until it is
+    /// claimed, `expires_at` is the claim deadline (approval + `claim_within`), so the
+    /// sweeper and every store treat an unclaimed grant like any other: it lapses there.
+    /// Absent in stored JSON for grants that start on approval, so they read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<Claim>,
+}
+
+/// A grant that waits for its holder's first request. Claiming it (once, atomically, see
+/// [`crate::transition::claim`]) sets `claimed_at` and moves the grant's `expires_at` to
+/// `claimed_at + duration`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// How long access runs once claimed: the approved duration.
+    #[serde(with = "duration_millis")]
+    pub duration: Duration,
+    /// The first request's instant; `None` while the grant waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
 }
 
 /// Who switched a grant off, and when. Whether the holder may switch it back on depends on
@@ -77,6 +96,17 @@ impl Grant {
         self.paused.as_ref().is_some_and(|pause| pause.by != self.user)
     }
 
+    /// Approved to start on first use and not used yet: its `expires_at` is the claim
+    /// deadline, and the proxy must claim it before letting its holder in.
+    pub fn awaits_claim(&self) -> bool {
+        self.claim.as_ref().is_some_and(|claim| claim.claimed_at.is_none())
+    }
+
+    /// The claim deadline of a grant waiting for first use.
+    pub fn claim_by(&self) -> Option<Timestamp> {
+        self.awaits_claim().then_some(self.expires_at)
+    }
+
     pub fn time_left(&self, now: Timestamp) -> Duration {
         if self.end.is_some() { Duration::ZERO } else { now.until(self.expires_at) }
     }
@@ -85,9 +115,22 @@ impl Grant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum GrantEnd {
-    Expired { at: Timestamp },
-    Revoked { by: UserId, at: Timestamp, note: String },
-    Superseded { by_request: RequestId, at: Timestamp },
+    Expired {
+        at: Timestamp,
+    },
+    Revoked {
+        by: UserId,
+        at: Timestamp,
+        note: String,
+    },
+    Superseded {
+        by_request: RequestId,
+        at: Timestamp,
+    },
+    /// Approved to start on first use, never used: it lapsed at its claim deadline.
+    Lapsed {
+        at: Timestamp,
+    },
 }
 
 /// One reviewer's approval.
@@ -187,10 +230,12 @@ pub enum Status {
     Denied,
     Cancelled,
     TimedOut,
+    /// A grant that was to start on first use and was never used.
+    Lapsed,
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Pending,
         Status::Scheduled,
         Status::Active,
@@ -200,6 +245,7 @@ impl Status {
         Status::Denied,
         Status::Cancelled,
         Status::TimedOut,
+        Status::Lapsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -213,6 +259,7 @@ impl Status {
             Status::Denied => "denied",
             Status::Cancelled => "cancelled",
             Status::TimedOut => "timed_out",
+            Status::Lapsed => "lapsed",
         }
     }
 
@@ -225,6 +272,7 @@ impl Status {
                 | Status::Expired
                 | Status::Revoked
                 | Status::Superseded
+                | Status::Lapsed
         )
     }
 }
@@ -273,6 +321,7 @@ impl AccessRequest {
                 Some(GrantEnd::Expired { .. }) => Status::Expired,
                 Some(GrantEnd::Revoked { .. }) => Status::Revoked,
                 Some(GrantEnd::Superseded { .. }) => Status::Superseded,
+                Some(GrantEnd::Lapsed { .. }) => Status::Lapsed,
             },
             RequestState::Denied { .. } => Status::Denied,
             RequestState::Cancelled { .. } => Status::Cancelled,
@@ -281,15 +330,19 @@ impl AccessRequest {
     }
 
     /// The status at `now`: a pending request past its deadline has timed out, a scheduled
-    /// grant past its start is active and an active grant past its expiry has expired, even
-    /// before the sweeper has recorded it.
+    /// grant past its start is active, and an active grant past its expiry has expired
+    /// (lapsed, if it was never claimed), even before the sweeper has recorded it.
     pub fn status_at(&self, now: Timestamp) -> Status {
         match (&self.state, self.recorded_status()) {
             (RequestState::Pending, _) if now >= self.pending_until => Status::TimedOut,
             (RequestState::Approved { grant }, Status::Active | Status::Scheduled)
                 if !grant.is_active_at(now) =>
             {
-                Status::Expired
+                if grant.awaits_claim() {
+                    Status::Lapsed
+                } else {
+                    Status::Expired
+                }
             }
             (RequestState::Approved { grant }, Status::Scheduled) if grant.has_started_at(now) => {
                 Status::Active

@@ -22,6 +22,7 @@ use crate::store::{ChangeEvent, MAX_PAGE, RequestQuery, Store, StoreError};
 use crate::transition::{self, Change, Context, NewRequest, TransitionError};
 
 mod break_glass;
+mod claim;
 mod lifecycle;
 mod schedule;
 

@@ -9,15 +9,17 @@ use thiserror::Error;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
-use crate::policy::{Approval, Identity, JitPolicy};
+use crate::policy::{Approval, Identity, JitPolicy, Starts};
 use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
 use crate::time::{Timestamp, format_duration};
 
 mod break_glass;
+mod claim;
 mod extend;
 mod pause;
 mod schedule;
 pub use break_glass::{acknowledge, break_glass};
+pub use claim::claim;
 pub use extend::{ExtensionAsk, extension_room, open_extension};
 pub use pause::{PauseRole, pause, resume};
 pub use schedule::{START_TOLERANCE, open_scheduled};
@@ -45,6 +47,9 @@ pub struct RequestWrite {
 }
 
 /// The per-(user, resource) pointer to the one active grant, which the proxy reads.
+// One per committed change, never in a collection: a boxed grant would save nothing worth an
+// allocation (the grant grew past clippy's bound with first use's claim).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantPointerUpdate {
     /// Install `grant`; valid only if the pointer currently names `expected` (or is absent
@@ -144,6 +149,12 @@ pub enum TransitionError {
          since a new grant would replace it"
     )]
     AccessScheduled(Timestamp),
+    #[error("this grant does not wait for first use")]
+    NotFirstUse,
+    #[error("this grant has already been claimed by its first use")]
+    AlreadyClaimed,
+    #[error("this grant has not been used yet, so its time has not started; use it first")]
+    Unclaimed,
 }
 
 /// What every transition needs besides the request: the time and a source of audit ids.
@@ -280,7 +291,8 @@ fn open_request(
         let duration = request.requested_duration;
         let auto = "approved automatically";
         let approved = (AuditAction::RequestApproved, auto);
-        Some(grant_now(ctx, request.clone(), duration, Actor::System, approved, current))
+        let window = (duration, policy.starts);
+        Some(grant_now(ctx, request.clone(), window, Actor::System, approved, current))
     } else {
         None
     };
@@ -390,18 +402,22 @@ pub fn approve(
     }
     schedule::check_current(&updated, current, ctx.now)?;
     let approved = (AuditAction::RequestApproved, note.as_str());
-    Ok(grant_now(ctx, updated, shortest, Actor::User(reviewer.clone()), approved, current))
+    let actor = Actor::User(reviewer.clone());
+    Ok(grant_now(ctx, updated, (shortest, policy.starts), actor, approved, current))
 }
 
-/// Moves a pending request to approved with a grant starting now, or at the request's
-/// scheduled start (its clock runs from there, even when approved after it). The request's
-/// write comes first in the change, then the superseded holder's, if any. A holder whose
-/// window has not started yet (only breaking glass gets here over one: see
-/// [`schedule::check_current`]) is superseded without lending its later end.
+/// Moves a pending request to approved with a grant of `duration` starting now, at the
+/// request's scheduled start (its clock runs from there, even when approved after it), or,
+/// under `Starts::OnFirstUse` for a request asked for now, waiting for its first use until
+/// `claim_within` from now. A grant that continues one in force starts now whatever `starts`
+/// says: its holder is already using the resource. The request's write comes first in the
+/// change, then the superseded holder's, if any. A holder whose window has not started yet
+/// (only breaking glass gets here over one: see [`schedule::check_current`]) is superseded
+/// without lending its later end.
 fn grant_now(
     ctx: &Context<'_>,
     mut request: AccessRequest,
-    duration: Duration,
+    (duration, starts): (Duration, Starts),
     actor: Actor,
     (action, note): (AuditAction, &str),
     current: Option<&AccessRequest>,
@@ -412,6 +428,14 @@ fn grant_now(
     let mut audit = Vec::new();
     let current_grant =
         current.and_then(|c| c.grant().filter(|g| g.is_active_at(ctx.now)).map(|g| (c, g)));
+    // A scheduled grant starts at its start: first use applies to access asked for now.
+    let claim = match (starts, current_grant, starts_at) {
+        (Starts::OnFirstUse { claim_within }, None, None) => {
+            expires_at = ctx.now.plus(claim_within);
+            Some(crate::request::Claim { duration, claimed_at: None })
+        }
+        _ => None,
+    };
     if let Some((holder, grant)) = current_grant {
         if grant.has_started_at(ctx.now) {
             expires_at = expires_at.max(grant.expires_at);
@@ -437,11 +461,15 @@ fn grant_now(
         end: None,
         paused: None,
         starts_at,
+        claim,
     };
     request.state = RequestState::Approved { grant: grant.clone() };
-    let summary = match starts_at {
-        Some(start) => format!("scheduled from {start} until {expires_at}"),
-        None => format!("granted until {expires_at}"),
+    let summary = match (starts_at, grant.claim_by()) {
+        (Some(start), _) => format!("scheduled from {start} until {expires_at}"),
+        (None, Some(by)) => {
+            format!("granted for {} from first use; claim by {by}", format_duration(duration))
+        }
+        (None, None) => format!("granted until {expires_at}"),
     };
     let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
     audit.insert(0, ctx.audit(&request, actor, action, note));
@@ -565,11 +593,17 @@ pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, Tran
         {
             Ok(schedule::record_start(ctx, request))
         }
-        (RequestState::Approved { grant }, Status::Expired) if grant.end.is_none() => {
+        (RequestState::Approved { grant }, status @ (Status::Expired | Status::Lapsed))
+            if grant.end.is_none() =>
+        {
             let at = grant.expires_at;
-            let pointer =
-                end_grant(&mut updated, GrantEnd::Expired { at }).ok_or(TransitionError::NotDue)?;
-            let event = ctx.audit(&updated, Actor::System, AuditAction::GrantExpired, "");
+            let (end, action, note) = if status == Status::Lapsed {
+                (GrantEnd::Lapsed { at }, AuditAction::GrantLapsed, "never used: lapsed unclaimed")
+            } else {
+                (GrantEnd::Expired { at }, AuditAction::GrantExpired, "")
+            };
+            let pointer = end_grant(&mut updated, end).ok_or(TransitionError::NotDue)?;
+            let event = ctx.audit(&updated, Actor::System, action, note);
             Ok(Change {
                 requests: vec![write(updated)],
                 grant_pointer: Some(pointer),

@@ -162,6 +162,12 @@ pub fn words(event: &AuditEvent) -> Wording {
             user(),
             text(format!("'s break-glass access to {resource}")),
         ],
+        AuditAction::GrantClaimed => {
+            vec![user(), text(format!(" used {resource} for the first time: access started"))]
+        }
+        AuditAction::GrantLapsed => {
+            vec![user(), text(format!("'s access to {resource} lapsed unclaimed: never used"))]
+        }
         AuditAction::NotificationFailed => {
             note_label = "Detail";
             vec![

@@ -4,17 +4,21 @@
 
 use std::time::Duration;
 
-use jitgate_access::request::{AccessRequest, GrantEnd, RequestState, Status};
+use jitgate_access::request::{AccessRequest, Grant, GrantEnd, RequestState, Status};
 use jitgate_access::time::{Timestamp, format_duration};
 
-/// How long the grant runs (from when it was granted to when it expires), if one was made.
-/// `None` for an extension: what it asked for is time on top of the grant it took over, so
-/// its window never matches the ask and "granted 29m (asked 15m)" would only mislead.
+/// How long the grant runs (from when it was granted to when it expires, or from its first
+/// use for one that starts then), if one was made. `None` for an extension: what it asked for
+/// is time on top of the grant it took over, so its window never matches the ask and
+/// "granted 29m (asked 15m)" would only mislead.
 pub fn granted(request: &AccessRequest) -> Option<Duration> {
     if request.extends.is_some() {
         return None;
     }
-    request.grant().map(|grant| grant.granted_at.until(grant.expires_at))
+    request.grant().map(|grant| match &grant.claim {
+        Some(claim) => claim.duration,
+        None => grant.granted_at.until(grant.expires_at),
+    })
 }
 
 /// "1h" while undecided or when granted as asked, "15m (asked 1h)" when a reviewer granted
@@ -37,6 +41,14 @@ pub fn duration_phrase(request: &AccessRequest) -> String {
         }
         _ => format!("for {}", duration_text(request)),
     }
+}
+
+/// "waiting for first use — claim by 2026-11-30 18:09 UTC" for a grant that starts on first
+/// use and has not been used yet; the words My access, the request page and the dashboard
+/// show for it. `None` for any other grant.
+pub fn waiting_for_first_use(grant: &Grant) -> Option<String> {
+    let by = grant.claim_by()?;
+    Some(format!("waiting for first use — claim by {}", crate::pages::TimeView::at(by).text))
 }
 
 /// The note a reviewer left on a denial or a revocation ("" when none).
@@ -62,7 +74,7 @@ pub fn ended_at(request: &AccessRequest, now: Timestamp) -> Option<Timestamp> {
         | (RequestState::TimedOut { at }, _) => Some(*at),
         (RequestState::Approved { grant }, _) => Some(match &grant.end {
             Some(GrantEnd::Revoked { at, .. }) | Some(GrantEnd::Superseded { at, .. }) => *at,
-            Some(GrantEnd::Expired { .. }) | None => grant.expires_at,
+            Some(GrantEnd::Expired { .. } | GrantEnd::Lapsed { .. }) | None => grant.expires_at,
         }),
         (RequestState::Pending, _) => None,
     }

@@ -35,6 +35,7 @@ use jitgate_access::store::{ChangeEvent, Store, StoreError};
 use jitgate_access::time::Timestamp;
 use tokio::sync::broadcast;
 
+use crate::claim::FirstUse;
 use crate::metrics::{Lookup, Metrics};
 use by_resource::ByResource;
 
@@ -109,6 +110,8 @@ pub struct AccessCache {
     next_beat: AtomicU64,
     /// Changes as they arrive, for the leases of open connections.
     changes: broadcast::Sender<LeaseEvent>,
+    /// Claims grants that start on first use, on the miss that finds one unclaimed.
+    first_use: FirstUse,
     /// Runs between a lookup's load and its insert: where the tests put a racing event.
     #[cfg(test)]
     after_load: Mutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -139,6 +142,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl AccessCache {
     pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        let first_use = FirstUse::new(store.clone());
         Self {
             store,
             metrics,
@@ -152,6 +156,7 @@ impl AccessCache {
             beats: Mutex::default(),
             next_beat: AtomicU64::new(0),
             changes: broadcast::channel(1024).0,
+            first_use,
             #[cfg(test)]
             after_load: Mutex::default(),
         }
@@ -163,6 +168,11 @@ impl AccessCache {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Who claims grants waiting for first use (see [`FirstUse::announce_with`]).
+    pub fn first_use(&self) -> &FirstUse {
+        &self.first_use
     }
 
     fn count(&self, kind: Lookup, hit: bool) {
@@ -225,12 +235,17 @@ impl AccessCache {
         self.count(Lookup::Grant, false);
         let _timer = self.metrics.store_seconds.start_timer();
         let generation = read(&self.grants).generation;
+        let mut fetched = self.store.active_grant(user, resource, now).await?;
+        // Waiting for first use: this request is it. Only a claimed grant gets cached, so
+        // a hit never meets an unclaimed one and the hit path pays nothing for claims.
+        if let Some(grant) = fetched.as_ref().filter(|g| g.awaits_claim() && g.allows_at(now)) {
+            fetched = self.first_use.claim(grant).await?;
+        }
         // A paused grant is active but lets nobody in: to the proxy it is no grant at all.
-        let grant = self.store.active_grant(user, resource, now).await?;
         // Neither is a scheduled one before its start, but that "none" is not cached: the
         // clock opens it at its start, and no change event comes then to drop the entry.
-        let opens_later = grant.as_ref().is_some_and(|grant| grant.is_scheduled_at(now));
-        let fetched = grant.filter(|grant| grant.allows_at(now)).map(|grant| grant.expires_at);
+        let opens_later = fetched.as_ref().is_some_and(|grant| grant.is_scheduled_at(now));
+        let fetched = fetched.filter(|grant| grant.allows_at(now)).map(|grant| grant.expires_at);
         #[cfg(test)]
         if let Some(hook) = self.after_load.lock().unwrap_or_else(|p| p.into_inner()).take() {
             hook();

@@ -4,6 +4,7 @@
 
 mod assertions;
 mod cache;
+mod claim;
 mod decide;
 mod gate;
 mod handoff;
@@ -23,6 +24,7 @@ mod upstream_headers;
 
 pub use assertions::Assertions;
 pub use cache::AccessCache;
+pub use claim::FirstUse;
 pub use decide::Answer;
 pub use gate::{Credential, Decision, Gate, Principal, Verdict};
 pub use in_flight::{Access, InFlight};

@@ -285,6 +285,7 @@ pub const PORTAL_USERS: &[(&str, &[&str])] = &[
     ("carol@example.com", &["security", "dev"]),
     ("dave@example.com", &["security"]),
     ("erin@example.com", &["admins"]),
+    ("fay@example.com", &["ops"]),
 ];
 
 /// A `local` users file of `users`, each with `password_hash`.
@@ -331,7 +332,12 @@ pub fn portal_site(port: u16, upstream: &str) -> ConfigBuilder {
                 .policy(r#"approval = "manual""#)
                 .policy("approvals_needed = 2")
                 .policy(r#"break_glass = { groups = ["dev"], max_duration = "1h" }"#)
-                .group("dev"),
+                .group("dev")
+                // Operators' access starts with their first request, within 2h of approval.
+                .assignment(
+                    "group = \"ops\"\napprovals_needed = 1\nstarts = \"on_first_use\"\n\
+                     claim_within = \"2h\"",
+                ),
         )
 }
 

@@ -652,3 +652,40 @@ async fn a_scheduled_grant_is_announced_to_its_holder_when_it_starts() {
     let kinds = signed_kinds(&hook, "/hooks/starts", 1).await;
     assert_eq!(kinds, ["grant.started"]);
 }
+
+/// Fay's approved access to vault starts on first use: her first request through the proxy
+/// claims it, she is mailed when it started (and so until when it runs), and a webhook
+/// subscribed to `grant.claimed` and `grant.lapsed` hears the claim, signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_on_first_use_is_mailed_to_its_holder_and_sent_to_webhooks() {
+    let smtp = SmtpServer::start().await;
+    let hook = WebhookReceiver::start().await;
+    let first_use = format!(
+        "[[webhook]]\nname = \"first-use\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\nevents = [\"grant.claimed\", \"grant.lapsed\"]\n",
+        hook.url("/hooks/first-use")
+    );
+    let site = site_with(&smtp, &hook, &first_use).await;
+    let fay = site.signed_in("fay@example.com").await;
+    let id = site.ask(&fay, "vault", "rotate the root token").await;
+    let dave = site.signed_in("dave@example.com").await;
+    assert!(site.decide(&dave, &id, "approve", "").await.status().is_success());
+    let waiting = site.page(&fay, "/").await;
+    assert!(waiting.contains("waiting for first use — claim by"), "{waiting}");
+
+    let used = fay.get(site.url("vault", "/")).send().await.unwrap();
+    assert_eq!(used.status(), 200, "the first request claims and passes");
+    let kinds = signed_kinds(&hook, "/hooks/first-use", 1).await;
+    assert_eq!(kinds, ["grant.claimed"]);
+    arrives(&smtp, "fay's start mail", 1, |m| {
+        mails_to(m, "fay@example.com", "Started: your access to vault").len()
+    })
+    .await;
+    let started = mails_to(&smtp.messages(), "fay@example.com", "Started: your access to vault")
+        .first()
+        .map(|mail| (*mail).clone())
+        .unwrap();
+    assert!(started.contains("Until") && started.contains(&format!("/requests/{id}")), "{started}");
+    let again = fay.get(site.url("vault", "/")).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(signed_kinds(&hook, "/hooks/first-use", 1).await.len(), 1, "claimed once");
+}

@@ -9,6 +9,7 @@ mod edge_paths;
 mod edge_sessions;
 mod extend;
 mod failover;
+mod first_use;
 mod pause;
 mod post_race;
 mod reload;
@@ -406,7 +407,7 @@ async fn short_grant(
     who: &jitgate_access::policy::Identity,
     lasts: Duration,
 ) -> jitgate_access::time::Timestamp {
-    window_grant(stack, who, Duration::ZERO, lasts).await
+    grant_in_store(stack, who, Duration::ZERO, lasts, None).await
 }
 
 /// [`short_grant`], scheduled: its window opens `starts_in` from now (now when zero).
@@ -415,6 +416,18 @@ async fn window_grant(
     who: &jitgate_access::policy::Identity,
     starts_in: Duration,
     lasts: Duration,
+) -> jitgate_access::time::Timestamp {
+    grant_in_store(stack, who, starts_in, lasts, None).await
+}
+
+/// [`short_grant`] opening `starts_in` from now, with `claim` for a grant that waits for
+/// first use (`lasts` is then its claim deadline).
+async fn grant_in_store(
+    stack: &Stack,
+    who: &jitgate_access::policy::Identity,
+    starts_in: Duration,
+    lasts: Duration,
+    claim: Option<jitgate_access::request::Claim>,
 ) -> jitgate_access::time::Timestamp {
     use jitgate_access::ids::IdGenerator;
     use jitgate_access::request::{AccessRequest, Grant, RequestState};
@@ -432,6 +445,7 @@ async fn window_grant(
         end: None,
         paused: None,
         starts_at,
+        claim,
     };
     let request = AccessRequest {
         id,

@@ -58,7 +58,8 @@ pub fn config_text(
 }
 
 /// The stack's deployment on `listeners`, browsers reaching it on `port`: `app` (manual for
-/// `dev`, auto-approved, pausable and extendable for `sre`) and `wiki` (standing, for everyone) on the Redis store.
+/// `dev`, auto-approved, pausable and extendable for `sre`, auto-approved starting on first
+/// use, claimed within 2s, for `ops`) and `wiki` (standing, for everyone) on the Redis store.
 pub fn config(listeners: ConfigBuilder, port: u16, ops_port: u16, upstream: &str) -> ConfigBuilder {
     listeners
         .ops(ops_port)
@@ -71,6 +72,9 @@ pub fn config(listeners: ConfigBuilder, port: u16, ops_port: u16, upstream: &str
                 .group("dev")
                 .assignment(
                     "group = \"sre\"\napproval = \"auto\"\nallow_pause = true\nallow_extension = true",
+                )
+                .assignment(
+                    "group = \"ops\"\napproval = \"auto\"\nstarts = \"on_first_use\"\nclaim_within = \"2s\"",
                 ),
         )
         .resource(Resource::local("wiki", port).upstream(upstream).standing().group("*"))

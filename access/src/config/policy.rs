@@ -10,7 +10,7 @@ use super::validate::{Ctx, split_base_url};
 use super::{Resource, Upstream};
 use crate::ids::{GroupName, ResourceName};
 use crate::policy::{
-    AccessMode, Approval, Assignment, Audience, BreakGlass, JitPolicy, ResourcePolicy,
+    AccessMode, Approval, Assignment, Audience, BreakGlass, JitPolicy, ResourcePolicy, Starts,
 };
 use crate::time::format_duration;
 
@@ -243,6 +243,8 @@ fn inherit(own: &RawPolicy, base: &RawPolicy) -> RawPolicy {
         max_total: own.max_total.clone().or_else(|| base.max_total.clone()),
         break_glass: own.break_glass.clone().or_else(|| base.break_glass.clone()),
         schedule_ahead: own.schedule_ahead.clone().or_else(|| base.schedule_ahead.clone()),
+        starts: own.starts.clone().or_else(|| base.starts.clone()),
+        claim_within: own.claim_within.clone().or_else(|| base.claim_within.clone()),
     }
 }
 
@@ -417,6 +419,8 @@ fn jit_policy(
         }),
         None => Some(DEFAULT_SCHEDULE_AHEAD),
     };
+    let starts = starts(ctx, raw, label);
+    valid &= starts.is_some();
     let reviewers = raw
         .reviewers
         .as_ref()
@@ -438,6 +442,7 @@ fn jit_policy(
         max_total,
         break_glass,
         schedule_ahead,
+        starts: starts.unwrap_or_default(),
     })
 }
 
@@ -465,6 +470,47 @@ fn schedule_ahead(ctx: &mut Ctx<'_>, value: &S<String>, label: &str) -> Option<O
         return None;
     }
     Some(Some(ahead))
+}
+
+/// Validates `starts` and `claim_within` (after inheritance): `claim_within` from 1s to the
+/// 7d limit (default 24h), and never without a `starts`, so a stray one is reported rather
+/// than silently ignored.
+fn starts(ctx: &mut Ctx<'_>, raw: &RawPolicy, label: &str) -> Option<Starts> {
+    let first_use = match raw.starts.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("on_approval", _)) => false,
+        Some(("on_first_use", _)) => true,
+        Some((other, span)) => {
+            let expected = "is not one of \"on_approval\", \"on_first_use\"";
+            ctx.problems.add(span, format!("{label}: starts {other:?} {expected}"));
+            return None;
+        }
+    };
+    let claim_within = match &raw.claim_within {
+        None => Starts::DEFAULT_CLAIM_WITHIN,
+        // An assignment starting on approval under a resource default of first use
+        // inherits a claim_within it does not use; one with no `starts` anywhere is a slip.
+        Some(_) if raw.starts.is_some() && !first_use => Starts::DEFAULT_CLAIM_WITHIN,
+        Some(value) if !first_use => {
+            let why = "applies only with starts = \"on_first_use\"";
+            ctx.problems.add(value.span(), format!("{label}: claim_within {why}"));
+            return None;
+        }
+        Some(value) => {
+            let within = ctx.duration(value, &format!("{label}: claim_within"))?;
+            if within > JitPolicy::MAX_DURATION_LIMIT || within < Duration::from_secs(1) {
+                ctx.problems.add(
+                    value.span(),
+                    format!(
+                        "{label}: claim_within {:?} must be between 1s and 7d",
+                        value.get_ref()
+                    ),
+                );
+                return None;
+            }
+            within
+        }
+    };
+    Some(if first_use { Starts::OnFirstUse { claim_within } } else { Starts::OnApproval })
 }
 
 /// Validates a `break_glass` table: at least one valid group, a duration from 1m to the 7d

@@ -187,6 +187,10 @@ pub(crate) struct RawPolicy {
     pub max_total: Option<S<String>>,
     pub break_glass: Option<S<RawBreakGlass>>,
     pub schedule_ahead: Option<S<String>>,
+    /// `"on_approval"` (default) or `"on_first_use"`.
+    pub starts: Option<S<String>>,
+    /// With `starts = "on_first_use"`: how long an approved grant waits for its first use.
+    pub claim_within: Option<S<String>>,
 }
 
 /// `break_glass = { groups = [...], max_duration = "1h" }`: both fields required, so a

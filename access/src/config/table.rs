@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Config;
-use crate::policy::{AccessMode, Approval, JitPolicy, Principals};
+use crate::policy::{AccessMode, Approval, JitPolicy, Principals, Starts};
 use crate::time::format_duration;
 
 fn principals(p: &Principals) -> String {
@@ -12,7 +12,7 @@ fn principals(p: &Principals) -> String {
     names.join(", ")
 }
 
-fn jit_cells(policy: &JitPolicy) -> [String; 10] {
+fn jit_cells(policy: &JitPolicy) -> [String; 11] {
     let durations: Vec<String> = policy.durations.iter().map(|d| format_duration(*d)).collect();
     let approval = match policy.approval {
         Approval::Auto => "auto".to_owned(),
@@ -48,6 +48,12 @@ fn jit_cells(policy: &JitPolicy) -> [String; 10] {
             None => "no".to_owned(),
             Some(ahead) => format!("up to {} ahead", format_duration(ahead)),
         },
+        match policy.starts {
+            Starts::OnApproval => "on approval".to_owned(),
+            Starts::OnFirstUse { claim_within } => {
+                format!("first use within {}", format_duration(claim_within))
+            }
+        },
     ]
 }
 
@@ -67,6 +73,7 @@ pub fn render_policy_table(config: &Config) -> String {
         "EXTEND",
         "BREAK GLASS",
         "SCHEDULE",
+        "STARTS",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for resource in &config.resources {
@@ -75,7 +82,7 @@ pub fn render_policy_table(config: &Config) -> String {
             resource.host,
             if resource.path_prefix == "/" { "" } else { &resource.path_prefix }
         );
-        let mut push = |who: String, mode: &str, rest: [String; 10]| {
+        let mut push = |who: String, mode: &str, rest: [String; 11]| {
             let mut row = vec![resource.name.to_string(), route.clone(), who, mode.to_owned()];
             row.extend(rest);
             rows.push(row);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::policy::{AccessMode, Approval, Audience, JitPolicy};
+use crate::policy::{AccessMode, Approval, Audience, JitPolicy, Starts};
 
 fn repo_config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config").join(name)
@@ -144,24 +144,36 @@ fn production_example_golden() {
     assert!(!jit(&grafana[0]).allow_pause, "the resource's default");
     assert!(jit(&grafana[2]).allow_pause, "overridden for sre");
     let table = render_policy_table(&config);
-    // The four last columns, PAUSE, EXTEND, BREAK GLASS and SCHEDULE, read from the end of
+    // The five last columns, PAUSE, EXTEND, BREAK GLASS, SCHEDULE and STARTS, read from the end of
     // each row.
     let tail = |line: &str| -> Vec<String> {
         let cells: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
         cells[cells.len() - 4..].iter().map(|c| (*c).to_owned()).collect()
     };
     let header = tail(table.lines().next().unwrap());
-    assert_eq!(header, ["PAUSE", "EXTEND", "BREAK GLASS", "SCHEDULE"]);
+    assert_eq!(header, ["PAUSE", "EXTEND", "BREAK GLASS", "SCHEDULE", "STARTS"]);
     let row = |resource: &str, who: &str| {
         tail(table.lines().find(|l| l.starts_with(resource) && l.contains(who)).unwrap())
     };
-    assert_eq!(row("grafana", " * "), ["no", "no", "no", "up to 14d ahead"], "{table}");
-    assert_eq!(row("grafana", " sre "), ["yes", "up to 1d", "no", "up to 14d ahead"]);
+    assert_eq!(
+        row("grafana", " * "),
+        ["no", "no", "no", "up to 14d ahead", "on approval"],
+        "{table}"
+    );
+    assert_eq!(
+        row("grafana", " sre "),
+        ["yes", "up to 1d", "no", "up to 14d ahead", "on approval"]
+    );
     let dba_row = row("prod-db-admin", " dba ");
-    assert_eq!(dba_row, ["no", "no", "group:oncall up to 1h", "up to 7d ahead"], "{table}");
+    assert_eq!(
+        dba_row,
+        ["no", "no", "group:oncall up to 1h", "up to 7d ahead", "on approval"],
+        "{table}"
+    );
     let backend_row = row("prod-db-admin", " backend ");
     assert_eq!(backend_row[2], "group:backend-oncall up to 30m", "overridden: {table}");
     assert_eq!(backend_row[3], "no", "schedule_ahead = \"off\" overrides: {table}");
+    assert_eq!(backend_row[4], "first use within 12h", "inherited: {table}");
     assert!(jit(&grafana[2]).allow_extension);
     assert_eq!(jit(&grafana[2]).max_total, Some(h(24)));
 
@@ -669,4 +681,39 @@ fn schedule_ahead_defaults_to_two_weeks_is_overridden_switched_off_and_checked()
     let word = "[resource.policy]\nschedule_ahead = \"soon\"\n";
     let error = scratch.error(&format!("{RESOURCE}{word}"));
     assert!(error.starts_with("jitgate.toml:17") && error.contains("not a duration"), "{error}");
+}
+
+#[test]
+fn starts_on_first_use_is_inherited_overridden_and_checked_with_its_field() {
+    let scratch = Scratch::new();
+    let policy = "[resource.policy]\nstarts = \"on_first_use\"\n";
+    let dev = "[[resource.assignment]]\ngroup = \"dev\"\n";
+    let sre = "[[resource.assignment]]\ngroup = \"sre\"\nclaim_within = \"2h\"\n";
+    let ops = "[[resource.assignment]]\ngroup = \"ops\"\nstarts = \"on_approval\"\n";
+    let config = scratch.parse(&format!("{RESOURCE}{policy}{dev}{sre}{ops}")).unwrap();
+    let assignments = &config.resources[0].policy.assignments;
+    let starts: Vec<Starts> = assignments.iter().map(|a| jit(a).starts).collect();
+    assert_eq!(
+        starts,
+        [
+            Starts::OnFirstUse { claim_within: Starts::DEFAULT_CLAIM_WITHIN },
+            Starts::OnFirstUse { claim_within: h(2) },
+            Starts::OnApproval,
+        ]
+    );
+    let typo = "[resource.policy]\nstarts = \"on_first_request\"\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{typo}")),
+        "jitgate.toml:17: resource \"app\": starts \"on_first_request\" is not one of \"on_approval\", \"on_first_use\""
+    );
+    let stray = "[resource.policy]\nclaim_within = \"1h\"\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{stray}")),
+        "jitgate.toml:17: resource \"app\": claim_within applies only with starts = \"on_first_use\""
+    );
+    let long = "[resource.policy]\nstarts = \"on_first_use\"\nclaim_within = \"8d\"\n";
+    assert_eq!(
+        scratch.error(&format!("{RESOURCE}{long}")),
+        "jitgate.toml:18: resource \"app\": claim_within \"8d\" must be between 1s and 7d"
+    );
 }

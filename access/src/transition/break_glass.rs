@@ -56,7 +56,9 @@ pub fn break_glass(
     };
     let actor = Actor::User(new.requester.user);
     let kind = (AuditAction::GrantBreakGlass, reason.as_str());
-    let mut change = grant_now(ctx, request, new.duration, actor, kind, current);
+    // An emergency grant is for now: it never waits for first use.
+    let window = (new.duration, crate::policy::Starts::OnApproval);
+    let mut change = grant_now(ctx, request, window, actor, kind, current);
     // Created granted, in one write; it never held (nor clears) the pending slot.
     if let Some(first) = change.requests.first_mut() {
         first.request.version = 1;

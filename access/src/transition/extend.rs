@@ -104,6 +104,10 @@ pub fn extension_room(
 fn active(holder: &AccessRequest, now: Timestamp) -> Result<&Grant, TransitionError> {
     let status = holder.status_at(now);
     match (&holder.state, status) {
+        // Its time has not started: there is nothing to extend yet.
+        (RequestState::Approved { grant }, Status::Active) if grant.awaits_claim() => {
+            Err(TransitionError::Unclaimed)
+        }
         (RequestState::Approved { grant }, Status::Active) => Ok(grant),
         _ => Err(TransitionError::NotActive(status)),
     }
@@ -203,6 +207,7 @@ pub(super) fn grant_extension(
         end: None,
         paused: old.paused.clone(),
         starts_at: None,
+        claim: None,
     };
     let mut superseded = holder.clone();
     if let RequestState::Approved { grant } = &mut superseded.state {

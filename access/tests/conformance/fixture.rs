@@ -10,7 +10,7 @@ use jitgate_access::clock::ManualClock;
 use jitgate_access::ids::{GroupName, ResourceName, UserId};
 use jitgate_access::policy::{
     AccessMode, Approval, Assignment, Audience, BreakGlass, Identity, JitPolicy, PolicySet,
-    Principals, ResourcePolicy, Roles,
+    Principals, ResourcePolicy, Roles, Starts,
 };
 use jitgate_access::service::AccessService;
 use jitgate_access::store::{EmbeddedStore, RedisStore, Store};
@@ -67,6 +67,10 @@ pub fn dora() -> Identity {
 pub fn victor() -> Identity {
     person("victor@example.com", &["dev", "oncall", "security"])
 }
+/// An operator: `db` with one approval, starting on first use (claim within 2h).
+pub fn fern() -> Identity {
+    person("fern@example.com", &["ops"])
+}
 /// In no group that has access to anything but the wiki.
 pub fn mallory() -> Identity {
     person("mallory@example.com", &["contractors"])
@@ -86,6 +90,7 @@ fn jit(approval: Approval) -> AccessMode {
         max_total: None,
         break_glass: None,
         schedule_ahead: Some(hours(14 * 24)),
+        starts: Default::default(),
     })
 }
 
@@ -103,6 +108,14 @@ fn breakable(mut mode: AccessMode, groups: &[&str], max_duration: Duration) -> A
     if let AccessMode::Jit(policy) = &mut mode {
         let groups = groups.iter().map(|g| group(g)).collect();
         policy.break_glass = Some(BreakGlass { groups, max_duration });
+    }
+    mode
+}
+
+/// `mode` starting on first use, claimed within `claim_within`.
+fn first_use(mut mode: AccessMode, claim_within: Duration) -> AccessMode {
+    if let AccessMode::Jit(policy) = &mut mode {
+        policy.starts = Starts::OnFirstUse { claim_within };
     }
     mode
 }
@@ -134,6 +147,10 @@ pub fn policies() -> PolicySet {
             Assignment {
                 audience: Audience::Group(group("dba")),
                 mode: extendable(jit(manual(2)), None),
+            },
+            Assignment {
+                audience: Audience::Group(group("ops")),
+                mode: pausable(first_use(extendable(jit(manual(1)), None), hours(2))),
             },
         ],
     };

@@ -4,6 +4,7 @@
 
 mod break_glass;
 mod extend;
+mod first_use;
 mod fixture;
 mod outbox;
 mod pause;
@@ -93,4 +94,8 @@ conformance! {
     schedule::a_grant_approved_ahead_opens_at_its_start_everywhere_and_ends_on_time,
     schedule::cancelling_or_revoking_before_the_start_ends_it_everywhere,
     schedule::a_schedule_never_cuts_present_access_nor_is_replaced_before_its_start,
+    first_use::an_approved_grant_waits_for_first_use_then_runs_from_it,
+    first_use::two_instances_racing_to_claim_start_the_duration_once,
+    first_use::an_unclaimed_grant_lapses_at_claim_within_and_says_so,
+    first_use::approval_continuing_a_grant_in_force_starts_at_once,
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Every code the API answers with. Scripts branch on these, so a code is never renamed.
-pub const CODES: [&str; 32] = [
+pub const CODES: [&str; 35] = [
     "unauthenticated",
     "invalid_token",
     "csrf_failed",
@@ -46,6 +46,9 @@ pub const CODES: [&str; 32] = [
     "start_not_allowed",
     "holds_access",
     "access_scheduled",
+    "not_first_use",
+    "already_claimed",
+    "unclaimed",
 ];
 
 fn code_schema() -> utoipa::openapi::schema::Object {
@@ -197,6 +200,9 @@ impl From<ServiceError> for ApiError {
                 }
                 TransitionError::HoldsAccess(_) => (StatusCode::CONFLICT, "holds_access"),
                 TransitionError::AccessScheduled(_) => (StatusCode::CONFLICT, "access_scheduled"),
+                TransitionError::NotFirstUse => (StatusCode::CONFLICT, "not_first_use"),
+                TransitionError::AlreadyClaimed => (StatusCode::CONFLICT, "already_claimed"),
+                TransitionError::Unclaimed => (StatusCode::CONFLICT, "unclaimed"),
                 TransitionError::ReasonRequired => (StatusCode::BAD_REQUEST, "reason_required"),
                 TransitionError::TextTooLong { .. } => (StatusCode::BAD_REQUEST, "too_long"),
                 TransitionError::DurationNotAllowed(_) => {

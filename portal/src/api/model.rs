@@ -35,7 +35,7 @@ fn status_schema() -> Object {
 
 /// Every audit action. The match below fails to compile when an action is added, so the
 /// list cannot fall behind.
-const ACTIONS: [AuditAction; 21] = [
+const ACTIONS: [AuditAction; 23] = [
     AuditAction::RequestCreated,
     AuditAction::ApprovalRecorded,
     AuditAction::RequestApproved,
@@ -52,6 +52,8 @@ const ACTIONS: [AuditAction; 21] = [
     AuditAction::GrantBreakGlass,
     AuditAction::BreakGlassAcknowledged,
     AuditAction::GrantStarted,
+    AuditAction::GrantClaimed,
+    AuditAction::GrantLapsed,
     AuditAction::NotificationFailed,
     AuditAction::SignedOut,
     AuditAction::SessionsEnded,
@@ -77,6 +79,8 @@ const fn _every_action_listed(action: AuditAction) {
         | AuditAction::GrantBreakGlass
         | AuditAction::BreakGlassAcknowledged
         | AuditAction::GrantStarted
+        | AuditAction::GrantClaimed
+        | AuditAction::GrantLapsed
         | AuditAction::NotificationFailed
         | AuditAction::SignedOut
         | AuditAction::SessionsEnded
@@ -98,7 +102,10 @@ fn outcome_schema() -> Object {
 }
 
 fn end_reason_schema() -> Object {
-    one_of(&["expired", "revoked", "superseded"], "Why the grant ended.")
+    one_of(
+        &["expired", "revoked", "superseded", "lapsed"],
+        "Why the grant ended (`lapsed`: it was to start on first use and nobody used it).",
+    )
 }
 
 /// An access request: who asked for what and why, how it was decided, and its grant.
@@ -207,6 +214,7 @@ pub struct GrantView {
     pub resource: String,
     #[schema(format = DateTime)]
     pub granted_at: String,
+    /// When access ends; for a grant still waiting for first use, its claim deadline.
     #[schema(format = DateTime)]
     pub expires_at: String,
     /// Whether the grant lets the user in right now (`false` while paused, and before a
@@ -216,12 +224,31 @@ pub struct GrantView {
     /// grants that started when approved.
     #[schema(required = true, format = DateTime)]
     pub starts_at: Option<String>,
+    /// Set on a grant that starts on first use (`starts = "on_first_use"`); `null` for one
+    /// that started on approval.
+    #[schema(required = true)]
+    pub first_use: Option<FirstUseView>,
     /// Set while the grant is switched off; `null` otherwise. The window keeps running.
     #[schema(required = true)]
     pub paused: Option<PauseView>,
     /// How the grant ended before its expiry, when it did; `null` otherwise.
     #[schema(required = true)]
     pub ended: Option<GrantEndView>,
+}
+
+/// A grant that starts at its holder's first request to the resource.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FirstUse)]
+pub struct FirstUseView {
+    /// How long access runs from the first use, in seconds.
+    pub duration_seconds: u64,
+    /// When the first request claimed it, starting its duration; `null` while it waits.
+    #[schema(required = true, format = DateTime)]
+    pub claimed_at: Option<String>,
+    /// While it waits: the instant it lapses unless used (`expires_at` too); `null` once
+    /// claimed.
+    #[schema(required = true, format = DateTime)]
+    pub claim_by: Option<String>,
 }
 
 /// Who switched a grant off, and when.
@@ -263,6 +290,11 @@ impl GrantView {
                 at: time(pause.at),
                 note: pause.note.clone(),
             }),
+            first_use: grant.claim.as_ref().map(|claim| FirstUseView {
+                duration_seconds: claim.duration.as_secs(),
+                claimed_at: claim.claimed_at.map(time),
+                claim_by: grant.claim_by().map(time),
+            }),
             ended: grant.end.as_ref().map(|end| match end {
                 GrantEnd::Expired { at } => {
                     GrantEndView { reason: "expired", at: time(*at), by: None, note: String::new() }
@@ -278,6 +310,12 @@ impl GrantView {
                     at: time(*at),
                     by: None,
                     note: format!("replaced by request {by_request}"),
+                },
+                GrantEnd::Lapsed { at } => GrantEndView {
+                    reason: "lapsed",
+                    at: time(*at),
+                    by: None,
+                    note: "never used before its claim deadline".into(),
                 },
             }),
         }

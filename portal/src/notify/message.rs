@@ -176,6 +176,24 @@ impl Message {
                     ("Open your request", page),
                 )
             }
+            EventKind::GrantClaimed => {
+                if let RequestState::Approved { grant } = &request.state {
+                    facts.push(("Started", crate::outcome::duration_text(request)));
+                    facts.push(("Until", grant.expires_at.to_string()));
+                }
+                (
+                    format!("Started: your access to {resource}"),
+                    format!("Your first request to {resource} started your access."),
+                    ("Open your request", page),
+                )
+            }
+            EventKind::GrantLapsed => (
+                format!("Lapsed: your access to {resource}"),
+                format!(
+                    "Your approved access to {resource} lapsed unclaimed: it was never used in time. Ask again if you still need it."
+                ),
+                ("Open your request", page),
+            ),
             EventKind::GrantExpired => (
                 format!("Expired: {user} → {resource}"),
                 format!("{user}'s access to {resource} expired."),

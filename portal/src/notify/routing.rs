@@ -103,7 +103,12 @@ impl Routing for ConfigRouting {
                 }
                 EventKind::RequestApproved | EventKind::GrantExtended
                     if event.actor == Actor::System => {}
-                EventKind::GrantExpiring | EventKind::GrantStarted => {
+                // The holder learns when their access started (and so when it ends), or that
+                // it lapsed unused.
+                EventKind::GrantExpiring
+                | EventKind::GrantStarted
+                | EventKind::GrantClaimed
+                | EventKind::GrantLapsed => {
                     targets.push(Target::Email(event.request.requester.clone()));
                 }
                 // Telling people what they did themselves is noise.

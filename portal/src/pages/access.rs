@@ -20,6 +20,8 @@ pub struct Row {
     pub state: RowState,
 }
 
+// One per resource row of one page, rendered once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum RowState {
     Standing,
     Locked,
@@ -40,6 +42,8 @@ pub enum RowState {
         granted: String,
         /// Set for a break-glass grant: flagged until a reviewer acknowledges it.
         glass: Option<super::break_glass::Badge>,
+        /// "waiting for first use — claim by …" for a grant whose time has not started.
+        waiting: Option<String>,
     },
 }
 
@@ -119,12 +123,14 @@ pub async fn my_access(
                         _ => String::new(),
                     };
                     RowState::Active {
+                        waiting: crate::outcome::waiting_for_first_use(grant),
                         granted,
                         glass,
                         request: grant.request_id.to_string(),
                         left: Countdown::until(grant.expires_at, now, "ended"),
                         pause,
-                        extend: policy.allow_extension,
+                        // Its time has not started: nothing to extend yet.
+                        extend: policy.allow_extension && !grant.awaits_claim(),
                     }
                 } else if let Some(request) = pending
                     .iter()

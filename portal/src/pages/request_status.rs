@@ -170,6 +170,20 @@ pub async fn status(
                 "This page updates by itself when a reviewer decides. Without a decision, the request times out in".to_owned(),
             )
         }
+        (RequestState::Approved { grant }, Status::Active) if grant.awaits_claim() => {
+            let waiting = crate::outcome::waiting_for_first_use(grant).unwrap_or_default();
+            let starts = format!(
+                "{} of access start with the first request to {}; unused by then, it lapses.",
+                crate::outcome::duration_text(&request),
+                request.resource
+            );
+            let headline = if is_requester {
+                "Approved: waiting for first use".to_owned()
+            } else {
+                format!("{} is approved for {}", request.requester, request.resource)
+            };
+            (headline, format!("Access is {waiting}. {starts}"))
+        }
         (RequestState::Approved { grant }, Status::Active) if !is_requester => {
             countdown = Some(Countdown::until(grant.expires_at, now, "no time: it has ended"));
             (
@@ -213,6 +227,13 @@ pub async fn status(
                 Some(GrantEnd::Revoked { by, .. }) => format!("Revoked by {by}."),
                 _ => String::new(),
             },
+        ),
+        (RequestState::Approved { grant }, Status::Lapsed) => (
+            "Access lapsed unclaimed".to_owned(),
+            format!(
+                "It was never used before {}, so its time never started; you can ask again.",
+                TimeView::at(grant.expires_at).text
+            ),
         ),
         (RequestState::Approved { grant }, Status::Expired) => (
             "Access expired".to_owned(),

@@ -67,7 +67,9 @@ impl Tab {
             Tab::Pending => vec![Status::Pending],
             Tab::Active => vec![Status::Scheduled, Status::Active],
             Tab::Denied => vec![Status::Denied, Status::Cancelled, Status::TimedOut],
-            Tab::Ended => vec![Status::Expired, Status::Revoked, Status::Superseded],
+            Tab::Ended => {
+                vec![Status::Expired, Status::Revoked, Status::Superseded, Status::Lapsed]
+            }
         }
     }
 }
@@ -174,7 +176,8 @@ impl Portal {
             managed_by: managed_by(request, needed),
             time_left: match (&request.state, status) {
                 (RequestState::Approved { grant }, Status::Active) => {
-                    time_left(grant.expires_at, now)
+                    crate::outcome::waiting_for_first_use(grant)
+                        .unwrap_or_else(|| time_left(grant.expires_at, now))
                 }
                 (RequestState::Approved { grant }, Status::Scheduled) => {
                     let start = grant.starts_at.unwrap_or(now);

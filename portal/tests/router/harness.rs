@@ -30,6 +30,8 @@ pub const PORT: u16 = 8080;
 pub struct Site {
     router: Router,
     pub clock: Arc<ManualClock>,
+    /// The portal's own workflow, for what happens elsewhere (a proxy claiming a grant).
+    pub service: Arc<AccessService>,
     _dir: tempfile::TempDir,
 }
 
@@ -48,17 +50,18 @@ impl Site {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(path).unwrap());
         let clock = Arc::new(ManualClock::starting_now());
         let config = Arc::new(config);
-        let service = AccessService::new(store, clock.clone(), Arc::new(config.policy_set()));
+        let service =
+            Arc::new(AccessService::new(store, clock.clone(), Arc::new(config.policy_set())));
         let portal = Portal::new(PortalSettings {
             config,
-            service: Arc::new(service),
+            service: service.clone(),
             clock: clock.clone(),
             assertion_jwks: serde_json::json!({ "keys": [] }),
             bearer: None,
         })
         .await
         .unwrap();
-        Self { router: portal.router(), clock, _dir: dir }
+        Self { router: portal.router(), clock, service, _dir: dir }
     }
 
     /// A fresh browser with no cookies.

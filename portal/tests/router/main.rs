@@ -8,6 +8,7 @@ mod break_glass;
 mod cli_sign_in;
 mod decisions;
 mod extend_page;
+mod first_use;
 mod harness;
 mod input;
 mod lifecycle;

@@ -57,6 +57,7 @@ fn resource() -> Resource {
         max_total: None,
         break_glass: None,
         schedule_ahead: Some(std::time::Duration::from_secs(14 * 24 * 3600)),
+        starts: Default::default(),
     });
     let name = ResourceName::parse("app").unwrap();
     Resource {

@@ -28,6 +28,10 @@ pub fn request(request: &Value) {
 fn line(request: &Value) -> String {
     let status = text(&request["status"]);
     let detail = match status {
+        "active" if request["grant"]["first_use"]["claim_by"].is_string() => format!(
+            "approved, waiting for first use — claim by {}",
+            text(&request["grant"]["first_use"]["claim_by"])
+        ),
         "active" => format!("active until {}", text(&request["grant"]["expires_at"])),
         "pending" => format!("pending until {}", text(&request["pending_until"])),
         other => other.to_owned(),

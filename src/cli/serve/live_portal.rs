@@ -49,17 +49,30 @@ pub struct Prepared {
     portal: Portal,
     service: AccessService,
     notifier: Notifier,
+    routing: Arc<dyn Routing>,
 }
 
 impl PortalParts {
-    /// The access workflow under `config`: its policies, and its notification routing.
-    fn service(&self, config: &Arc<Config>) -> AccessService {
+    /// Who is told of what under `config`.
+    fn routing(&self, config: &Arc<Config>) -> Arc<dyn Routing> {
         let users = match &config.identity {
             IdentityConfig::Local { users, .. } => users.clone(),
             IdentityConfig::Oidc { .. } => Vec::new(),
         };
-        let routing: Arc<dyn Routing> =
-            Arc::new(ConfigRouting::new(config.clone(), users, self.people.clone()));
+        Arc::new(ConfigRouting::new(config.clone(), users, self.people.clone()))
+    }
+
+    /// Claims of grants on first use, made by this process's proxy, are announced with the
+    /// routing in force.
+    fn announce_claims_with(&self, routing: &Arc<dyn Routing>) {
+        if let Some(cache) = &self.local_cache {
+            cache.first_use().announce_with(routing.clone());
+        }
+    }
+
+    /// The access workflow under `config`: its policies, and its notification routing.
+    fn service(&self, config: &Arc<Config>) -> AccessService {
+        let routing = self.routing(config);
         let service = AccessService::new(
             self.store.clone(),
             self.clock.clone(),
@@ -107,6 +120,7 @@ impl PortalParts {
             portal: Portal::new(self.settings(config)).await?,
             service: self.service(config),
             notifier: self.notifier(config)?,
+            routing: self.routing(config),
         })
     }
 }
@@ -124,6 +138,7 @@ pub struct LivePortal {
 impl LivePortal {
     pub async fn start(parts: PortalParts, config: &Arc<Config>) -> anyhow::Result<Self> {
         let first = parts.first(config).await?;
+        parts.announce_claims_with(&first.routing);
         Ok(Self {
             app: Arc::new(ArcSwap::from_pointee(first.portal.router())),
             sweeper: Arc::new(ArcSwap::from_pointee(first.service)),
@@ -144,6 +159,7 @@ impl LivePortal {
             portal: self.portal.reconfigured(self.parts.settings(config)).await?,
             service: self.parts.service(config),
             notifier: self.parts.notifier(config)?,
+            routing: self.parts.routing(config),
         })
     }
 
@@ -152,6 +168,7 @@ impl LivePortal {
         self.app.store(Arc::new(next.portal.router()));
         self.sweeper.store(Arc::new(next.service));
         self.notifier.store(Arc::new(next.notifier));
+        self.parts.announce_claims_with(&next.routing);
         self.portal = next.portal;
     }
 

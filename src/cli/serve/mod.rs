@@ -202,6 +202,10 @@ pub fn run(
         portal = Some(live);
     }
 
+    let claims_alone = (role == Role::Proxy).then(|| cache.clone());
+    if let Some(cache) = &claims_alone {
+        cache.first_use().announce_with(reload::proxy_alone_routing(&config));
+    }
     let mut proxy_config = None;
     if role.runs_proxy() {
         runtime.spawn(cache.clone().follow_changes());
@@ -254,6 +258,7 @@ pub fn run(
         metrics: metrics.clone(),
         proxy: proxy_config,
         portal,
+        claims_alone,
     };
     reloader.on_sighup(&runtime).context("cannot handle SIGHUP")?;
     if let Some(pid_file) = pid_file {

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use jitgate_access::config::{self, Config, IdentityConfig, Overrides, ServerConfig};
-use jitgate_proxy::{LiveConfig, Metrics, ProxyConfig};
+use jitgate_access::outbox::Routing;
+use jitgate_portal::notify::routing::ConfigRouting;
+use jitgate_proxy::{AccessCache, LiveConfig, Metrics, ProxyConfig};
 
 use super::live_portal::LivePortal;
 
@@ -33,6 +35,15 @@ pub struct Reloader {
     pub proxy: Option<Arc<LiveConfig>>,
     /// The portal, when this process runs it.
     pub portal: Option<LivePortal>,
+    /// A proxy running alone: its cache announces the first-use claims it makes with the
+    /// routing of the config in force (with the portal here, the portal's swap does it).
+    pub claims_alone: Option<Arc<AccessCache>>,
+}
+
+/// Who a proxy running alone tells of the claims it makes: holders and webhooks, which need
+/// no people records (the portal role delivers them).
+pub fn proxy_alone_routing(config: &Arc<Config>) -> Arc<dyn Routing> {
+    Arc::new(ConfigRouting::new(config.clone(), Vec::new(), Arc::default()))
 }
 
 impl Reloader {
@@ -59,6 +70,9 @@ impl Reloader {
         };
         if let Some(proxy) = &self.proxy {
             proxy.swap(ProxyConfig::new(&next, generation));
+        }
+        if let Some(cache) = &self.claims_alone {
+            cache.first_use().announce_with(proxy_alone_routing(&next));
         }
         if let (Some(live), Some(prepared)) = (&mut self.portal, portal) {
             live.swap(prepared);
