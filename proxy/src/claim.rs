@@ -100,6 +100,7 @@ mod tests {
             end: None,
             paused: None,
             claim: Some(Claim { duration: LASTS, claimed_at: None }),
+            starts_at: None,
         };
         let request = AccessRequest {
             id,
@@ -114,6 +115,7 @@ mod tests {
             approvals: vec![],
             state: RequestState::Approved { grant: grant.clone() },
             extends: None,
+            starts_at: None,
             break_glass: None,
         };
         let requests = if with_request {

@@ -144,11 +144,11 @@ fn production_example_golden() {
     assert!(!jit(&grafana[0]).allow_pause, "the resource's default");
     assert!(jit(&grafana[2]).allow_pause, "overridden for sre");
     let table = render_policy_table(&config);
-    // The five last columns, PAUSE, EXTEND, BREAK GLASS, SCHEDULE and STARTS, read from the end of
-    // each row.
+    // The five last columns, PAUSE, EXTEND, BREAK GLASS, SCHEDULE and STARTS, read from the
+    // end of each row.
     let tail = |line: &str| -> Vec<String> {
         let cells: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
-        cells[cells.len() - 4..].iter().map(|c| (*c).to_owned()).collect()
+        cells[cells.len() - 5..].iter().map(|c| (*c).to_owned()).collect()
     };
     let header = tail(table.lines().next().unwrap());
     assert_eq!(header, ["PAUSE", "EXTEND", "BREAK GLASS", "SCHEDULE", "STARTS"]);
