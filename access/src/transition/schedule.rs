@@ -190,6 +190,22 @@ mod tests {
         assert_eq!(after.starts_at, Some(Timestamp::from_millis(3 * HOUR)), "kept for display");
     }
 
+    /// Under `starts = "on_first_use"`, a request that names a start starts then: the
+    /// schedule is its start, so no claim waits on it.
+    #[test]
+    fn a_schedule_on_a_first_use_policy_starts_at_its_start_with_no_claim() {
+        let ids = IdGenerator::new();
+        let mut policy = jit(manual(1));
+        policy.starts = crate::policy::Starts::OnFirstUse { claim_within: hours(24) };
+        let request = scheduled(&ids, &policy, 3 * HOUR);
+        let reviewer = UserId::parse("rev@x.io").unwrap();
+        let change = approve(&at(&ids, HOUR), &request, &reviewer, None, "", &policy, None);
+        let grant = change.unwrap().requests[0].request.grant().unwrap().clone();
+        assert_eq!(grant.claim, None, "nothing waits for a first use");
+        assert_eq!(grant.expires_at, Timestamp::from_millis(4 * HOUR), "start + duration");
+        assert!(grant.allows_at(Timestamp::from_millis(3 * HOUR)), "the clock opens it");
+    }
+
     #[test]
     fn starts_in_the_past_or_beyond_the_horizon_are_refused_and_a_policy_may_forbid_them() {
         let ids = IdGenerator::new();
