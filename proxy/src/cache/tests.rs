@@ -116,7 +116,7 @@ async fn prune_drops_what_has_ended_and_keeps_what_is_live() {
 #[tokio::test]
 async fn a_revoked_api_token_is_forgotten_at_once() {
     let dir = tempfile_dir("tokens");
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&dir.join("store.db")).unwrap());
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.join("store.db")).unwrap());
     let cache = following(&store).await;
     let now = SystemClock.now();
     let owner = Identity::new("a@example.com".parse().unwrap(), []);
