@@ -2,26 +2,33 @@
 //! a [`Change`] (or a typed refusal) out. Stores only commit changes atomically; they never
 //! decide anything, so both backends behave identically by construction.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::audit::{Actor, AuditAction, AuditEvent};
 use crate::ids::{AuditId, IdGenerator, RequestId, ResourceName, UserId};
-use crate::policy::{Approval, Identity, JitPolicy, Starts};
-use crate::request::{AccessRequest, ApprovalVote, Grant, GrantEnd, RequestState, Status};
+use crate::policy::Identity;
+use crate::request::{AccessRequest, Grant, Status};
 use crate::time::{Timestamp, format_duration};
 
 mod break_glass;
 mod claim;
+mod end;
 mod extend;
+mod open;
 mod pause;
+mod review;
 mod schedule;
 pub use break_glass::{acknowledge, break_glass};
 pub use claim::claim;
+pub use end::{cancel, expire, revoke};
 pub use extend::{ExtensionAsk, extension_room, open_extension};
+pub use open::open;
+use open::{open_request, opening};
 pub use pause::{PauseRole, pause, resume};
+use review::grant_now;
+pub use review::{approve, deny};
 pub use schedule::{START_TOLERANCE, open_scheduled};
 
 /// Longest reason or reviewer note accepted, in characters.
@@ -200,430 +207,10 @@ fn checked_text(text: &str, what: &'static str) -> Result<String, TransitionErro
     Ok(text.to_owned())
 }
 
-fn check_requested_duration(policy: &JitPolicy, duration: Duration) -> Result<(), TransitionError> {
-    if policy.allows_duration(duration) {
-        return Ok(());
-    }
-    let max = format_duration(policy.max_duration);
-    let message = if duration > policy.max_duration {
-        format!("{} exceeds the maximum of {max}", format_duration(duration))
-    } else if policy.allow_custom_duration {
-        format!("the duration must be between 1m and {max}")
-    } else {
-        let presets: Vec<String> = policy.durations.iter().map(|d| format_duration(*d)).collect();
-        format!("choose one of the offered durations: {}", presets.join(", "))
-    };
-    Err(TransitionError::DurationNotAllowed(message))
-}
-
-/// A reviewer may change the duration to anything within the policy's bounds.
-fn check_approved_duration(policy: &JitPolicy, duration: Duration) -> Result<(), TransitionError> {
-    if duration > policy.max_duration || duration < JitPolicy::MIN_DURATION.min(policy.max_duration)
-    {
-        return Err(TransitionError::DurationNotAllowed(format!(
-            "the approved duration must be between 1m and {}",
-            format_duration(policy.max_duration)
-        )));
-    }
-    Ok(())
-}
-
 fn write(mut request: AccessRequest) -> RequestWrite {
     let expected_version = Some(request.version);
     request.version += 1;
     RequestWrite { request, expected_version }
-}
-
-/// Opens a request. Under automatic approval the same change also approves it (actor: system),
-/// so a crash can never leave an auto-approvable request pending.
-///
-/// `current` is the request that holds the user's active grant for this resource, if any.
-pub fn open(
-    ctx: &Context<'_>,
-    new: NewRequest,
-    id: RequestId,
-    policy: &JitPolicy,
-    current: Option<&AccessRequest>,
-) -> Result<Change, TransitionError> {
-    open_request(ctx, new, None, id, policy, current)
-}
-
-/// [`open`], for a window starting at `starts_at` when given (already checked against the
-/// policy by [`open_scheduled`]).
-fn open_request(
-    ctx: &Context<'_>,
-    new: NewRequest,
-    starts_at: Option<Timestamp>,
-    id: RequestId,
-    policy: &JitPolicy,
-    current: Option<&AccessRequest>,
-) -> Result<Change, TransitionError> {
-    let reason = checked_text(&new.reason, "reason")?;
-    let reason_required = policy.reason_required || policy.approval == Approval::Auto;
-    if reason_required && reason.is_empty() {
-        return Err(TransitionError::ReasonRequired);
-    }
-    check_requested_duration(policy, new.duration)?;
-    let request = AccessRequest {
-        id,
-        version: 1,
-        requester: new.requester.user,
-        requester_groups: new.requester.groups,
-        resource: new.resource,
-        reason,
-        requested_duration: new.duration,
-        created_at: ctx.now,
-        pending_until: schedule::pending_until(ctx.now, policy, starts_at, new.duration),
-        approvals: Vec::new(),
-        state: RequestState::Pending,
-        extends: None,
-        break_glass: None,
-        starts_at,
-    };
-    let created = ctx.audit(
-        &request,
-        Actor::User(request.requester.clone()),
-        AuditAction::RequestCreated,
-        request.reason.clone(),
-    );
-    let approved = if policy.approval == Approval::Auto {
-        schedule::check_current(&request, current, ctx.now)?;
-        let duration = request.requested_duration;
-        let auto = "approved automatically";
-        let approved = (AuditAction::RequestApproved, auto);
-        let window = (duration, policy.starts);
-        Some(grant_now(ctx, request.clone(), window, Actor::System, approved, current))
-    } else {
-        None
-    };
-    Ok(opening(ctx, request, created, approved))
-}
-
-/// The change that opens `request` (audited by `created`): under automatic approval the
-/// `approved` change, with the request created in its approved state (one write, not two);
-/// otherwise the request pending, taking the user's pending slot for the resource.
-fn opening(
-    ctx: &Context<'_>,
-    request: AccessRequest,
-    created: AuditEvent,
-    approved: Option<Change>,
-) -> Change {
-    let (user, resource) = (request.requester.clone(), request.resource.clone());
-    if let Some(mut change) = approved {
-        if let Some(first) = change.requests.first_mut() {
-            first.request.version = 1;
-            first.expected_version = None;
-        }
-        change.audit.insert(0, created);
-        // Never pending itself, it still may not pass a request that is.
-        change.pending_pointer = Some(PendingPointerUpdate::Vacant { user, resource, at: ctx.now });
-        return change;
-    }
-    let pointer = PendingPointerUpdate::Set {
-        user,
-        resource,
-        request_id: request.id,
-        pending_until: request.pending_until,
-        at: ctx.now,
-    };
-    Change {
-        requests: vec![RequestWrite { request, expected_version: None }],
-        grant_pointer: None,
-        pending_pointer: Some(pointer),
-        audit: vec![created],
-        outbox: Vec::new(),
-    }
-}
-
-fn ensure_reviewable(
-    request: &AccessRequest,
-    reviewer: &UserId,
-    now: Timestamp,
-) -> Result<(), TransitionError> {
-    let status = request.status_at(now);
-    if status != Status::Pending {
-        return Err(TransitionError::NotPending(status));
-    }
-    if &request.requester == reviewer {
-        return Err(TransitionError::SelfReview);
-    }
-    Ok(())
-}
-
-/// Records `reviewer`'s approval. Once distinct approvals reach the policy's threshold the
-/// grant starts now, for the shortest duration any approver allowed; a grant the user already
-/// holds is extended, never shortened.
-pub fn approve(
-    ctx: &Context<'_>,
-    request: &AccessRequest,
-    reviewer: &UserId,
-    duration: Option<Duration>,
-    note: &str,
-    policy: &JitPolicy,
-    current: Option<&AccessRequest>,
-) -> Result<Change, TransitionError> {
-    ensure_reviewable(request, reviewer, ctx.now)?;
-    if request.approvers().any(|r| r == reviewer) {
-        return Err(TransitionError::AlreadyApproved);
-    }
-    let note = checked_text(note, "note")?;
-    let duration = duration.unwrap_or(request.requested_duration);
-    check_approved_duration(policy, duration)?;
-    let mut updated = request.clone();
-    updated.approvals.push(ApprovalVote {
-        reviewer: reviewer.clone(),
-        at: ctx.now,
-        duration,
-        note: note.clone(),
-    });
-    let distinct: BTreeSet<&UserId> = updated.approvers().collect();
-    let needed = policy.approvals_needed().max(1) as usize;
-    if distinct.len() < needed {
-        let event = ctx.audit(
-            &updated,
-            Actor::User(reviewer.clone()),
-            AuditAction::ApprovalRecorded,
-            format!("approval {} of {needed}; {note}", distinct.len())
-                .trim_end_matches("; ")
-                .to_owned(),
-        );
-        return Ok(Change {
-            requests: vec![write(updated)],
-            grant_pointer: None,
-            pending_pointer: None,
-            audit: vec![event],
-            outbox: Vec::new(),
-        });
-    }
-    let shortest = updated.approvals.iter().map(|v| v.duration).min().unwrap_or(duration);
-    if updated.extends.is_some() {
-        let actor = Actor::User(reviewer.clone());
-        return extend::grant_extension(ctx, updated, shortest, actor, &note, policy, current);
-    }
-    schedule::check_current(&updated, current, ctx.now)?;
-    let approved = (AuditAction::RequestApproved, note.as_str());
-    let actor = Actor::User(reviewer.clone());
-    Ok(grant_now(ctx, updated, (shortest, policy.starts), actor, approved, current))
-}
-
-/// Moves a pending request to approved with a grant of `duration` starting now, at the
-/// request's scheduled start (its clock runs from there, even when approved after it), or,
-/// under `Starts::OnFirstUse` for a request asked for now, waiting for its first use until
-/// `claim_within` from now. A grant that continues one in force starts now whatever `starts`
-/// says: its holder is already using the resource. The request's write comes first in the
-/// change, then the superseded holder's, if any. A holder whose window has not started yet
-/// (only breaking glass gets here over one: see [`schedule::check_current`]) is superseded
-/// without lending its later end.
-fn grant_now(
-    ctx: &Context<'_>,
-    mut request: AccessRequest,
-    (duration, starts): (Duration, Starts),
-    actor: Actor,
-    (action, note): (AuditAction, &str),
-    current: Option<&AccessRequest>,
-) -> Change {
-    let starts_at = request.starts_at;
-    let mut expires_at = starts_at.unwrap_or(ctx.now).plus(duration);
-    let mut writes = Vec::new();
-    let mut audit = Vec::new();
-    let current_grant =
-        current.and_then(|c| c.grant().filter(|g| g.is_active_at(ctx.now)).map(|g| (c, g)));
-    // A scheduled grant starts at its start: first use applies to access asked for now.
-    let claim = match (starts, current_grant, starts_at) {
-        (Starts::OnFirstUse { claim_within }, None, None) => {
-            expires_at = ctx.now.plus(claim_within);
-            Some(crate::request::Claim { duration, claimed_at: None })
-        }
-        _ => None,
-    };
-    if let Some((holder, grant)) = current_grant {
-        if grant.has_started_at(ctx.now) {
-            expires_at = expires_at.max(grant.expires_at);
-        }
-        let mut superseded = holder.clone();
-        if let RequestState::Approved { grant } = &mut superseded.state {
-            grant.end = Some(GrantEnd::Superseded { by_request: request.id, at: ctx.now });
-        }
-        audit.push(ctx.audit(
-            holder,
-            actor.clone(),
-            AuditAction::GrantSuperseded,
-            format!("continued by request {}", request.id),
-        ));
-        writes.push(write(superseded));
-    }
-    let grant = Grant {
-        user: request.requester.clone(),
-        resource: request.resource.clone(),
-        request_id: request.id,
-        granted_at: ctx.now,
-        expires_at,
-        end: None,
-        paused: None,
-        starts_at,
-        claim,
-    };
-    request.state = RequestState::Approved { grant: grant.clone() };
-    let summary = match (starts_at, grant.claim_by()) {
-        (Some(start), _) => format!("scheduled from {start} until {expires_at}"),
-        (None, Some(by)) => {
-            format!("granted for {} from first use; claim by {by}", format_duration(duration))
-        }
-        (None, None) => format!("granted until {expires_at}"),
-    };
-    let note = if note.is_empty() { summary } else { format!("{note} ({summary})") };
-    audit.insert(0, ctx.audit(&request, actor, action, note));
-    let pending_pointer = Some(PendingPointerUpdate::clear(&request));
-    writes.insert(0, write(request));
-    Change {
-        requests: writes,
-        grant_pointer: Some(GrantPointerUpdate::Set {
-            grant,
-            expected: current_grant.map(|(c, _)| c.id),
-        }),
-        pending_pointer,
-        audit,
-        outbox: Vec::new(),
-    }
-}
-
-pub fn deny(
-    ctx: &Context<'_>,
-    request: &AccessRequest,
-    reviewer: &UserId,
-    note: &str,
-) -> Result<Change, TransitionError> {
-    ensure_reviewable(request, reviewer, ctx.now)?;
-    let note = checked_text(note, "note")?;
-    let mut updated = request.clone();
-    updated.state = RequestState::Denied { by: reviewer.clone(), at: ctx.now, note: note.clone() };
-    let event =
-        ctx.audit(&updated, Actor::User(reviewer.clone()), AuditAction::RequestDenied, note);
-    Ok(Change {
-        pending_pointer: Some(PendingPointerUpdate::clear(&updated)),
-        requests: vec![write(updated)],
-        grant_pointer: None,
-        audit: vec![event],
-        outbox: Vec::new(),
-    })
-}
-
-/// The requester withdraws a pending request, or a scheduled grant before its start.
-pub fn cancel(
-    ctx: &Context<'_>,
-    request: &AccessRequest,
-    by: &UserId,
-) -> Result<Change, TransitionError> {
-    if &request.requester != by {
-        return Err(TransitionError::NotRequester);
-    }
-    let status = request.status_at(ctx.now);
-    if status == Status::Scheduled {
-        return Ok(schedule::cancel_scheduled(ctx, request, by));
-    }
-    if status != Status::Pending {
-        return Err(TransitionError::NotPending(status));
-    }
-    let mut updated = request.clone();
-    updated.state = RequestState::Cancelled { by: by.clone(), at: ctx.now };
-    let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::RequestCancelled, "");
-    Ok(Change {
-        pending_pointer: Some(PendingPointerUpdate::clear(&updated)),
-        requests: vec![write(updated)],
-        grant_pointer: None,
-        audit: vec![event],
-        outbox: Vec::new(),
-    })
-}
-
-/// Ends an active grant now, or a scheduled one before its start. Who may do so (an admin, or
-/// the user ending their own access) is decided by the caller.
-pub fn revoke(
-    ctx: &Context<'_>,
-    request: &AccessRequest,
-    by: &UserId,
-    note: &str,
-) -> Result<Change, TransitionError> {
-    let status = request.status_at(ctx.now);
-    if !matches!(status, Status::Active | Status::Scheduled) {
-        return Err(TransitionError::NotActive(status));
-    }
-    let note = checked_text(note, "note")?;
-    let mut updated = request.clone();
-    let Some(pointer) = end_grant(
-        &mut updated,
-        GrantEnd::Revoked { by: by.clone(), at: ctx.now, note: note.clone() },
-    ) else {
-        return Err(TransitionError::NotActive(status));
-    };
-    let event = ctx.audit(&updated, Actor::User(by.clone()), AuditAction::GrantRevoked, note);
-    Ok(Change {
-        requests: vec![write(updated)],
-        grant_pointer: Some(pointer),
-        pending_pointer: None,
-        audit: vec![event],
-        outbox: Vec::new(),
-    })
-}
-
-/// Records what the clock already decided: a pending request past its deadline timed out, a
-/// scheduled grant past its start started, an active grant past its expiry expired. Run by the sweeper; safe to race, since the version
-/// check lets only one commit win.
-pub fn expire(ctx: &Context<'_>, request: &AccessRequest) -> Result<Change, TransitionError> {
-    let mut updated = request.clone();
-    match (&request.state, request.status_at(ctx.now)) {
-        (RequestState::Pending, Status::TimedOut) => {
-            updated.state = RequestState::TimedOut { at: request.pending_until };
-            let event = ctx.audit(
-                &updated,
-                Actor::System,
-                AuditAction::RequestTimedOut,
-                "nobody decided in time",
-            );
-            Ok(Change {
-                pending_pointer: Some(PendingPointerUpdate::clear(&updated)),
-                requests: vec![write(updated)],
-                grant_pointer: None,
-                audit: vec![event],
-                outbox: Vec::new(),
-            })
-        }
-        (RequestState::Approved { grant }, Status::Active)
-            if grant.end.is_none() && grant.starts_at.is_some() =>
-        {
-            Ok(schedule::record_start(ctx, request))
-        }
-        (RequestState::Approved { grant }, status @ (Status::Expired | Status::Lapsed))
-            if grant.end.is_none() =>
-        {
-            let at = grant.expires_at;
-            let (end, action, note) = if status == Status::Lapsed {
-                (GrantEnd::Lapsed { at }, AuditAction::GrantLapsed, "never used: lapsed unclaimed")
-            } else {
-                (GrantEnd::Expired { at }, AuditAction::GrantExpired, "")
-            };
-            let pointer = end_grant(&mut updated, end).ok_or(TransitionError::NotDue)?;
-            let event = ctx.audit(&updated, Actor::System, action, note);
-            Ok(Change {
-                requests: vec![write(updated)],
-                grant_pointer: Some(pointer),
-                pending_pointer: None,
-                audit: vec![event],
-                outbox: Vec::new(),
-            })
-        }
-        _ => Err(TransitionError::NotDue),
-    }
-}
-
-fn end_grant(request: &mut AccessRequest, end: GrantEnd) -> Option<GrantPointerUpdate> {
-    let RequestState::Approved { grant } = &mut request.state else { return None };
-    grant.end = Some(end);
-    Some(GrantPointerUpdate::ClearIf {
-        user: grant.user.clone(),
-        resource: grant.resource.clone(),
-        request_id: grant.request_id,
-    })
 }
 
 #[cfg(test)]
@@ -631,6 +218,7 @@ mod tests {
     use super::*;
     use crate::ids::GroupName;
     use crate::policy::tests::{hours, jit, manual};
+    use crate::policy::{Approval, JitPolicy};
 
     fn ctx(ids: &IdGenerator, now: i64) -> Context<'_> {
         Context { now: Timestamp::from_millis(now), ids }

@@ -6,6 +6,9 @@
 //! One connection behind a mutex: writes are serialised anyway, and the proxy's hot path reads
 //! its own cache, not this.
 
+mod commit;
+mod lists;
+mod outbox;
 mod people;
 mod tokens;
 
@@ -15,23 +18,23 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, params, params_from_iter};
 use tokio::sync::mpsc;
 
 use super::codec::{decode, encode, parse_request_id};
-use super::query::{MAX_PAGE, page_size};
+use super::query::MAX_PAGE;
 use super::{
     AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError, events_of,
 };
 use crate::api_token::ApiToken;
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, TokenId, UserId};
-use crate::outbox::{Delivery, Notification, Outcome};
+use crate::outbox::{Notification, Outcome};
 use crate::people::Person;
 use crate::request::{AccessRequest, Grant};
 use crate::session::{Session, SessionId};
 use crate::time::Timestamp;
-use crate::transition::{Change, GrantPointerUpdate, PendingPointerUpdate};
+use crate::transition::Change;
 
 /// 2: `pending_requests`, one pending request per user and resource (an older jitgate would
 /// write requests without it, so it must not open a version 2 file).
@@ -134,368 +137,6 @@ fn point_at_pending_requests(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn commit_in(conn: &mut Connection, path: &Path, change: &Change) -> Result<(), StoreError> {
-    let err = sqlite_error(path);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-    match &change.pending_pointer {
-        Some(
-            PendingPointerUpdate::Set { user, resource, at, .. }
-            | PendingPointerUpdate::Vacant { user, resource, at },
-        ) => {
-            // A pointer whose request is no longer pending (a writer that did not clear it)
-            // holds nothing either.
-            let holder: Option<String> = tx
-                .query_row(
-                    "SELECT p.request_id FROM pending_requests p
-                     JOIN requests r ON r.id = p.request_id AND r.status = 'pending'
-                     WHERE p.requester = ?1 AND p.resource = ?2 AND p.pending_until > ?3",
-                    params![user.as_str(), resource.as_str(), at.as_millis()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(&err)?;
-            if let Some(holder) = holder {
-                return Err(StoreError::AlreadyPending(parse_request_id(
-                    "pending_requests.request_id",
-                    &holder,
-                )?));
-            }
-        }
-        Some(PendingPointerUpdate::ClearIf { .. }) | None => {}
-    }
-    for write in &change.requests {
-        let request = &write.request;
-        let id = request.id.to_string();
-        let stored: Option<i64> = tx
-            .query_row("SELECT version FROM requests WHERE id = ?1", [&id], |r| r.get(0))
-            .optional()
-            .map_err(&err)?;
-        let expected = write.expected_version.map(|v| v as i64);
-        if stored != expected {
-            return Err(StoreError::Conflict);
-        }
-        tx.execute(
-            "INSERT INTO requests (id, version, requester, resource, status, reason, deadline, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (id) DO UPDATE SET version = excluded.version, status = excluded.status,
-                 deadline = excluded.deadline, data = excluded.data",
-            params![
-                id,
-                request.version as i64,
-                request.requester.as_str(),
-                request.resource.as_str(),
-                request.recorded_status().as_str(),
-                request.reason,
-                request.next_deadline().map(Timestamp::as_millis),
-                encode(request),
-            ],
-        )
-        .map_err(&err)?;
-        if expected.is_none() {
-            for group in &request.requester_groups {
-                tx.execute(
-                    "INSERT OR IGNORE INTO request_groups (group_name, request_id) VALUES (?1, ?2)",
-                    params![group.as_str(), id],
-                )
-                .map_err(&err)?;
-            }
-        }
-    }
-    match &change.grant_pointer {
-        Some(GrantPointerUpdate::Set { grant, expected }) => {
-            // A pointer to a grant that has run out by the time this one starts counts as
-            // absent: expiry is decided by the clock, not by the sweeper having run.
-            let holder: Option<String> = tx
-                .query_row(
-                    "SELECT request_id FROM active_grants
-                     WHERE requester = ?1 AND resource = ?2 AND expires_at > ?3",
-                    params![
-                        grant.user.as_str(),
-                        grant.resource.as_str(),
-                        grant.granted_at.as_millis()
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(&err)?;
-            if holder != expected.map(|id| id.to_string()) {
-                return Err(StoreError::Conflict);
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO active_grants (requester, resource, request_id, expires_at, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    grant.user.as_str(),
-                    grant.resource.as_str(),
-                    grant.request_id.to_string(),
-                    grant.expires_at.as_millis(),
-                    encode(grant),
-                ],
-            )
-            .map_err(&err)?;
-        }
-        Some(GrantPointerUpdate::ClearIf { user, resource, request_id }) => {
-            tx.execute(
-                "DELETE FROM active_grants WHERE requester = ?1 AND resource = ?2 AND request_id = ?3",
-                params![user.as_str(), resource.as_str(), request_id.to_string()],
-            )
-            .map_err(&err)?;
-        }
-        None => {}
-    }
-    match &change.pending_pointer {
-        Some(PendingPointerUpdate::Set { user, resource, request_id, pending_until, .. }) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO pending_requests (requester, resource, request_id, pending_until)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    user.as_str(),
-                    resource.as_str(),
-                    request_id.to_string(),
-                    pending_until.as_millis()
-                ],
-            )
-            .map_err(&err)?;
-        }
-        Some(PendingPointerUpdate::ClearIf { user, resource, request_id }) => {
-            tx.execute(
-                "DELETE FROM pending_requests WHERE requester = ?1 AND resource = ?2 AND request_id = ?3",
-                params![user.as_str(), resource.as_str(), request_id.to_string()],
-            )
-            .map_err(&err)?;
-        }
-        Some(PendingPointerUpdate::Vacant { .. }) | None => {}
-    }
-    for event in &change.audit {
-        insert_audit(&tx, path, event)?;
-    }
-    for item in &change.outbox {
-        tx.execute(
-            "INSERT INTO outbox (id, state, next_at, data) VALUES (?1, 'pending', ?2, ?3)",
-            params![item.id.to_string(), item.next_attempt_at.as_millis(), encode(item)],
-        )
-        .map_err(&err)?;
-    }
-    tx.commit().map_err(&err)
-}
-
-fn insert_audit(conn: &Connection, path: &Path, event: &AuditEvent) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO audit (id, at, actor, resource, request_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            event.id.to_string(),
-            event.at.as_millis(),
-            event.actor.key(),
-            // Session events name neither: "" matches no resource or request filter.
-            event.resource.as_ref().map_or("", |r| r.as_str()),
-            event.request_id.map(|id| id.to_string()).unwrap_or_default(),
-            encode(event),
-        ],
-    )
-    .map_err(sqlite_error(path))?;
-    Ok(())
-}
-
-fn claim_in(
-    conn: &mut Connection,
-    path: &Path,
-    now: Timestamp,
-    lease: Duration,
-    limit: usize,
-) -> Result<Vec<Notification>, StoreError> {
-    let err = sqlite_error(path);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-    let mut items: Vec<Notification> = fetch_json(
-        &tx,
-        path,
-        &format!(
-            "SELECT id, data FROM outbox WHERE state = 'pending' AND next_at <= ?1
-             ORDER BY next_at, id LIMIT {}",
-            limit.min(MAX_PAGE)
-        ),
-        vec![Value::Integer(now.as_millis())],
-    )?;
-    let until = now.plus(lease).as_millis();
-    for item in &mut items {
-        tx.execute(
-            "UPDATE outbox SET next_at = ?1 WHERE id = ?2",
-            params![until, item.id.to_string()],
-        )
-        .map_err(&err)?;
-    }
-    tx.commit().map_err(&err)?;
-    Ok(items)
-}
-
-fn finish_in(
-    conn: &mut Connection,
-    path: &Path,
-    item: &Notification,
-    outcome: &Outcome,
-) -> Result<(), StoreError> {
-    let err = sqlite_error(path);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-    let id = item.id.to_string();
-    match outcome {
-        Outcome::Delivered => {
-            tx.execute("DELETE FROM outbox WHERE id = ?1", [&id]).map_err(&err)?;
-        }
-        Outcome::RetryAt { at, error } => {
-            let mut next = item.clone();
-            next.attempts += 1;
-            next.next_attempt_at = *at;
-            next.last_error = Some(error.clone());
-            tx.execute(
-                "UPDATE outbox SET next_at = ?1, data = ?2 WHERE id = ?3",
-                params![at.as_millis(), encode(&next), id],
-            )
-            .map_err(&err)?;
-        }
-        Outcome::GaveUp { at, error, audit } => {
-            let mut failed = item.clone();
-            failed.attempts += 1;
-            failed.last_error = Some(error.clone());
-            failed.delivery = Delivery::Failed { at: *at };
-            tx.execute(
-                "UPDATE outbox SET state = 'failed', data = ?1 WHERE id = ?2",
-                params![encode(&failed), id],
-            )
-            .map_err(&err)?;
-            insert_audit(&tx, path, audit)?;
-        }
-    }
-    tx.commit().map_err(&err)
-}
-
-/// A WHERE clause under construction with its positional parameters; clauses mark each
-/// parameter with `{?}`, numbered as they are pushed.
-#[derive(Default)]
-struct Filter {
-    clauses: Vec<String>,
-    params: Vec<Value>,
-}
-
-impl Filter {
-    fn push(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
-        let mut clause = clause.to_owned();
-        for value in values {
-            self.params.push(value);
-            clause = clause.replacen("{?}", &format!("?{}", self.params.len()), 1);
-        }
-        self.clauses.push(clause);
-    }
-
-    fn push_in(&mut self, column: &str, values: Vec<String>) {
-        let marks = vec!["{?}"; values.len()].join(", ");
-        self.push(&format!("{column} IN ({marks})"), values.into_iter().map(Value::Text));
-    }
-
-    fn sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.clauses.join(" AND "))
-        }
-    }
-}
-
-/// Every filter of `query` except its cursor.
-fn request_filter(query: &RequestQuery) -> Filter {
-    let mut filter = Filter::default();
-    if !query.statuses.is_empty() {
-        filter.push_in("status", query.statuses.iter().map(|s| s.as_str().to_owned()).collect());
-    }
-    if let Some(requester) = &query.requester {
-        filter.push("requester = {?}", [Value::Text(requester.to_string())]);
-    }
-    if !query.resources.is_empty() {
-        filter.push_in("resource", query.resources.iter().map(ToString::to_string).collect());
-    }
-    if let Some(group) = &query.group {
-        filter.push(
-            "id IN (SELECT request_id FROM request_groups WHERE group_name = {?})",
-            [Value::Text(group.to_string())],
-        );
-    }
-    if let Some(needle) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let needle = Value::Text(needle.to_lowercase());
-        filter.push(
-            "(instr(requester, {?}) > 0 OR instr(resource, {?}) > 0 OR instr(lower(reason), {?}) > 0)",
-            [needle.clone(), needle.clone(), needle],
-        );
-    }
-    filter
-}
-
-fn list_requests_in(
-    conn: &Connection,
-    path: &Path,
-    query: &RequestQuery,
-) -> Result<Page<AccessRequest, RequestId>, StoreError> {
-    let size = page_size(query.limit);
-    let mut filter = request_filter(query);
-    if let Some(before) = query.before {
-        filter.push("id < {?}", [Value::Text(before.to_string())]);
-    }
-    let sql = format!(
-        "SELECT id, data FROM requests {} ORDER BY id DESC LIMIT {}",
-        filter.sql(),
-        size + 1
-    );
-    let rows = fetch_json(conn, path, &sql, filter.params)?;
-    Ok(Page::from_rows(rows, size, |r: &AccessRequest| r.id))
-}
-
-fn count_requests_in(
-    conn: &Connection,
-    path: &Path,
-    query: &RequestQuery,
-    cap: usize,
-) -> Result<usize, StoreError> {
-    let filter = request_filter(query);
-    let sql = format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM requests {} LIMIT {})",
-        filter.sql(),
-        cap.min(i64::MAX as usize)
-    );
-    let err = sqlite_error(path);
-    let mut statement = conn.prepare_cached(&sql).map_err(&err)?;
-    let count: i64 =
-        statement.query_row(params_from_iter(filter.params), |row| row.get(0)).map_err(&err)?;
-    Ok(usize::try_from(count).unwrap_or(0))
-}
-
-fn list_audit_in(
-    conn: &Connection,
-    path: &Path,
-    query: &AuditQuery,
-) -> Result<Page<AuditEvent, AuditId>, StoreError> {
-    let size = page_size(query.limit);
-    let mut filter = Filter::default();
-    if let Some(from) = query.from {
-        filter.push("id >= {?}", [Value::Text(AuditId::min_at(from).to_string())]);
-    }
-    if let Some(to) = query.to {
-        filter.push("id < {?}", [Value::Text(AuditId::min_at(to).to_string())]);
-    }
-    if let Some(actor) = &query.actor {
-        filter.push("actor = {?}", [Value::Text(actor.clone())]);
-    }
-    if let Some(resource) = &query.resource {
-        filter.push("resource = {?}", [Value::Text(resource.to_string())]);
-    }
-    if let Some(request_id) = query.request_id {
-        filter.push("request_id = {?}", [Value::Text(request_id.to_string())]);
-    }
-    if let Some(before) = query.before {
-        filter.push("id < {?}", [Value::Text(before.to_string())]);
-    }
-    let sql =
-        format!("SELECT id, data FROM audit {} ORDER BY id DESC LIMIT {}", filter.sql(), size + 1);
-    let rows = fetch_json(conn, path, &sql, filter.params)?;
-    Ok(Page::from_rows(rows, size, |e: &AuditEvent| e.id))
-}
-
 /// Runs a query whose rows are `(key, json)` and decodes the JSON.
 fn fetch_json<T: serde::de::DeserializeOwned>(
     conn: &Connection,
@@ -522,7 +163,7 @@ fn fetch_json<T: serde::de::DeserializeOwned>(
 impl Store for EmbeddedStore {
     async fn commit(&self, change: &Change) -> Result<(), StoreError> {
         let owned = change.clone();
-        self.with_conn(move |conn, path| commit_in(conn, path, &owned)).await?;
+        self.with_conn(move |conn, path| commit::commit_in(conn, path, &owned)).await?;
         self.publish(events_of(change));
         Ok(())
     }
@@ -582,12 +223,12 @@ impl Store for EmbeddedStore {
         query: &RequestQuery,
     ) -> Result<Page<AccessRequest, RequestId>, StoreError> {
         let query = query.clone();
-        self.with_conn(move |conn, path| list_requests_in(conn, path, &query)).await
+        self.with_conn(move |conn, path| lists::list_requests_in(conn, path, &query)).await
     }
 
     async fn count_requests(&self, query: &RequestQuery, cap: usize) -> Result<usize, StoreError> {
         let query = query.clone();
-        self.with_conn(move |conn, path| count_requests_in(conn, path, &query, cap)).await
+        self.with_conn(move |conn, path| lists::count_requests_in(conn, path, &query, cap)).await
     }
 
     async fn list_audit(
@@ -595,7 +236,7 @@ impl Store for EmbeddedStore {
         query: &AuditQuery,
     ) -> Result<Page<AuditEvent, AuditId>, StoreError> {
         let query = query.clone();
-        self.with_conn(move |conn, path| list_audit_in(conn, path, &query)).await
+        self.with_conn(move |conn, path| lists::list_audit_in(conn, path, &query)).await
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
@@ -753,7 +394,7 @@ impl Store for EmbeddedStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.with_conn(move |conn, path| claim_in(conn, path, now, lease, limit)).await
+        self.with_conn(move |conn, path| outbox::claim_in(conn, path, now, lease, limit)).await
     }
 
     async fn finish_notification(
@@ -762,7 +403,7 @@ impl Store for EmbeddedStore {
         outcome: &Outcome,
     ) -> Result<(), StoreError> {
         let (item, outcome) = (item.clone(), outcome.clone());
-        self.with_conn(move |conn, path| finish_in(conn, path, &item, &outcome)).await
+        self.with_conn(move |conn, path| outbox::finish_in(conn, path, &item, &outcome)).await
     }
 
     async fn failed_notifications(&self, limit: usize) -> Result<Vec<Notification>, StoreError> {

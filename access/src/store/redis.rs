@@ -33,25 +33,26 @@
 //! Sentinel failover (`redis+sentinel://` URLs); every command has a response timeout so an
 //! unreachable server becomes [`StoreError::Unavailable`] in seconds, never a hang.
 
+mod feed;
 mod keys;
 mod link;
+mod lists;
+mod outbox;
 mod people;
 mod plan;
+mod sessions;
 mod tokens;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use redis::aio::ConnectionManagerConfig;
 use redis::{AsyncCommands, Script};
-use tokio::sync::mpsc;
 
 use self::keys::Keys;
 use self::link::{Link, Target};
-use super::codec::{decode, encode, parse_request_id};
-use super::query::{MAX_PAGE, page_size};
-use super::{AuditQuery, ChangeEvent, ChangeFeed, Page, RequestQuery, Store, StoreError};
+use super::codec::{decode, parse_request_id};
+use super::{AuditQuery, ChangeFeed, Page, RequestQuery, Store, StoreError};
 use crate::api_token::ApiToken;
 use crate::audit::AuditEvent;
 use crate::ids::{AuditId, RequestId, ResourceName, TokenId, UserId};
@@ -69,7 +70,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
 /// Ids read per round trip when walking an index.
 const WALK_BATCH: usize = 200;
-const FEED_CAPACITY: usize = 1024;
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -248,103 +248,6 @@ impl RedisStore {
             .collect()
     }
 
-    /// Walks the union of lexically ordered index sets from newest to oldest, below `upper`
-    /// (exclusive) and down to `lower` (inclusive), loading and filtering records a batch at a
-    /// time until `want` match. Never loads a whole index.
-    async fn walk<T, L, Fut>(
-        &self,
-        index_keys: &[String],
-        mut upper: Option<String>,
-        lower: Option<String>,
-        want: usize,
-        load: L,
-        keep: impl Fn(&T) -> bool,
-    ) -> Result<Vec<T>, StoreError>
-    where
-        L: Fn(Vec<String>) -> Fut,
-        Fut: Future<Output = Result<Vec<Option<T>>, StoreError>>,
-    {
-        let mut found = Vec::new();
-        let min = lower.map(|l| format!("[{l}")).unwrap_or_else(|| "-".into());
-        loop {
-            let max = upper.as_ref().map(|u| format!("({u}")).unwrap_or_else(|| "+".into());
-            let mut batch: Vec<String> = Vec::new();
-            for key in index_keys {
-                let ids: Vec<String> = redis::cmd("ZRANGE")
-                    .arg(key)
-                    .arg(&max)
-                    .arg(&min)
-                    .arg("BYLEX")
-                    .arg("REV")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(WALK_BATCH)
-                    .query_async(&mut self.conn.clone())
-                    .await
-                    .map_err(|e| self.unavailable(e))?;
-                batch.extend(ids);
-            }
-            // The newest WALK_BATCH of the union are exactly right: any id among them is
-            // within the newest WALK_BATCH of its own set.
-            batch.sort_unstable_by(|a, b| b.cmp(a));
-            batch.dedup();
-            batch.truncate(WALK_BATCH);
-            let Some(last) = batch.last().cloned() else { return Ok(found) };
-            for record in load(batch).await?.into_iter().flatten() {
-                if keep(&record) {
-                    found.push(record);
-                    if found.len() == want {
-                        return Ok(found);
-                    }
-                }
-            }
-            upper = Some(last);
-        }
-    }
-
-    /// The outbox items with these ids; ids whose item is gone (delivered meanwhile) are
-    /// skipped.
-    async fn notifications(&self, ids: &[String]) -> Result<Vec<Notification>, StoreError> {
-        let keys: Vec<String> = ids
-            .iter()
-            .filter_map(|id| id.parse().ok())
-            .map(|id| self.keys.notification(id))
-            .collect();
-        Ok(self.load_json::<Notification>(&keys, None).await?.into_iter().flatten().collect())
-    }
-
-    /// Reads a user's session index: the members whose session has ended or expired (or that
-    /// name no session at all), for pruning, and the latest expiry (ms) among the live ones,
-    /// `i64::MAX` for one that never expires.
-    async fn session_index(
-        &self,
-        user_sessions: &str,
-    ) -> Result<(Vec<String>, Option<i64>), StoreError> {
-        let members: Vec<String> =
-            self.conn.clone().smembers(user_sessions).await.map_err(|e| self.unavailable(e))?;
-        let (valid, mut ended): (Vec<String>, Vec<String>) =
-            members.into_iter().partition(|id| SessionId::parse(id).is_ok());
-        if valid.is_empty() {
-            return Ok((ended, None));
-        }
-        let mut pipe = redis::pipe();
-        for id in valid.iter().filter_map(|id| SessionId::parse(id).ok()) {
-            pipe.cmd("PEXPIRETIME").arg(self.keys.session(&id));
-        }
-        // -2: no such key (ended, or expired by Redis); -1: no expiry (never written so).
-        let expiries: Vec<i64> =
-            pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
-        let mut latest = None;
-        for (id, expiry) in valid.into_iter().zip(expiries) {
-            match expiry {
-                -2 => ended.push(id),
-                -1 => latest = Some(i64::MAX),
-                at => latest = latest.max(Some(at)),
-            }
-        }
-        Ok((ended, latest))
-    }
-
     /// Runs a commit plan through `commit.lua`: all of it, or nothing on a conflict.
     async fn run(&self, plan: plan::Plan) -> Result<(), StoreError> {
         let mut invocation = self.commit_script.prepare_invoke();
@@ -364,45 +267,6 @@ impl RedisStore {
             )),
             other => Err(StoreError::Unavailable(format!("unexpected commit reply {other:?}"))),
         }
-    }
-
-    /// Up to `want` requests matching `query` below its cursor, newest first, walking the
-    /// narrowest index the query allows and filtering the rest in memory.
-    async fn matching(
-        &self,
-        query: &RequestQuery,
-        want: usize,
-    ) -> Result<Vec<AccessRequest>, StoreError> {
-        let index_keys: Vec<String> = if let Some(user) = &query.requester {
-            vec![self.keys.by_user(user)]
-        } else if let Some(group) = &query.group {
-            vec![self.keys.by_group(group)]
-        } else if !query.resources.is_empty() {
-            query.resources.iter().map(|r| self.keys.by_resource(r)).collect()
-        } else if !query.statuses.is_empty() {
-            query.statuses.iter().map(|s| self.keys.by_status(*s)).collect()
-        } else {
-            vec![self.keys.all_requests()]
-        };
-        let needle =
-            query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
-        let keep = |request: &AccessRequest| {
-            (query.statuses.is_empty() || query.statuses.contains(&request.recorded_status()))
-                && query.requester.as_ref().is_none_or(|u| &request.requester == u)
-                && (query.resources.is_empty() || query.resources.contains(&request.resource))
-                && query.group.as_ref().is_none_or(|g| request.requester_groups.contains(g))
-                && needle.as_deref().is_none_or(|n| request.matches_search(n))
-        };
-        let load = |ids: Vec<String>| async move {
-            let keys: Vec<String> = ids
-                .iter()
-                .filter_map(|id| id.parse().ok())
-                .map(|id| self.keys.request(id))
-                .collect();
-            self.load_json::<AccessRequest>(&keys, Some("d")).await
-        };
-        let upper = query.before.map(|id| id.to_string());
-        self.walk(&index_keys, upper, None, want, load, keep).await
     }
 }
 
@@ -453,87 +317,18 @@ impl Store for RedisStore {
         &self,
         query: &RequestQuery,
     ) -> Result<Page<AccessRequest, RequestId>, StoreError> {
-        let size = page_size(query.limit);
-        let rows = self.matching(query, size + 1).await?;
-        Ok(Page::from_rows(rows, size, |r| r.id))
+        lists::requests(self, query).await
     }
 
     async fn count_requests(&self, query: &RequestQuery, cap: usize) -> Result<usize, StoreError> {
-        if cap == 0 {
-            return Ok(0);
-        }
-        let needs_records = query.requester.is_some()
-            || query.group.is_some()
-            || query.search.as_deref().is_some_and(|s| !s.trim().is_empty());
-        if needs_records {
-            let all = RequestQuery { before: None, ..query.clone() };
-            return Ok(self.matching(&all, cap).await?.len());
-        }
-        // Status sets are disjoint (a request sits in exactly one), so per-status counts add
-        // up; with resources too, each pair is one ZINTERCARD.
-        let status_keys: Vec<String> = if query.statuses.is_empty() {
-            vec![self.keys.all_requests()]
-        } else {
-            query.statuses.iter().map(|s| self.keys.by_status(*s)).collect()
-        };
-        let mut pipe = redis::pipe();
-        for status_key in &status_keys {
-            if query.resources.is_empty() {
-                pipe.zcard(status_key);
-            } else {
-                for resource in &query.resources {
-                    pipe.cmd("ZINTERCARD")
-                        .arg(2)
-                        .arg(status_key)
-                        .arg(self.keys.by_resource(resource))
-                        .arg("LIMIT")
-                        .arg(cap.min(i64::MAX as usize));
-                }
-            }
-        }
-        let counts: Vec<usize> = self
-            .bounded(
-                RESPONSE_TIMEOUT,
-                "counting requests",
-                pipe.query_async(&mut self.conn.clone()),
-            )
-            .await?;
-        Ok(counts.into_iter().sum::<usize>().min(cap))
+        lists::count_requests(self, query, cap).await
     }
 
     async fn list_audit(
         &self,
         query: &AuditQuery,
     ) -> Result<Page<AuditEvent, AuditId>, StoreError> {
-        let size = page_size(query.limit);
-        let index_key = if let Some(id) = query.request_id {
-            self.keys.audit_by_request(id)
-        } else if let Some(actor) = &query.actor {
-            self.keys.audit_by_actor(actor)
-        } else if let Some(resource) = &query.resource {
-            self.keys.audit_by_resource(resource)
-        } else {
-            self.keys.all_audit()
-        };
-        let keep = |event: &AuditEvent| {
-            query.actor.as_deref().is_none_or(|a| event.actor.key() == a)
-                && query.resource.as_ref().is_none_or(|r| event.resource.as_ref() == Some(r))
-                && query.request_id.is_none_or(|id| event.request_id == Some(id))
-        };
-        let load = |ids: Vec<String>| async move {
-            let keys: Vec<String> =
-                ids.iter().filter_map(|id| id.parse().ok()).map(|id| self.keys.audit(id)).collect();
-            self.load_json::<AuditEvent>(&keys, None).await
-        };
-        let upper = match (query.before, query.to.map(AuditId::min_at)) {
-            (Some(before), Some(to)) => Some(before.min(to)),
-            (before, to) => before.or(to),
-        };
-        let lower = query.from.map(|from| AuditId::min_at(from).to_string());
-        let rows = self
-            .walk(&[index_key], upper.map(|id| id.to_string()), lower, size + 1, load, keep)
-            .await?;
-        Ok(Page::from_rows(rows, size, |e| e.id))
+        lists::audit(self, query).await
     }
 
     async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<RequestId>, StoreError> {
@@ -552,75 +347,15 @@ impl Store for RedisStore {
     }
 
     async fn subscribe(&self) -> Result<ChangeFeed, StoreError> {
-        let mut pubsub = self
-            .bounded(CONNECT_TIMEOUT, "subscribing", self.conn.client().await.get_async_pubsub())
-            .await?;
-        let channel = self.keys.events();
-        self.bounded(RESPONSE_TIMEOUT, "subscribing", pubsub.subscribe(&channel)).await?;
-        let (tx, rx) = mpsc::channel(FEED_CAPACITY);
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            loop {
-                let message = tokio::select! {
-                    message = messages.next() => message,
-                    // Nobody listens any more: let the connection go.
-                    () = tx.closed() => return,
-                };
-                // The stream ends when the connection is lost; dropping `tx` then tells the
-                // subscriber its feed is gone.
-                let Some(message) = message else { return };
-                let Ok(payload) = message.get_payload::<String>() else { continue };
-                match decode::<ChangeEvent>(&channel, &payload) {
-                    Ok(event) => {
-                        if tx.try_send(event).is_err() {
-                            return;
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "ignoring an undecodable change event"),
-                }
-            }
-        });
-        Ok(rx)
+        feed::subscribe(self).await
     }
 
     async fn publish_heartbeat(&self, instance: &str, beat: u64) -> Result<(), StoreError> {
-        let event = encode(&ChangeEvent::Heartbeat { instance: instance.to_owned(), beat });
-        let mut conn = self.conn.clone();
-        let publishing = conn.publish::<_, _, ()>(self.keys.events(), event);
-        self.bounded(RESPONSE_TIMEOUT, "publishing a heartbeat", publishing).await
+        feed::publish_heartbeat(self, instance, beat).await
     }
 
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        let key = self.keys.session(&session.id);
-        let user_sessions = self.keys.user_sessions(&session.identity.user);
-        let expires = session.expires_at.as_millis();
-        let (ended, latest) = self.session_index(&user_sessions).await?;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .set(&key, encode(session))
-            .ignore()
-            .cmd("PEXPIREAT")
-            .arg(&key)
-            .arg(expires)
-            .ignore()
-            .sadd(&user_sessions, session.id.as_str())
-            .ignore();
-        if !ended.is_empty() {
-            pipe.srem(&user_sessions, &ended).ignore();
-        }
-        // The index lives as long as the longest of its sessions: NX gives a new (or older,
-        // never-expiring) index that expiry, GT only ever extends it, so a racing sign-in
-        // with a shorter session cannot cut it short.
-        let until = latest.map_or(expires, |latest| latest.max(expires));
-        if until < i64::MAX {
-            for condition in ["NX", "GT"] {
-                pipe.cmd("PEXPIREAT").arg(&user_sessions).arg(until).arg(condition).ignore();
-            }
-        } else {
-            pipe.persist(&user_sessions).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
-        self.replicated().await
+        sessions::create(self, session).await
     }
 
     async fn record_person(&self, person: &Person) -> Result<Person, StoreError> {
@@ -669,42 +404,15 @@ impl Store for RedisStore {
     }
 
     async fn session(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
-        let mut loaded = self.load_json::<Session>(&[self.keys.session(id)], None).await?;
-        Ok(loaded.pop().flatten().filter(|session| session.is_valid_at(now)))
+        sessions::get(self, id, now).await
     }
 
     async fn end_session(&self, id: &SessionId) -> Result<(), StoreError> {
-        let key = self.keys.session(id);
-        let event = encode(&ChangeEvent::SessionEnded { session: id.clone() });
-        // The session names its user, whose index loses it too. One already gone (expired)
-        // names nobody; the next sign-in's pruning takes it out of the index.
-        let stored: Option<String> =
-            self.conn.clone().get(&key).await.map_err(|e| self.unavailable(e))?;
-        let user =
-            stored.and_then(|json| decode::<Session>(&key, &json).ok()).map(|s| s.identity.user);
-        let mut pipe = redis::pipe();
-        pipe.atomic().del(&key).ignore();
-        if let Some(user) = user {
-            pipe.srem(self.keys.user_sessions(&user), id.as_str()).ignore();
-        }
-        pipe.publish(self.keys.events(), event).ignore();
-        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.unavailable(e))?;
-        self.replicated().await
+        sessions::end(self, id).await
     }
 
     async fn end_sessions_of(&self, user: &UserId) -> Result<usize, StoreError> {
-        let event = encode(&ChangeEvent::SessionsEndedFor { user: user.clone() });
-        let ended: usize = self
-            .end_sessions_script
-            .key(self.keys.user_sessions(user))
-            .key(self.keys.events())
-            .arg(self.keys.session_prefix())
-            .arg(event)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        self.replicated().await?;
-        Ok(ended)
+        sessions::end_all_of(self, user).await
     }
 
     async fn claim_once(
@@ -713,17 +421,7 @@ impl Store for RedisStore {
         until: Timestamp,
         _now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(self.keys.claim(key))
-            .arg(1)
-            .arg("NX")
-            .arg("PXAT")
-            .arg(until.as_millis())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        self.replicated().await?;
-        Ok(claimed.is_some())
+        sessions::claim_once(self, key, until).await
     }
 
     async fn claim_notifications(
@@ -732,16 +430,7 @@ impl Store for RedisStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<Notification>, StoreError> {
-        let ids: Vec<String> = self
-            .claim_script
-            .key(self.keys.outbox_due())
-            .arg(now.as_millis())
-            .arg(now.plus(lease).as_millis())
-            .arg(limit.min(MAX_PAGE))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        self.notifications(&ids).await
+        outbox::claim(self, now, lease, limit).await
     }
 
     async fn finish_notification(
@@ -753,29 +442,11 @@ impl Store for RedisStore {
     }
 
     async fn failed_notifications(&self, limit: usize) -> Result<Vec<Notification>, StoreError> {
-        let ids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.keys.outbox_failed())
-            .arg("+")
-            .arg("-")
-            .arg("BYLEX")
-            .arg("REV")
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit.min(MAX_PAGE))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        self.notifications(&ids).await
+        outbox::failed(self, limit).await
     }
 
     async fn pending_notifications(&self, cap: usize) -> Result<usize, StoreError> {
-        let count: usize = self
-            .conn
-            .clone()
-            .zcard(self.keys.outbox_due())
-            .await
-            .map_err(|e| self.unavailable(e))?;
-        Ok(count.min(cap))
+        outbox::pending_count(self, cap).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
