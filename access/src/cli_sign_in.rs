@@ -52,6 +52,12 @@ pub fn code(state: &str) -> String {
     format!("{}-{}", &symbols[..4], &symbols[4..])
 }
 
+/// Whether an answer's `presented` state is the CLI's own `expected` one (compared in
+/// constant time: it is the one secret of the exchange).
+pub fn state_matches(expected: &str, presented: &str) -> bool {
+    crate::api_token::constant_time_eq(expected.as_bytes(), presented.as_bytes())
+}
+
 /// The CLI's loopback address for `port`: where the portal's form posts the token.
 pub fn callback_url(port: u16) -> String {
     format!("http://127.0.0.1:{port}{CALLBACK_PATH}")
@@ -84,5 +90,6 @@ mod tests {
         );
         assert!(!valid_port(80) && valid_port(1024) && valid_port(65535));
         assert_eq!(callback_url(4321), "http://127.0.0.1:4321/callback");
+        assert!(state_matches(&a, &a) && !state_matches(&a, &b) && !state_matches(&a, ""));
     }
 }

@@ -157,7 +157,7 @@ async fn callback(
 ) -> (StatusCode, [(header::HeaderName, &'static str); 2], &'static str) {
     let headers =
         [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")];
-    let ours = constant_time_eq(answer.state.as_bytes(), waiting.state.as_bytes());
+    let ours = cli_sign_in::state_matches(&waiting.state, &answer.state);
     if !ours || !answer.token.starts_with(jitgate_access::api_token::PREFIX) {
         let page = "<!doctype html><title>jitgate</title><h1>Not this sign-in</h1>\
                     <p>This answer is not for the <code>jitgate login</code> waiting here.</p>";
@@ -167,10 +167,6 @@ async fn callback(
     let page = "<!doctype html><title>jitgate</title><h1>The command line is signed in</h1>\
                 <p>You can close this tab and go back to your terminal.</p>";
     (StatusCode::OK, headers, page)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Best effort: the address is printed either way (a remote shell has no browser to open).
